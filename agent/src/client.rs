@@ -1,0 +1,172 @@
+//! The agent's HTTP client: enrollment and report delivery over pinned TLS.
+
+use std::time::Duration;
+
+use cmdb_shared::{EnrollRequest, EnrollResponse, REPORT_ID_HEADER};
+use reqwest::StatusCode;
+
+/// How a delivery attempt ended.
+#[derive(Debug, PartialEq, Eq)]
+pub enum Delivery {
+    /// Acknowledged: delete from the spool.
+    Acked,
+    /// The server cannot apply this delta: send a full inventory.
+    Resync,
+    /// The server refused the report itself (400/413/422): retrying cannot help.
+    Rejected(String),
+    /// Credential refused (401/403): keep the spool, an operator must act.
+    Unauthorized(String),
+    /// Server away or failing: keep the spool, retry with backoff.
+    Retry(String),
+}
+
+/// Client errors outside delivery.
+#[derive(Debug, thiserror::Error)]
+pub enum ClientError {
+    #[error("cannot build the HTTP client")]
+    Build(#[source] reqwest::Error),
+    #[error("cannot reach {url}")]
+    Connect {
+        url: String,
+        #[source]
+        source: reqwest::Error,
+    },
+    #[error("server answered {status}: {body}")]
+    Status { status: StatusCode, body: String },
+    #[error("server's answer is not what was expected")]
+    Decode(#[source] reqwest::Error),
+}
+
+/// Builds a client with `tls` (or plain HTTP when `None`: loopback servers only).
+pub fn build(
+    tls: Option<rustls::ClientConfig>,
+    timeout: Duration,
+) -> Result<reqwest::Client, ClientError> {
+    let mut b = reqwest::Client::builder()
+        .timeout(timeout)
+        .connect_timeout(timeout.min(Duration::from_secs(10)))
+        .no_proxy()
+        .user_agent(concat!("cmdb-agent/", env!("CARGO_PKG_VERSION")));
+    if let Some(tls) = tls {
+        b = b.use_preconfigured_tls(tls).https_only(true);
+    }
+    b.build().map_err(ClientError::Build)
+}
+
+/// `POST /api/v1/enroll`.
+pub async fn enroll(
+    client: &reqwest::Client,
+    server: &str,
+    enroll_token: &str,
+    req: &EnrollRequest,
+) -> Result<EnrollResponse, ClientError> {
+    let url = format!("{}/api/v1/enroll", server.trim_end_matches('/'));
+    let resp = client
+        .post(&url)
+        .bearer_auth(enroll_token)
+        .header("content-type", "application/json")
+        .body(serde_json::to_vec(req).unwrap_or_default())
+        .send()
+        .await
+        .map_err(|source| ClientError::Connect {
+            url: url.clone(),
+            source,
+        })?;
+    let status = resp.status();
+    if !status.is_success() {
+        let body = resp.text().await.unwrap_or_default();
+        return Err(ClientError::Status { status, body });
+    }
+    let bytes = resp.bytes().await.map_err(ClientError::Decode)?;
+    serde_json::from_slice(&bytes).map_err(|e| ClientError::Status {
+        status,
+        body: format!("unexpected answer: {e}"),
+    })
+}
+
+/// `POST /api/v1/reports` with a zstd-compressed body.
+pub async fn deliver(
+    client: &reqwest::Client,
+    server: &str,
+    token: &str,
+    report_id: &str,
+    compressed: Vec<u8>,
+) -> Delivery {
+    let url = format!("{}/api/v1/reports", server.trim_end_matches('/'));
+    let resp = client
+        .post(&url)
+        .bearer_auth(token)
+        .header("content-type", "application/json")
+        .header("content-encoding", "zstd")
+        .header(REPORT_ID_HEADER, report_id)
+        .body(compressed)
+        .send()
+        .await;
+    let resp = match resp {
+        Ok(r) => r,
+        Err(e) => return Delivery::Retry(error_chain(&e)),
+    };
+    let status = resp.status();
+    let body = resp.text().await.unwrap_or_default();
+    classify(status, body)
+}
+
+/// Maps an HTTP answer to what the spool does with the report.
+pub fn classify(status: StatusCode, body: String) -> Delivery {
+    match status {
+        s if s.is_success() => Delivery::Acked,
+        StatusCode::CONFLICT if body.contains("resync_required") => Delivery::Resync,
+        StatusCode::BAD_REQUEST
+        | StatusCode::PAYLOAD_TOO_LARGE
+        | StatusCode::UNPROCESSABLE_ENTITY => Delivery::Rejected(format!("{status}: {body}")),
+        StatusCode::UNAUTHORIZED | StatusCode::FORBIDDEN => {
+            Delivery::Unauthorized(format!("{status}: {body}"))
+        }
+        s => Delivery::Retry(format!("{s}: {body}")),
+    }
+}
+
+/// An error with its causes, for logs.
+pub fn error_chain(e: &dyn std::error::Error) -> String {
+    let mut s = e.to_string();
+    let mut cur = e.source();
+    while let Some(c) = cur {
+        s.push_str(": ");
+        s.push_str(&c.to_string());
+        cur = c.source();
+    }
+    s
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn answers_map_to_spool_actions() {
+        assert_eq!(classify(StatusCode::OK, String::new()), Delivery::Acked);
+        assert_eq!(
+            classify(
+                StatusCode::CONFLICT,
+                r#"{"error":"x","resync_required":true}"#.into()
+            ),
+            Delivery::Resync
+        );
+        assert!(matches!(
+            classify(StatusCode::UNPROCESSABLE_ENTITY, "v".into()),
+            Delivery::Rejected(_)
+        ));
+        assert!(matches!(
+            classify(StatusCode::UNAUTHORIZED, "x".into()),
+            Delivery::Unauthorized(_)
+        ));
+        assert!(matches!(
+            classify(StatusCode::SERVICE_UNAVAILABLE, "x".into()),
+            Delivery::Retry(_)
+        ));
+        assert!(matches!(
+            classify(StatusCode::CONFLICT, "other".into()),
+            Delivery::Retry(_)
+        ));
+    }
+}

@@ -1,0 +1,353 @@
+//! The agent's cycle: collect → build a full or delta report → spool (durably) → deliver
+//! everything pending, oldest first → delete what the server acknowledged.
+//!
+//! A delta carries the sections whose stable hash differs from the newest spooled report's,
+//! plus the hashes of all sections, so the server can check the baseline and ask for a full
+//! inventory (409) when the two pictures have drifted apart.
+
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+use cmdb_shared::hash::inventory_hashes;
+use cmdb_shared::{CollectorError, Inventory, Report, ReportKind, SCHEMA_VERSION};
+use rand::Rng;
+
+use crate::client::{self, Delivery};
+use crate::collect::{self, Context};
+use crate::config::Config;
+use crate::spool::{Spool, SpoolError};
+use crate::state::{Credential, DeliveryState, StateDir, StateError};
+
+/// Agent version on the wire.
+pub const AGENT_VERSION: &str = env!("CARGO_PKG_VERSION");
+
+/// Runs every enabled collector. A failing collector drops its own section only.
+pub fn collect_inventory(cfg: &Config) -> (Inventory, Vec<CollectorError>) {
+    let ctx = Context::new(&cfg.root);
+    let mut inv = Inventory::default();
+    let mut errors = Vec::new();
+    for c in collect::all() {
+        if cfg.collectors.disabled.iter().any(|d| d == c.name()) {
+            continue;
+        }
+        if let Err(e) = c.collect(&ctx, &mut inv) {
+            let msg = client::error_chain(&e);
+            tracing::warn!(collector = c.name(), error = %msg, "collector failed, section skipped");
+            errors.push(CollectorError {
+                collector: c.name().to_string(),
+                error: msg,
+            });
+        }
+    }
+    (inv, errors)
+}
+
+/// Keeps only the sections whose hash differs from `base`.
+pub fn delta(
+    mut inv: Inventory,
+    hashes: &BTreeMap<String, String>,
+    base: &BTreeMap<String, String>,
+) -> Inventory {
+    macro_rules! keep_changed {
+        ($($name:ident),*) => {$(
+            if hashes.get(stringify!($name)) == base.get(stringify!($name)) {
+                inv.$name = None;
+            }
+        )*};
+    }
+    keep_changed!(
+        identity,
+        os,
+        cpu,
+        memory,
+        disks,
+        filesystems,
+        network,
+        packages,
+        services,
+        sockets,
+        virtualization
+    );
+    inv
+}
+
+/// Exponential backoff with full jitter: uniform in [1 s, min(max, 2^attempt s)].
+pub fn backoff(attempt: u32, max: Duration, rng: &mut impl Rng) -> Duration {
+    let cap = Duration::from_secs(1u64 << attempt.min(20)).min(max);
+    let ms = rng.random_range(1000..=cap.as_millis().max(1000) as u64);
+    Duration::from_millis(ms)
+}
+
+/// Agent errors that stop a cycle.
+#[derive(Debug, thiserror::Error)]
+pub enum AgentError {
+    #[error(transparent)]
+    State(#[from] StateError),
+    #[error(transparent)]
+    Spool(#[from] SpoolError),
+    #[error("TLS")]
+    Tls(#[from] crate::tls::TlsError),
+    #[error(transparent)]
+    Client(#[from] client::ClientError),
+    #[error("cannot encode the report")]
+    Encode(#[source] std::io::Error),
+}
+
+/// What delivering the spool achieved.
+#[derive(Debug, Default, PartialEq, Eq)]
+pub struct DeliveryOutcome {
+    pub delivered: usize,
+    pub pending: usize,
+    /// The server asked for a full inventory.
+    pub resync: bool,
+    /// Why delivery stopped early, if it did.
+    pub stopped: Option<String>,
+}
+
+/// A configured, enrolled agent.
+#[derive(Debug)]
+pub struct Agent {
+    cfg: Config,
+    state: StateDir,
+    cred: Credential,
+    spool: Spool,
+    http: reqwest::Client,
+}
+
+impl Agent {
+    /// Loads the credential and opens the spool.
+    pub fn new(cfg: Config) -> Result<Self, AgentError> {
+        let state = StateDir::new(&cfg.state_dir);
+        let cred = state.credential()?;
+        let tls = match state.ca_pem()? {
+            Some(pem) => Some(crate::tls::pinned_ca(&pem)?),
+            None => None,
+        };
+        let http = client::build(tls, Duration::from_secs(cfg.delivery.timeout_secs))?;
+        let spool = Spool::open(
+            &state.spool_dir(),
+            cfg.delivery.spool_max_bytes,
+            cfg.delivery.spool_max_reports,
+        )?;
+        Ok(Self {
+            cfg,
+            state,
+            cred,
+            spool,
+            http,
+        })
+    }
+
+    /// Collects and spools one report: full when due (or when there is no baseline), else a
+    /// delta against the newest spooled report.
+    pub fn spool_report(&mut self, force_full: bool) -> Result<ReportKind, AgentError> {
+        let mut st = self.state.delivery();
+        let now = chrono::Utc::now();
+        let full_due = now.timestamp() - st.last_full_unix >= self.full_interval().as_secs() as i64;
+        let kind = if force_full || full_due || st.base_hashes.is_empty() {
+            ReportKind::Full
+        } else {
+            ReportKind::Delta
+        };
+        let (inv, errors) = collect_inventory(&self.cfg);
+        let hashes = inventory_hashes(&inv);
+        let inventory = match kind {
+            ReportKind::Full => inv,
+            ReportKind::Delta => delta(inv, &hashes, &st.base_hashes),
+        };
+        let id = self.spool.next_id(kind == ReportKind::Full);
+        let report = Report {
+            schema_version: SCHEMA_VERSION,
+            report_id: id.clone(),
+            kind,
+            agent_version: AGENT_VERSION.to_string(),
+            collected_at: now,
+            section_hashes: hashes.clone(),
+            inventory,
+            errors,
+        };
+        let json = serde_json::to_vec(&report).map_err(|e| AgentError::Encode(e.into()))?;
+        let compressed = zstd::bulk::compress(&json, 3).map_err(AgentError::Encode)?;
+        let dropped = self.spool.push(&id, &compressed)?;
+        if !dropped.is_empty() {
+            tracing::warn!(
+                count = dropped.len(),
+                "spool full: oldest undelivered reports dropped"
+            );
+            // The next delta's baseline is still right (it is the newest spooled report); the
+            // server will ask for a full inventory if the dropped ones leave a gap.
+        }
+        st.base_hashes = hashes;
+        if kind == ReportKind::Full {
+            st.last_full_unix = now.timestamp();
+        }
+        self.state.save_delivery(&st)?;
+        tracing::info!(report = %id, kind = ?kind, bytes = compressed.len(), "report spooled");
+        Ok(kind)
+    }
+
+    /// Full-inventory interval with ±10 % jitter.
+    fn full_interval(&self) -> Duration {
+        let base = self.cfg.delivery.full_interval_secs as f64;
+        let j = rand::rng().random_range(-0.1..=0.1);
+        Duration::from_secs_f64((base * (1.0 + j)).max(1.0))
+    }
+
+    /// Sends every spooled report, oldest first, until one cannot be delivered.
+    pub async fn deliver_all(&mut self) -> Result<DeliveryOutcome, AgentError> {
+        let mut out = DeliveryOutcome::default();
+        let entries = self.spool.entries()?;
+        let total = entries.len();
+        for (i, e) in entries.iter().enumerate() {
+            let bytes = self.spool.read(e)?;
+            match client::deliver(
+                &self.http,
+                &self.cred.server,
+                &self.cred.token,
+                &e.id,
+                bytes,
+            )
+            .await
+            {
+                Delivery::Acked => {
+                    self.spool.remove(e)?;
+                    out.delivered += 1;
+                }
+                Delivery::Resync => {
+                    tracing::info!(report = %e.id, "server asked for a full inventory");
+                    // Every pending delta was built on the baseline the server refused.
+                    for later in &entries[i..] {
+                        if !later.full {
+                            self.spool.remove(later)?;
+                        }
+                    }
+                    self.state.save_delivery(&DeliveryState::default())?;
+                    out.resync = true;
+                    out.pending = self.spool.entries()?.len();
+                    return Ok(out);
+                }
+                Delivery::Rejected(why) => {
+                    tracing::error!(report = %e.id, reason = %why, "server rejected a report; moved to spool/rejected");
+                    self.spool.reject(e)?;
+                    // The next report must not be a delta on top of a picture the server never took.
+                    self.state.save_delivery(&DeliveryState::default())?;
+                }
+                Delivery::Unauthorized(why) => {
+                    tracing::error!(reason = %why, "server refused the agent credential; re-enroll the agent");
+                    out.pending = total - i;
+                    out.stopped = Some(why);
+                    return Ok(out);
+                }
+                Delivery::Retry(why) => {
+                    tracing::warn!(report = %e.id, reason = %why, pending = total - i, "delivery failed; will retry");
+                    out.pending = total - i;
+                    out.stopped = Some(why);
+                    return Ok(out);
+                }
+            }
+        }
+        Ok(out)
+    }
+
+    /// One cycle (`run --once`): spool a report and deliver. A resync answer is handled at
+    /// once with a full inventory.
+    pub async fn cycle(&mut self) -> Result<DeliveryOutcome, AgentError> {
+        self.spool_report(false)?;
+        let mut out = self.deliver_all().await?;
+        if out.resync {
+            self.spool_report(true)?;
+            let again = self.deliver_all().await?;
+            out.delivered += again.delivered;
+            out.pending = again.pending;
+            out.stopped = again.stopped;
+        }
+        Ok(out)
+    }
+
+    /// The daemon: a cycle every `interval_secs`; between cycles, retries of pending reports
+    /// with exponential backoff and jitter. Returns when `shutdown` resolves.
+    pub async fn run(
+        &mut self,
+        shutdown: impl std::future::Future<Output = ()>,
+    ) -> Result<(), AgentError> {
+        tokio::pin!(shutdown);
+        let interval = Duration::from_secs(self.cfg.delivery.interval_secs);
+        let max_backoff = Duration::from_secs(self.cfg.delivery.backoff_max_secs);
+        let mut next_cycle = tokio::time::Instant::now();
+        let mut attempt = 0u32;
+        loop {
+            let now = tokio::time::Instant::now();
+            let outcome = if now >= next_cycle {
+                next_cycle = now + interval;
+                self.cycle().await
+            } else {
+                self.deliver_all().await
+            };
+            let wait = match outcome {
+                Ok(o) if o.stopped.is_none() => {
+                    attempt = 0;
+                    next_cycle.saturating_duration_since(tokio::time::Instant::now())
+                }
+                Ok(_) => {
+                    attempt = attempt.saturating_add(1);
+                    backoff(attempt, max_backoff, &mut rand::rng()).min(
+                        next_cycle
+                            .saturating_duration_since(tokio::time::Instant::now())
+                            .max(Duration::from_secs(1)),
+                    )
+                }
+                Err(e) => {
+                    tracing::error!(error = %client::error_chain(&e), "agent cycle failed");
+                    attempt = attempt.saturating_add(1);
+                    backoff(attempt, max_backoff, &mut rand::rng())
+                }
+            };
+            tokio::select! {
+                _ = &mut shutdown => return Ok(()),
+                _ = tokio::time::sleep(wait) => {}
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use rand::SeedableRng;
+
+    #[test]
+    fn backoff_grows_to_the_cap_and_stays_jittered() {
+        let mut rng = rand::rngs::StdRng::seed_from_u64(7);
+        let max = Duration::from_secs(300);
+        for attempt in 0..30 {
+            let d = backoff(attempt, max, &mut rng);
+            assert!(d >= Duration::from_secs(1), "{d:?}");
+            assert!(
+                d <= Duration::from_secs(1u64 << attempt.min(20))
+                    .min(max)
+                    .max(Duration::from_secs(1))
+            );
+        }
+        let samples: std::collections::BTreeSet<_> =
+            (0..20).map(|_| backoff(10, max, &mut rng)).collect();
+        assert!(samples.len() > 10, "jitter must spread retries");
+    }
+
+    #[test]
+    fn a_delta_keeps_only_changed_sections() {
+        let inv = Inventory {
+            memory: Some(cmdb_shared::Memory {
+                total_bytes: 1,
+                swap_total_bytes: 0,
+            }),
+            os: Some(cmdb_shared::Os::default()),
+            ..Default::default()
+        };
+        let hashes = inventory_hashes(&inv);
+        let mut base = hashes.clone();
+        base.insert("memory".into(), "old".into());
+        let d = delta(inv, &hashes, &base);
+        assert!(d.memory.is_some());
+        assert!(d.os.is_none());
+    }
+}

@@ -1,0 +1,17 @@
+//! `cmdb-agent`: inventories a Linux host and pushes it to cmdb-server.
+//!
+//! Layout:
+//! - [`collect`]: one collector per inventory section, reading under a root path;
+//! - [`config`]: the TOML configuration, validated;
+//! - [`state`]: credential, pinned CA and delivery baseline in the state directory;
+//! - [`spool`]: the durable, bounded on-disk queue of reports;
+//! - [`tls`], [`client`]: pinned rustls and the HTTP calls;
+//! - [`daemon`]: collect → spool → deliver, once or forever.
+
+pub mod client;
+pub mod collect;
+pub mod config;
+pub mod daemon;
+pub mod spool;
+pub mod state;
+pub mod tls;

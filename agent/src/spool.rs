@@ -1,0 +1,236 @@
+//! The on-disk spool: every report is written here (compressed, fsync'd, renamed into place)
+//! before it is sent, and deleted only after the server acknowledges it. A server outage, a
+//! crash or a reboot loses nothing; the spool is bounded so a long outage cannot fill the disk.
+//!
+//! File names are `<unix millis, 16 digits>-<seq>-<full|delta>.json.zst`: they sort in
+//! creation order and the stem doubles as the report id, so a redelivery after a lost
+//! acknowledgement carries the same id and the server recognises it.
+
+use std::fs::{self, File};
+use std::io::Write;
+use std::path::{Path, PathBuf};
+
+/// Spool errors.
+#[derive(Debug, thiserror::Error)]
+pub enum SpoolError {
+    #[error("spool I/O on {path}")]
+    Io {
+        path: String,
+        #[source]
+        source: std::io::Error,
+    },
+}
+
+fn io(path: &Path) -> impl FnOnce(std::io::Error) -> SpoolError + '_ {
+    move |source| SpoolError::Io {
+        path: path.display().to_string(),
+        source,
+    }
+}
+
+/// A spooled report.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Entry {
+    pub path: PathBuf,
+    /// The report id (the file stem).
+    pub id: String,
+    pub full: bool,
+    pub bytes: u64,
+}
+
+/// A bounded directory of pending reports.
+#[derive(Debug)]
+pub struct Spool {
+    dir: PathBuf,
+    max_bytes: u64,
+    max_reports: usize,
+    seq: u64,
+}
+
+impl Spool {
+    /// Opens (creating) the spool directory.
+    pub fn open(dir: &Path, max_bytes: u64, max_reports: usize) -> Result<Self, SpoolError> {
+        fs::create_dir_all(dir).map_err(io(dir))?;
+        // Leftovers of a crash mid-write were never acknowledged nor complete: remove them.
+        for e in fs::read_dir(dir).map_err(io(dir))?.flatten() {
+            if e.file_name().to_string_lossy().ends_with(".tmp") {
+                let _ = fs::remove_file(e.path());
+            }
+        }
+        Ok(Self {
+            dir: dir.to_path_buf(),
+            max_bytes,
+            max_reports,
+            seq: 0,
+        })
+    }
+
+    /// A new report id, unique and ordered.
+    pub fn next_id(&mut self, full: bool) -> String {
+        self.seq += 1;
+        let ms = chrono::Utc::now().timestamp_millis().max(0);
+        format!(
+            "{ms:016}-{:06}-{}",
+            self.seq % 1_000_000,
+            if full { "full" } else { "delta" }
+        )
+    }
+
+    /// Writes a compressed report durably. Returns the ids dropped to stay within bounds.
+    pub fn push(&mut self, id: &str, compressed: &[u8]) -> Result<Vec<String>, SpoolError> {
+        let final_path = self.dir.join(format!("{id}.json.zst"));
+        let tmp = self.dir.join(format!("{id}.tmp"));
+        {
+            let mut f = File::create(&tmp).map_err(io(&tmp))?;
+            f.write_all(compressed).map_err(io(&tmp))?;
+            f.sync_all().map_err(io(&tmp))?;
+        }
+        fs::rename(&tmp, &final_path).map_err(io(&final_path))?;
+        File::open(&self.dir)
+            .and_then(|d| d.sync_all())
+            .map_err(io(&self.dir))?;
+        self.enforce_bounds()
+    }
+
+    /// Pending reports, oldest first.
+    pub fn entries(&self) -> Result<Vec<Entry>, SpoolError> {
+        let mut out = Vec::new();
+        for e in fs::read_dir(&self.dir).map_err(io(&self.dir))?.flatten() {
+            let name = e.file_name().to_string_lossy().to_string();
+            let Some(id) = name.strip_suffix(".json.zst") else {
+                continue;
+            };
+            let bytes = e.metadata().map(|m| m.len()).unwrap_or(0);
+            out.push(Entry {
+                path: e.path(),
+                id: id.to_string(),
+                full: id.ends_with("-full"),
+                bytes,
+            });
+        }
+        out.sort_by(|a, b| a.id.cmp(&b.id));
+        Ok(out)
+    }
+
+    /// Reads a spooled report's compressed bytes.
+    pub fn read(&self, e: &Entry) -> Result<Vec<u8>, SpoolError> {
+        fs::read(&e.path).map_err(io(&e.path))
+    }
+
+    /// Removes an acknowledged (or abandoned) report.
+    pub fn remove(&self, e: &Entry) -> Result<(), SpoolError> {
+        match fs::remove_file(&e.path) {
+            Ok(()) => Ok(()),
+            Err(err) if err.kind() == std::io::ErrorKind::NotFound => Ok(()),
+            Err(err) => Err(io(&e.path)(err)),
+        }
+    }
+
+    /// Moves a report the server rejected as invalid aside, for a person to look at; keeps
+    /// the newest 20.
+    pub fn reject(&self, e: &Entry) -> Result<(), SpoolError> {
+        let dir = self.dir.join("rejected");
+        fs::create_dir_all(&dir).map_err(io(&dir))?;
+        let target = dir.join(e.path.file_name().unwrap_or_default());
+        fs::rename(&e.path, &target).map_err(io(&target))?;
+        let mut old: Vec<_> = fs::read_dir(&dir)
+            .map_err(io(&dir))?
+            .flatten()
+            .map(|e| e.path())
+            .collect();
+        old.sort();
+        let excess = old.len().saturating_sub(20);
+        for p in old.into_iter().take(excess) {
+            let _ = fs::remove_file(p);
+        }
+        Ok(())
+    }
+
+    fn enforce_bounds(&self) -> Result<Vec<String>, SpoolError> {
+        let entries = self.entries()?;
+        let mut total: u64 = entries.iter().map(|e| e.bytes).sum();
+        let mut count = entries.len();
+        let mut dropped = Vec::new();
+        // Never drop the newest report: it describes the host as it is now.
+        for e in entries.iter().take(entries.len().saturating_sub(1)) {
+            if total <= self.max_bytes && count <= self.max_reports {
+                break;
+            }
+            self.remove(e)?;
+            total -= e.bytes;
+            count -= 1;
+            dropped.push(e.id.clone());
+        }
+        Ok(dropped)
+    }
+}
+
+/// Writes `bytes` to `path` atomically and durably, with `mode`.
+pub fn write_atomic(path: &Path, bytes: &[u8], mode: u32) -> std::io::Result<()> {
+    use std::os::unix::fs::OpenOptionsExt;
+    let tmp = path.with_extension("tmp");
+    {
+        let mut f = fs::OpenOptions::new()
+            .write(true)
+            .create(true)
+            .truncate(true)
+            .mode(mode)
+            .open(&tmp)?;
+        f.write_all(bytes)?;
+        f.sync_all()?;
+    }
+    fs::rename(&tmp, path)?;
+    if let Some(dir) = path.parent() {
+        File::open(dir)?.sync_all()?;
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn reports_come_back_in_order_and_survive_reopening() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let mut s = Spool::open(dir.path(), 1 << 20, 100).expect("open");
+        let a = s.next_id(true);
+        let b = s.next_id(false);
+        s.push(&a, b"one").expect("push");
+        s.push(&b, b"two").expect("push");
+        let s = Spool::open(dir.path(), 1 << 20, 100).expect("reopen");
+        let e = s.entries().expect("entries");
+        assert_eq!(
+            e.iter().map(|e| e.id.clone()).collect::<Vec<_>>(),
+            vec![a, b]
+        );
+        assert!(e[0].full && !e[1].full);
+        assert_eq!(s.read(&e[1]).expect("read"), b"two");
+    }
+
+    #[test]
+    fn bounds_drop_the_oldest_but_never_the_newest() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let mut s = Spool::open(dir.path(), 1 << 20, 2).expect("open");
+        let ids: Vec<String> = (0..4).map(|i| s.next_id(i == 0)).collect();
+        let mut dropped = Vec::new();
+        for id in &ids {
+            dropped.extend(s.push(id, b"x").expect("push"));
+        }
+        assert_eq!(dropped, vec![ids[0].clone(), ids[1].clone()]);
+        assert_eq!(s.entries().expect("entries").len(), 2);
+    }
+
+    #[test]
+    fn half_written_files_are_discarded_on_open() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        fs::write(
+            dir.path().join("0000000000000001-000001-full.tmp"),
+            b"partial",
+        )
+        .expect("write");
+        let s = Spool::open(dir.path(), 1 << 20, 10).expect("open");
+        assert!(s.entries().expect("entries").is_empty());
+        assert_eq!(fs::read_dir(dir.path()).expect("dir").count(), 0);
+    }
+}

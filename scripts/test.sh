@@ -1,0 +1,29 @@
+#!/usr/bin/env bash
+# The whole test suite, from a fresh clone on a fresh machine of this kind:
+# installs what the tests need, builds the binaries the system tests start, runs everything.
+# Ends with the test runner's own summary.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+# A target dir outside the clone survives between runs on the same machine.
+export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$HOME/.cache/cmdb-target}"
+export CARGO_TERM_COLOR="${CARGO_TERM_COLOR:-never}"
+
+# System tools the tests compare the inventory against (Debian package names).
+missing=()
+command -v ip >/dev/null || missing+=(iproute2)
+command -v findmnt >/dev/null || missing+=(util-linux)
+command -v dpkg-query >/dev/null || missing+=(dpkg)
+if [ ${#missing[@]} -gt 0 ]; then
+  echo "installing: ${missing[*]}"
+  export DEBIAN_FRONTEND=noninteractive
+  apt-get update -qq </dev/null
+  apt-get install -y -qq "${missing[@]}" </dev/null
+fi
+if ! command -v cargo-nextest >/dev/null; then
+  cargo install --locked cargo-nextest </dev/null
+fi
+
+# The system tests start the real binaries: build them first.
+cargo build --workspace --bins </dev/null
+exec cargo nextest run --workspace --no-fail-fast </dev/null

@@ -1,0 +1,312 @@
+//! `cmdb-server` configuration: one TOML file, every field documented, validated on load.
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+
+use serde::{Deserialize, Serialize};
+
+/// The whole server configuration file.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Config {
+    /// Address and port to listen on.
+    #[serde(default = "default_listen")]
+    pub listen: SocketAddr,
+    /// Data directory: database (embedded engine), certificates.
+    pub data_dir: PathBuf,
+    /// TLS settings.
+    #[serde(default)]
+    pub tls: TlsConfig,
+    /// Storage engine settings.
+    #[serde(default)]
+    pub storage: StorageConfig,
+    /// Request and ingest limits.
+    #[serde(default)]
+    pub limits: Limits,
+    /// CI lifecycle.
+    #[serde(default)]
+    pub lifecycle: Lifecycle,
+}
+
+/// TLS.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TlsConfig {
+    /// Serve HTTPS. `false` is accepted only with a loopback `listen` address.
+    #[serde(default = "default_true")]
+    pub enabled: bool,
+    /// Server certificate chain (PEM); relative paths are under `data_dir`.
+    #[serde(default = "default_cert")]
+    pub cert: PathBuf,
+    /// Server private key (PEM); relative paths are under `data_dir`.
+    #[serde(default = "default_key")]
+    pub key: PathBuf,
+}
+
+impl Default for TlsConfig {
+    fn default() -> Self {
+        Self {
+            enabled: true,
+            cert: default_cert(),
+            key: default_key(),
+        }
+    }
+}
+
+/// Which SurrealDB to use.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct StorageConfig {
+    /// `surrealkv` (embedded, under `data_dir/db`), `memory` (tests; nothing persists) or a
+    /// remote `ws://host:port` / `wss://host:port` SurrealDB.
+    #[serde(default = "default_engine")]
+    pub engine: String,
+    /// Namespace and database inside SurrealDB.
+    #[serde(default = "default_ns")]
+    pub namespace: String,
+    #[serde(default = "default_ns")]
+    pub database: String,
+    /// Root user for a remote SurrealDB (ignored by embedded engines).
+    #[serde(default)]
+    pub username: Option<String>,
+    /// Password for a remote SurrealDB; prefer the `CMDB_SURREAL_PASSWORD` environment variable.
+    #[serde(default)]
+    pub password: Option<String>,
+}
+
+impl Default for StorageConfig {
+    fn default() -> Self {
+        Self {
+            engine: default_engine(),
+            namespace: default_ns(),
+            database: default_ns(),
+            username: None,
+            password: None,
+        }
+    }
+}
+
+/// Limits on what clients may send.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Limits {
+    /// Largest request body after decompression, in bytes.
+    #[serde(default = "default_max_body_bytes")]
+    pub max_body_bytes: usize,
+    /// Most packages one report may list.
+    #[serde(default = "default_max_packages")]
+    pub max_packages: usize,
+    /// Most elements any other list section may have.
+    #[serde(default = "default_max_list_items")]
+    pub max_list_items: usize,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Self {
+            max_body_bytes: default_max_body_bytes(),
+            max_packages: default_max_packages(),
+            max_list_items: default_max_list_items(),
+        }
+    }
+}
+
+/// CI lifecycle timers.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Lifecycle {
+    /// A CI not seen for this long is listed as stale.
+    #[serde(default = "default_stale_after_secs")]
+    pub stale_after_secs: u64,
+    /// How often agent and CI "last seen" times are written to storage. Heartbeats are
+    /// coalesced in memory in between, so thousands of unchanged reports per second cost no
+    /// writes; at most this much last-seen precision is lost if the server crashes.
+    #[serde(default = "default_last_seen_flush_secs")]
+    pub last_seen_flush_secs: u64,
+}
+
+impl Default for Lifecycle {
+    fn default() -> Self {
+        Self {
+            stale_after_secs: default_stale_after_secs(),
+            last_seen_flush_secs: default_last_seen_flush_secs(),
+        }
+    }
+}
+
+fn default_listen() -> SocketAddr {
+    SocketAddr::from(([127, 0, 0, 1], 8443))
+}
+fn default_true() -> bool {
+    true
+}
+fn default_cert() -> PathBuf {
+    PathBuf::from("tls/server.pem")
+}
+fn default_key() -> PathBuf {
+    PathBuf::from("tls/server.key")
+}
+fn default_engine() -> String {
+    "surrealkv".into()
+}
+fn default_ns() -> String {
+    "cmdb".into()
+}
+fn default_max_body_bytes() -> usize {
+    16 * 1024 * 1024
+}
+fn default_max_packages() -> usize {
+    50_000
+}
+fn default_max_list_items() -> usize {
+    20_000
+}
+fn default_stale_after_secs() -> u64 {
+    7 * 24 * 3600
+}
+fn default_last_seen_flush_secs() -> u64 {
+    10
+}
+
+/// A configuration problem, naming the field.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("cannot read {path}")]
+    Read {
+        path: String,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("{path}: {message}")]
+    Parse { path: String, message: String },
+    #[error("{field}: {reason}")]
+    Invalid { field: &'static str, reason: String },
+}
+
+impl Config {
+    /// Reads and validates a config file.
+    pub fn load(path: &Path) -> Result<Self, ConfigError> {
+        let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
+            path: path.display().to_string(),
+            source,
+        })?;
+        Self::parse(&text, path)
+    }
+
+    /// Parses and validates config text; `path` is for messages and relative `data_dir`.
+    pub fn parse(text: &str, path: &Path) -> Result<Self, ConfigError> {
+        let mut cfg: Config = toml::from_str(text).map_err(|e| ConfigError::Parse {
+            path: path.display().to_string(),
+            message: e.to_string(),
+        })?;
+        if cfg.data_dir.is_relative() {
+            if let Some(dir) = path.parent() {
+                cfg.data_dir = dir.join(&cfg.data_dir);
+            }
+        }
+        cfg.validate()?;
+        Ok(cfg)
+    }
+
+    /// Checks values serde cannot.
+    pub fn validate(&self) -> Result<(), ConfigError> {
+        if !self.tls.enabled && !self.listen.ip().is_loopback() {
+            return Err(ConfigError::Invalid {
+                field: "tls.enabled",
+                reason: format!(
+                    "plain HTTP is allowed only on a loopback address, not {}",
+                    self.listen
+                ),
+            });
+        }
+        let e = self.storage.engine.as_str();
+        if !(e == "surrealkv"
+            || e == "memory"
+            || e.starts_with("ws://")
+            || e.starts_with("wss://"))
+        {
+            return Err(ConfigError::Invalid {
+                field: "storage.engine",
+                reason: format!(
+                    "expected \"surrealkv\", \"memory\", \"ws://HOST:PORT\" or \"wss://HOST:PORT\", got {e:?}"
+                ),
+            });
+        }
+        for (field, v) in [
+            ("storage.namespace", &self.storage.namespace),
+            ("storage.database", &self.storage.database),
+        ] {
+            if v.is_empty() || !v.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_') {
+                return Err(ConfigError::Invalid {
+                    field,
+                    reason: format!("must be letters, digits and underscores, got {v:?}"),
+                });
+            }
+        }
+        if self.limits.max_body_bytes < 1024 {
+            return Err(ConfigError::Invalid {
+                field: "limits.max_body_bytes",
+                reason: "must be at least 1024".into(),
+            });
+        }
+        if self.lifecycle.last_seen_flush_secs == 0 || self.lifecycle.last_seen_flush_secs > 3600
+        {
+            return Err(ConfigError::Invalid {
+                field: "lifecycle.last_seen_flush_secs",
+                reason: "must be between 1 and 3600".into(),
+            });
+        }
+        Ok(())
+    }
+
+    /// A path from the config, resolved against `data_dir` when relative.
+    pub fn resolve(&self, p: &Path) -> PathBuf {
+        if p.is_relative() {
+            self.data_dir.join(p)
+        } else {
+            p.to_path_buf()
+        }
+    }
+
+    /// The SurrealDB endpoint string for `surrealdb::engine::any::connect`.
+    pub fn storage_endpoint(&self) -> String {
+        match self.storage.engine.as_str() {
+            "surrealkv" => format!("surrealkv://{}", self.data_dir.join("db").display()),
+            "memory" => "memory".into(),
+            remote => remote.to_string(),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_packaged_example_config_parses() {
+        let text = include_str!("../../packaging/server.toml");
+        let cfg = Config::parse(text, Path::new("/etc/cmdb-server/server.toml"))
+            .expect("packaging/server.toml must stay valid");
+        assert_eq!(cfg.storage.engine, "surrealkv");
+    }
+
+    #[test]
+    fn plain_http_off_loopback_is_rejected_naming_the_field() {
+        let err = Config::parse(
+            "listen = \"0.0.0.0:8080\"\ndata_dir = \"/tmp/x\"\n[tls]\nenabled = false\n",
+            Path::new("x.toml"),
+        )
+        .expect_err("must be rejected");
+        assert!(err.to_string().starts_with("tls.enabled:"), "{err}");
+    }
+
+    #[test]
+    fn unknown_fields_and_bad_engines_are_rejected() {
+        let err = Config::parse("data_dir = \"/x\"\nlisten_port = 3\n", Path::new("x.toml"))
+            .expect_err("unknown field");
+        assert!(err.to_string().contains("listen_port"), "{err}");
+        let err = Config::parse("data_dir = \"/x\"\n[storage]\nengine = \"rocks\"\n", Path::new("x.toml"))
+            .expect_err("bad engine");
+        assert!(err.to_string().starts_with("storage.engine:"), "{err}");
+    }
+}

@@ -1,0 +1,193 @@
+//! Reconciliation: what changed between the stored picture of a host and a new report.
+//!
+//! History keeps changes, not snapshots: each section is flattened into named attributes
+//! (`os.version_id`, `network.eth0.mtu`, `packages.dpkg:openssl:amd64`, …) with volatile values
+//! left out, and one change is produced per attribute whose value differs. Keys of list
+//! sections are natural keys (interface name, mount point, package name and architecture), so
+//! a reordered list is not a change.
+
+use std::collections::BTreeMap;
+
+use cmdb_shared::hash::strip_volatile;
+use serde_json::Value;
+
+/// One changed attribute.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Change {
+    pub attribute: String,
+    pub old: Option<Value>,
+    pub new: Option<Value>,
+}
+
+/// Flattens one section (in JSON form) into attributes. Packages are handled by
+/// [`package_attributes`] because the server stores them normalised.
+pub fn section_attributes(section: &str, value: &Value) -> BTreeMap<String, Value> {
+    let mut value = value.clone();
+    strip_volatile(section, &mut value);
+    let mut out = BTreeMap::new();
+    match (section, &value) {
+        ("sockets", Value::Object(map)) => {
+            if let Some(Value::Array(items)) = map.get("listening") {
+                for item in items {
+                    let key = format!(
+                        "sockets.listening.{}/{}:{}",
+                        str_field(item, "protocol"),
+                        str_field(item, "address"),
+                        item.get("port").cloned().unwrap_or(Value::Null)
+                    );
+                    out.insert(key, item.get("process").cloned().unwrap_or(Value::Null));
+                }
+            }
+            // Established connections are observations for dependency discovery, not
+            // configuration: they are stored with the CI but never produce history.
+        }
+        (_, Value::Array(items)) => {
+            for item in items {
+                let key = list_key(section, item);
+                flatten(&format!("{section}.{key}"), item, &mut out);
+            }
+        }
+        _ => flatten(section, &value, &mut out),
+    }
+    out
+}
+
+/// The natural key of an element of a list section.
+fn list_key(section: &str, item: &Value) -> String {
+    match section {
+        "filesystems" => str_field(item, "mount_point"),
+        "services" | "disks" | "network" => str_field(item, "name"),
+        _ => serde_json::to_string(item).unwrap_or_default(),
+    }
+}
+
+fn str_field(item: &Value, field: &str) -> String {
+    match item.get(field) {
+        Some(Value::String(s)) => s.clone(),
+        Some(other) => other.to_string(),
+        None => String::new(),
+    }
+}
+
+fn flatten(prefix: &str, value: &Value, out: &mut BTreeMap<String, Value>) {
+    match value {
+        Value::Object(map) => {
+            for (k, v) in map {
+                flatten(&format!("{prefix}.{k}"), v, out);
+            }
+        }
+        // Lists inside an element (an interface's addresses) are compared as a whole.
+        other => {
+            out.insert(prefix.to_string(), other.clone());
+        }
+    }
+}
+
+/// Packages as attributes: `packages.<manager>:<name>:<arch>` → version. Several versions of
+/// one name and architecture (kernels on rpm) are joined in version order.
+pub fn package_attributes<'a>(
+    packages: impl IntoIterator<Item = &'a cmdb_shared::Package>,
+) -> BTreeMap<String, Value> {
+    let mut grouped: BTreeMap<String, Vec<&str>> = BTreeMap::new();
+    for p in packages {
+        let key = format!(
+            "packages.{}:{}:{}",
+            p.manager,
+            p.name,
+            p.architecture.as_deref().unwrap_or("")
+        );
+        grouped.entry(key).or_default().push(&p.version);
+    }
+    grouped
+        .into_iter()
+        .map(|(k, mut versions)| {
+            versions.sort_unstable();
+            versions.dedup();
+            (k, Value::String(versions.join(", ")))
+        })
+        .collect()
+}
+
+/// The changes between two attribute maps.
+pub fn diff(old: &BTreeMap<String, Value>, new: &BTreeMap<String, Value>) -> Vec<Change> {
+    let mut changes = Vec::new();
+    for (k, v) in new {
+        match old.get(k) {
+            Some(o) if o == v => {}
+            o => changes.push(Change {
+                attribute: k.clone(),
+                old: o.cloned(),
+                new: Some(v.clone()),
+            }),
+        }
+    }
+    for (k, o) in old {
+        if !new.contains_key(k) {
+            changes.push(Change {
+                attribute: k.clone(),
+                old: Some(o.clone()),
+                new: None,
+            });
+        }
+    }
+    changes
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn changing_one_value_is_one_change_with_old_and_new() {
+        let old = section_attributes("os", &json!({"id": "debian", "version_id": "12", "boot_time": "a"}));
+        let new = section_attributes("os", &json!({"id": "debian", "version_id": "13", "boot_time": "b"}));
+        assert_eq!(
+            diff(&old, &new),
+            vec![Change { attribute: "os.version_id".into(), old: Some(json!("12")), new: Some(json!("13")) }]
+        );
+    }
+
+    #[test]
+    fn reordered_lists_and_volatile_values_are_not_changes() {
+        let a = json!([
+            {"mount_point": "/", "device": "/dev/vda", "fs_type": "ext4", "size_bytes": 10, "used_bytes": 1},
+            {"mount_point": "/boot", "device": "/dev/vda1", "fs_type": "ext4", "size_bytes": 5, "used_bytes": 1}
+        ]);
+        let b = json!([
+            {"mount_point": "/boot", "device": "/dev/vda1", "fs_type": "ext4", "size_bytes": 5, "used_bytes": 2},
+            {"mount_point": "/", "device": "/dev/vda", "fs_type": "ext4", "size_bytes": 10, "used_bytes": 7}
+        ]);
+        assert!(diff(&section_attributes("filesystems", &a), &section_attributes("filesystems", &b)).is_empty());
+    }
+
+    #[test]
+    fn package_upgrade_add_and_removal_are_one_change_each() {
+        let p = |n: &str, v: &str| cmdb_shared::Package {
+            manager: "dpkg".into(),
+            name: n.into(),
+            version: v.into(),
+            architecture: Some("amd64".into()),
+        };
+        let old = package_attributes(&[p("openssl", "3.0.11-1"), p("vim", "2:9.0")]);
+        let new = package_attributes(&[p("openssl", "3.0.13-1"), p("curl", "7.88")]);
+        let changes = diff(&old, &new);
+        assert_eq!(changes.len(), 3);
+        assert!(changes.contains(&Change {
+            attribute: "packages.dpkg:openssl:amd64".into(),
+            old: Some(json!("3.0.11-1")),
+            new: Some(json!("3.0.13-1"))
+        }));
+    }
+
+    #[test]
+    fn listening_sockets_are_history_but_connections_and_pids_are_not() {
+        let a = json!({"listening": [{"protocol": "tcp", "address": "0.0.0.0", "port": 22, "process": "sshd", "pid": 10}],
+                       "connections": [{"remote_address": "10.0.0.1"}]});
+        let b = json!({"listening": [{"protocol": "tcp", "address": "0.0.0.0", "port": 22, "process": "sshd", "pid": 99}],
+                       "connections": []});
+        let attrs = section_attributes("sockets", &a);
+        assert_eq!(attrs.len(), 1);
+        assert!(diff(&attrs, &section_attributes("sockets", &b)).is_empty());
+    }
+}

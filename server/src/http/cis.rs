@@ -1,0 +1,210 @@
+//! Configuration items: list with filters, detail, packages, history.
+
+use std::sync::Arc;
+
+use axum::extract::rejection::QueryRejection;
+use axum::extract::{Path, Query, State};
+use axum::routing::get;
+use axum::{Json, Router};
+use cmdb_shared::{ErrorBody, Package};
+use serde::{Deserialize, Serialize};
+use utoipa::{IntoParams, ToSchema};
+
+use super::{ApiError, Principal, bad_query};
+use crate::AppState;
+use crate::domain::auth::Role;
+use crate::ingest::time_str;
+use crate::storage::{CiFilter, CiRecord, CiSummary, HistoryRecord, valid_key};
+
+pub fn router() -> Router<Arc<AppState>> {
+    Router::new()
+        .route("/api/v1/cis", get(list))
+        .route("/api/v1/cis/{id}", get(detail))
+        .route("/api/v1/cis/{id}/packages", get(packages))
+        .route("/api/v1/cis/{id}/history", get(history))
+}
+
+/// CI list filters.
+#[derive(Debug, Deserialize, IntoParams)]
+#[serde(deny_unknown_fields)]
+pub struct ListParams {
+    /// CI class ("host").
+    class: Option<String>,
+    /// Case-insensitive text: name, FQDN or serial contains it; UUID, machine-id or an IP address equals it.
+    q: Option<String>,
+    /// true: only CIs not seen within `lifecycle.stale_after_secs`; false: only fresh ones.
+    stale: Option<bool>,
+    /// Page size, 1–1000 (default 50).
+    limit: Option<u32>,
+    /// Items to skip.
+    offset: Option<u32>,
+}
+
+/// A page of CIs.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct CiPage {
+    items: Vec<CiListItem>,
+    total: u64,
+    limit: u32,
+    offset: u32,
+}
+
+/// One CI in a list.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct CiListItem {
+    #[serde(flatten)]
+    ci: CiSummary,
+    stale: bool,
+}
+
+fn stale_cutoff(state: &AppState) -> String {
+    let secs = i64::try_from(state.config.lifecycle.stale_after_secs).unwrap_or(i64::MAX / 2);
+    time_str(chrono::Utc::now() - chrono::Duration::seconds(secs.min(100 * 365 * 86400)))
+}
+
+/// List CIs.
+#[utoipa::path(get, path = "/api/v1/cis", params(ListParams),
+    responses((status = 200, body = CiPage), (status = 400, body = ErrorBody), (status = 401, body = ErrorBody)),
+    security(("bearer" = [])), tag = "cis")]
+async fn list(
+    State(state): State<Arc<AppState>>,
+    principal: Principal,
+    params: Result<Query<ListParams>, QueryRejection>,
+) -> Result<Json<CiPage>, ApiError> {
+    principal.require(Role::Viewer)?;
+    let Query(p) = params.map_err(bad_query)?;
+    let limit = p.limit.unwrap_or(50);
+    if !(1..=1000).contains(&limit) {
+        return Err(ApiError::BadRequest("limit: must be between 1 and 1000".into()));
+    }
+    if p.q.as_ref().is_some_and(|q| q.len() > 256) {
+        return Err(ApiError::BadRequest("q: at most 256 characters".into()));
+    }
+    let cutoff = stale_cutoff(&state);
+    let filter = CiFilter {
+        class: p.class,
+        q: p.q.filter(|q| !q.is_empty()),
+        stale: p.stale,
+        stale_cutoff: cutoff.clone(),
+        limit,
+        offset: p.offset.unwrap_or(0),
+    };
+    let (items, total) = state.store.list_cis(&filter).await?;
+    Ok(Json(CiPage {
+        items: items
+            .into_iter()
+            .map(|ci| CiListItem {
+                stale: ci.last_seen < cutoff,
+                ci,
+            })
+            .collect(),
+        total,
+        limit,
+        offset: filter.offset,
+    }))
+}
+
+fn check_id(id: &str) -> Result<(), ApiError> {
+    if valid_key(id) {
+        Ok(())
+    } else {
+        Err(ApiError::BadRequest(format!("id: {id:?} is not a CI id")))
+    }
+}
+
+async fn load(state: &AppState, id: &str) -> Result<CiRecord, ApiError> {
+    check_id(id)?;
+    state
+        .store
+        .ci(id)
+        .await?
+        .ok_or_else(|| ApiError::NotFound(format!("no CI with id {id}")))
+}
+
+/// One CI with all its sections. Packages are listed by `/api/v1/cis/{id}/packages`.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct CiDetail {
+    #[serde(flatten)]
+    ci: CiRecord,
+    stale: bool,
+}
+
+/// CI detail.
+#[utoipa::path(get, path = "/api/v1/cis/{id}", params(("id" = String, Path, description = "CI id")),
+    responses((status = 200, body = CiDetail), (status = 404, body = ErrorBody)),
+    security(("bearer" = [])), tag = "cis")]
+async fn detail(
+    State(state): State<Arc<AppState>>,
+    principal: Principal,
+    Path(id): Path<String>,
+) -> Result<Json<CiDetail>, ApiError> {
+    principal.require(Role::Viewer)?;
+    let mut ci = load(&state, &id).await?;
+    ci.packages.clear();
+    let stale = ci.last_seen < stale_cutoff(&state);
+    Ok(Json(CiDetail { ci, stale }))
+}
+
+/// Installed packages of a CI.
+#[utoipa::path(get, path = "/api/v1/cis/{id}/packages", params(("id" = String, Path, description = "CI id")),
+    responses((status = 200, body = Vec<Package>), (status = 404, body = ErrorBody)),
+    security(("bearer" = [])), tag = "cis")]
+async fn packages(
+    State(state): State<Arc<AppState>>,
+    principal: Principal,
+    Path(id): Path<String>,
+) -> Result<Json<Vec<Package>>, ApiError> {
+    principal.require(Role::Viewer)?;
+    let ci = load(&state, &id).await?;
+    let mut list = state.ingestor.packages_of(&ci.packages);
+    list.sort();
+    Ok(Json(list))
+}
+
+/// History window.
+#[derive(Debug, Deserialize, IntoParams)]
+#[serde(deny_unknown_fields)]
+pub struct HistoryParams {
+    /// RFC 3339 start (inclusive).
+    from: Option<String>,
+    /// RFC 3339 end (inclusive).
+    to: Option<String>,
+    /// At most this many records, 1–10000 (default 1000).
+    limit: Option<u32>,
+}
+
+fn parse_time(field: &str, v: Option<String>) -> Result<Option<String>, ApiError> {
+    v.map(|s| {
+        chrono::DateTime::parse_from_rfc3339(&s)
+            .map(|t| time_str(t.with_timezone(&chrono::Utc)))
+            .map_err(|e| ApiError::BadRequest(format!("{field}: not an RFC 3339 time ({e})")))
+    })
+    .transpose()
+}
+
+/// Attribute changes of a CI, oldest first.
+#[utoipa::path(get, path = "/api/v1/cis/{id}/history", params(("id" = String, Path, description = "CI id"), HistoryParams),
+    responses((status = 200, body = Vec<HistoryRecord>), (status = 400, body = ErrorBody), (status = 404, body = ErrorBody)),
+    security(("bearer" = [])), tag = "cis")]
+async fn history(
+    State(state): State<Arc<AppState>>,
+    principal: Principal,
+    Path(id): Path<String>,
+    params: Result<Query<HistoryParams>, QueryRejection>,
+) -> Result<Json<Vec<HistoryRecord>>, ApiError> {
+    principal.require(Role::Viewer)?;
+    let Query(p) = params.map_err(bad_query)?;
+    let from = parse_time("from", p.from)?;
+    let to = parse_time("to", p.to)?;
+    let limit = p.limit.unwrap_or(1000);
+    if !(1..=10_000).contains(&limit) {
+        return Err(ApiError::BadRequest("limit: must be between 1 and 10000".into()));
+    }
+    load(&state, &id).await?;
+    Ok(Json(
+        state
+            .store
+            .history(&id, from.as_deref(), to.as_deref(), limit)
+            .await?,
+    ))
+}

@@ -1,0 +1,84 @@
+//! Operations endpoints: `/healthz`, `/metrics` (Prometheus text), the OpenAPI document.
+
+use std::sync::Arc;
+
+use axum::extract::State;
+use axum::http::{StatusCode, header};
+use axum::response::IntoResponse;
+use axum::routing::get;
+use axum::{Json, Router};
+use utoipa::OpenApi;
+use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
+
+use crate::AppState;
+
+pub fn router() -> Router<Arc<AppState>> {
+    Router::new()
+        .route("/healthz", get(healthz))
+        .route("/metrics", get(metrics))
+        .route("/api/v1/openapi.json", get(openapi))
+}
+
+/// Liveness and storage reachability; no credential needed.
+async fn healthz(State(state): State<Arc<AppState>>) -> impl IntoResponse {
+    match state.store.ping().await {
+        Ok(()) => (StatusCode::OK, Json(serde_json::json!({"status": "ok"}))),
+        Err(e) => {
+            tracing::error!(error = %e, "health check: storage unreachable");
+            (
+                StatusCode::SERVICE_UNAVAILABLE,
+                Json(serde_json::json!({"status": "storage unavailable"})),
+            )
+        }
+    }
+}
+
+/// Prometheus text exposition of the server's own metrics.
+async fn metrics(State(state): State<Arc<AppState>>) -> impl IntoResponse {
+    match state.store.counts().await {
+        Ok(counts) => state.metrics.set_counts(&counts),
+        Err(e) => tracing::warn!(error = %e, "metrics: cannot count records"),
+    }
+    (
+        [(
+            header::CONTENT_TYPE,
+            "application/openmetrics-text; version=1.0.0; charset=utf-8",
+        )],
+        state.metrics.render(),
+    )
+}
+
+#[derive(OpenApi)]
+#[openapi(
+    info(title = "cmdb-server API", description = "CMDB: configuration items, agents, software, history."),
+    paths(
+        super::reports::enroll, super::reports::report,
+        super::agents::list,
+        super::cis::list, super::cis::detail, super::cis::packages, super::cis::history,
+        super::software::search,
+        super::tokens::create, super::tokens::list, super::tokens::revoke,
+    ),
+    modifiers(&Security),
+)]
+struct ApiDoc;
+
+struct Security;
+
+impl utoipa::Modify for Security {
+    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
+        let components = openapi.components.get_or_insert_with(Default::default);
+        components.add_security_scheme(
+            "bearer",
+            SecurityScheme::Http(HttpBuilder::new().scheme(HttpAuthScheme::Bearer).build()),
+        );
+    }
+}
+
+/// The OpenAPI document, generated from the handlers and types.
+pub fn openapi_doc() -> utoipa::openapi::OpenApi {
+    ApiDoc::openapi()
+}
+
+async fn openapi() -> impl IntoResponse {
+    Json(openapi_doc())
+}

@@ -1,0 +1,161 @@
+//! Agent endpoints: enrollment and report ingestion.
+
+use std::sync::Arc;
+
+use axum::body::Bytes;
+use axum::extract::State;
+use axum::extract::rejection::BytesRejection;
+use axum::http::StatusCode;
+use axum::routing::post;
+use axum::{Json, Router};
+use cmdb_shared::{
+    EnrollRequest, EnrollResponse, ErrorBody, Report, ReportAck, ResyncRequired, SCHEMA_VERSION,
+};
+use serde::Deserialize;
+
+use super::{ApiError, Principal};
+use crate::AppState;
+use crate::domain::auth::{Role, hash_token, new_token};
+use crate::ingest::now_str;
+use crate::storage::{AgentRecord, TokenRecord};
+
+pub fn router() -> Router<Arc<AppState>> {
+    Router::new()
+        .route("/api/v1/enroll", post(enroll))
+        .route("/api/v1/reports", post(report))
+}
+
+/// Reads a JSON body with precise errors: 413 over the limit, 400 naming the bad field.
+pub fn parse_json<T: serde::de::DeserializeOwned>(
+    body: Result<Bytes, BytesRejection>,
+) -> Result<T, ApiError> {
+    let bytes = body.map_err(|e| {
+        if e.status() == StatusCode::PAYLOAD_TOO_LARGE {
+            ApiError::TooLarge("request body is larger than limits.max_body_bytes".into())
+        } else {
+            ApiError::BadRequest(format!("cannot read request body: {}", e.body_text()))
+        }
+    })?;
+    let de = &mut serde_json::Deserializer::from_slice(&bytes);
+    serde_path_to_error::deserialize(de).map_err(|e| {
+        let path = e.path().to_string();
+        let inner = e.into_inner();
+        if path == "." || path.is_empty() {
+            ApiError::BadRequest(format!("malformed JSON: {inner}"))
+        } else {
+            ApiError::BadRequest(format!("malformed JSON at {path}: {inner}"))
+        }
+    })
+}
+
+/// Exchange a fleet enrollment token for a per-agent credential.
+#[utoipa::path(post, path = "/api/v1/enroll", request_body = EnrollRequest,
+    responses((status = 200, body = EnrollResponse), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody)),
+    security(("bearer" = [])), tag = "agents")]
+async fn enroll(
+    State(state): State<Arc<AppState>>,
+    principal: Principal,
+    body: Result<Bytes, BytesRejection>,
+) -> Result<Json<EnrollResponse>, ApiError> {
+    principal.require(Role::Enroll)?;
+    let req: EnrollRequest = parse_json(body)?;
+    if req.hostname.is_empty() || req.hostname.len() > 253 {
+        return Err(ApiError::BadRequest("hostname: must be 1-253 characters".into()));
+    }
+    if req.agent_version.is_empty() || req.agent_version.len() > 64 {
+        return Err(ApiError::BadRequest("agent_version: must be 1-64 characters".into()));
+    }
+    let agent_key = uuid::Uuid::new_v4().simple().to_string();
+    let token = new_token(Role::Agent);
+    let now = now_str();
+    let agent = AgentRecord {
+        key: agent_key.clone(),
+        hostname: req.hostname,
+        agent_version: req.agent_version,
+        enrolled_at: now.clone(),
+        last_seen: None,
+        ci: None,
+    };
+    let cred = TokenRecord {
+        key: uuid::Uuid::new_v4().simple().to_string(),
+        hash: hash_token(&token),
+        role: Role::Agent.as_str().into(),
+        description: format!("agent {}", agent.hostname),
+        created_at: now,
+        revoked: false,
+        agent: Some(agent_key.clone()),
+    };
+    state.store.insert_agent(&agent, &cred).await?;
+    state.metrics.enrollments.inc();
+    tracing::info!(agent = %agent_key, hostname = %agent.hostname, "agent enrolled");
+    Ok(Json(EnrollResponse {
+        agent_id: agent_key,
+        token,
+    }))
+}
+
+#[derive(Deserialize)]
+struct VersionProbe {
+    schema_version: Option<serde_json::Value>,
+}
+
+/// Push one report (full or delta). Bodies may be zstd- or gzip-compressed.
+#[utoipa::path(post, path = "/api/v1/reports", request_body = Report,
+    responses((status = 200, body = ReportAck), (status = 400, body = ErrorBody), (status = 401, body = ErrorBody),
+              (status = 403, body = ErrorBody), (status = 409, body = ResyncRequired), (status = 413, body = ErrorBody),
+              (status = 422, body = ErrorBody)),
+    security(("bearer" = [])), tag = "agents")]
+async fn report(
+    State(state): State<Arc<AppState>>,
+    principal: Principal,
+    body: Result<Bytes, BytesRejection>,
+) -> Result<Json<ReportAck>, ApiError> {
+    principal.require(Role::Agent)?;
+    let agent = principal
+        .agent
+        .clone()
+        .ok_or_else(|| ApiError::Forbidden("credential is not bound to an agent".into()))?;
+    let started = std::time::Instant::now();
+    let result = ingest_body(&state, &agent, body).await;
+    let outcome = match &result {
+        Ok(ack) if ack.duplicate => "duplicate",
+        Ok(ack) if ack.changes > 0 => "changed",
+        Ok(_) => "unchanged",
+        Err(ApiError::Resync(_)) => "resync",
+        Err(ApiError::Internal(_)) => "error",
+        Err(_) => "rejected",
+    };
+    state.metrics.observe_report(outcome, started.elapsed().as_secs_f64());
+    result.map(Json)
+}
+
+async fn ingest_body(
+    state: &AppState,
+    agent: &str,
+    body: Result<Bytes, BytesRejection>,
+) -> Result<ReportAck, ApiError> {
+    let bytes = body.map_err(|e| {
+        if e.status() == StatusCode::PAYLOAD_TOO_LARGE {
+            ApiError::TooLarge("request body is larger than limits.max_body_bytes".into())
+        } else {
+            ApiError::BadRequest(format!("cannot read request body: {}", e.body_text()))
+        }
+    })?;
+    // The version first: a report from a newer agent must get 422, not a confusing 400 about
+    // a field this server does not know.
+    let probe: VersionProbe = parse_json(Ok(bytes.clone()))?;
+    match probe.schema_version {
+        None => return Err(ApiError::BadRequest("schema_version: missing field".into())),
+        Some(v) if v.as_u64() == Some(u64::from(SCHEMA_VERSION)) => {}
+        Some(v) => {
+            return Err(ApiError::Unprocessable(format!(
+                "unsupported schema_version {v}: this server reads version {SCHEMA_VERSION}"
+            )));
+        }
+    }
+    let report: Report = parse_json(Ok(bytes))?;
+    Ok(state
+        .ingestor
+        .ingest(&state.store, &state.config.limits, agent, &report)
+        .await?)
+}

@@ -1,0 +1,654 @@
+//! Report ingestion: validate → identify → reconcile → write.
+//!
+//! The hot path is the unchanged report (a heartbeat, or a full inventory identical to what the
+//! server holds): it is answered from memory (the agent's CI and section hashes are cached) and
+//! only bumps an in-memory "last seen" that a background task writes in batches. Reports that
+//! change something are written in one SurrealDB transaction with their history.
+
+use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::sync::{Arc, Mutex, RwLock};
+
+use cmdb_shared::hash::{VOLATILE_FIELDS, section_hash};
+use cmdb_shared::{Inventory, Package, Report, ReportAck, ReportKind, SECTIONS};
+use serde_json::{Value, json};
+use sha2::{Digest, Sha256};
+
+use crate::config::Limits;
+use crate::domain::identify::{HostKeys, Identification, identify};
+use crate::domain::reconcile::{Change, diff, package_attributes, section_attributes};
+use crate::storage::{
+    CiRecord, CiWrite, HistoryRecord, LastSeen, NewPackage, StorageError, Store,
+};
+
+/// Why a report was not applied.
+#[derive(Debug, thiserror::Error)]
+pub enum IngestError {
+    /// The report is malformed or inconsistent (400).
+    #[error("{0}")]
+    Invalid(String),
+    /// A valid report that cannot be applied: an identification key or section is missing (422).
+    #[error("{0}")]
+    Unprocessable(String),
+    /// The delta's baseline is not what the server holds: send a full inventory (409).
+    #[error("{0}")]
+    Resync(String),
+    /// The agent's credential outlived the agent record (401).
+    #[error("unknown agent")]
+    UnknownAgent,
+    #[error("storage failure")]
+    Storage(#[from] StorageError),
+}
+
+/// What the server remembers about an agent between reports.
+#[derive(Debug, Clone, Default)]
+struct AgentView {
+    ci: Option<String>,
+    identified_by: String,
+    hashes: BTreeMap<String, String>,
+}
+
+/// In-memory state of ingestion, shared by all requests.
+#[derive(Debug, Default)]
+pub struct Ingestor {
+    views: Mutex<HashMap<String, AgentView>>,
+    locks: Mutex<HashMap<String, Arc<tokio::sync::Mutex<()>>>>,
+    identify_lock: tokio::sync::Mutex<()>,
+    catalog: RwLock<HashMap<String, Package>>,
+    heartbeats: Mutex<HashMap<String, LastSeen>>,
+}
+
+/// The key of a distinct package: SHA-256 over its four fields, 32 hex digits.
+pub fn package_key(p: &Package) -> String {
+    let mut h = Sha256::new();
+    for part in [
+        p.manager.as_str(),
+        p.name.as_str(),
+        p.version.as_str(),
+        p.architecture.as_deref().unwrap_or(""),
+    ] {
+        h.update(part.as_bytes());
+        h.update([0]);
+    }
+    hex::encode(&h.finalize()[..16])
+}
+
+/// Current time as stored: RFC 3339 UTC with milliseconds.
+pub fn now_str() -> String {
+    time_str(chrono::Utc::now())
+}
+
+/// A time as stored.
+pub fn time_str(t: chrono::DateTime<chrono::Utc>) -> String {
+    t.to_rfc3339_opts(chrono::SecondsFormat::Millis, true)
+}
+
+fn new_key() -> String {
+    uuid::Uuid::new_v4().simple().to_string()
+}
+
+fn lock_or_recover<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+impl Ingestor {
+    /// Loads the package catalogue from storage.
+    pub async fn warm(&self, store: &Store) -> Result<(), StorageError> {
+        let all = store.all_packages().await?;
+        let mut cat = self.catalog.write().unwrap_or_else(|e| e.into_inner());
+        for p in all {
+            cat.insert(
+                p.key,
+                Package {
+                    manager: p.manager,
+                    name: p.name,
+                    version: p.version,
+                    architecture: p.architecture,
+                },
+            );
+        }
+        Ok(())
+    }
+
+    /// Drains the coalesced heartbeats (for the flusher).
+    pub fn take_heartbeats(&self) -> Vec<LastSeen> {
+        lock_or_recover(&self.heartbeats).drain().map(|(_, v)| v).collect()
+    }
+
+    /// Puts heartbeats back after a failed flush, unless newer ones arrived.
+    pub fn restore_heartbeats(&self, items: Vec<LastSeen>) {
+        let mut hb = lock_or_recover(&self.heartbeats);
+        for it in items {
+            hb.entry(it.agent_key.clone()).or_insert(it);
+        }
+    }
+
+    /// The in-memory last-seen time of an agent not yet flushed.
+    pub fn pending_last_seen(&self, agent: &str) -> Option<String> {
+        lock_or_recover(&self.heartbeats).get(agent).map(|l| l.at.clone())
+    }
+
+    /// Forgets cached state of an agent (credential revoked).
+    pub fn forget(&self, agent: &str) {
+        lock_or_recover(&self.views).remove(agent);
+    }
+
+    fn agent_lock(&self, agent: &str) -> Arc<tokio::sync::Mutex<()>> {
+        lock_or_recover(&self.locks)
+            .entry(agent.to_string())
+            .or_default()
+            .clone()
+    }
+
+    async fn view(&self, store: &Store, agent: &str) -> Result<AgentView, IngestError> {
+        if let Some(v) = lock_or_recover(&self.views).get(agent) {
+            return Ok(v.clone());
+        }
+        let rec = store.agent(agent).await?.ok_or(IngestError::UnknownAgent)?;
+        let mut view = AgentView::default();
+        if let Some(ci_key) = rec.ci
+            && let Some(ci) = store.ci(&ci_key).await?
+            && ci.agent.as_deref() == Some(agent)
+        {
+            view.ci = Some(ci_key);
+            view.identified_by = ci.identified_by;
+            view.hashes = ci.section_hashes;
+        }
+        lock_or_recover(&self.views).insert(agent.to_string(), view.clone());
+        Ok(view)
+    }
+
+    fn heartbeat(&self, agent: &str, ci: Option<&str>, version: &str, now: &str) {
+        lock_or_recover(&self.heartbeats).insert(
+            agent.to_string(),
+            LastSeen {
+                agent_key: agent.to_string(),
+                ci_key: ci.map(str::to_string),
+                at: now.to_string(),
+                agent_version: version.to_string(),
+            },
+        );
+    }
+
+    /// Applies one report from `agent`.
+    pub async fn ingest(
+        &self,
+        store: &Store,
+        limits: &Limits,
+        agent: &str,
+        report: &Report,
+    ) -> Result<ReportAck, IngestError> {
+        validate(report, limits)?;
+        let lock = self.agent_lock(agent);
+        let _guard = lock.lock().await;
+        let view = self.view(store, agent).await?;
+        let now = now_str();
+        let report_key = {
+            let mut h = Sha256::new();
+            h.update(agent.as_bytes());
+            h.update([0]);
+            h.update(report.report_id.as_bytes());
+            hex::encode(&h.finalize()[..16])
+        };
+        let ack = |ci: &str, rule: &str, changes: usize, duplicate: bool| ReportAck {
+            report_id: report.report_id.clone(),
+            ci_id: ci.to_string(),
+            identified_by: rule.to_string(),
+            changes: changes as u32,
+            duplicate,
+        };
+
+        let changed: Vec<&'static str> = SECTIONS
+            .iter()
+            .copied()
+            .filter(|s| report.section_hashes.contains_key(*s) && section_present(&report.inventory, s))
+            .filter(|s| view.hashes.get(*s) != report.section_hashes.get(*s))
+            .collect();
+
+        if report.kind == ReportKind::Delta {
+            let Some(ci) = view.ci.clone() else {
+                return Err(IngestError::Resync(
+                    "the server holds no inventory for this agent: send a full inventory".into(),
+                ));
+            };
+            for (s, h) in &report.section_hashes {
+                if !section_present(&report.inventory, s) && view.hashes.get(s) != Some(h) {
+                    return Err(IngestError::Resync(format!(
+                        "section {s} of the delta's baseline differs from the server's copy: send a full inventory"
+                    )));
+                }
+            }
+            if changed.is_empty() {
+                self.heartbeat(agent, Some(&ci), &report.agent_version, &now);
+                return Ok(ack(&ci, &view.identified_by, 0, false));
+            }
+        } else if let Some(ci) = &view.ci
+            && changed.is_empty()
+            && !has_volatile_sections(&report.inventory)
+        {
+            self.heartbeat(agent, Some(ci), &report.agent_version, &now);
+            return Ok(ack(ci, &view.identified_by, 0, false));
+        }
+
+        if store.report_applied(&report_key).await? {
+            let ci = view.ci.clone().unwrap_or_default();
+            return Ok(ack(&ci, &view.identified_by, 0, true));
+        }
+
+        // Decide which CI this report describes.
+        let (ci_record, rule, duplicates, _identify_guard) = match report.kind {
+            ReportKind::Delta => {
+                let key = view.ci.clone().unwrap_or_default();
+                let rec = store.ci(&key).await?.ok_or_else(|| {
+                    IngestError::Resync("the agent's CI no longer exists: send a full inventory".into())
+                })?;
+                (Some(rec), view.identified_by.clone(), Vec::new(), None)
+            }
+            ReportKind::Full => {
+                let identity = report.inventory.identity.as_ref().ok_or_else(|| {
+                    IngestError::Unprocessable(
+                        "a full report must carry the identity section".into(),
+                    )
+                })?;
+                let keys = HostKeys::from_inventory(identity, report.inventory.network.as_deref());
+                let guard = self.identify_lock.lock().await;
+                let candidates = store.host_candidates(&keys).await?;
+                match identify(&keys, &candidates) {
+                    Identification::Existing { ci_id, rule, duplicates } => {
+                        let rec = store.ci(&ci_id).await?;
+                        (rec, rule.as_str().to_string(), duplicates, Some(guard))
+                    }
+                    Identification::New => {
+                        // The agent's own CI, unless its keys contradict the report (a clone
+                        // that copied the agent's credential).
+                        let own = match &view.ci {
+                            Some(k) => store.ci(k).await?,
+                            None => None,
+                        };
+                        let own = own.filter(|c| !contradicts(&c.keys, &keys));
+                        let rule = if own.is_some() { "agent" } else { "new" };
+                        (own, rule.to_string(), Vec::new(), Some(guard))
+                    }
+                }
+            }
+        };
+
+        let result = match ci_record {
+            Some(rec) => self.update(store, agent, report, rec, &rule, duplicates, &report_key, &now).await?,
+            None => self.create(store, agent, report, &report_key, &now).await?,
+        };
+        Ok(ack(&result.0, &result.1, result.2, false))
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    async fn update(
+        &self,
+        store: &Store,
+        agent: &str,
+        report: &Report,
+        rec: CiRecord,
+        rule: &str,
+        duplicates: Vec<String>,
+        report_key: &str,
+        now: &str,
+    ) -> Result<(String, String, usize), IngestError> {
+        let mut changes: Vec<Change> = Vec::new();
+        let mut sections: Vec<(String, Value)> = Vec::new();
+        let mut hashes = rec.section_hashes.clone();
+        let inv_json = serde_json::to_value(&report.inventory).map_err(StorageError::from)?;
+        let mut new_packages = Vec::new();
+        let mut package_keys: Option<Vec<String>> = None;
+        for s in SECTIONS {
+            let Some(new_value) = inv_json.get(s) else { continue };
+            let Some(new_hash) = report.section_hashes.get(s) else { continue };
+            let stable_changed = rec.section_hashes.get(s) != Some(new_hash);
+            if s == "packages" {
+                if stable_changed {
+                    let new_list = report.inventory.packages.as_deref().unwrap_or_default();
+                    let old_list = self.packages_of(&rec.packages);
+                    changes.extend(diff(
+                        &package_attributes(&old_list),
+                        &package_attributes(new_list),
+                    ));
+                    let (keys, fresh) = self.package_keys(new_list);
+                    new_packages = fresh;
+                    package_keys = Some(keys);
+                    hashes.insert(s.to_string(), new_hash.clone());
+                }
+                continue;
+            }
+            let volatile = VOLATILE_FIELDS.iter().any(|(v, _)| *v == s);
+            if stable_changed {
+                let empty = Value::Null;
+                let old_value = rec.sections.get(s).unwrap_or(&empty);
+                changes.extend(diff(
+                    &section_attributes(s, old_value),
+                    &section_attributes(s, new_value),
+                ));
+                hashes.insert(s.to_string(), new_hash.clone());
+            }
+            if stable_changed || (volatile && report.kind == ReportKind::Full) {
+                sections.push((s.to_string(), new_value.clone()));
+            }
+        }
+
+        let mut doc = json!({
+            "last_seen": now,
+            "section_hashes": hashes,
+            "agent": agent,
+            "identified_by": rule,
+        });
+        if report.inventory.identity.is_some() || report.inventory.network.is_some() {
+            let stored = |name: &str| rec.sections.get(name).cloned().and_then(|v| serde_json::from_value(v).ok());
+            let stored_identity: Option<cmdb_shared::Identity> = stored("identity");
+            let stored_network: Option<Vec<cmdb_shared::NetworkInterface>> = stored("network");
+            if let Some(identity) = report.inventory.identity.as_ref().or(stored_identity.as_ref()) {
+                let network = report.inventory.network.as_deref().or(stored_network.as_deref());
+                doc["name"] = json!(identity.hostname);
+                doc["keys"] = serde_json::to_value(HostKeys::from_inventory(identity, network))
+                    .map_err(StorageError::from)?;
+            }
+        }
+        if let Some(os) = &report.inventory.os {
+            doc["os"] = json!(os.pretty_name);
+        }
+        if let Some(net) = &report.inventory.network {
+            doc["addresses"] = json!(addresses(net));
+        }
+        if let Some(keys) = &package_keys {
+            doc["package_count"] = json!(keys.len());
+            doc["packages"] = json!(keys);
+        }
+        let unbind = rec.agent.clone().filter(|a| a != agent);
+        if let Some(previous) = &unbind {
+            changes.push(Change {
+                attribute: "agent".into(),
+                old: Some(json!(previous)),
+                new: Some(json!(agent)),
+            });
+        }
+        let history = history_records(&rec.key, agent, now, &changes);
+        let n = history.len();
+        let write = CiWrite {
+            ci_key: rec.key.clone(),
+            create: false,
+            ci_doc: doc,
+            sections,
+            history,
+            new_packages,
+            agent_key: agent.to_string(),
+            agent_version: report.agent_version.clone(),
+            unbind_agent: unbind.clone(),
+            duplicates,
+            report_key: report_key.to_string(),
+            now: now.to_string(),
+        };
+        store.apply(&write).await?;
+        self.commit_packages(&write.new_packages);
+        if let Some(previous) = unbind {
+            self.forget(&previous);
+        }
+        lock_or_recover(&self.views).insert(
+            agent.to_string(),
+            AgentView {
+                ci: Some(rec.key.clone()),
+                identified_by: rule.to_string(),
+                hashes,
+            },
+        );
+        lock_or_recover(&self.heartbeats).remove(agent);
+        Ok((rec.key, rule.to_string(), n))
+    }
+
+    async fn create(
+        &self,
+        store: &Store,
+        agent: &str,
+        report: &Report,
+        report_key: &str,
+        now: &str,
+    ) -> Result<(String, String, usize), IngestError> {
+        let inv = &report.inventory;
+        let identity = inv.identity.as_ref().ok_or_else(|| {
+            IngestError::Unprocessable("a full report must carry the identity section".into())
+        })?;
+        let key = new_key();
+        let mut inv_json = serde_json::to_value(inv).map_err(StorageError::from)?;
+        if let Value::Object(m) = &mut inv_json {
+            m.remove("packages");
+        }
+        let packages = inv.packages.as_deref().unwrap_or_default();
+        let (package_keys, new_packages) = self.package_keys(packages);
+        let hashes: BTreeMap<String, String> = report
+            .section_hashes
+            .iter()
+            .filter(|(s, _)| section_present(inv, s))
+            .map(|(k, v)| (k.clone(), v.clone()))
+            .collect();
+        let doc = json!({
+            "class": "host",
+            "name": identity.hostname,
+            "identified_by": "new",
+            "keys": HostKeys::from_inventory(identity, inv.network.as_deref()),
+            "first_seen": now,
+            "last_seen": now,
+            "agent": agent,
+            "suspected_duplicates": [],
+            "sections": inv_json,
+            "section_hashes": hashes,
+            "packages": package_keys,
+            "package_count": package_keys.len(),
+            "os": inv.os.as_ref().and_then(|o| o.pretty_name.clone()),
+            "addresses": inv.network.as_deref().map(addresses).unwrap_or_default(),
+        });
+        let history = history_records(
+            &key,
+            agent,
+            now,
+            &[Change {
+                attribute: "ci".into(),
+                old: None,
+                new: Some(json!("created")),
+            }],
+        );
+        let write = CiWrite {
+            ci_key: key.clone(),
+            create: true,
+            ci_doc: doc,
+            sections: Vec::new(),
+            history,
+            new_packages,
+            agent_key: agent.to_string(),
+            agent_version: report.agent_version.clone(),
+            unbind_agent: None,
+            duplicates: Vec::new(),
+            report_key: report_key.to_string(),
+            now: now.to_string(),
+        };
+        store.apply(&write).await?;
+        self.commit_packages(&write.new_packages);
+        lock_or_recover(&self.views).insert(
+            agent.to_string(),
+            AgentView {
+                ci: Some(key.clone()),
+                identified_by: "new".into(),
+                hashes,
+            },
+        );
+        lock_or_recover(&self.heartbeats).remove(agent);
+        Ok((key, "new".into(), 1))
+    }
+
+    /// The packages behind these keys (from the in-memory catalogue).
+    pub fn packages_of(&self, keys: &[String]) -> Vec<Package> {
+        let cat = self.catalog.read().unwrap_or_else(|e| e.into_inner());
+        keys.iter().filter_map(|k| cat.get(k).cloned()).collect()
+    }
+
+    /// Keys of `list` (deduplicated), and the packages the catalogue has not seen yet.
+    fn package_keys(&self, list: &[Package]) -> (Vec<String>, Vec<NewPackage>) {
+        let cat = self.catalog.read().unwrap_or_else(|e| e.into_inner());
+        let mut keys = BTreeSet::new();
+        let mut fresh = Vec::new();
+        for p in list {
+            let k = package_key(p);
+            if keys.insert(k.clone()) && !cat.contains_key(&k) {
+                fresh.push(NewPackage {
+                    id: k,
+                    manager: p.manager.clone(),
+                    name: p.name.clone(),
+                    version: p.version.clone(),
+                    architecture: p.architecture.clone(),
+                });
+            }
+        }
+        (keys.into_iter().collect(), fresh)
+    }
+
+    fn commit_packages(&self, fresh: &[NewPackage]) {
+        if fresh.is_empty() {
+            return;
+        }
+        let mut cat = self.catalog.write().unwrap_or_else(|e| e.into_inner());
+        for p in fresh {
+            cat.insert(
+                p.id.clone(),
+                Package {
+                    manager: p.manager.clone(),
+                    name: p.name.clone(),
+                    version: p.version.clone(),
+                    architecture: p.architecture.clone(),
+                },
+            );
+        }
+    }
+}
+
+fn contradicts(a: &HostKeys, b: &HostKeys) -> bool {
+    let ne = |x: &Option<String>, y: &Option<String>| matches!((x, y), (Some(p), Some(q)) if p != q);
+    ne(&a.hardware_uuid, &b.hardware_uuid) || ne(&a.vendor_serial, &b.vendor_serial)
+}
+
+fn addresses(net: &[cmdb_shared::NetworkInterface]) -> Vec<String> {
+    net.iter()
+        .flat_map(|i| i.addresses.iter())
+        .map(|a| a.address.clone())
+        .filter(|a| a != "127.0.0.1" && a != "::1")
+        .collect()
+}
+
+fn history_records(ci: &str, agent: &str, now: &str, changes: &[Change]) -> Vec<HistoryRecord> {
+    changes
+        .iter()
+        .map(|c| HistoryRecord {
+            ci: ci.to_string(),
+            at: now.to_string(),
+            source: format!("agent:{agent}"),
+            attribute: c.attribute.clone(),
+            old: c.old.clone().unwrap_or(Value::Null),
+            new: c.new.clone().unwrap_or(Value::Null),
+        })
+        .collect()
+}
+
+fn has_volatile_sections(inv: &Inventory) -> bool {
+    VOLATILE_FIELDS.iter().any(|(s, _)| section_present(inv, s))
+}
+
+fn section_present(inv: &Inventory, s: &str) -> bool {
+    match s {
+        "identity" => inv.identity.is_some(),
+        "os" => inv.os.is_some(),
+        "cpu" => inv.cpu.is_some(),
+        "memory" => inv.memory.is_some(),
+        "disks" => inv.disks.is_some(),
+        "filesystems" => inv.filesystems.is_some(),
+        "network" => inv.network.is_some(),
+        "packages" => inv.packages.is_some(),
+        "services" => inv.services.is_some(),
+        "sockets" => inv.sockets.is_some(),
+        "virtualization" => inv.virtualization.is_some(),
+        _ => false,
+    }
+}
+
+/// Checks a report before anything is looked up or written.
+pub fn validate(report: &Report, limits: &Limits) -> Result<(), IngestError> {
+    let bad = |m: String| Err(IngestError::Invalid(m));
+    if report.report_id.is_empty()
+        || report.report_id.len() > 128
+        || !report
+            .report_id
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.'))
+    {
+        return bad("report_id: must be 1-128 letters, digits, '-', '_' or '.'".into());
+    }
+    if report.agent_version.is_empty() || report.agent_version.len() > 64 {
+        return bad("agent_version: must be 1-64 characters".into());
+    }
+    for (s, h) in &report.section_hashes {
+        if !SECTIONS.contains(&s.as_str()) {
+            return bad(format!("section_hashes: unknown section {s:?}"));
+        }
+        if h.len() != 64 || !h.bytes().all(|b| b.is_ascii_hexdigit()) {
+            return bad(format!("section_hashes.{s}: not a SHA-256 hex digest"));
+        }
+    }
+    let inv = &report.inventory;
+    for s in SECTIONS {
+        if section_present(inv, s) && !report.section_hashes.contains_key(s) {
+            return bad(format!("section_hashes: missing the hash of section {s}"));
+        }
+    }
+    macro_rules! check_section {
+        ($($name:ident),*) => {$(
+            if let Some(v) = &inv.$name {
+                let s = stringify!($name);
+                if report.section_hashes.get(s).map(String::as_str) != Some(section_hash(s, v).as_str()) {
+                    return bad(format!("section_hashes.{s}: does not match the section's content"));
+                }
+            }
+        )*};
+    }
+    check_section!(identity, os, cpu, memory, disks, filesystems, network, packages, services, sockets, virtualization);
+    if let Some(id) = &inv.identity {
+        if id.hostname.is_empty() || id.hostname.len() > 253 {
+            return bad("inventory.identity.hostname: must be 1-253 characters".into());
+        }
+    }
+    if let Some(p) = &inv.packages {
+        if p.len() > limits.max_packages {
+            return bad(format!(
+                "inventory.packages: {} packages, more than the limit of {}",
+                p.len(),
+                limits.max_packages
+            ));
+        }
+        if let Some((i, _)) = p
+            .iter()
+            .enumerate()
+            .find(|(_, p)| p.name.is_empty() || p.version.is_empty() || p.manager.is_empty())
+        {
+            return bad(format!("inventory.packages[{i}]: name, version and manager must not be empty"));
+        }
+    }
+    let lists = [
+        ("disks", inv.disks.as_ref().map(Vec::len)),
+        ("filesystems", inv.filesystems.as_ref().map(Vec::len)),
+        ("network", inv.network.as_ref().map(Vec::len)),
+        ("services", inv.services.as_ref().map(Vec::len)),
+        ("sockets.listening", inv.sockets.as_ref().map(|s| s.listening.len())),
+        ("sockets.connections", inv.sockets.as_ref().map(|s| s.connections.len())),
+    ];
+    for (name, len) in lists {
+        if let Some(n) = len
+            && n > limits.max_list_items
+        {
+            return bad(format!(
+                "inventory.{name}: {n} items, more than the limit of {}",
+                limits.max_list_items
+            ));
+        }
+    }
+    Ok(())
+}

@@ -1,0 +1,193 @@
+//! `cmdb-server`: the central CMDB.
+//!
+//! Layout:
+//! - [`config`]: the TOML configuration, validated;
+//! - [`pki`]: the CA and server certificate `init` makes, rustls configuration;
+//! - [`domain`]: pure rules (identification, reconciliation, credentials);
+//! - [`storage`]: the only module that speaks SurrealDB;
+//! - [`ingest`]: report ingestion (validate → identify → reconcile → write);
+//! - [`http`]: axum handlers, one module per resource;
+//! - [`setup`]: `init` and `quickstart` (data directory, first tokens).
+//!
+//! [`app`] builds the router (tests call it with `oneshot`); [`run`] serves it on a listener
+//! until a shutdown future resolves.
+
+pub mod config;
+pub mod domain;
+pub mod http;
+pub mod ingest;
+pub mod metrics;
+pub mod pki;
+pub mod setup;
+pub mod storage;
+
+use std::collections::HashMap;
+use std::future::Future;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use axum::Router;
+
+use crate::config::Config;
+use crate::http::Principal;
+use crate::ingest::Ingestor;
+use crate::metrics::Metrics;
+use crate::storage::Store;
+
+/// Shared state of a running server.
+#[derive(Debug)]
+pub struct AppState {
+    pub config: Arc<Config>,
+    pub store: Store,
+    pub ingestor: Ingestor,
+    pub metrics: Metrics,
+    auth_cache: Mutex<HashMap<String, Principal>>,
+}
+
+/// Most credentials kept in the in-memory auth cache before it is cleared.
+const AUTH_CACHE_MAX: usize = 200_000;
+
+impl AppState {
+    /// State over an open store; warms the package catalogue.
+    pub async fn new(config: Config, store: Store) -> Result<Arc<Self>, storage::StorageError> {
+        let ingestor = Ingestor::default();
+        ingestor.warm(&store).await?;
+        Ok(Arc::new(Self {
+            config: Arc::new(config),
+            store,
+            ingestor,
+            metrics: Metrics::default(),
+            auth_cache: Mutex::new(HashMap::new()),
+        }))
+    }
+
+    pub(crate) fn auth_cache_get(&self, hash: &str) -> Option<Principal> {
+        self.auth_cache
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .get(hash)
+            .cloned()
+    }
+
+    pub(crate) fn auth_cache_put(&self, hash: String, p: Principal) {
+        let mut c = self.auth_cache.lock().unwrap_or_else(|e| e.into_inner());
+        if c.len() >= AUTH_CACHE_MAX {
+            c.clear();
+        }
+        c.insert(hash, p);
+    }
+
+    pub(crate) fn auth_cache_remove(&self, hash: &str) {
+        let removed = self
+            .auth_cache
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .remove(hash);
+        if let Some(agent) = removed.and_then(|p| p.agent) {
+            self.ingestor.forget(&agent);
+        }
+    }
+
+    /// Writes coalesced heartbeats; on failure they are kept for the next attempt.
+    pub async fn flush_last_seen(&self) {
+        let items = self.ingestor.take_heartbeats();
+        if items.is_empty() {
+            return;
+        }
+        if let Err(e) = self.store.flush_last_seen(&items).await {
+            self.metrics.last_seen_flush_failures.inc();
+            tracing::warn!(error = %e, count = items.len(), "cannot write last-seen times; will retry");
+            self.ingestor.restore_heartbeats(items);
+        }
+    }
+}
+
+/// The HTTP application.
+pub fn app(state: Arc<AppState>) -> Router {
+    http::router(state)
+}
+
+/// Errors that stop the server.
+#[derive(Debug, thiserror::Error)]
+pub enum RunError {
+    #[error("storage")]
+    Storage(#[from] storage::StorageError),
+    #[error("TLS")]
+    Tls(#[from] pki::PkiError),
+    #[error("serving HTTP")]
+    Io(#[from] std::io::Error),
+}
+
+/// Serves the API on `listener` until `shutdown` resolves, then drains connections and
+/// writes pending last-seen times.
+pub async fn run(
+    config: Config,
+    listener: std::net::TcpListener,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> Result<(), RunError> {
+    let store = Store::open(&config).await?;
+    let state = AppState::new(config, store).await?;
+    serve(state, listener, shutdown).await
+}
+
+/// Serves an already built state (used by `run` and by `quickstart`).
+pub async fn serve(
+    state: Arc<AppState>,
+    listener: std::net::TcpListener,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> Result<(), RunError> {
+    let config = state.config.clone();
+    let flusher = {
+        let state = state.clone();
+        let every = Duration::from_secs(config.lifecycle.last_seen_flush_secs);
+        tokio::spawn(async move {
+            let mut tick = tokio::time::interval(every);
+            let mut prune = tokio::time::interval(Duration::from_secs(3600));
+            loop {
+                tokio::select! {
+                    _ = tick.tick() => state.flush_last_seen().await,
+                    _ = prune.tick() => {
+                        // A report id older than the agents' spool horizon cannot come back.
+                        let before = ingest::time_str(chrono::Utc::now() - chrono::Duration::days(30));
+                        if let Err(e) = state.store.prune_applied_reports(&before).await {
+                            tracing::warn!(error = %e, "cannot prune applied report ids");
+                        }
+                    }
+                }
+            }
+        })
+    };
+    listener.set_nonblocking(true)?;
+    let addr = listener.local_addr()?;
+    let router = app(state.clone());
+    if config.tls.enabled {
+        let tls = pki::server_config(
+            &config.resolve(&config.tls.cert),
+            &config.resolve(&config.tls.key),
+        )?;
+        let handle = axum_server::Handle::new();
+        let h = handle.clone();
+        tokio::spawn(async move {
+            shutdown.await;
+            h.graceful_shutdown(Some(Duration::from_secs(10)));
+        });
+        tracing::info!(%addr, "listening (https)");
+        axum_server::from_tcp_rustls(
+            listener,
+            axum_server::tls_rustls::RustlsConfig::from_config(Arc::new(tls)),
+        )?
+        .handle(handle)
+        .serve(router.into_make_service())
+        .await?;
+    } else {
+        tracing::info!(%addr, "listening (plain http, loopback only)");
+        let listener = tokio::net::TcpListener::from_std(listener)?;
+        axum::serve(listener, router)
+            .with_graceful_shutdown(shutdown)
+            .await?;
+    }
+    flusher.abort();
+    state.flush_last_seen().await;
+    tracing::info!("stopped");
+    Ok(())
+}

@@ -1,0 +1,309 @@
+//! `cmdb-server` command line: argument parsing, logging, exit codes.
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+use std::time::Duration;
+
+use anyhow::{Context, bail};
+use clap::{Parser, Subcommand};
+use cmdb_server::config::Config;
+use cmdb_server::domain::auth::Role;
+use cmdb_server::{AppState, setup, storage::Store};
+
+#[derive(Parser)]
+#[command(name = "cmdb-server", version, about = "The CMDB server: configuration items, history, API")]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Create a data directory: config file, CA and server certificate, first tokens.
+    Init {
+        /// Directory to create (the database and certificates live here).
+        #[arg(long)]
+        data_dir: PathBuf,
+        /// Address to listen on.
+        #[arg(long, default_value = "127.0.0.1:8443")]
+        listen: SocketAddr,
+        /// Extra DNS name or IP address for the server certificate (repeatable).
+        #[arg(long = "san")]
+        sans: Vec<String>,
+        /// Storage engine: surrealkv, memory, or ws://HOST:PORT.
+        #[arg(long, default_value = "surrealkv")]
+        engine: String,
+        /// Print the result as one JSON object (for scripts).
+        #[arg(long)]
+        json: bool,
+    },
+    /// Run the server.
+    Serve {
+        #[arg(long)]
+        config: PathBuf,
+    },
+    /// Validate a config file and exit (systemd ExecStartPre).
+    CheckConfig {
+        #[arg(long)]
+        config: PathBuf,
+    },
+    /// Manage API tokens.
+    Token {
+        #[command(subcommand)]
+        command: TokenCommand,
+    },
+    /// Initialise (if needed) a data directory, start the server, enroll and run a local
+    /// agent, and print the URL and an admin token.
+    Quickstart {
+        /// Data directory.
+        #[arg(long, default_value = "cmdb-data")]
+        data_dir: PathBuf,
+        /// Address to listen on.
+        #[arg(long, default_value = "127.0.0.1:8443")]
+        listen: SocketAddr,
+        /// The agent binary (default: cmdb-agent next to this binary).
+        #[arg(long)]
+        agent_bin: Option<PathBuf>,
+        /// Exit after the first inventory instead of serving until Ctrl-C.
+        #[arg(long)]
+        exit_after_inventory: bool,
+    },
+}
+
+#[derive(Subcommand)]
+enum TokenCommand {
+    /// Create a token directly in the data directory (server stopped, or remote storage).
+    /// While the server runs, use POST /api/v1/tokens with an admin token instead.
+    Create {
+        #[arg(long)]
+        config: PathBuf,
+        /// admin, editor, viewer or enroll.
+        #[arg(long)]
+        role: String,
+        #[arg(long, default_value = "created by the command line")]
+        description: String,
+    },
+}
+
+fn main() -> ExitCode {
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_env("CMDB_LOG")
+                .unwrap_or_else(|_| "info,surrealdb=warn,surrealdb_core=warn".into()),
+        )
+        .with_writer(std::io::stderr)
+        .init();
+    let cli = Cli::parse();
+    let rt = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("error: cannot start the runtime: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    match rt.block_on(dispatch(cli.command)) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+async fn dispatch(cmd: Command) -> anyhow::Result<()> {
+    match cmd {
+        Command::Init {
+            data_dir,
+            listen,
+            sans,
+            engine,
+            json,
+        } => {
+            let out = setup::init(&data_dir, listen, &sans, &engine).await?;
+            if json {
+                println!("{}", serde_json::to_string_pretty(&out)?);
+            } else {
+                print_init(&out);
+            }
+            Ok(())
+        }
+        Command::Serve { config } => {
+            let cfg = Config::load(&config)?;
+            let listener = std::net::TcpListener::bind(cfg.listen)
+                .with_context(|| format!("cannot listen on {}", cfg.listen))?;
+            cmdb_server::run(cfg, listener, shutdown_signal()).await?;
+            Ok(())
+        }
+        Command::CheckConfig { config } => {
+            let cfg = Config::load(&config)?;
+            if cfg.tls.enabled {
+                cmdb_server::pki::server_config(
+                    &cfg.resolve(&cfg.tls.cert),
+                    &cfg.resolve(&cfg.tls.key),
+                )?;
+            }
+            println!("{}: ok", config.display());
+            Ok(())
+        }
+        Command::Token {
+            command:
+                TokenCommand::Create {
+                    config,
+                    role,
+                    description,
+                },
+        } => {
+            let role = match Role::parse(&role) {
+                Some(r @ (Role::Admin | Role::Editor | Role::Viewer | Role::Enroll)) => r,
+                _ => bail!("--role: expected admin, editor, viewer or enroll, got {role:?}"),
+            };
+            let cfg = Config::load(&config)?;
+            let token = setup::create_token(&cfg, role, &description)
+                .await
+                .context("cannot open the data directory (stop the server first, or use POST /api/v1/tokens)")?;
+            println!("{token}");
+            Ok(())
+        }
+        Command::Quickstart {
+            data_dir,
+            listen,
+            agent_bin,
+            exit_after_inventory,
+        } => quickstart(&data_dir, listen, agent_bin, exit_after_inventory).await,
+    }
+}
+
+fn print_init(out: &setup::InitOutput) {
+    println!("Initialised. These tokens are shown once; the server keeps only their hashes.\n");
+    println!("  config:          {}", out.config.display());
+    println!("  url:             {}", out.url);
+    println!("  CA certificate:  {}", out.ca_cert.display());
+    println!("  CA fingerprint:  {}", out.ca_fingerprint);
+    println!("  admin token:     {}", out.admin_token);
+    println!("  enroll token:    {}", out.enroll_token);
+    println!("\nStart it:  cmdb-server serve --config {}", out.config.display());
+    println!(
+        "Enroll an agent:  cmdb-agent enroll --server {} --token {} --ca-fingerprint {}",
+        out.url, out.enroll_token, out.ca_fingerprint
+    );
+}
+
+async fn shutdown_signal() {
+    use tokio::signal::unix::{SignalKind, signal};
+    let mut term = match signal(SignalKind::terminate()) {
+        Ok(s) => s,
+        Err(e) => {
+            tracing::error!(error = %e, "cannot install SIGTERM handler");
+            let _ = tokio::signal::ctrl_c().await;
+            return;
+        }
+    };
+    tokio::select! {
+        _ = term.recv() => {},
+        _ = tokio::signal::ctrl_c() => {},
+    }
+    tracing::info!("shutting down");
+}
+
+async fn quickstart(
+    data_dir: &Path,
+    listen: SocketAddr,
+    agent_bin: Option<PathBuf>,
+    exit_after_inventory: bool,
+) -> anyhow::Result<()> {
+    let agent_bin = match agent_bin {
+        Some(p) => p,
+        None => std::env::current_exe()?
+            .parent()
+            .context("no directory for this executable")?
+            .join("cmdb-agent"),
+    };
+    if !agent_bin.exists() {
+        bail!(
+            "{} not found: build it (cargo build --release -p cmdb-agent) or pass --agent-bin",
+            agent_bin.display()
+        );
+    }
+    let config_path = data_dir.join("server.toml");
+    let fresh = !config_path.exists();
+    let mut enroll_token = None;
+    if fresh {
+        let out = setup::init(data_dir, listen, &[], "surrealkv").await?;
+        enroll_token = Some(out.enroll_token);
+    }
+    let cfg = Config::load(&config_path)?;
+    let listener = std::net::TcpListener::bind(cfg.listen)
+        .with_context(|| format!("cannot listen on {}", cfg.listen))?;
+    let addr = listener.local_addr()?;
+    let store = Store::open(&cfg).await?;
+    // A fresh admin token for this session: the one from init is not recoverable.
+    let (admin, admin_token) = cmdb_server::http::tokens::make_token(Role::Admin, "quickstart");
+    store.insert_token(&admin).await?;
+    let agent_dir = cfg.data_dir.join("agent");
+    if enroll_token.is_none() && !agent_dir.join("state/credential.json").exists() {
+        let (rec, t) = cmdb_server::http::tokens::make_token(Role::Enroll, "quickstart local agent");
+        store.insert_token(&rec).await?;
+        enroll_token = Some(t);
+    }
+    let state = AppState::new(cfg.clone(), store).await?;
+    let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
+    let server = tokio::spawn(cmdb_server::serve(state, listener, async move {
+        let _ = stop_rx.await;
+    }));
+    let url = format!("https://localhost:{}", addr.port());
+    let ca = cfg.data_dir.join("tls/ca.pem");
+
+    let agent_cfg = agent_dir.join("agent.toml");
+    if !agent_cfg.exists() {
+        std::fs::create_dir_all(&agent_dir)?;
+        std::fs::write(
+            &agent_cfg,
+            format!(
+                "# Local agent started by `cmdb-server quickstart`.\nstate_dir = \"{}\"\n\n[delivery]\ninterval_secs = 60\nfull_interval_secs = 3600\n",
+                agent_dir.join("state").display()
+            ),
+        )?;
+    }
+    let agent = |args: &[&str]| {
+        let mut c = tokio::process::Command::new(&agent_bin);
+        c.args(args).arg("--config").arg(&agent_cfg);
+        c
+    };
+    if !agent_dir.join("state/credential.json").exists() {
+        let token = enroll_token.context("no enrollment token")?;
+        let status = agent(&["enroll", "--server", &url, "--token", &token])
+            .arg("--ca-cert")
+            .arg(&ca)
+            .status()
+            .await?;
+        if !status.success() {
+            bail!("agent enrollment failed");
+        }
+    }
+    let status = agent(&["run", "--once"]).status().await?;
+    if !status.success() {
+        bail!("the agent's first inventory failed");
+    }
+    println!("\ncmdb-server is running at {url}");
+    println!("  data directory: {}", cfg.data_dir.display());
+    println!("  CA certificate: {}", ca.display());
+    println!("  admin token:    {admin_token}\n");
+    println!("Try:");
+    println!("  curl --cacert {} -H 'Authorization: Bearer {admin_token}' {url}/api/v1/cis", ca.display());
+    println!("  curl --cacert {} -H 'Authorization: Bearer {admin_token}' {url}/api/v1/agents", ca.display());
+    println!("  curl --cacert {} {url}/api/v1/openapi.json", ca.display());
+    if exit_after_inventory {
+        let _ = stop_tx.send(());
+        server.await??;
+        return Ok(());
+    }
+    println!("\nThe local agent keeps reporting every minute. Ctrl-C stops both.");
+    let mut daemon = agent(&["run"]).kill_on_drop(true).spawn()?;
+    shutdown_signal().await;
+    let _ = daemon.start_kill();
+    let _ = daemon.wait().await;
+    let _ = stop_tx.send(());
+    tokio::time::timeout(Duration::from_secs(15), server).await???;
+    Ok(())
+}

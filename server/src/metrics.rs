@@ -1,0 +1,103 @@
+//! The server's own metrics, in Prometheus/OpenMetrics text.
+
+use std::collections::BTreeMap;
+
+use prometheus_client::encoding::EncodeLabelSet;
+use prometheus_client::encoding::text::encode;
+use prometheus_client::metrics::counter::Counter;
+use prometheus_client::metrics::family::Family;
+use prometheus_client::metrics::gauge::Gauge;
+use prometheus_client::metrics::histogram::{Histogram, exponential_buckets};
+use prometheus_client::registry::Registry;
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct OutcomeLabel {
+    outcome: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct KindLabel {
+    kind: String,
+}
+
+/// Counters and gauges; cheap to update from any request.
+pub struct Metrics {
+    registry: Registry,
+    reports: Family<OutcomeLabel, Counter>,
+    report_seconds: Histogram,
+    pub enrollments: Counter,
+    pub last_seen_flush_failures: Counter,
+    records: Family<KindLabel, Gauge>,
+}
+
+impl std::fmt::Debug for Metrics {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Metrics")
+    }
+}
+
+impl Default for Metrics {
+    fn default() -> Self {
+        let mut registry = Registry::with_prefix("cmdb");
+        let reports = Family::<OutcomeLabel, Counter>::default();
+        registry.register(
+            "reports",
+            "Agent reports by outcome (changed, unchanged, duplicate, resync, rejected, error)",
+            reports.clone(),
+        );
+        let report_seconds = Histogram::new(exponential_buckets(0.0005, 2.0, 14));
+        registry.register(
+            "report_duration_seconds",
+            "Time to validate and apply one report",
+            report_seconds.clone(),
+        );
+        let enrollments = Counter::default();
+        registry.register("enrollments", "Agents enrolled", enrollments.clone());
+        let last_seen_flush_failures = Counter::default();
+        registry.register(
+            "last_seen_flush_failures",
+            "Failed writes of coalesced last-seen times (retried)",
+            last_seen_flush_failures.clone(),
+        );
+        let records = Family::<KindLabel, Gauge>::default();
+        registry.register("records", "Stored records by kind", records.clone());
+        Self {
+            registry,
+            reports,
+            report_seconds,
+            enrollments,
+            last_seen_flush_failures,
+            records,
+        }
+    }
+}
+
+impl Metrics {
+    /// Counts one report.
+    pub fn observe_report(&self, outcome: &str, seconds: f64) {
+        self.reports
+            .get_or_create(&OutcomeLabel {
+                outcome: outcome.to_string(),
+            })
+            .inc();
+        self.report_seconds.observe(seconds);
+    }
+
+    /// Updates the record gauges.
+    pub fn set_counts(&self, counts: &BTreeMap<String, u64>) {
+        for (k, v) in counts {
+            self.records
+                .get_or_create(&KindLabel { kind: k.clone() })
+                .set(i64::try_from(*v).unwrap_or(i64::MAX));
+        }
+    }
+
+    /// The text exposition.
+    pub fn render(&self) -> String {
+        let mut out = String::new();
+        if encode(&mut out, &self.registry).is_err() {
+            out.clear();
+        }
+        out
+    }
+}

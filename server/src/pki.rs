@@ -1,0 +1,152 @@
+//! The server's own small PKI: a CA and a server certificate made by `init`, and the rustls
+//! server configuration built from PEM files.
+//!
+//! Agents pin the CA (its PEM file or the SHA-256 fingerprint of its DER), so a fleet needs
+//! no public certificate authority. Sites with their own PKI replace the files.
+
+use std::path::Path;
+use std::sync::Arc;
+
+use rcgen::{
+    BasicConstraints, CertificateParams, CertifiedIssuer, DistinguishedName, DnType,
+    ExtendedKeyUsagePurpose, IsCa, KeyPair, KeyUsagePurpose,
+};
+use rustls_pki_types::pem::PemObject;
+use rustls_pki_types::{CertificateDer, PrivateKeyDer};
+use sha2::{Digest, Sha256};
+
+/// PKI errors.
+#[derive(Debug, thiserror::Error)]
+pub enum PkiError {
+    #[error("certificate generation failed")]
+    Generate(#[from] rcgen::Error),
+    #[error("cannot read {path}")]
+    Read {
+        path: String,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("{path} holds no usable PEM {what}")]
+    Pem { path: String, what: &'static str },
+    #[error("invalid TLS configuration")]
+    Rustls(#[from] rustls::Error),
+}
+
+/// PEM files written by `init`.
+#[derive(Debug)]
+pub struct GeneratedPki {
+    pub ca_pem: String,
+    pub ca_key_pem: String,
+    /// Server certificate followed by the CA certificate, so agents enrolling by fingerprint
+    /// see the CA in the handshake.
+    pub server_chain_pem: String,
+    pub server_key_pem: String,
+    /// SHA-256 of the CA certificate's DER, lowercase hex.
+    pub ca_fingerprint: String,
+}
+
+/// Makes a CA and a server certificate valid for `names` (DNS names and IP addresses).
+pub fn generate(names: &[String]) -> Result<GeneratedPki, PkiError> {
+    let ca_key = KeyPair::generate()?;
+    let mut ca_params = CertificateParams::new(Vec::<String>::new())?;
+    let mut dn = DistinguishedName::new();
+    dn.push(DnType::CommonName, "cmdb-server CA");
+    dn.push(DnType::OrganizationName, "cmdb");
+    ca_params.distinguished_name = dn;
+    ca_params.is_ca = IsCa::Ca(BasicConstraints::Constrained(0));
+    ca_params.key_usages = vec![KeyUsagePurpose::KeyCertSign, KeyUsagePurpose::CrlSign];
+    ca_params.not_before = rcgen::date_time_ymd(2025, 1, 1);
+    ca_params.not_after = rcgen::date_time_ymd(2045, 1, 1);
+    let ca = CertifiedIssuer::self_signed(ca_params, ca_key)?;
+
+    let server_key = KeyPair::generate()?;
+    let mut params = CertificateParams::new(names.to_vec())?;
+    let mut dn = DistinguishedName::new();
+    dn.push(
+        DnType::CommonName,
+        names.first().cloned().unwrap_or_else(|| "cmdb-server".into()),
+    );
+    params.distinguished_name = dn;
+    params.key_usages = vec![KeyUsagePurpose::DigitalSignature];
+    params.extended_key_usages = vec![ExtendedKeyUsagePurpose::ServerAuth];
+    params.not_before = rcgen::date_time_ymd(2025, 1, 1);
+    params.not_after = rcgen::date_time_ymd(2036, 1, 1);
+    let server = params.signed_by(&server_key, &ca)?;
+
+    Ok(GeneratedPki {
+        ca_pem: ca.pem(),
+        ca_key_pem: ca.key().serialize_pem(),
+        server_chain_pem: format!("{}{}", server.pem(), ca.pem()),
+        server_key_pem: server_key.serialize_pem(),
+        ca_fingerprint: hex::encode(Sha256::digest(ca.der())),
+    })
+}
+
+/// The ring-based rustls provider used by every TLS endpoint of the server.
+pub fn provider() -> Arc<rustls::crypto::CryptoProvider> {
+    Arc::new(rustls::crypto::ring::default_provider())
+}
+
+/// A rustls server configuration from PEM files.
+pub fn server_config(cert: &Path, key: &Path) -> Result<rustls::ServerConfig, PkiError> {
+    let read = |p: &Path| {
+        std::fs::read(p).map_err(|source| PkiError::Read {
+            path: p.display().to_string(),
+            source,
+        })
+    };
+    let cert_bytes = read(cert)?;
+    let key_bytes = read(key)?;
+    let chain: Vec<CertificateDer<'static>> = CertificateDer::pem_slice_iter(&cert_bytes)
+        .collect::<Result<_, _>>()
+        .map_err(|_| PkiError::Pem {
+            path: cert.display().to_string(),
+            what: "certificate",
+        })?;
+    if chain.is_empty() {
+        return Err(PkiError::Pem {
+            path: cert.display().to_string(),
+            what: "certificate",
+        });
+    }
+    let key = PrivateKeyDer::from_pem_slice(&key_bytes).map_err(|_| PkiError::Pem {
+        path: key.display().to_string(),
+        what: "private key",
+    })?;
+    let mut cfg = rustls::ServerConfig::builder_with_provider(provider())
+        .with_safe_default_protocol_versions()?
+        .with_no_client_auth()
+        .with_single_cert(chain, key)?;
+    cfg.alpn_protocols = vec![b"h2".to_vec(), b"http/1.1".to_vec()];
+    Ok(cfg)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn generated_pki_loads_as_a_rustls_server_config() {
+        let pki = generate(&["localhost".into(), "127.0.0.1".into()]).expect("generate");
+        let dir = tempfile::tempdir().expect("tempdir");
+        let cert = dir.path().join("server.pem");
+        let key = dir.path().join("server.key");
+        std::fs::write(&cert, &pki.server_chain_pem).expect("write");
+        std::fs::write(&key, &pki.server_key_pem).expect("write");
+        server_config(&cert, &key).expect("server config");
+        assert_eq!(pki.ca_fingerprint.len(), 64);
+        assert_eq!(pki.server_chain_pem.matches("BEGIN CERTIFICATE").count(), 2);
+    }
+
+    #[test]
+    fn a_key_file_without_a_key_names_the_file() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let pki = generate(&["localhost".into()]).expect("generate");
+        let cert = dir.path().join("server.pem");
+        std::fs::write(&cert, &pki.server_chain_pem).expect("write");
+        let key = dir.path().join("empty.key");
+        std::fs::write(&key, "nothing here").expect("write");
+        let err = server_config(&cert, &key).expect_err("must fail");
+        assert!(err.to_string().contains("empty.key"), "{err}");
+    }
+}

@@ -1,0 +1,54 @@
+//! The database schema, defined in code and versioned.
+//!
+//! Each migration runs once, in a transaction with the version bump, so a newer server
+//! upgrades an older data directory in place. Tables stay schemaless (inventory sections
+//! evolve with the wire schema); what identification and search rely on is indexed.
+
+use super::{Store, StorageError};
+
+/// Migrations, in order; index + 1 is the schema version they produce.
+pub const MIGRATIONS: &[&str] = &[
+    // 1: the foundation.
+    "DEFINE TABLE IF NOT EXISTS meta SCHEMALESS;
+     DEFINE TABLE IF NOT EXISTS token SCHEMALESS;
+     DEFINE INDEX IF NOT EXISTS token_hash ON token FIELDS hash UNIQUE;
+     DEFINE TABLE IF NOT EXISTS agent SCHEMALESS;
+     DEFINE TABLE IF NOT EXISTS ci SCHEMALESS;
+     DEFINE INDEX IF NOT EXISTS ci_class ON ci FIELDS class;
+     DEFINE INDEX IF NOT EXISTS ci_name ON ci FIELDS name;
+     DEFINE INDEX IF NOT EXISTS ci_hardware_uuid ON ci FIELDS keys.hardware_uuid;
+     DEFINE INDEX IF NOT EXISTS ci_vendor_serial ON ci FIELDS keys.vendor_serial;
+     DEFINE INDEX IF NOT EXISTS ci_machine_id ON ci FIELDS keys.machine_id;
+     DEFINE INDEX IF NOT EXISTS ci_fqdn ON ci FIELDS keys.fqdn;
+     DEFINE INDEX IF NOT EXISTS ci_macs ON ci FIELDS keys.macs;
+     DEFINE INDEX IF NOT EXISTS ci_packages ON ci FIELDS packages;
+     DEFINE INDEX IF NOT EXISTS ci_last_seen ON ci FIELDS last_seen;
+     DEFINE TABLE IF NOT EXISTS package SCHEMALESS;
+     DEFINE INDEX IF NOT EXISTS package_name ON package FIELDS name;
+     DEFINE TABLE IF NOT EXISTS history SCHEMALESS;
+     DEFINE INDEX IF NOT EXISTS history_ci_at ON history FIELDS ci, at;
+     DEFINE TABLE IF NOT EXISTS applied_report SCHEMALESS;
+     DEFINE INDEX IF NOT EXISTS applied_report_at ON applied_report FIELDS at;",
+];
+
+/// The schema version this build writes.
+pub fn current_version() -> u32 {
+    MIGRATIONS.len() as u32
+}
+
+/// Brings the schema up to date, or refuses a newer one.
+pub async fn migrate(store: &Store) -> Result<(), StorageError> {
+    let found = store.schema_version().await?;
+    if found > current_version() {
+        return Err(StorageError::NewerSchema {
+            found,
+            supported: current_version(),
+        });
+    }
+    for (i, sql) in MIGRATIONS.iter().enumerate().skip(found as usize) {
+        let version = i as u32 + 1;
+        tracing::info!(version, "applying schema migration");
+        store.apply_migration(version, sql).await?;
+    }
+    Ok(())
+}

@@ -1,0 +1,20 @@
+//! Wire types and pure helpers shared by `cmdb-agent` and `cmdb-server`.
+//!
+//! Layout:
+//! - [`inventory`]: the host inventory, one struct per collector section;
+//! - [`report`]: the envelope an agent pushes (full or delta), and the server's answers;
+//! - [`hash`]: section hashing that ignores volatile values, so "unchanged" means the same to both sides;
+//! - [`ident`]: normalisation of identifying values (hardware UUIDs, serials, MACs);
+//! - [`version`]: package version ordering (dpkg, rpm, apk).
+//!
+//! This crate has no I/O and no async runtime: it compiles into the agent without SurrealDB,
+//! axum or reqwest.
+
+pub mod hash;
+pub mod ident;
+pub mod inventory;
+pub mod report;
+pub mod version;
+
+pub use inventory::*;
+pub use report::*;

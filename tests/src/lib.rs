@@ -1,0 +1,395 @@
+//! Harness for whole-system tests: starts the real `cmdb-server` and `cmdb-agent` binaries
+//! on 127.0.0.1 with temporary data directories, waits for `/healthz` with a deadline, kills
+//! them on drop and prints their logs when a test fails.
+//!
+//! The binaries are looked up next to the test executable's `deps/` directory, so run
+//! `cargo build --bins` before the tests (the test script does).
+
+use std::net::TcpListener;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, bail};
+use serde_json::Value;
+
+/// Path of a workspace binary built in the same target directory as the tests.
+pub fn bin(name: &str) -> PathBuf {
+    let exe = std::env::current_exe().expect("current exe");
+    let dir = exe.parent().and_then(Path::parent).expect("target dir");
+    let p = dir.join(name);
+    assert!(
+        p.exists(),
+        "{} not found: run `cargo build --bins` before the tests",
+        p.display()
+    );
+    p
+}
+
+/// A free TCP port on 127.0.0.1.
+pub fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .map(|a| a.port())
+        .expect("free port")
+}
+
+/// What `cmdb-server init --json` prints.
+#[derive(Debug, Clone, serde::Deserialize)]
+pub struct InitOutput {
+    pub config: PathBuf,
+    pub url: String,
+    pub ca_cert: PathBuf,
+    pub ca_fingerprint: String,
+    pub admin_token: String,
+    pub enroll_token: String,
+}
+
+/// A running (or stopped) `cmdb-server` with its own data directory.
+pub struct Server {
+    pub dir: tempfile::TempDir,
+    pub init: InitOutput,
+    pub port: u16,
+    child: Option<Child>,
+    log: PathBuf,
+    starts: u32,
+}
+
+impl Server {
+    /// Initialises a data directory (TLS, SurrealKV) and starts the server.
+    pub fn start() -> anyhow::Result<Self> {
+        let dir = tempfile::tempdir()?;
+        let port = free_port();
+        let out = Command::new(bin("cmdb-server"))
+            .args(["init", "--json", "--listen"])
+            .arg(format!("127.0.0.1:{port}"))
+            .arg("--data-dir")
+            .arg(dir.path().join("data"))
+            .env("CMDB_LOG", "warn")
+            .output()?;
+        if !out.status.success() {
+            bail!("init failed: {}", String::from_utf8_lossy(&out.stderr));
+        }
+        let init: InitOutput = serde_json::from_slice(&out.stdout).context("init --json output")?;
+        let log = dir.path().join("server.log");
+        let mut s = Self {
+            dir,
+            init,
+            port,
+            child: None,
+            log,
+            starts: 0,
+        };
+        s.resume()?;
+        Ok(s)
+    }
+
+    /// Starts the server process again on the same data directory and port.
+    pub fn resume(&mut self) -> anyhow::Result<()> {
+        self.starts += 1;
+        let log = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(&self.log)?;
+        let child = Command::new(bin("cmdb-server"))
+            .arg("serve")
+            .arg("--config")
+            .arg(&self.init.config)
+            .env("CMDB_LOG", "info,surrealdb=warn,surrealdb_core=warn")
+            .stdout(Stdio::from(log.try_clone()?))
+            .stderr(Stdio::from(log))
+            .spawn()?;
+        self.child = Some(child);
+        self.wait_healthy()
+    }
+
+    /// Stops the server with SIGTERM (graceful) and waits for it.
+    pub fn stop(&mut self) -> anyhow::Result<()> {
+        if let Some(mut c) = self.child.take() {
+            let pid = c.id().to_string();
+            Command::new("kill").args(["-TERM", &pid]).status()?;
+            let deadline = Instant::now() + Duration::from_secs(20);
+            loop {
+                if c.try_wait()?.is_some() {
+                    break;
+                }
+                if Instant::now() > deadline {
+                    let _ = c.kill();
+                    bail!("server did not stop within 20 s of SIGTERM");
+                }
+                std::thread::sleep(Duration::from_millis(50));
+            }
+        }
+        Ok(())
+    }
+
+    fn wait_healthy(&mut self) -> anyhow::Result<()> {
+        let deadline = Instant::now() + Duration::from_secs(60);
+        let client = self.client()?;
+        let url = format!("{}/healthz", self.url());
+        let rt = rt();
+        loop {
+            if let Some(c) = self.child.as_mut()
+                && let Some(status) = c.try_wait()?
+            {
+                bail!("server exited with {status}: {}", self.logs());
+            }
+            let ok = rt.block_on(async { client.get(&url).send().await.map(|r| r.status().is_success()) });
+            if let Ok(true) = ok {
+                return Ok(());
+            }
+            if Instant::now() > deadline {
+                bail!("server not healthy within 60 s: {}", self.logs());
+            }
+            std::thread::sleep(Duration::from_millis(100));
+        }
+    }
+
+    /// Base URL.
+    pub fn url(&self) -> String {
+        format!("https://localhost:{}", self.port)
+    }
+
+    /// An HTTP client trusting only this server's CA.
+    pub fn client(&self) -> anyhow::Result<reqwest::Client> {
+        let pem = std::fs::read(&self.init.ca_cert)?;
+        let mut roots = rustls::RootCertStore::empty();
+        for c in rustls_pki_types::pem::PemObject::pem_slice_iter(&pem) {
+            roots.add(c?)?;
+        }
+        let tls = rustls::ClientConfig::builder_with_provider(std::sync::Arc::new(
+            rustls::crypto::ring::default_provider(),
+        ))
+        .with_safe_default_protocol_versions()?
+        .with_root_certificates(roots)
+        .with_no_client_auth();
+        Ok(reqwest::Client::builder()
+            .use_preconfigured_tls(tls)
+            .timeout(Duration::from_secs(30))
+            .no_proxy()
+            .build()?)
+    }
+
+    /// GET with the admin token; returns (status, JSON body).
+    pub fn get(&self, path: &str) -> anyhow::Result<(u16, Value)> {
+        self.request("GET", path, &self.init.admin_token, None, &[])
+    }
+
+    /// Any request; `body` is sent as is.
+    pub fn request(
+        &self,
+        method: &str,
+        path: &str,
+        token: &str,
+        body: Option<Vec<u8>>,
+        headers: &[(&str, &str)],
+    ) -> anyhow::Result<(u16, Value)> {
+        let client = self.client()?;
+        let url = format!("{}{}", self.url(), path);
+        rt().block_on(async {
+            let mut req = client.request(method.parse()?, &url);
+            if !token.is_empty() {
+                req = req.bearer_auth(token);
+            }
+            for (k, v) in headers {
+                req = req.header(*k, *v);
+            }
+            if let Some(b) = body {
+                req = req.header("content-type", "application/json").body(b);
+            }
+            let resp = req.send().await?;
+            let status = resp.status().as_u16();
+            let text = resp.text().await?;
+            let v = serde_json::from_str(&text).unwrap_or(Value::String(text));
+            Ok((status, v))
+        })
+    }
+
+    /// The server's log so far.
+    pub fn logs(&self) -> String {
+        std::fs::read_to_string(&self.log).unwrap_or_default()
+    }
+
+    /// The only host CI's id (fails unless there is exactly one).
+    pub fn only_host(&self) -> anyhow::Result<String> {
+        let (status, page) = self.get("/api/v1/cis?class=host")?;
+        if status != 200 {
+            bail!("list CIs: {status} {page}");
+        }
+        let items = page["items"].as_array().context("items")?;
+        if items.len() != 1 {
+            bail!("expected exactly one host CI, got {}: {page}", items.len());
+        }
+        Ok(items[0]["key"].as_str().context("key")?.to_string())
+    }
+
+    /// History records of a CI.
+    pub fn history(&self, ci: &str) -> anyhow::Result<Vec<Value>> {
+        let (status, v) = self.get(&format!("/api/v1/cis/{ci}/history"))?;
+        if status != 200 {
+            bail!("history: {status} {v}");
+        }
+        Ok(v.as_array().cloned().unwrap_or_default())
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        if let Some(mut c) = self.child.take() {
+            let _ = c.kill();
+            let _ = c.wait();
+        }
+        if std::thread::panicking() {
+            eprintln!("---- cmdb-server log ----\n{}", self.logs());
+        }
+    }
+}
+
+/// A `cmdb-agent` with its own config and state directory.
+pub struct Agent {
+    pub dir: tempfile::TempDir,
+    pub config: PathBuf,
+    daemon: Option<Child>,
+    log: PathBuf,
+}
+
+impl Agent {
+    /// An agent reading under `root` (`/` for this host), reporting every `interval_secs`.
+    pub fn new(root: &Path, interval_secs: u64) -> anyhow::Result<Self> {
+        let dir = tempfile::tempdir()?;
+        let config = dir.path().join("agent.toml");
+        std::fs::write(
+            &config,
+            format!(
+                "state_dir = \"{}\"\nroot = \"{}\"\n[delivery]\ninterval_secs = {interval_secs}\nfull_interval_secs = 86400\nbackoff_max_secs = 2\ntimeout_secs = 10\n",
+                dir.path().join("state").display(),
+                root.display()
+            ),
+        )?;
+        let log = dir.path().join("agent.log");
+        Ok(Self { dir, config, daemon: None, log })
+    }
+
+    /// Runs one agent command to completion; returns (success, stdout+stderr).
+    pub fn cmd(&self, args: &[&str]) -> anyhow::Result<(bool, String)> {
+        let out = Command::new(bin("cmdb-agent"))
+            .args(args)
+            .arg("--config")
+            .arg(&self.config)
+            .env("CMDB_LOG", "info")
+            .output()?;
+        let text = format!(
+            "{}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+        std::fs::write(self.dir.path().join("last-command.log"), &text)?;
+        Ok((out.status.success(), text))
+    }
+
+    /// Enrolls with the server's enrollment token, pinning its CA file.
+    pub fn enroll(&self, server: &Server) -> anyhow::Result<()> {
+        let ca = server.init.ca_cert.display().to_string();
+        let (ok, out) = self.cmd(&[
+            "enroll",
+            "--server",
+            &server.url(),
+            "--token",
+            &server.init.enroll_token,
+            "--ca-cert",
+            &ca,
+        ])?;
+        if !ok {
+            bail!("enroll failed: {out}");
+        }
+        Ok(())
+    }
+
+    /// `run --once`; fails unless everything was delivered.
+    pub fn run_once(&self) -> anyhow::Result<String> {
+        let (ok, out) = self.cmd(&["run", "--once"])?;
+        if !ok {
+            bail!("run --once failed: {out}");
+        }
+        Ok(out)
+    }
+
+    /// Starts `cmdb-agent run` in the background.
+    pub fn start_daemon(&mut self) -> anyhow::Result<()> {
+        let log = std::fs::File::create(&self.log)?;
+        self.daemon = Some(
+            Command::new(bin("cmdb-agent"))
+                .arg("run")
+                .arg("--config")
+                .arg(&self.config)
+                .env("CMDB_LOG", "info")
+                .stdout(Stdio::from(log.try_clone()?))
+                .stderr(Stdio::from(log))
+                .spawn()?,
+        );
+        Ok(())
+    }
+
+    /// Files waiting in the spool.
+    pub fn spooled(&self) -> usize {
+        std::fs::read_dir(self.dir.path().join("state/spool"))
+            .map(|d| {
+                d.flatten()
+                    .filter(|e| e.file_name().to_string_lossy().ends_with(".json.zst"))
+                    .count()
+            })
+            .unwrap_or(0)
+    }
+
+    /// The daemon's log so far.
+    pub fn logs(&self) -> String {
+        std::fs::read_to_string(&self.log).unwrap_or_default()
+    }
+}
+
+impl Drop for Agent {
+    fn drop(&mut self) {
+        if let Some(mut c) = self.daemon.take() {
+            let _ = c.kill();
+            let _ = c.wait();
+        }
+        if std::thread::panicking() {
+            eprintln!(
+                "---- cmdb-agent log ----\n{}\n---- last command ----\n{}",
+                self.logs(),
+                std::fs::read_to_string(self.dir.path().join("last-command.log")).unwrap_or_default()
+            );
+        }
+    }
+}
+
+/// Polls `f` until it returns `Some`, or fails after `timeout`.
+pub fn wait_for<T>(timeout: Duration, mut f: impl FnMut() -> Option<T>) -> anyhow::Result<T> {
+    let deadline = Instant::now() + timeout;
+    loop {
+        if let Some(v) = f() {
+            return Ok(v);
+        }
+        if Instant::now() > deadline {
+            bail!("condition not met within {timeout:?}");
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
+/// A small current-thread runtime for blocking test code.
+pub fn rt() -> tokio::runtime::Runtime {
+    tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .expect("runtime")
+}
+
+/// Copies a directory tree (fixture roots are copied so tests can change them).
+pub fn copy_tree(from: &Path, to: &Path) -> anyhow::Result<()> {
+    let status = Command::new("cp").arg("-a").arg(from).arg(to).status()?;
+    if !status.success() {
+        bail!("cp -a {} {} failed", from.display(), to.display());
+    }
+    Ok(())
+}
