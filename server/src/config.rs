@@ -220,10 +220,7 @@ impl Config {
             });
         }
         let e = self.storage.engine.as_str();
-        if !(e == "surrealkv"
-            || e == "memory"
-            || e.starts_with("ws://")
-            || e.starts_with("wss://"))
+        if !(e == "surrealkv" || e == "memory" || e.starts_with("ws://") || e.starts_with("wss://"))
         {
             return Err(ConfigError::Invalid {
                 field: "storage.engine",
@@ -249,8 +246,7 @@ impl Config {
                 reason: "must be at least 1024".into(),
             });
         }
-        if self.lifecycle.last_seen_flush_secs == 0 || self.lifecycle.last_seen_flush_secs > 3600
-        {
+        if self.lifecycle.last_seen_flush_secs == 0 || self.lifecycle.last_seen_flush_secs > 3600 {
             return Err(ConfigError::Invalid {
                 field: "lifecycle.last_seen_flush_secs",
                 reason: "must be between 1 and 3600".into(),
@@ -305,8 +301,11 @@ mod tests {
         let err = Config::parse("data_dir = \"/x\"\nlisten_port = 3\n", Path::new("x.toml"))
             .expect_err("unknown field");
         assert!(err.to_string().contains("listen_port"), "{err}");
-        let err = Config::parse("data_dir = \"/x\"\n[storage]\nengine = \"rocks\"\n", Path::new("x.toml"))
-            .expect_err("bad engine");
+        let err = Config::parse(
+            "data_dir = \"/x\"\n[storage]\nengine = \"rocks\"\n",
+            Path::new("x.toml"),
+        )
+        .expect_err("bad engine");
         assert!(err.to_string().starts_with("storage.engine:"), "{err}");
     }
 }

@@ -16,9 +16,7 @@ use sha2::{Digest, Sha256};
 use crate::config::Limits;
 use crate::domain::identify::{HostKeys, Identification, identify};
 use crate::domain::reconcile::{Change, diff, package_attributes, section_attributes};
-use crate::storage::{
-    CiRecord, CiWrite, HistoryRecord, LastSeen, NewPackage, StorageError, Store,
-};
+use crate::storage::{CiRecord, CiWrite, HistoryRecord, LastSeen, NewPackage, StorageError, Store};
 
 /// Why a report was not applied.
 #[derive(Debug, thiserror::Error)]
@@ -111,7 +109,10 @@ impl Ingestor {
 
     /// Drains the coalesced heartbeats (for the flusher).
     pub fn take_heartbeats(&self) -> Vec<LastSeen> {
-        lock_or_recover(&self.heartbeats).drain().map(|(_, v)| v).collect()
+        lock_or_recover(&self.heartbeats)
+            .drain()
+            .map(|(_, v)| v)
+            .collect()
     }
 
     /// Puts heartbeats back after a failed flush, unless newer ones arrived.
@@ -124,7 +125,9 @@ impl Ingestor {
 
     /// The in-memory last-seen time of an agent not yet flushed.
     pub fn pending_last_seen(&self, agent: &str) -> Option<String> {
-        lock_or_recover(&self.heartbeats).get(agent).map(|l| l.at.clone())
+        lock_or_recover(&self.heartbeats)
+            .get(agent)
+            .map(|l| l.at.clone())
     }
 
     /// Forgets cached state of an agent (credential revoked).
@@ -200,7 +203,9 @@ impl Ingestor {
         let changed: Vec<&'static str> = SECTIONS
             .iter()
             .copied()
-            .filter(|s| report.section_hashes.contains_key(*s) && section_present(&report.inventory, s))
+            .filter(|s| {
+                report.section_hashes.contains_key(*s) && section_present(&report.inventory, s)
+            })
             .filter(|s| view.hashes.get(*s) != report.section_hashes.get(*s))
             .collect();
 
@@ -239,9 +244,22 @@ impl Ingestor {
             ReportKind::Delta => {
                 let key = view.ci.clone().unwrap_or_default();
                 let rec = store.ci(&key).await?.ok_or_else(|| {
-                    IngestError::Resync("the agent's CI no longer exists: send a full inventory".into())
+                    IngestError::Resync(
+                        "the agent's CI no longer exists: send a full inventory".into(),
+                    )
                 })?;
                 (Some(rec), view.identified_by.clone(), Vec::new(), None)
+            }
+            ReportKind::Full
+                if view.ci.is_some()
+                    && ["identity", "network"]
+                        .iter()
+                        .all(|s| view.hashes.get(*s) == report.section_hashes.get(*s)) =>
+            {
+                // Same agent, same identity and interfaces: the same CI, no lookup needed.
+                let key = view.ci.clone().unwrap_or_default();
+                let rec = store.ci(&key).await?;
+                (rec, view.identified_by.clone(), Vec::new(), None)
             }
             ReportKind::Full => {
                 let identity = report.inventory.identity.as_ref().ok_or_else(|| {
@@ -253,7 +271,11 @@ impl Ingestor {
                 let guard = self.identify_lock.lock().await;
                 let candidates = store.host_candidates(&keys).await?;
                 match identify(&keys, &candidates) {
-                    Identification::Existing { ci_id, rule, duplicates } => {
+                    Identification::Existing {
+                        ci_id,
+                        rule,
+                        duplicates,
+                    } => {
                         let rec = store.ci(&ci_id).await?;
                         (rec, rule.as_str().to_string(), duplicates, Some(guard))
                     }
@@ -273,7 +295,19 @@ impl Ingestor {
         };
 
         let result = match ci_record {
-            Some(rec) => self.update(store, agent, report, rec, &rule, duplicates, &report_key, &now).await?,
+            Some(rec) => {
+                self.update(
+                    store,
+                    agent,
+                    report,
+                    rec,
+                    &rule,
+                    duplicates,
+                    &report_key,
+                    &now,
+                )
+                .await?
+            }
             None => self.create(store, agent, report, &report_key, &now).await?,
         };
         Ok(ack(&result.0, &result.1, result.2, false))
@@ -298,8 +332,12 @@ impl Ingestor {
         let mut new_packages = Vec::new();
         let mut package_keys: Option<Vec<String>> = None;
         for s in SECTIONS {
-            let Some(new_value) = inv_json.get(s) else { continue };
-            let Some(new_hash) = report.section_hashes.get(s) else { continue };
+            let Some(new_value) = inv_json.get(s) else {
+                continue;
+            };
+            let Some(new_hash) = report.section_hashes.get(s) else {
+                continue;
+            };
             let stable_changed = rec.section_hashes.get(s) != Some(new_hash);
             if s == "packages" {
                 if stable_changed {
@@ -338,11 +376,20 @@ impl Ingestor {
             "identified_by": rule,
         });
         if report.inventory.identity.is_some() || report.inventory.network.is_some() {
-            let stored = |name: &str| rec.sections.get(name).cloned().and_then(|v| serde_json::from_value(v).ok());
-            let stored_identity: Option<cmdb_shared::Identity> = stored("identity");
-            let stored_network: Option<Vec<cmdb_shared::NetworkInterface>> = stored("network");
-            if let Some(identity) = report.inventory.identity.as_ref().or(stored_identity.as_ref()) {
-                let network = report.inventory.network.as_deref().or(stored_network.as_deref());
+            let stored_identity: Option<cmdb_shared::Identity> = stored_section(&rec, "identity");
+            let stored_network: Option<Vec<cmdb_shared::NetworkInterface>> =
+                stored_section(&rec, "network");
+            if let Some(identity) = report
+                .inventory
+                .identity
+                .as_ref()
+                .or(stored_identity.as_ref())
+            {
+                let network = report
+                    .inventory
+                    .network
+                    .as_deref()
+                    .or(stored_network.as_deref());
                 doc["name"] = json!(identity.hostname);
                 doc["keys"] = serde_json::to_value(HostKeys::from_inventory(identity, network))
                     .map_err(StorageError::from)?;
@@ -523,8 +570,16 @@ impl Ingestor {
     }
 }
 
+fn stored_section<T: serde::de::DeserializeOwned>(rec: &CiRecord, name: &str) -> Option<T> {
+    rec.sections
+        .get(name)
+        .cloned()
+        .and_then(|v| serde_json::from_value(v).ok())
+}
+
 fn contradicts(a: &HostKeys, b: &HostKeys) -> bool {
-    let ne = |x: &Option<String>, y: &Option<String>| matches!((x, y), (Some(p), Some(q)) if p != q);
+    let ne =
+        |x: &Option<String>, y: &Option<String>| matches!((x, y), (Some(p), Some(q)) if p != q);
     ne(&a.hardware_uuid, &b.hardware_uuid) || ne(&a.vendor_serial, &b.vendor_serial)
 }
 
@@ -610,7 +665,19 @@ pub fn validate(report: &Report, limits: &Limits) -> Result<(), IngestError> {
             }
         )*};
     }
-    check_section!(identity, os, cpu, memory, disks, filesystems, network, packages, services, sockets, virtualization);
+    check_section!(
+        identity,
+        os,
+        cpu,
+        memory,
+        disks,
+        filesystems,
+        network,
+        packages,
+        services,
+        sockets,
+        virtualization
+    );
     if let Some(id) = &inv.identity {
         if id.hostname.is_empty() || id.hostname.len() > 253 {
             return bad("inventory.identity.hostname: must be 1-253 characters".into());
@@ -629,7 +696,9 @@ pub fn validate(report: &Report, limits: &Limits) -> Result<(), IngestError> {
             .enumerate()
             .find(|(_, p)| p.name.is_empty() || p.version.is_empty() || p.manager.is_empty())
         {
-            return bad(format!("inventory.packages[{i}]: name, version and manager must not be empty"));
+            return bad(format!(
+                "inventory.packages[{i}]: name, version and manager must not be empty"
+            ));
         }
     }
     let lists = [
@@ -637,8 +706,14 @@ pub fn validate(report: &Report, limits: &Limits) -> Result<(), IngestError> {
         ("filesystems", inv.filesystems.as_ref().map(Vec::len)),
         ("network", inv.network.as_ref().map(Vec::len)),
         ("services", inv.services.as_ref().map(Vec::len)),
-        ("sockets.listening", inv.sockets.as_ref().map(|s| s.listening.len())),
-        ("sockets.connections", inv.sockets.as_ref().map(|s| s.connections.len())),
+        (
+            "sockets.listening",
+            inv.sockets.as_ref().map(|s| s.listening.len()),
+        ),
+        (
+            "sockets.connections",
+            inv.sockets.as_ref().map(|s| s.connections.len()),
+        ),
     ];
     for (name, len) in lists {
         if let Some(n) = len
@@ -651,4 +726,358 @@ pub fn validate(report: &Report, limits: &Limits) -> Result<(), IngestError> {
         }
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    //! Ingestion against the real SurrealDB engine (in-memory), identification table included.
+    use super::*;
+    use crate::storage::{AgentRecord, TokenRecord};
+    use cmdb_shared::hash::inventory_hashes;
+    use cmdb_shared::{Identity, Memory, NetworkInterface};
+
+    const UUID: &str = "4c4c4544-0044-3510-8052-b4c04f4e5331";
+    const MID: &str = "3d1219c7c4c5404aaa1f6d2a48adfda4";
+
+    fn host(uuid: &str, serial: &str, machine_id: &str, mac: &str) -> Inventory {
+        Inventory {
+            identity: Some(Identity {
+                hostname: "db01".into(),
+                fqdn: None,
+                machine_id: Some(machine_id.into()),
+                hardware_uuid: Some(uuid.into()),
+                vendor: Some("Dell Inc.".into()),
+                model: Some("PowerEdge R640".into()),
+                serial: Some(serial.into()),
+                chassis_type: None,
+            }),
+            network: Some(vec![NetworkInterface {
+                name: "eno1".into(),
+                mac: Some(mac.into()),
+                state: "up".into(),
+                physical: true,
+                ..Default::default()
+            }]),
+            memory: Some(Memory {
+                total_bytes: 1 << 30,
+                swap_total_bytes: 0,
+            }),
+            packages: Some(vec![Package {
+                manager: "dpkg".into(),
+                name: "openssl".into(),
+                version: "3.0.11-1~deb12u2".into(),
+                architecture: Some("amd64".into()),
+            }]),
+            ..Default::default()
+        }
+    }
+
+    fn report(id: &str, kind: ReportKind, inv: &Inventory, sent: Inventory) -> Report {
+        Report {
+            schema_version: cmdb_shared::SCHEMA_VERSION,
+            report_id: id.into(),
+            kind,
+            agent_version: "test".into(),
+            collected_at: chrono::Utc::now(),
+            section_hashes: inventory_hashes(inv),
+            inventory: sent,
+            errors: vec![],
+        }
+    }
+
+    fn full(id: &str, inv: &Inventory) -> Report {
+        report(id, ReportKind::Full, inv, inv.clone())
+    }
+
+    async fn agent(store: &Store, key: &str) {
+        store
+            .insert_agent(
+                &AgentRecord {
+                    key: key.into(),
+                    hostname: "h".into(),
+                    agent_version: "test".into(),
+                    enrolled_at: now_str(),
+                    last_seen: None,
+                    ci: None,
+                },
+                &TokenRecord {
+                    key: format!("t{key}"),
+                    hash: format!("hash-{key}"),
+                    role: "agent".into(),
+                    description: String::new(),
+                    created_at: now_str(),
+                    revoked: false,
+                    agent: Some(key.into()),
+                },
+            )
+            .await
+            .expect("insert agent");
+    }
+
+    async fn setup(agents: &[&str]) -> (Store, Ingestor, Limits) {
+        let store = Store::memory().await.expect("memory store");
+        for a in agents {
+            agent(&store, a).await;
+        }
+        (store, Ingestor::default(), Limits::default())
+    }
+
+    async fn host_count(store: &Store) -> u64 {
+        store.counts().await.expect("counts")["cis"]
+    }
+
+    #[tokio::test]
+    async fn reimaged_host_with_a_new_machine_id_and_agent_is_the_same_ci() {
+        let (store, ing, lim) = setup(&["a1", "a2"]).await;
+        let first = ing
+            .ingest(
+                &store,
+                &lim,
+                "a1",
+                &full("r1", &host(UUID, "CZ1", MID, "b4:96:91:00:00:01")),
+            )
+            .await
+            .expect("first");
+        let reimaged = host(
+            UUID,
+            "CZ1",
+            "9f00d1b2c3e4f5a6b7c8d9e0f1a2b3c4",
+            "b4:96:91:00:00:01",
+        );
+        let second = ing
+            .ingest(&store, &lim, "a2", &full("r1", &reimaged))
+            .await
+            .expect("second");
+        assert_eq!(second.ci_id, first.ci_id);
+        assert_eq!(second.identified_by, "hardware_uuid");
+        assert_eq!(host_count(&store).await, 1);
+        let history = store
+            .history(&first.ci_id, None, None, 100)
+            .await
+            .expect("history");
+        let attrs: Vec<_> = history.iter().map(|h| h.attribute.as_str()).collect();
+        assert!(attrs.contains(&"identity.machine_id"), "{attrs:?}");
+        assert!(
+            attrs.contains(&"agent"),
+            "the CI moved to the new agent: {attrs:?}"
+        );
+    }
+
+    #[tokio::test]
+    async fn cloned_vm_with_the_same_machine_id_but_another_uuid_and_macs_is_a_new_ci() {
+        let (store, ing, lim) = setup(&["a1", "a2"]).await;
+        let a = ing
+            .ingest(
+                &store,
+                &lim,
+                "a1",
+                &full("r1", &host(UUID, "VM-1", MID, "00:50:56:00:00:01")),
+            )
+            .await
+            .expect("a");
+        let clone = host(
+            "4c4c4544-0055-3610-8052-c4c04f4e5332",
+            "VM-2",
+            MID,
+            "00:50:56:00:00:02",
+        );
+        let b = ing
+            .ingest(&store, &lim, "a2", &full("r1", &clone))
+            .await
+            .expect("b");
+        assert_ne!(a.ci_id, b.ci_id);
+        assert_eq!(b.identified_by, "new");
+        assert_eq!(host_count(&store).await, 2);
+    }
+
+    #[tokio::test]
+    async fn placeholder_serials_and_bogus_uuids_do_not_merge_hosts() {
+        let (store, ing, lim) = setup(&["a1", "a2"]).await;
+        let bogus = "03000200-0400-0500-0006-000700080009";
+        let a = ing
+            .ingest(
+                &store,
+                &lim,
+                "a1",
+                &full(
+                    "r1",
+                    &host(bogus, "To Be Filled By O.E.M.", MID, "b4:96:91:00:00:01"),
+                ),
+            )
+            .await
+            .expect("a");
+        let other = host(
+            bogus,
+            "To Be Filled By O.E.M.",
+            "9f00d1b2c3e4f5a6b7c8d9e0f1a2b3c4",
+            "b4:96:91:00:00:02",
+        );
+        let b = ing
+            .ingest(&store, &lim, "a2", &full("r1", &other))
+            .await
+            .expect("b");
+        assert_ne!(a.ci_id, b.ci_id);
+    }
+
+    #[tokio::test]
+    async fn a_byte_swapped_uuid_matches_the_same_ci() {
+        let (store, ing, lim) = setup(&["a1", "a2"]).await;
+        let a = ing
+            .ingest(
+                &store,
+                &lim,
+                "a1",
+                &full("r1", &host(UUID, "CZ1", MID, "b4:96:91:00:00:01")),
+            )
+            .await
+            .expect("a");
+        let swapped = host(
+            "44454c4c-4400-1035-8052-b4c04f4e5331",
+            "CZ1",
+            MID,
+            "b4:96:91:00:00:01",
+        );
+        let b = ing
+            .ingest(&store, &lim, "a2", &full("r1", &swapped))
+            .await
+            .expect("b");
+        assert_eq!(a.ci_id, b.ci_id);
+        assert_eq!(b.identified_by, "hardware_uuid");
+    }
+
+    #[tokio::test]
+    async fn a_redelivered_report_is_recognised_and_not_applied_twice() {
+        let (store, ing, lim) = setup(&["a1"]).await;
+        let inv = host(UUID, "CZ1", MID, "b4:96:91:00:00:01");
+        let first = ing
+            .ingest(&store, &lim, "a1", &full("r1", &inv))
+            .await
+            .expect("first");
+        let mut changed = inv.clone();
+        changed.memory = Some(Memory {
+            total_bytes: 2 << 30,
+            swap_total_bytes: 0,
+        });
+        let delta = report(
+            "r2",
+            ReportKind::Delta,
+            &changed,
+            Inventory {
+                memory: changed.memory.clone(),
+                ..Default::default()
+            },
+        );
+        let applied = ing.ingest(&store, &lim, "a1", &delta).await.expect("delta");
+        assert_eq!(applied.changes, 1);
+        // The acknowledgement was lost; the agent sends r2 again after restarting (cold cache).
+        let cold = Ingestor::default();
+        let again = cold
+            .ingest(&store, &lim, "a1", &delta)
+            .await
+            .expect("redelivery");
+        assert_eq!(again.changes, 0);
+        let history = store
+            .history(&first.ci_id, None, None, 100)
+            .await
+            .expect("history");
+        assert_eq!(history.len(), 2, "created + one change: {history:?}");
+    }
+
+    #[tokio::test]
+    async fn a_delta_on_a_baseline_the_server_does_not_hold_asks_for_a_full_inventory() {
+        let (store, ing, lim) = setup(&["a1"]).await;
+        let inv = host(UUID, "CZ1", MID, "b4:96:91:00:00:01");
+        let delta = report("r1", ReportKind::Delta, &inv, Inventory::default());
+        assert!(matches!(
+            ing.ingest(&store, &lim, "a1", &delta).await,
+            Err(IngestError::Resync(_))
+        ));
+        ing.ingest(&store, &lim, "a1", &full("r2", &inv))
+            .await
+            .expect("full");
+        let mut drifted = inv.clone();
+        drifted.packages = Some(vec![]);
+        let delta = report("r3", ReportKind::Delta, &drifted, Inventory::default());
+        assert!(matches!(
+            ing.ingest(&store, &lim, "a1", &delta).await,
+            Err(IngestError::Resync(_))
+        ));
+    }
+
+    #[tokio::test]
+    async fn a_section_whose_hash_does_not_match_its_content_is_rejected_and_nothing_written() {
+        let (store, ing, lim) = setup(&["a1"]).await;
+        let inv = host(UUID, "CZ1", MID, "b4:96:91:00:00:01");
+        let mut r = full("r1", &inv);
+        r.section_hashes.insert("memory".into(), "0".repeat(64));
+        assert!(matches!(
+            ing.ingest(&store, &lim, "a1", &r).await,
+            Err(IngestError::Invalid(_))
+        ));
+        assert_eq!(host_count(&store).await, 0);
+    }
+
+    #[tokio::test]
+    async fn packages_are_stored_once_and_upgrades_are_one_history_record() {
+        let (store, ing, lim) = setup(&["a1", "a2"]).await;
+        let a = host(UUID, "CZ1", MID, "b4:96:91:00:00:01");
+        let b = host(
+            "4c4c4544-0055-3610-8052-c4c04f4e5332",
+            "CZ2",
+            "9f00d1b2c3e4f5a6b7c8d9e0f1a2b3c4",
+            "b4:96:91:00:00:02",
+        );
+        let ra = ing
+            .ingest(&store, &lim, "a1", &full("r1", &a))
+            .await
+            .expect("a");
+        ing.ingest(&store, &lim, "a2", &full("r1", &b))
+            .await
+            .expect("b");
+        assert_eq!(
+            store.counts().await.expect("counts")["packages"],
+            1,
+            "one record for a shared package"
+        );
+        let mut upgraded = a.clone();
+        upgraded.packages = Some(vec![Package {
+            manager: "dpkg".into(),
+            name: "openssl".into(),
+            version: "3.0.13-1~deb12u1".into(),
+            architecture: Some("amd64".into()),
+        }]);
+        let d = report(
+            "r2",
+            ReportKind::Delta,
+            &upgraded,
+            Inventory {
+                packages: upgraded.packages.clone(),
+                ..Default::default()
+            },
+        );
+        assert_eq!(
+            ing.ingest(&store, &lim, "a1", &d)
+                .await
+                .expect("upgrade")
+                .changes,
+            1
+        );
+        let h = store
+            .history(&ra.ci_id, None, None, 100)
+            .await
+            .expect("history");
+        let last = h.last().expect("a record");
+        assert_eq!(last.attribute, "packages.dpkg:openssl:amd64");
+        assert_eq!(last.old, serde_json::json!("3.0.11-1~deb12u2"));
+        assert_eq!(last.new, serde_json::json!("3.0.13-1~deb12u1"));
+        let hosts = store
+            .hosts_with_packages(&[package_key(&a.packages.as_ref().expect("p")[0])])
+            .await
+            .expect("search");
+        assert_eq!(
+            hosts.len(),
+            1,
+            "only the host that still has the old version"
+        );
+    }
 }

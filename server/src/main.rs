@@ -12,7 +12,11 @@ use cmdb_server::domain::auth::Role;
 use cmdb_server::{AppState, setup, storage::Store};
 
 #[derive(Parser)]
-#[command(name = "cmdb-server", version, about = "The CMDB server: configuration items, history, API")]
+#[command(
+    name = "cmdb-server",
+    version,
+    about = "The CMDB server: configuration items, history, API"
+)]
 struct Cli {
     #[command(subcommand)]
     command: Command,
@@ -95,7 +99,10 @@ fn main() -> ExitCode {
         .with_writer(std::io::stderr)
         .init();
     let cli = Cli::parse();
-    let rt = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+    let rt = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
         Ok(rt) => rt,
         Err(e) => {
             eprintln!("error: cannot start the runtime: {e}");
@@ -182,7 +189,10 @@ fn print_init(out: &setup::InitOutput) {
     println!("  CA fingerprint:  {}", out.ca_fingerprint);
     println!("  admin token:     {}", out.admin_token);
     println!("  enroll token:    {}", out.enroll_token);
-    println!("\nStart it:  cmdb-server serve --config {}", out.config.display());
+    println!(
+        "\nStart it:  cmdb-server serve --config {}",
+        out.config.display()
+    );
     println!(
         "Enroll an agent:  cmdb-agent enroll --server {} --token {} --ca-fingerprint {}",
         out.url, out.enroll_token, out.ca_fingerprint
@@ -242,7 +252,8 @@ async fn quickstart(
     store.insert_token(&admin).await?;
     let agent_dir = cfg.data_dir.join("agent");
     if enroll_token.is_none() && !agent_dir.join("state/credential.json").exists() {
-        let (rec, t) = cmdb_server::http::tokens::make_token(Role::Enroll, "quickstart local agent");
+        let (rec, t) =
+            cmdb_server::http::tokens::make_token(Role::Enroll, "quickstart local agent");
         store.insert_token(&rec).await?;
         enroll_token = Some(t);
     }
@@ -290,8 +301,14 @@ async fn quickstart(
     println!("  CA certificate: {}", ca.display());
     println!("  admin token:    {admin_token}\n");
     println!("Try:");
-    println!("  curl --cacert {} -H 'Authorization: Bearer {admin_token}' {url}/api/v1/cis", ca.display());
-    println!("  curl --cacert {} -H 'Authorization: Bearer {admin_token}' {url}/api/v1/agents", ca.display());
+    println!(
+        "  curl --cacert {} -H 'Authorization: Bearer {admin_token}' {url}/api/v1/cis",
+        ca.display()
+    );
+    println!(
+        "  curl --cacert {} -H 'Authorization: Bearer {admin_token}' {url}/api/v1/agents",
+        ca.display()
+    );
     println!("  curl --cacert {} {url}/api/v1/openapi.json", ca.display());
     if exit_after_inventory {
         let _ = stop_tx.send(());

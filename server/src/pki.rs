@@ -64,7 +64,10 @@ pub fn generate(names: &[String]) -> Result<GeneratedPki, PkiError> {
     let mut dn = DistinguishedName::new();
     dn.push(
         DnType::CommonName,
-        names.first().cloned().unwrap_or_else(|| "cmdb-server".into()),
+        names
+            .first()
+            .cloned()
+            .unwrap_or_else(|| "cmdb-server".into()),
     );
     params.distinguished_name = dn;
     params.key_usages = vec![KeyUsagePurpose::DigitalSignature];

@@ -105,8 +105,16 @@ pub async fn init(
     let generated = pki::generate(&sans)?;
     write_file(&data_dir.join("tls/ca.pem"), &generated.ca_pem, 0o644)?;
     write_file(&data_dir.join("tls/ca.key"), &generated.ca_key_pem, 0o600)?;
-    write_file(&data_dir.join("tls/server.pem"), &generated.server_chain_pem, 0o644)?;
-    write_file(&data_dir.join("tls/server.key"), &generated.server_key_pem, 0o600)?;
+    write_file(
+        &data_dir.join("tls/server.pem"),
+        &generated.server_chain_pem,
+        0o644,
+    )?;
+    write_file(
+        &data_dir.join("tls/server.key"),
+        &generated.server_key_pem,
+        0o600,
+    )?;
 
     let text = format!(
         "# Written by `cmdb-server init`. See packaging/server.toml for every option.\n\
@@ -141,7 +149,11 @@ pub async fn init(
 
 /// Creates one token directly in the data directory (the server must be stopped when the
 /// embedded engine is used; with a remote SurrealDB it may run).
-pub async fn create_token(config: &Config, role: Role, description: &str) -> Result<String, SetupError> {
+pub async fn create_token(
+    config: &Config,
+    role: Role,
+    description: &str,
+) -> Result<String, SetupError> {
     let store = Store::open(config).await?;
     let (rec, token) = make_token(role, description);
     store.insert_token(&rec).await?;

@@ -239,9 +239,11 @@ mod tests {
         assert_eq!(normalize_mac("00:00:00:00:00:00"), None);
         assert_eq!(normalize_mac("01:00:5e:00:00:01"), None);
         assert_eq!(permanent_mac("02:42:ac:11:00:02"), None);
+        // QEMU's 52:54:00 prefix has the locally administered bit set: not a hardware identity.
+        assert_eq!(permanent_mac("52:54:00:12:34:56"), None);
         assert_eq!(
-            permanent_mac("52:54:00:12:34:56"),
-            Some("52:54:00:12:34:56".into())
+            permanent_mac("B4:96:91:12:34:56"),
+            Some("b4:96:91:12:34:56".into())
         );
     }
 

@@ -251,6 +251,8 @@ pub struct Connection {
     pub protocol: String,
     pub local_address: String,
     pub remote_address: String,
+    /// The server's port for outbound connections; 0 for inbound ones, whose client port is
+    /// ephemeral (keeping it would make every client connection a new entry).
     pub remote_port: u16,
     /// The connection is towards one of this host's own listening ports (we are the server side).
     pub inbound: bool,

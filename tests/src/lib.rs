@@ -16,8 +16,13 @@ use serde_json::Value;
 /// Path of a workspace binary built in the same target directory as the tests.
 pub fn bin(name: &str) -> PathBuf {
     let exe = std::env::current_exe().expect("current exe");
-    let dir = exe.parent().and_then(Path::parent).expect("target dir");
-    let p = dir.join(name);
+    // Test executables live in target/<profile>/deps, binaries in target/<profile>.
+    let here = exe.parent().expect("exe dir");
+    let p = if here.ends_with("deps") {
+        here.parent().expect("profile dir").join(name)
+    } else {
+        here.join(name)
+    };
     assert!(
         p.exists(),
         "{} not found: run `cargo build --bins` before the tests",
@@ -134,7 +139,13 @@ impl Server {
             {
                 bail!("server exited with {status}: {}", self.logs());
             }
-            let ok = rt.block_on(async { client.get(&url).send().await.map(|r| r.status().is_success()) });
+            let ok = rt.block_on(async {
+                client
+                    .get(&url)
+                    .send()
+                    .await
+                    .map(|r| r.status().is_success())
+            });
             if let Ok(true) = ok {
                 return Ok(());
             }
@@ -267,7 +278,12 @@ impl Agent {
             ),
         )?;
         let log = dir.path().join("agent.log");
-        Ok(Self { dir, config, daemon: None, log })
+        Ok(Self {
+            dir,
+            config,
+            daemon: None,
+            log,
+        })
     }
 
     /// Runs one agent command to completion; returns (success, stdout+stderr).
@@ -357,7 +373,8 @@ impl Drop for Agent {
             eprintln!(
                 "---- cmdb-agent log ----\n{}\n---- last command ----\n{}",
                 self.logs(),
-                std::fs::read_to_string(self.dir.path().join("last-command.log")).unwrap_or_default()
+                std::fs::read_to_string(self.dir.path().join("last-command.log"))
+                    .unwrap_or_default()
             );
         }
     }

@@ -11,8 +11,16 @@ use cmdb_tests::{Agent, Server, wait_for};
 use serde_json::Value;
 
 fn sh(cmd: &str) -> String {
-    let out = Command::new("sh").arg("-c").arg(cmd).output().expect("run shell");
-    assert!(out.status.success(), "{cmd}: {}", String::from_utf8_lossy(&out.stderr));
+    let out = Command::new("sh")
+        .arg("-c")
+        .arg(cmd)
+        .output()
+        .expect("run shell");
+    assert!(
+        out.status.success(),
+        "{cmd}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     String::from_utf8_lossy(&out.stdout).to_string()
 }
 
@@ -31,19 +39,27 @@ fn fixture_root(dir: &Path, swap_kb: u64) {
     };
     w("proc/sys/kernel/hostname", "fixture-host\n");
     w("proc/sys/kernel/osrelease", "6.1.0-26-amd64\n");
-    w("proc/sys/kernel/version", "#1 SMP PREEMPT_DYNAMIC Debian 6.1.112-1 (2024-09-30)\n");
+    w(
+        "proc/sys/kernel/version",
+        "#1 SMP PREEMPT_DYNAMIC Debian 6.1.112-1 (2024-09-30)\n",
+    );
     w("etc/machine-id", "0f1e2d3c4b5a69788796a5b4c3d2e1f0\n");
     w(
         "etc/os-release",
         "PRETTY_NAME=\"Debian GNU/Linux 12 (bookworm)\"\nNAME=\"Debian GNU/Linux\"\nVERSION_ID=\"12\"\nID=debian\n",
     );
-    w("sys/class/dmi/id/product_uuid", "4c4c4544-0044-3510-8052-b4c04f4e5331\n");
+    w(
+        "sys/class/dmi/id/product_uuid",
+        "4c4c4544-0044-3510-8052-b4c04f4e5331\n",
+    );
     w("sys/class/dmi/id/sys_vendor", "Dell Inc.\n");
     w("sys/class/dmi/id/product_name", "PowerEdge R640\n");
     w("sys/class/dmi/id/product_serial", "CZ1234ABCD\n");
     w(
         "proc/meminfo",
-        &format!("MemTotal:       16318412 kB\nMemFree:         1234567 kB\nSwapTotal:      {swap_kb} kB\nSwapFree:       {swap_kb} kB\n"),
+        &format!(
+            "MemTotal:       16318412 kB\nMemFree:         1234567 kB\nSwapTotal:      {swap_kb} kB\nSwapFree:       {swap_kb} kB\n"
+        ),
     );
     w("proc/stat", "cpu  1 2 3 4\nbtime 1732000000\n");
 }
@@ -67,8 +83,14 @@ fn host_inventory_reaches_the_cmdb_and_matches_the_hosts_own_tools() {
 
     // Packages: the same count dpkg-query reports.
     let dpkg: u64 = sh("dpkg-query -W | wc -l").trim().parse().expect("count");
-    assert_eq!(detail["package_count"].as_u64(), Some(dpkg), "package count vs dpkg-query -W");
-    let (status, packages) = server.get(&format!("/api/v1/cis/{ci}/packages")).expect("packages");
+    assert_eq!(
+        detail["package_count"].as_u64(),
+        Some(dpkg),
+        "package count vs dpkg-query -W"
+    );
+    let (status, packages) = server
+        .get(&format!("/api/v1/cis/{ci}/packages"))
+        .expect("packages");
     assert_eq!(status, 200);
     assert_eq!(packages.as_array().map(Vec::len), Some(dpkg as usize));
 
@@ -79,21 +101,33 @@ fn host_inventory_reaches_the_cmdb_and_matches_the_hosts_own_tools() {
         let name = link["ifname"].as_str().expect("ifname").to_string();
         want.insert((name.clone(), "-".to_string(), 0));
         for a in link["addr_info"].as_array().into_iter().flatten() {
-            want.insert((name.clone(), a["local"].as_str().expect("local").to_string(), a["prefixlen"].as_u64().expect("prefixlen")));
+            want.insert((
+                name.clone(),
+                a["local"].as_str().expect("local").to_string(),
+                a["prefixlen"].as_u64().expect("prefixlen"),
+            ));
         }
     }
     let mut got = BTreeSet::new();
-    for nic in detail["sections"]["network"].as_array().expect("network section") {
+    for nic in detail["sections"]["network"]
+        .as_array()
+        .expect("network section")
+    {
         let name = nic["name"].as_str().expect("name").to_string();
         got.insert((name.clone(), "-".to_string(), 0));
         for a in nic["addresses"].as_array().into_iter().flatten() {
-            got.insert((name.clone(), a["address"].as_str().expect("address").to_string(), a["prefix_len"].as_u64().expect("prefix")));
+            got.insert((
+                name.clone(),
+                a["address"].as_str().expect("address").to_string(),
+                a["prefix_len"].as_u64().expect("prefix"),
+            ));
         }
     }
     assert_eq!(got, want, "interfaces and addresses vs ip -j addr");
 
     // Filesystems: the real ones findmnt lists (pseudo filesystems left out).
-    let findmnt: Value = serde_json::from_str(&sh("findmnt --real -J -l -o TARGET,SOURCE,FSTYPE")).expect("findmnt");
+    let findmnt: Value =
+        serde_json::from_str(&sh("findmnt --real -J -l -o TARGET,SOURCE,FSTYPE")).expect("findmnt");
     let want: BTreeSet<String> = findmnt["filesystems"]
         .as_array()
         .expect("filesystems")
@@ -121,8 +155,12 @@ fn host_inventory_reaches_the_cmdb_and_matches_the_hosts_own_tools() {
     assert!(agents[0]["last_seen"].is_string(), "{agents}");
 
     // Software search finds this host for a package it has.
-    let name = sh("dpkg-query -W -f='${Package}\\n' | head -1").trim().to_string();
-    let (status, hits) = server.get(&format!("/api/v1/software?name={name}")).expect("software");
+    let name = sh("dpkg-query -W -f='${Package}\\n' | head -1")
+        .trim()
+        .to_string();
+    let (status, hits) = server
+        .get(&format!("/api/v1/software?name={name}"))
+        .expect("software");
     assert_eq!(status, 200, "{hits}");
     assert_eq!(hits[0]["ci_id"].as_str(), Some(ci.as_str()), "{hits}");
 }
@@ -140,7 +178,11 @@ fn one_changed_value_is_one_history_record_and_everything_survives_a_restart() {
     assert_eq!(created.len(), 1, "creation is one record: {created:?}");
 
     agent.run_once().expect("unchanged run");
-    assert_eq!(server.history(&ci).expect("history").len(), 1, "an unchanged report writes no history");
+    assert_eq!(
+        server.history(&ci).expect("history").len(),
+        1,
+        "an unchanged report writes no history"
+    );
 
     set_swap(root.path(), 2_000_000);
     agent.run_once().expect("changed run");
@@ -178,14 +220,18 @@ fn reports_spool_while_the_server_is_down_and_are_delivered_once_when_it_returns
     for swap in [2_000u64, 3_000, 4_000] {
         let before = agent.spooled();
         set_swap(root.path(), swap);
-        wait_for(Duration::from_secs(20), || (agent.spooled() >= before + 2).then_some(()))
-            .expect("the daemon keeps spooling while the server is down");
+        wait_for(Duration::from_secs(20), || {
+            (agent.spooled() >= before + 2).then_some(())
+        })
+        .expect("the daemon keeps spooling while the server is down");
     }
     assert!(agent.spooled() >= 6, "reports are spooled, not lost");
 
     server.resume().expect("server back");
-    wait_for(Duration::from_secs(60), || (agent.spooled() == 0).then_some(()))
-        .expect("the spool drains once the server is back");
+    wait_for(Duration::from_secs(60), || {
+        (agent.spooled() == 0).then_some(())
+    })
+    .expect("the spool drains once the server is back");
     let history = server.history(&ci).expect("history");
     let swaps: Vec<(Value, Value)> = history
         .iter()
@@ -195,7 +241,11 @@ fn reports_spool_while_the_server_is_down_and_are_delivered_once_when_it_returns
     let kb = |v: u64| Value::from(v * 1024);
     assert_eq!(
         swaps,
-        vec![(kb(1_000), kb(2_000)), (kb(2_000), kb(3_000)), (kb(3_000), kb(4_000))],
+        vec![
+            (kb(1_000), kb(2_000)),
+            (kb(2_000), kb(3_000)),
+            (kb(3_000), kb(4_000))
+        ],
         "every change delivered exactly once, in order"
     );
 }
@@ -210,72 +260,161 @@ fn bad_input_gets_a_precise_4xx_and_changes_nothing() {
     agent.run_once().expect("first run");
     let ci = server.only_host().expect("one CI");
     let token = serde_json::from_str::<Value>(
-        &std::fs::read_to_string(agent.dir.path().join("state/credential.json")).expect("credential"),
+        &std::fs::read_to_string(agent.dir.path().join("state/credential.json"))
+            .expect("credential"),
     )
     .expect("json")["token"]
         .as_str()
         .expect("token")
         .to_string();
-    let snapshot = || (server.get("/api/v1/cis").expect("cis").1["total"].clone(), server.history(&ci).expect("history"));
+    let snapshot = || {
+        (
+            server.get("/api/v1/cis").expect("cis").1["total"].clone(),
+            server.history(&ci).expect("history"),
+        )
+    };
     let before = snapshot();
 
     // Malformed JSON: 400 naming the problem.
-    let (s, v) = server.request("POST", "/api/v1/reports", &token, Some(b"{\"schema_version\": 1, ".to_vec()), &[]).expect("post");
+    let (s, v) = server
+        .request(
+            "POST",
+            "/api/v1/reports",
+            &token,
+            Some(b"{\"schema_version\": 1, ".to_vec()),
+            &[],
+        )
+        .expect("post");
     assert_eq!(s, 400, "{v}");
-    assert!(v["error"].as_str().expect("error").contains("malformed JSON"), "{v}");
+    assert!(
+        v["error"]
+            .as_str()
+            .expect("error")
+            .contains("malformed JSON"),
+        "{v}"
+    );
 
     // A wrong type deep inside names the path.
     let body = serde_json::json!({"schema_version": 1, "report_id": "r1", "kind": "full", "agent_version": "1",
         "collected_at": "2026-11-21T00:00:00Z", "section_hashes": {}, "inventory": {"memory": {"total_bytes": "lots", "swap_total_bytes": 0}}});
-    let (s, v) = server.request("POST", "/api/v1/reports", &token, Some(body.to_string().into_bytes()), &[]).expect("post");
+    let (s, v) = server
+        .request(
+            "POST",
+            "/api/v1/reports",
+            &token,
+            Some(body.to_string().into_bytes()),
+            &[],
+        )
+        .expect("post");
     assert_eq!(s, 400, "{v}");
-    assert!(v["error"].as_str().expect("error").contains("inventory.memory.total_bytes"), "{v}");
+    assert!(
+        v["error"]
+            .as_str()
+            .expect("error")
+            .contains("inventory.memory.total_bytes"),
+        "{v}"
+    );
 
     // Unknown schema version: 422.
-    let (s, v) = server.request("POST", "/api/v1/reports", &token, Some(br#"{"schema_version": 99}"#.to_vec()), &[]).expect("post");
+    let (s, v) = server
+        .request(
+            "POST",
+            "/api/v1/reports",
+            &token,
+            Some(br#"{"schema_version": 99}"#.to_vec()),
+            &[],
+        )
+        .expect("post");
     assert_eq!(s, 422, "{v}");
-    assert!(v["error"].as_str().expect("error").contains("schema_version 99"), "{v}");
+    assert!(
+        v["error"]
+            .as_str()
+            .expect("error")
+            .contains("schema_version 99"),
+        "{v}"
+    );
 
     // Over the body limit (16 MiB after decompression): 413, also when it arrives compressed.
     let big = vec![b' '; 17 * 1024 * 1024];
-    let (s, v) = server.request("POST", "/api/v1/reports", &token, Some(big.clone()), &[]).expect("post");
+    let (s, v) = server
+        .request("POST", "/api/v1/reports", &token, Some(big.clone()), &[])
+        .expect("post");
     assert_eq!(s, 413, "{v}");
     let bomb = zstd::bulk::compress(&big, 19).expect("compress");
     assert!(bomb.len() < 100_000);
     let (s, v) = server
-        .request("POST", "/api/v1/reports", &token, Some(bomb), &[("content-encoding", "zstd")])
+        .request(
+            "POST",
+            "/api/v1/reports",
+            &token,
+            Some(bomb),
+            &[("content-encoding", "zstd")],
+        )
         .expect("post");
     assert_eq!(s, 413, "{v}");
 
     // Missing or invalid credential: 401.
-    let (s, v) = server.request("GET", "/api/v1/cis", "", None, &[]).expect("get");
+    let (s, v) = server
+        .request("GET", "/api/v1/cis", "", None, &[])
+        .expect("get");
     assert_eq!(s, 401, "{v}");
-    let (s, _) = server.request("GET", "/api/v1/cis", "cmdb_admin_0000", None, &[]).expect("get");
+    let (s, _) = server
+        .request("GET", "/api/v1/cis", "cmdb_admin_0000", None, &[])
+        .expect("get");
     assert_eq!(s, 401);
 
     // Wrong role: 403 (an agent reading the CMDB, a viewer creating tokens, an admin pushing reports).
-    let (s, v) = server.request("GET", "/api/v1/cis", &token, None, &[]).expect("get");
+    let (s, v) = server
+        .request("GET", "/api/v1/cis", &token, None, &[])
+        .expect("get");
     assert_eq!(s, 403, "{v}");
     let (s, created) = server
-        .request("POST", "/api/v1/tokens", &server.init.admin_token, Some(br#"{"role":"viewer","description":"test"}"#.to_vec()), &[])
+        .request(
+            "POST",
+            "/api/v1/tokens",
+            &server.init.admin_token,
+            Some(br#"{"role":"viewer","description":"test"}"#.to_vec()),
+            &[],
+        )
         .expect("create token");
     assert_eq!(s, 201, "{created}");
     let viewer = created["token"].as_str().expect("token").to_string();
-    let (s, _) = server.request("POST", "/api/v1/tokens", &viewer, Some(br#"{"role":"admin"}"#.to_vec()), &[]).expect("post");
+    let (s, _) = server
+        .request(
+            "POST",
+            "/api/v1/tokens",
+            &viewer,
+            Some(br#"{"role":"admin"}"#.to_vec()),
+            &[],
+        )
+        .expect("post");
     assert_eq!(s, 403);
-    let (s, _) = server.request("GET", "/api/v1/cis", &viewer, None, &[]).expect("viewer reads");
+    let (s, _) = server
+        .request("GET", "/api/v1/cis", &viewer, None, &[])
+        .expect("viewer reads");
     assert_eq!(s, 200);
     let (s, _) = server
-        .request("POST", "/api/v1/reports", &server.init.admin_token, Some(br#"{"schema_version":1}"#.to_vec()), &[])
+        .request(
+            "POST",
+            "/api/v1/reports",
+            &server.init.admin_token,
+            Some(br#"{"schema_version":1}"#.to_vec()),
+            &[],
+        )
         .expect("post");
     assert_eq!(s, 403);
 
     // Bad query parameters: 400 naming them.
     let (s, v) = server.get("/api/v1/cis?limit=0").expect("get");
     assert_eq!(s, 400, "{v}");
-    let (s, v) = server.get(&format!("/api/v1/cis/{ci}/history?from=yesterday")).expect("get");
+    let (s, v) = server
+        .get(&format!("/api/v1/cis/{ci}/history?from=yesterday"))
+        .expect("get");
     assert_eq!(s, 400, "{v}");
-    assert!(v["error"].as_str().expect("error").starts_with("from:"), "{v}");
+    assert!(
+        v["error"].as_str().expect("error").starts_with("from:"),
+        "{v}"
+    );
 
     assert_eq!(snapshot(), before, "rejected requests wrote nothing");
     agent.run_once().expect("the agent still reports");
@@ -288,15 +427,34 @@ fn enrollment_by_ca_fingerprint_pins_the_server_and_a_wrong_one_is_refused() {
     fixture_root(root.path(), 1_000);
     let agent = Agent::new(root.path(), 300).expect("agent");
     let (ok, out) = agent
-        .cmd(&["enroll", "--server", &server.url(), "--token", &server.init.enroll_token, "--ca-fingerprint", &"00".repeat(32)])
+        .cmd(&[
+            "enroll",
+            "--server",
+            &server.url(),
+            "--token",
+            &server.init.enroll_token,
+            "--ca-fingerprint",
+            &"00".repeat(32),
+        ])
         .expect("enroll");
     assert!(!ok, "a wrong fingerprint must be refused: {out}");
     assert!(out.contains("fingerprint"), "{out}");
     let (ok, out) = agent
-        .cmd(&["enroll", "--server", &server.url(), "--token", &server.init.enroll_token, "--ca-fingerprint", &server.init.ca_fingerprint])
+        .cmd(&[
+            "enroll",
+            "--server",
+            &server.url(),
+            "--token",
+            &server.init.enroll_token,
+            "--ca-fingerprint",
+            &server.init.ca_fingerprint,
+        ])
         .expect("enroll");
     assert!(ok, "{out}");
-    assert!(agent.dir.path().join("state/ca.pem").exists(), "the CA found by fingerprint is stored");
+    assert!(
+        agent.dir.path().join("state/ca.pem").exists(),
+        "the CA found by fingerprint is stored"
+    );
     agent.run_once().expect("reports over the pinned CA");
     server.only_host().expect("host CI");
 }
@@ -304,14 +462,33 @@ fn enrollment_by_ca_fingerprint_pins_the_server_and_a_wrong_one_is_refused() {
 #[test]
 fn openapi_metrics_and_health_are_served() {
     let server = Server::start().expect("server");
-    let (s, doc) = server.request("GET", "/api/v1/openapi.json", "", None, &[]).expect("openapi");
+    let (s, doc) = server
+        .request("GET", "/api/v1/openapi.json", "", None, &[])
+        .expect("openapi");
     assert_eq!(s, 200);
-    for path in ["/api/v1/reports", "/api/v1/cis", "/api/v1/cis/{id}/history", "/api/v1/software", "/api/v1/tokens", "/api/v1/agents"] {
-        assert!(doc["paths"][path].is_object(), "{path} missing from the OpenAPI document");
+    for path in [
+        "/api/v1/reports",
+        "/api/v1/cis",
+        "/api/v1/cis/{id}/history",
+        "/api/v1/software",
+        "/api/v1/tokens",
+        "/api/v1/agents",
+    ] {
+        assert!(
+            doc["paths"][path].is_object(),
+            "{path} missing from the OpenAPI document"
+        );
     }
-    let (s, text) = server.request("GET", "/metrics", "", None, &[]).expect("metrics");
+    let (s, text) = server
+        .request("GET", "/metrics", "", None, &[])
+        .expect("metrics");
     assert_eq!(s, 200);
-    assert!(text.as_str().expect("text").contains("cmdb_records"), "{text}");
-    let (s, v) = server.request("GET", "/healthz", "", None, &[]).expect("healthz");
+    assert!(
+        text.as_str().expect("text").contains("cmdb_records"),
+        "{text}"
+    );
+    let (s, v) = server
+        .request("GET", "/healthz", "", None, &[])
+        .expect("healthz");
     assert_eq!((s, v["status"].as_str()), (200, Some("ok")));
 }

@@ -78,7 +78,10 @@ pub enum CollectError {
 impl CollectError {
     /// An I/O error on `path`.
     pub fn io(path: impl Into<String>, source: std::io::Error) -> Self {
-        Self::Io { path: path.into(), source }
+        Self::Io {
+            path: path.into(),
+            source,
+        }
     }
 }
 

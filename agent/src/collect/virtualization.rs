@@ -16,10 +16,12 @@
 //!
 //! Container: signals that name a runtime, first match wins: `/run/.containerenv` (podman),
 //! `/run/host/container-manager`, `/run/systemd/container`, `container=` in PID 1's
-//! environment (unreadable without privileges: skipped), container paths in `/proc/1/cgroup`
-//! or `/proc/self/cgroup` (`/docker/`, `docker-<id>.scope`, `libpod-`, `/lxc/`,
-//! `lxc.payload`, `kubepods`), an overlay root filesystem whose layers live in a container
-//! engine's storage, OpenVZ (`/proc/vz` without `/proc/bc`), WSL (the kernel release).
+//! environment (unreadable without privileges: skipped), container cgroups in `/proc/1/cgroup`
+//! or `/proc/self/cgroup` (whole path segments: `/docker/<id>`, `docker-<id>.scope`,
+//! `libpod-<id>.scope`, `/lxc/<name>`, `lxc.payload.<name>`, `cri-containerd-<id>.scope`,
+//! `crio-<id>.scope`, then `kubepods*` with the runtime unknown), an overlay root filesystem
+//! whose layers live in a container engine's storage, OpenVZ (`/proc/vz` without `/proc/bc`),
+//! WSL (the kernel release).
 //!
 //! `/.dockerenv` alone proves nothing: images and VM templates built from container layers
 //! carry the file (the reference Firecracker VM does, and `systemd-detect-virt` wrongly says
@@ -134,7 +136,8 @@ impl Signals {
 #[cfg(target_arch = "x86_64")]
 fn cpuid_hypervisor_vendor() -> Option<Vec<u8>> {
     use core::arch::x86_64::__cpuid;
-    // CPUID is safe to call since Rust 1.94 and always present on x86_64.
+    // `__cpuid` is a safe fn on the workspace toolchain (1.95) and every x86_64 CPU has CPUID,
+    // so no `unsafe` is needed.
     if __cpuid(1).ecx & (1 << 31) == 0 {
         return None;
     }
@@ -237,26 +240,58 @@ pub fn cpuinfo_has_hypervisor_flag(cpuinfo: &str) -> bool {
 
 /// The container runtime a cgroup file's paths reveal, with the matched pattern as evidence.
 pub fn container_from_cgroup(cgroup: &str) -> Option<(Option<&'static str>, String)> {
-    const PATTERNS: &[(&str, Option<&str>)] = &[
-        ("/docker/", Some("docker")),
-        ("/docker-", Some("docker")),
-        ("/libpod-", Some("podman")),
-        ("/libpod_parent", Some("podman")),
-        ("/lxc/", Some("lxc")),
-        ("/lxc.payload", Some("lxc")),
-        ("/cri-containerd-", Some("containerd")),
-        ("/crio-", Some("cri-o")),
-        // Kubernetes without a runtime-specific path: a container, runtime unknown.
-        ("kubepods", None),
-    ];
-    cgroup.lines().find_map(|line| {
+    let paths: Vec<&str> = cgroup
+        .lines()
         // "hierarchy-ID:controllers:path"; the path may itself contain ':'.
-        let path = line.splitn(3, ':').nth(2)?;
-        PATTERNS
-            .iter()
-            .find(|(pattern, _)| path.contains(pattern))
-            .map(|(pattern, runtime)| (*runtime, format!("cgroup:{pattern}")))
+        .filter_map(|line| line.splitn(3, ':').nth(2))
+        .collect();
+    if let Some((runtime, pattern)) = paths.iter().find_map(|p| runtime_from_cgroup_path(p)) {
+        return Some((Some(runtime), format!("cgroup:{pattern}")));
+    }
+    // Kubernetes pods without a runtime-specific scope name: a container, runtime unknown.
+    paths
+        .iter()
+        .any(|p| p.split('/').any(|seg| seg.starts_with("kubepods")))
+        .then(|| (None, "cgroup:kubepods".to_string()))
+}
+
+/// Matches whole path segments, so that host-side units that merely mention a runtime
+/// ("docker.service", "docker-cleanup.service", "libpod-conmon-<id>.scope") do not count.
+fn runtime_from_cgroup_path(path: &str) -> Option<(&'static str, &'static str)> {
+    let segments: Vec<&str> = path.split('/').filter(|s| !s.is_empty()).collect();
+    segments.iter().enumerate().find_map(|(i, seg)| {
+        let next = segments.get(i + 1).copied().unwrap_or_default();
+        if *seg == "docker" && is_container_id(next) {
+            Some(("docker", "/docker/"))
+        } else if scope_id(seg, "docker-") {
+            Some(("docker", "docker-<id>.scope"))
+        } else if scope_id(seg, "libpod-") || *seg == "libpod_parent" {
+            Some(("podman", "libpod"))
+        } else if (*seg == "lxc" && !next.is_empty()) || seg.starts_with("lxc.payload") {
+            Some(("lxc", "lxc"))
+        } else if scope_id(seg, "cri-containerd-") {
+            Some(("containerd", "cri-containerd-<id>.scope"))
+        } else if scope_id(seg, "crio-") {
+            Some(("cri-o", "crio-<id>.scope"))
+        } else {
+            None
+        }
     })
+}
+
+/// `<prefix><container id>[.scope]`, the unit names runtimes create with the systemd driver.
+fn scope_id(segment: &str, prefix: &str) -> bool {
+    segment
+        .strip_prefix(prefix)
+        .map(|rest| rest.strip_suffix(".scope").unwrap_or(rest))
+        .is_some_and(is_container_id)
+}
+
+/// Container ids are long lowercase hex strings (64 digits, at least 12 when abbreviated).
+fn is_container_id(s: &str) -> bool {
+    s.len() >= 12
+        && s.bytes()
+            .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
 }
 
 /// The container engine whose storage holds the layers of an overlay root filesystem.
@@ -346,7 +381,7 @@ fn decide_vm(s: &Signals, evidence: &mut Vec<String>) -> Option<String> {
         return Some(vm.to_string());
     }
     if s.xen && !s.xen_dom0 {
-        evidence.push("xen:/proc/xen".into());
+        evidence.push("xen:hypervisor".into());
         return Some("xen".into());
     }
     let mut other = false;
@@ -646,24 +681,45 @@ mod tests {
 
     #[test]
     fn cgroup_paths_name_the_runtime() {
+        const ID: &str = "3f2a9c1b7d4e5f60718293a4b5c6d7e8f90a1b2c3d4e5f60718293a4b5c6d7e8";
         let rt = |c: &str| container_from_cgroup(c).map(|(rt, _)| rt);
         assert_eq!(
-            rt("0::/system.slice/docker-3f2a.scope\n"),
+            rt(&format!("0::/system.slice/docker-{ID}.scope\n")),
             Some(Some("docker"))
         );
-        assert_eq!(rt("12:memory:/docker/3f2a\n"), Some(Some("docker")));
         assert_eq!(
-            rt("0::/machine.slice/libpod-3f2a.scope/container\n"),
+            rt(&format!("12:memory:/docker/{ID}\n")),
+            Some(Some("docker"))
+        );
+        assert_eq!(
+            rt(&format!("0::/machine.slice/libpod-{ID}.scope/container\n")),
             Some(Some("podman"))
         );
         assert_eq!(rt("0::/lxc.payload.web01\n"), Some(Some("lxc")));
+        assert_eq!(rt("4:memory:/lxc/web01\n"), Some(Some("lxc")));
         assert_eq!(
-            rt("0::/kubepods.slice/kubepods-burstable.slice/cri-containerd-3f2a.scope\n"),
+            rt(&format!(
+                "0::/kubepods.slice/kubepods-burstable.slice/cri-containerd-{ID}.scope\n"
+            )),
             Some(Some("containerd"))
         );
-        assert_eq!(rt("0::/kubepods/besteffort/pod1234/3f2a\n"), Some(None));
-        // The docker daemon's own service and this VM's process_api group are not containers.
+        assert_eq!(
+            rt(&format!("0::/kubepods/besteffort/pod1234/{ID}\n")),
+            Some(None)
+        );
+    }
+
+    #[test]
+    fn host_side_units_that_mention_a_runtime_are_not_containers() {
+        let rt = |c: &str| container_from_cgroup(c).map(|(rt, _)| rt);
         assert_eq!(rt("0::/system.slice/docker.service\n"), None);
+        assert_eq!(rt("0::/system.slice/docker-cleanup.service\n"), None);
+        assert_eq!(
+            rt("0::/machine.slice/libpod-conmon-3f2a9c1b7d4e.scope\n"),
+            None
+        );
+        assert_eq!(rt("0::/lxc.monitor.web01\n"), None);
+        // This VM's process_api group (the captured /proc/self/cgroup) is not a container.
         assert_eq!(
             rt("4:memory:/process_api/cbef7d9b422876f753b7f453bc58f662\n"),
             None

@@ -47,9 +47,15 @@ impl Role {
 
     /// Parses a wire name.
     pub fn parse(s: &str) -> Option<Role> {
-        [Role::Viewer, Role::Editor, Role::Admin, Role::Enroll, Role::Agent]
-            .into_iter()
-            .find(|r| r.as_str() == s)
+        [
+            Role::Viewer,
+            Role::Editor,
+            Role::Admin,
+            Role::Enroll,
+            Role::Agent,
+        ]
+        .into_iter()
+        .find(|r| r.as_str() == s)
     }
 }
 
@@ -67,7 +73,11 @@ pub fn hash_token(token: &str) -> String {
 
 /// Cheap shape check before any lookup, so garbage never reaches storage.
 pub fn looks_like_token(token: &str) -> bool {
-    token.len() <= 128 && token.starts_with("cmdb_") && token.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_')
+    token.len() <= 128
+        && token.starts_with("cmdb_")
+        && token
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'_')
 }
 
 #[cfg(test)]

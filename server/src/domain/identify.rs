@@ -222,12 +222,22 @@ mod tests {
 
     #[test]
     fn reimaged_host_with_new_machine_id_and_same_dmi_uuid_is_the_same_ci() {
-        let old = HostKeys::from_inventory(&identity(UUID_A, "CZ1234", MID_A), Some(&[nic("b4:96:91:00:00:01")]));
-        let new = HostKeys::from_inventory(&identity(UUID_A, "CZ1234", MID_B), Some(&[nic("b4:96:91:00:00:01")]));
+        let old = HostKeys::from_inventory(
+            &identity(UUID_A, "CZ1234", MID_A),
+            Some(&[nic("b4:96:91:00:00:01")]),
+        );
+        let new = HostKeys::from_inventory(
+            &identity(UUID_A, "CZ1234", MID_B),
+            Some(&[nic("b4:96:91:00:00:01")]),
+        );
         let got = identify(&new, &[candidate("ci1", old, "2026-01-01T00:00:00Z")]);
         assert_eq!(
             got,
-            Identification::Existing { ci_id: "ci1".into(), rule: Rule::HardwareUuid, duplicates: vec![] }
+            Identification::Existing {
+                ci_id: "ci1".into(),
+                rule: Rule::HardwareUuid,
+                duplicates: vec![]
+            }
         );
     }
 
@@ -239,13 +249,24 @@ mod tests {
         clone.vendor = Some("VMware, Inc.".into());
         let old = HostKeys::from_inventory(&original, Some(&[nic("00:50:56:00:00:01")]));
         let new = HostKeys::from_inventory(&clone, Some(&[nic("00:50:56:00:00:02")]));
-        assert_eq!(identify(&new, &[candidate("ci1", old, "2026-01-01T00:00:00Z")]), Identification::New);
+        assert_eq!(
+            identify(&new, &[candidate("ci1", old, "2026-01-01T00:00:00Z")]),
+            Identification::New
+        );
     }
 
     #[test]
     fn placeholder_serials_are_ignored() {
-        let a = identity("00000000-0000-0000-0000-000000000000", "To Be Filled By O.E.M.", MID_A);
-        let b = identity("00000000-0000-0000-0000-000000000000", "To Be Filled By O.E.M.", MID_B);
+        let a = identity(
+            "00000000-0000-0000-0000-000000000000",
+            "To Be Filled By O.E.M.",
+            MID_A,
+        );
+        let b = identity(
+            "00000000-0000-0000-0000-000000000000",
+            "To Be Filled By O.E.M.",
+            MID_B,
+        );
         let mut a_keys = HostKeys::from_inventory(&a, None);
         let mut b_keys = HostKeys::from_inventory(&b, None);
         assert_eq!(a_keys.vendor_serial, None);
@@ -254,13 +275,19 @@ mod tests {
         // those values; only the FQDN rule could apply, and here the FQDNs differ.
         a_keys.fqdn = Some("a.example.com".into());
         b_keys.fqdn = Some("b.example.com".into());
-        assert_eq!(identify(&b_keys, &[candidate("ci1", a_keys, "2026-01-01T00:00:00Z")]), Identification::New);
+        assert_eq!(
+            identify(&b_keys, &[candidate("ci1", a_keys, "2026-01-01T00:00:00Z")]),
+            Identification::New
+        );
     }
 
     #[test]
     fn byte_swapped_uuid_matches() {
         let old = HostKeys::from_inventory(&identity(UUID_A, "X", MID_A), None);
-        let new = HostKeys::from_inventory(&identity("44454c4c-4400-1035-8052-b4c04f4e5331", "X", MID_B), None);
+        let new = HostKeys::from_inventory(
+            &identity("44454c4c-4400-1035-8052-b4c04f4e5331", "X", MID_B),
+            None,
+        );
         match identify(&new, &[candidate("ci1", old, "2026-01-01T00:00:00Z")]) {
             Identification::Existing { rule, .. } => assert_eq!(rule, Rule::HardwareUuid),
             other => panic!("expected a match, got {other:?}"),
@@ -269,8 +296,14 @@ mod tests {
 
     #[test]
     fn vendor_serial_identifies_when_uuid_is_bogus() {
-        let old = HostKeys::from_inventory(&identity("03000200-0400-0500-0006-000700080009", "CZ1234", MID_A), None);
-        let new = HostKeys::from_inventory(&identity("03000200-0400-0500-0006-000700080009", "CZ1234", MID_B), None);
+        let old = HostKeys::from_inventory(
+            &identity("03000200-0400-0500-0006-000700080009", "CZ1234", MID_A),
+            None,
+        );
+        let new = HostKeys::from_inventory(
+            &identity("03000200-0400-0500-0006-000700080009", "CZ1234", MID_B),
+            None,
+        );
         match identify(&new, &[candidate("ci1", old, "2026-01-01T00:00:00Z")]) {
             Identification::Existing { rule, .. } => assert_eq!(rule, Rule::VendorSerial),
             other => panic!("expected a match, got {other:?}"),
@@ -279,7 +312,10 @@ mod tests {
 
     #[test]
     fn several_candidates_attach_to_the_oldest_and_flag_the_rest() {
-        let keys = HostKeys { machine_id: Some(MID_A.into()), ..Default::default() };
+        let keys = HostKeys {
+            machine_id: Some(MID_A.into()),
+            ..Default::default()
+        };
         let got = identify(
             &keys,
             &[
@@ -289,21 +325,35 @@ mod tests {
         );
         assert_eq!(
             got,
-            Identification::Existing { ci_id: "older".into(), rule: Rule::MachineId, duplicates: vec!["newer".into()] }
+            Identification::Existing {
+                ci_id: "older".into(),
+                rule: Rule::MachineId,
+                duplicates: vec!["newer".into()]
+            }
         );
     }
 
     #[test]
     fn shared_permanent_mac_of_a_physical_nic_identifies_but_random_macs_do_not() {
-        let mut a = Identity { hostname: "h".into(), ..Default::default() };
+        let mut a = Identity {
+            hostname: "h".into(),
+            ..Default::default()
+        };
         a.machine_id = None;
-        let docker = NetworkInterface { mac: Some("02:42:ac:11:00:02".into()), physical: false, ..nic("") };
+        let docker = NetworkInterface {
+            mac: Some("02:42:ac:11:00:02".into()),
+            physical: false,
+            ..nic("")
+        };
         let old = HostKeys::from_inventory(&a, Some(&[nic("b4:96:91:00:00:01"), docker.clone()]));
         let new = HostKeys::from_inventory(&a, Some(&[nic("b4:96:91:00:00:01")]));
         assert_eq!(old.macs, vec!["b4:96:91:00:00:01".to_string()]);
         assert!(matches!(
             identify(&new, &[candidate("ci1", old, "2026-01-01T00:00:00Z")]),
-            Identification::Existing { rule: Rule::Mac, .. }
+            Identification::Existing {
+                rule: Rule::Mac,
+                ..
+            }
         ));
         let only_docker = HostKeys::from_inventory(&a, Some(&[docker]));
         assert!(only_docker.is_empty());

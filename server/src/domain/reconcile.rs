@@ -140,11 +140,21 @@ mod tests {
 
     #[test]
     fn changing_one_value_is_one_change_with_old_and_new() {
-        let old = section_attributes("os", &json!({"id": "debian", "version_id": "12", "boot_time": "a"}));
-        let new = section_attributes("os", &json!({"id": "debian", "version_id": "13", "boot_time": "b"}));
+        let old = section_attributes(
+            "os",
+            &json!({"id": "debian", "version_id": "12", "boot_time": "a"}),
+        );
+        let new = section_attributes(
+            "os",
+            &json!({"id": "debian", "version_id": "13", "boot_time": "b"}),
+        );
         assert_eq!(
             diff(&old, &new),
-            vec![Change { attribute: "os.version_id".into(), old: Some(json!("12")), new: Some(json!("13")) }]
+            vec![Change {
+                attribute: "os.version_id".into(),
+                old: Some(json!("12")),
+                new: Some(json!("13"))
+            }]
         );
     }
 
@@ -158,7 +168,13 @@ mod tests {
             {"mount_point": "/boot", "device": "/dev/vda1", "fs_type": "ext4", "size_bytes": 5, "used_bytes": 2},
             {"mount_point": "/", "device": "/dev/vda", "fs_type": "ext4", "size_bytes": 10, "used_bytes": 7}
         ]);
-        assert!(diff(&section_attributes("filesystems", &a), &section_attributes("filesystems", &b)).is_empty());
+        assert!(
+            diff(
+                &section_attributes("filesystems", &a),
+                &section_attributes("filesystems", &b)
+            )
+            .is_empty()
+        );
     }
 
     #[test]

@@ -75,7 +75,9 @@ async fn list(
     let Query(p) = params.map_err(bad_query)?;
     let limit = p.limit.unwrap_or(50);
     if !(1..=1000).contains(&limit) {
-        return Err(ApiError::BadRequest("limit: must be between 1 and 1000".into()));
+        return Err(ApiError::BadRequest(
+            "limit: must be between 1 and 1000".into(),
+        ));
     }
     if p.q.as_ref().is_some_and(|q| q.len() > 256) {
         return Err(ApiError::BadRequest("q: at most 256 characters".into()));
@@ -198,7 +200,9 @@ async fn history(
     let to = parse_time("to", p.to)?;
     let limit = p.limit.unwrap_or(1000);
     if !(1..=10_000).contains(&limit) {
-        return Err(ApiError::BadRequest("limit: must be between 1 and 10000".into()));
+        return Err(ApiError::BadRequest(
+            "limit: must be between 1 and 10000".into(),
+        ));
     }
     load(&state, &id).await?;
     Ok(Json(

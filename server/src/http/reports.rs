@@ -60,10 +60,14 @@ async fn enroll(
     principal.require(Role::Enroll)?;
     let req: EnrollRequest = parse_json(body)?;
     if req.hostname.is_empty() || req.hostname.len() > 253 {
-        return Err(ApiError::BadRequest("hostname: must be 1-253 characters".into()));
+        return Err(ApiError::BadRequest(
+            "hostname: must be 1-253 characters".into(),
+        ));
     }
     if req.agent_version.is_empty() || req.agent_version.len() > 64 {
-        return Err(ApiError::BadRequest("agent_version: must be 1-64 characters".into()));
+        return Err(ApiError::BadRequest(
+            "agent_version: must be 1-64 characters".into(),
+        ));
     }
     let agent_key = uuid::Uuid::new_v4().simple().to_string();
     let token = new_token(Role::Agent);
@@ -125,7 +129,9 @@ async fn report(
         Err(ApiError::Internal(_)) => "error",
         Err(_) => "rejected",
     };
-    state.metrics.observe_report(outcome, started.elapsed().as_secs_f64());
+    state
+        .metrics
+        .observe_report(outcome, started.elapsed().as_secs_f64());
     result.map(Json)
 }
 

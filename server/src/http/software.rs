@@ -52,12 +52,16 @@ async fn search(
     principal.require(Role::Viewer)?;
     let Query(p) = params.map_err(bad_query)?;
     if p.name.is_empty() || p.name.len() > 256 {
-        return Err(ApiError::BadRequest("name: must be 1-256 characters".into()));
+        return Err(ApiError::BadRequest(
+            "name: must be 1-256 characters".into(),
+        ));
     }
     if let Some(v) = &p.version_lt
         && !cmdb_shared::version::is_valid(p.manager.as_deref().unwrap_or("dpkg"), v)
     {
-        return Err(ApiError::BadRequest(format!("version_lt: {v:?} is not a version")));
+        return Err(ApiError::BadRequest(format!(
+            "version_lt: {v:?} is not a version"
+        )));
     }
     let candidates: Vec<_> = state
         .store

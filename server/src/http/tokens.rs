@@ -92,7 +92,9 @@ async fn create(
         }
     };
     if req.description.len() > 256 {
-        return Err(ApiError::BadRequest("description: at most 256 characters".into()));
+        return Err(ApiError::BadRequest(
+            "description: at most 256 characters".into(),
+        ));
     }
     let (rec, token) = make_token(role, &req.description);
     state.store.insert_token(&rec).await?;
@@ -143,7 +145,9 @@ async fn revoke(
 ) -> Result<StatusCode, ApiError> {
     principal.require(Role::Admin)?;
     if !valid_key(&id) {
-        return Err(ApiError::BadRequest(format!("id: {id:?} is not a token id")));
+        return Err(ApiError::BadRequest(format!(
+            "id: {id:?} is not a token id"
+        )));
     }
     let hash = state
         .store

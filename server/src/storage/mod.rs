@@ -169,12 +169,15 @@ impl Store {
     /// Stores a newly enrolled agent and its credential, atomically.
     pub async fn insert_agent(&self, a: &AgentRecord, t: &TokenRecord) -> Result<(), StorageError> {
         let sql = format!(
-            "BEGIN TRANSACTION; CREATE {} CONTENT $agent; CREATE {} CONTENT $token; COMMIT TRANSACTION;",
+            "BEGIN TRANSACTION; CREATE {} CONTENT $agent_doc; CREATE {} CONTENT $token_doc; COMMIT TRANSACTION;",
             rid("agent", &a.key)?,
             rid("token", &t.key)?
         );
-        self.run(&sql, json!({ "agent": to_doc(a)?, "token": to_doc(t)? }))
-            .await?;
+        self.run(
+            &sql,
+            json!({ "agent_doc": to_doc(a)?, "token_doc": to_doc(t)? }),
+        )
+        .await?;
         Ok(())
     }
 
@@ -275,7 +278,7 @@ impl Store {
         }
         let wh = cond.join(" AND ");
         let sql = format!(
-            "SELECT record::id(id) AS key, class, name, identified_by, first_seen, last_seen, agent, os, package_count, addresses, suspected_duplicates FROM ci WHERE {wh} ORDER BY name, key LIMIT $limit START $offset;
+            "SELECT record::id(id) AS key, class, name, identified_by, first_seen, last_seen, agent, os, package_count, addresses, suspected_duplicates FROM ci WHERE {wh} ORDER BY name, id LIMIT $limit START $offset;
              SELECT count() AS n FROM ci WHERE {wh} GROUP ALL;"
         );
         let mut res = self
@@ -351,7 +354,10 @@ impl Store {
             vars.insert("packages".into(), to_doc(&w.new_packages)?);
         }
         if let Some(previous) = &w.unbind_agent {
-            sql.push_str(&format!("UPDATE {} SET ci = NONE;\n", rid("agent", previous)?));
+            sql.push_str(&format!(
+                "UPDATE {} SET ci = NONE;\n",
+                rid("agent", previous)?
+            ));
         }
         sql.push_str(&format!(
             "UPDATE {} SET ci = $ci_key, last_seen = $now, agent_version = $agent_version;\n",
@@ -359,7 +365,10 @@ impl Store {
         ));
         vars.insert("ci_key".into(), Value::String(w.ci_key.clone()));
         vars.insert("now".into(), Value::String(w.now.clone()));
-        vars.insert("agent_version".into(), Value::String(w.agent_version.clone()));
+        vars.insert(
+            "agent_version".into(),
+            Value::String(w.agent_version.clone()),
+        );
         sql.push_str(&format!(
             "CREATE {} SET at = $now;\n",
             rid("applied_report", &w.report_key)?
@@ -386,8 +395,8 @@ impl Store {
     /// Forgets report ids older than `before` (they cannot be redelivered any more).
     pub async fn prune_applied_reports(&self, before: &str) -> Result<(), StorageError> {
         self.run(
-            "DELETE applied_report WHERE at < $before",
-            json!({ "before": before }),
+            "DELETE applied_report WHERE at < $older_than",
+            json!({ "older_than": before }),
         )
         .await?;
         Ok(())
@@ -423,10 +432,7 @@ impl Store {
     /// Every distinct package known (to warm the in-memory catalogue at start).
     pub async fn all_packages(&self) -> Result<Vec<PackageRecord>, StorageError> {
         let mut res = self
-            .run(
-                "SELECT *, record::id(id) AS key FROM package",
-                Value::Null,
-            )
+            .run("SELECT *, record::id(id) AS key FROM package", Value::Null)
             .await?;
         Self::rows(&mut res, 0)
     }
@@ -465,7 +471,10 @@ impl Store {
             )
             .await?;
         let mut out = BTreeMap::new();
-        for (i, name) in ["cis", "agents", "history_records", "packages"].iter().enumerate() {
+        for (i, name) in ["cis", "agents", "history_records", "packages"]
+            .iter()
+            .enumerate()
+        {
             let rows: Vec<Value> = res.take(i)?;
             let n = rows
                 .first()
@@ -484,8 +493,14 @@ impl Store {
     }
 
     pub(crate) async fn schema_version(&self) -> Result<u32, StorageError> {
-        let mut res = self.run("SELECT version FROM meta:schema", Value::Null).await?;
-        let rows: Vec<Value> = res.take(0)?;
+        // SurrealDB 3 refuses to read from a table that does not exist yet.
+        let mut res = self
+            .run(
+                "DEFINE TABLE IF NOT EXISTS meta SCHEMALESS; SELECT version FROM meta:schema;",
+                Value::Null,
+            )
+            .await?;
+        let rows: Vec<Value> = res.take(1)?;
         Ok(rows
             .first()
             .and_then(|r| r.get("version"))
@@ -494,7 +509,11 @@ impl Store {
             .unwrap_or(0))
     }
 
-    pub(crate) async fn apply_migration(&self, version: u32, sql: &str) -> Result<(), StorageError> {
+    pub(crate) async fn apply_migration(
+        &self,
+        version: u32,
+        sql: &str,
+    ) -> Result<(), StorageError> {
         let full = format!(
             "BEGIN TRANSACTION;\n{sql}\nUPSERT meta:schema SET version = $version;\nCOMMIT TRANSACTION;"
         );

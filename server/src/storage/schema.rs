@@ -4,7 +4,7 @@
 //! upgrades an older data directory in place. Tables stay schemaless (inventory sections
 //! evolve with the wire schema); what identification and search rely on is indexed.
 
-use super::{Store, StorageError};
+use super::{StorageError, Store};
 
 /// Migrations, in order; index + 1 is the schema version they produce.
 pub const MIGRATIONS: &[&str] = &[

@@ -1,0 +1,68 @@
+#!/usr/bin/env python3
+"""Agent benchmark: CPU time and peak RSS of `cmdb-agent inventory`, idle RSS of
+`cmdb-agent run` between cycles (enrolled against a real cmdb-server).
+
+CPU and peak RSS come from the kernel's rusage of each child (wait4), idle RSS from
+/proc/PID/status once the first report has been delivered."""
+import json, os, resource, socket, statistics, subprocess, sys, tempfile, time
+
+bindir = sys.argv[1]
+agent = os.path.join(bindir, "cmdb-agent")
+server = os.path.join(bindir, "cmdb-server")
+
+
+def run_measured(args):
+    p = subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    _, status, ru = os.wait4(p.pid, 0)
+    if status != 0:
+        sys.exit(f"{args} failed with status {status}")
+    return (ru.ru_utime + ru.ru_stime) * 1000.0, ru.ru_maxrss / 1024.0
+
+
+runs = [run_measured([agent, "inventory", "--compact"]) for _ in range(20)]
+cpu = [r[0] for r in runs]
+rss = [r[1] for r in runs]
+inv = json.loads(subprocess.run([agent, "inventory", "--compact"], capture_output=True, check=True).stdout)
+print("cmdb-agent inventory on this machine "
+      f"({len(inv.get('packages') or [])} packages, {len(inv.get('services') or [])} services, "
+      f"{len((inv.get('sockets') or {}).get('listening', []))} listening sockets), 20 runs:")
+print(f"  CPU time  median {statistics.median(cpu):6.1f} ms   max {max(cpu):6.1f} ms   (target <= 50 ms)")
+print(f"  peak RSS  median {statistics.median(rss):6.1f} MB   max {max(rss):6.1f} MB   (target <= 10 MB)")
+
+with tempfile.TemporaryDirectory() as tmp:
+    s = socket.socket(); s.bind(("127.0.0.1", 0)); port = s.getsockname()[1]; s.close()
+    init = json.loads(subprocess.run(
+        [server, "init", "--json", "--listen", f"127.0.0.1:{port}", "--data-dir", f"{tmp}/data"],
+        capture_output=True, check=True).stdout)
+    srv = subprocess.Popen([server, "serve", "--config", init["config"]],
+                           stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        cfg = f"{tmp}/agent.toml"
+        with open(cfg, "w") as f:
+            f.write(f'state_dir = "{tmp}/agent"\n[delivery]\ninterval_secs = 300\n')
+        for _ in range(100):
+            if subprocess.run([agent, "enroll", "--config", cfg, "--server", f"https://localhost:{port}",
+                               "--token", init["enroll_token"], "--ca-cert", init["ca_cert"]],
+                              capture_output=True).returncode == 0:
+                break
+            time.sleep(0.2)
+        else:
+            sys.exit("enrollment failed")
+        daemon = subprocess.Popen([agent, "run", "--config", cfg],
+                                  stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        spool = f"{tmp}/agent/spool"
+        deadline = time.time() + 60
+        while time.time() < deadline:
+            time.sleep(0.5)
+            if os.path.isdir(spool) and not [n for n in os.listdir(spool) if n.endswith(".zst")] \
+                    and os.path.exists(f"{tmp}/agent/delivery.json"):
+                break
+        time.sleep(3)
+        status = dict(line.split(":", 1) for line in open(f"/proc/{daemon.pid}/status"))
+        idle = int(status["VmRSS"].split()[0]) / 1024.0
+        hwm = int(status["VmHWM"].split()[0]) / 1024.0
+        daemon.terminate(); daemon.wait()
+        print(f"cmdb-agent run, idle between cycles after delivering a full inventory:")
+        print(f"  RSS {idle:6.1f} MB   (peak during the cycle {hwm:.1f} MB)   (target idle <= 8 MB)")
+    finally:
+        srv.terminate(); srv.wait()
