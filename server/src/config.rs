@@ -199,10 +199,10 @@ impl Config {
             path: path.display().to_string(),
             message: e.to_string(),
         })?;
-        if cfg.data_dir.is_relative() {
-            if let Some(dir) = path.parent() {
-                cfg.data_dir = dir.join(&cfg.data_dir);
-            }
+        if cfg.data_dir.is_relative()
+            && let Some(dir) = path.parent()
+        {
+            cfg.data_dir = dir.join(&cfg.data_dir);
         }
         cfg.validate()?;
         Ok(cfg)

@@ -678,10 +678,10 @@ pub fn validate(report: &Report, limits: &Limits) -> Result<(), IngestError> {
         sockets,
         virtualization
     );
-    if let Some(id) = &inv.identity {
-        if id.hostname.is_empty() || id.hostname.len() > 253 {
-            return bad("inventory.identity.hostname: must be 1-253 characters".into());
-        }
+    if let Some(id) = &inv.identity
+        && (id.hostname.is_empty() || id.hostname.len() > 253)
+    {
+        return bad("inventory.identity.hostname: must be 1-253 characters".into());
     }
     if let Some(p) = &inv.packages {
         if p.len() > limits.max_packages {

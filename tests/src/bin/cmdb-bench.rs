@@ -51,11 +51,11 @@ fn inventory(i: usize, memory: u64) -> Inventory {
     // 800 packages out of a pool of 1,000: every host lacks a different 200, and 5 % of the
     // packages on a host are at a host-specific version.
     let packages: Vec<Package> = (0..1000)
-        .filter(|p| (p + i) % 5 != 0)
+        .filter(|p| !(p + i).is_multiple_of(5))
         .map(|p| Package {
             manager: "dpkg".into(),
             name: format!("package-{p:04}"),
-            version: if (p * 7 + i) % 20 == 0 {
+            version: if (p * 7 + i).is_multiple_of(20) {
                 format!("2.{p}.{i}-1")
             } else {
                 format!("1.{}.{}-1+deb12u1", p % 13, p % 7)
@@ -378,10 +378,10 @@ fn main() -> anyhow::Result<()> {
         eprintln!("phase: deltas with one changed section …");
         let mut d = Vec::new();
         for round in 1..4u64 {
-            for i in 0..a.agents {
+            for (i, token) in tokens.iter().enumerate() {
                 let prev = inventory_hashes(&inventory(i, mem(round - 1)));
                 d.push((
-                    tokens[i].clone(),
+                    token.clone(),
                     report(
                         format!("d{round}-{i}"),
                         ReportKind::Delta,
