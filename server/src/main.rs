@@ -93,10 +93,12 @@ enum TokenCommand {
 fn main() -> ExitCode {
     tracing_subscriber::fmt()
         .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_env("CMDB_LOG")
-                .unwrap_or_else(|_| "info,surrealdb=warn,surrealdb_core=warn".into()),
+            tracing_subscriber::EnvFilter::try_from_env("CMDB_LOG").unwrap_or_else(|_| {
+                "info,surrealdb=warn,surrealdb_core=warn,surrealkv=warn".into()
+            }),
         )
         .with_writer(std::io::stderr)
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
         .init();
     let cli = Cli::parse();
     let rt = match tokio::runtime::Builder::new_multi_thread()

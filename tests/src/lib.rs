@@ -100,7 +100,10 @@ impl Server {
             .arg("serve")
             .arg("--config")
             .arg(&self.init.config)
-            .env("CMDB_LOG", "info,surrealdb=warn,surrealdb_core=warn")
+            .env(
+                "CMDB_LOG",
+                "info,surrealdb=warn,surrealdb_core=warn,surrealkv=warn",
+            )
             .stdout(Stdio::from(log.try_clone()?))
             .stderr(Stdio::from(log))
             .spawn()?;

@@ -154,15 +154,99 @@ fn host_inventory_reaches_the_cmdb_and_matches_the_hosts_own_tools() {
     assert_eq!(agents[0]["ci"].as_str(), Some(ci.as_str()), "{agents}");
     assert!(agents[0]["last_seen"].is_string(), "{agents}");
 
-    // Software search finds this host for a package it has.
-    let name = sh("dpkg-query -W -f='${Package}\\n' | head -1")
-        .trim()
-        .to_string();
+    // Software search finds this host for a package it has, honouring version ordering.
+    let line = sh("dpkg-query -W -f='${Package} ${Version}\\n' | head -1");
+    let (name, version) = line.trim().split_once(' ').expect("package and version");
     let (status, hits) = server
         .get(&format!("/api/v1/software?name={name}"))
         .expect("software");
     assert_eq!(status, 200, "{hits}");
     assert_eq!(hits[0]["ci_id"].as_str(), Some(ci.as_str()), "{hits}");
+    assert_eq!(
+        hits[0]["packages"][0]["version"].as_str(),
+        Some(version),
+        "{hits}"
+    );
+    let (_, older) = server
+        .get(&format!(
+            "/api/v1/software?name={name}&version_lt={version}"
+        ))
+        .expect("software");
+    assert_eq!(older, serde_json::json!([]), "not older than itself");
+    let (_, newer) = server
+        .get(&format!("/api/v1/software?name={name}&version_lt=99999:0"))
+        .expect("software");
+    assert_eq!(
+        newer.as_array().map(Vec::len),
+        Some(1),
+        "older than epoch 99999: {newer}"
+    );
+
+    // Filters: class, text, staleness.
+    for (query, expected) in [
+        ("class=host", 1),
+        ("class=switch", 0),
+        ("q=vm", 1),
+        ("stale=false", 1),
+        ("stale=true", 0),
+    ] {
+        let (status, page) = server.get(&format!("/api/v1/cis?{query}")).expect("list");
+        assert_eq!(status, 200, "{page}");
+        assert_eq!(page["total"], expected, "{query}: {page}");
+    }
+}
+
+#[test]
+fn a_revoked_token_is_refused_at_once() {
+    let server = Server::start().expect("server");
+    let (s, created) = server
+        .request(
+            "POST",
+            "/api/v1/tokens",
+            &server.init.admin_token,
+            Some(br#"{"role":"viewer","description":"temp"}"#.to_vec()),
+            &[],
+        )
+        .expect("create");
+    assert_eq!(s, 201, "{created}");
+    let token = created["token"].as_str().expect("token");
+    let id = created["id"].as_str().expect("id");
+    assert_eq!(
+        server
+            .request("GET", "/api/v1/cis", token, None, &[])
+            .expect("get")
+            .0,
+        200
+    );
+    let (s, _) = server
+        .request(
+            "DELETE",
+            &format!("/api/v1/tokens/{id}"),
+            &server.init.admin_token,
+            None,
+            &[],
+        )
+        .expect("revoke");
+    assert_eq!(s, 204);
+    assert_eq!(
+        server
+            .request("GET", "/api/v1/cis", token, None, &[])
+            .expect("get")
+            .0,
+        401
+    );
+    let (_, list) = server.get("/api/v1/tokens").expect("list");
+    assert!(
+        list.as_array()
+            .expect("tokens")
+            .iter()
+            .any(|t| t["id"] == id && t["revoked"] == true),
+        "{list}"
+    );
+    assert!(
+        !list.to_string().contains(token),
+        "secrets are never listed"
+    );
 }
 
 #[test]

@@ -52,3 +52,37 @@ pub async fn migrate(store: &Store) -> Result<(), StorageError> {
     }
     Ok(())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn a_fresh_database_gets_the_current_schema_and_reopening_is_a_no_op() {
+        let store = Store::memory().await.expect("memory");
+        assert_eq!(
+            store.schema_version().await.expect("version"),
+            current_version()
+        );
+        migrate(&store).await.expect("second migrate");
+        assert_eq!(
+            store.schema_version().await.expect("version"),
+            current_version()
+        );
+    }
+
+    #[tokio::test]
+    async fn a_data_directory_from_a_newer_server_is_refused() {
+        let store = Store::memory().await.expect("memory");
+        store
+            .apply_migration(
+                current_version() + 5,
+                "DEFINE TABLE IF NOT EXISTS meta SCHEMALESS;",
+            )
+            .await
+            .expect("fake newer schema");
+        let err = migrate(&store).await.expect_err("must refuse");
+        assert!(matches!(err, StorageError::NewerSchema { .. }), "{err}");
+        assert!(err.to_string().contains("upgrade cmdb-server"), "{err}");
+    }
+}
