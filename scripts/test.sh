@@ -24,6 +24,8 @@ if ! command -v cargo-nextest >/dev/null; then
   cargo install --locked cargo-nextest </dev/null
 fi
 
-# The system tests start the real binaries: build them first.
+# The system tests start the real binaries: build them first, and a real SurrealDB server
+# (upstream's, from crates.io) for the remote-storage tests.
 cargo build --workspace --bins </dev/null
+(cd tools/surreal && cargo build --locked </dev/null)
 exec cargo nextest run --workspace --no-fail-fast </dev/null

@@ -35,9 +35,12 @@ enum Command {
         /// Extra DNS name or IP address for the server certificate (repeatable).
         #[arg(long = "san")]
         sans: Vec<String>,
-        /// Storage engine: surrealkv, memory, or ws://HOST:PORT.
+        /// Storage engine: surrealkv, memory, or ws://HOST:PORT / wss://HOST:PORT (remote SurrealDB).
         #[arg(long, default_value = "surrealkv")]
         engine: String,
+        /// Root user of a remote SurrealDB; the password is read from CMDB_SURREAL_PASSWORD.
+        #[arg(long)]
+        storage_user: Option<String>,
         /// Print the result as one JSON object (for scripts).
         #[arg(long)]
         json: bool,
@@ -127,9 +130,11 @@ async fn dispatch(cmd: Command) -> anyhow::Result<()> {
             listen,
             sans,
             engine,
+            storage_user,
             json,
         } => {
-            let out = setup::init(&data_dir, listen, &sans, &engine).await?;
+            let out =
+                setup::init(&data_dir, listen, &sans, &engine, storage_user.as_deref()).await?;
             if json {
                 println!("{}", serde_json::to_string_pretty(&out)?);
             } else {
@@ -241,7 +246,7 @@ async fn quickstart(
     let fresh = !config_path.exists();
     let mut enroll_token = None;
     if fresh {
-        let out = setup::init(data_dir, listen, &[], "surrealkv").await?;
+        let out = setup::init(data_dir, listen, &[], "surrealkv", None).await?;
         enroll_token = Some(out.enroll_token);
     }
     let cfg = Config::load(&config_path)?;

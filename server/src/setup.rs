@@ -72,6 +72,7 @@ pub async fn init(
     listen: SocketAddr,
     names: &[String],
     engine: &str,
+    storage_user: Option<&str>,
 ) -> Result<InitOutput, SetupError> {
     let config_path = data_dir.join("server.toml");
     if config_path.exists() {
@@ -121,8 +122,14 @@ pub async fn init(
          listen = \"{listen}\"\n\
          data_dir = \"{}\"\n\n\
          [tls]\nenabled = true\ncert = \"tls/server.pem\"\nkey = \"tls/server.key\"\n\n\
-         [storage]\nengine = \"{engine}\"\n",
-        data_dir.display()
+         [storage]\nengine = \"{engine}\"\n{}",
+        data_dir.display(),
+        storage_user
+            .map(|u| format!(
+                "# The password comes from CMDB_SURREAL_PASSWORD in the environment.\nusername = {}\n",
+                toml::Value::String(u.to_string())
+            ))
+            .unwrap_or_default()
     );
     let config = Config::parse(&text, &config_path)?;
     let store = Store::open(&config).await?;

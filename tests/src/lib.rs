@@ -58,18 +58,30 @@ pub struct Server {
     child: Option<Child>,
     log: PathBuf,
     starts: u32,
+    env: Vec<(String, String)>,
 }
 
 impl Server {
     /// Initialises a data directory (TLS, SurrealKV) and starts the server.
     pub fn start() -> anyhow::Result<Self> {
+        Self::start_with(&[], &[])
+    }
+
+    /// Like [`Server::start`], with extra `init` arguments and environment for both processes.
+    pub fn start_with(init_args: &[&str], env: &[(&str, &str)]) -> anyhow::Result<Self> {
         let dir = tempfile::tempdir()?;
         let port = free_port();
+        let env: Vec<(String, String)> = env
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
         let out = Command::new(bin("cmdb-server"))
             .args(["init", "--json", "--listen"])
             .arg(format!("127.0.0.1:{port}"))
             .arg("--data-dir")
             .arg(dir.path().join("data"))
+            .args(init_args)
+            .envs(env.iter().map(|(k, v)| (k, v)))
             .env("CMDB_LOG", "warn")
             .output()?;
         if !out.status.success() {
@@ -84,6 +96,7 @@ impl Server {
             child: None,
             log,
             starts: 0,
+            env,
         };
         s.resume()?;
         Ok(s)
@@ -100,6 +113,7 @@ impl Server {
             .arg("serve")
             .arg("--config")
             .arg(&self.init.config)
+            .envs(self.env.iter().map(|(k, v)| (k, v)))
             .env(
                 "CMDB_LOG",
                 "info,surrealdb=warn,surrealdb_core=warn,surrealkv=warn",
@@ -412,4 +426,77 @@ pub fn copy_tree(from: &Path, to: &Path) -> anyhow::Result<()> {
         bail!("cp -a {} {} failed", from.display(), to.display());
     }
     Ok(())
+}
+
+/// A real SurrealDB server (`surreal start … memory`), for the remote storage mode. Built by
+/// the test script from `tools/surreal`.
+pub struct Surreal {
+    pub port: u16,
+    child: Child,
+    log: PathBuf,
+    _dir: tempfile::TempDir,
+}
+
+/// Root password of the test SurrealDB.
+pub const SURREAL_PASSWORD: &str = "cmdb-test-root-password";
+
+impl Surreal {
+    /// Starts `surreal` on a free loopback port and waits until it accepts connections.
+    pub fn start() -> anyhow::Result<Self> {
+        let dir = tempfile::tempdir()?;
+        let port = free_port();
+        let log = dir.path().join("surreal.log");
+        let f = std::fs::File::create(&log)?;
+        let child = Command::new(bin("surreal"))
+            .args(["start", "--bind"])
+            .arg(format!("127.0.0.1:{port}"))
+            .args([
+                "--user",
+                "root",
+                "--pass",
+                SURREAL_PASSWORD,
+                "--no-banner",
+                "memory",
+            ])
+            .stdout(Stdio::from(f.try_clone()?))
+            .stderr(Stdio::from(f))
+            .spawn()?;
+        let mut s = Self {
+            port,
+            child,
+            log,
+            _dir: dir,
+        };
+        let deadline = Instant::now() + Duration::from_secs(60);
+        while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+            if let Some(status) = s.child.try_wait()? {
+                bail!("surreal exited with {status}: {}", s.logs());
+            }
+            if Instant::now() > deadline {
+                bail!("surreal not listening within 60 s: {}", s.logs());
+            }
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        Ok(s)
+    }
+
+    /// The WebSocket endpoint cmdb-server connects to.
+    pub fn ws_url(&self) -> String {
+        format!("ws://127.0.0.1:{}", self.port)
+    }
+
+    /// Its log so far.
+    pub fn logs(&self) -> String {
+        std::fs::read_to_string(&self.log).unwrap_or_default()
+    }
+}
+
+impl Drop for Surreal {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+        if std::thread::panicking() {
+            eprintln!("---- surreal log ----\n{}", self.logs());
+        }
+    }
 }
