@@ -5,10 +5,9 @@
 //! plus the hashes of all sections, so the server can check the baseline and ask for a full
 //! inventory (409) when the two pictures have drifted apart.
 
-use std::collections::BTreeMap;
 use std::time::Duration;
 
-use cmdb_shared::hash::inventory_hashes;
+use cmdb_shared::hash::{delta, inventory_hashes};
 use cmdb_shared::{CollectorError, Inventory, Report, ReportKind, SCHEMA_VERSION};
 use rand::Rng;
 
@@ -40,35 +39,6 @@ pub fn collect_inventory(cfg: &Config) -> (Inventory, Vec<CollectorError>) {
         }
     }
     (inv, errors)
-}
-
-/// Keeps only the sections whose hash differs from `base`.
-pub fn delta(
-    mut inv: Inventory,
-    hashes: &BTreeMap<String, String>,
-    base: &BTreeMap<String, String>,
-) -> Inventory {
-    macro_rules! keep_changed {
-        ($($name:ident),*) => {$(
-            if hashes.get(stringify!($name)) == base.get(stringify!($name)) {
-                inv.$name = None;
-            }
-        )*};
-    }
-    keep_changed!(
-        identity,
-        os,
-        cpu,
-        memory,
-        disks,
-        filesystems,
-        network,
-        packages,
-        services,
-        sockets,
-        virtualization
-    );
-    inv
 }
 
 /// Exponential backoff with full jitter: uniform in [1 s, min(max, 2^attempt s)].
@@ -331,23 +301,5 @@ mod tests {
         let samples: std::collections::BTreeSet<_> =
             (0..20).map(|_| backoff(10, max, &mut rng)).collect();
         assert!(samples.len() > 10, "jitter must spread retries");
-    }
-
-    #[test]
-    fn a_delta_keeps_only_changed_sections() {
-        let inv = Inventory {
-            memory: Some(cmdb_shared::Memory {
-                total_bytes: 1,
-                swap_total_bytes: 0,
-            }),
-            os: Some(cmdb_shared::Os::default()),
-            ..Default::default()
-        };
-        let hashes = inventory_hashes(&inv);
-        let mut base = hashes.clone();
-        base.insert("memory".into(), "old".into());
-        let d = delta(inv, &hashes, &base);
-        assert!(d.memory.is_some());
-        assert!(d.os.is_none());
     }
 }

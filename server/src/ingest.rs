@@ -203,9 +203,7 @@ impl Ingestor {
         let changed: Vec<&'static str> = SECTIONS
             .iter()
             .copied()
-            .filter(|s| {
-                report.section_hashes.contains_key(*s) && section_present(&report.inventory, s)
-            })
+            .filter(|s| report.section_hashes.contains_key(*s) && report.inventory.has(s))
             .filter(|s| view.hashes.get(*s) != report.section_hashes.get(*s))
             .collect();
 
@@ -216,7 +214,7 @@ impl Ingestor {
                 ));
             };
             for (s, h) in &report.section_hashes {
-                if !section_present(&report.inventory, s) && view.hashes.get(s) != Some(h) {
+                if !report.inventory.has(s) && view.hashes.get(s) != Some(h) {
                     return Err(IngestError::Resync(format!(
                         "section {s} of the delta's baseline differs from the server's copy: send a full inventory"
                     )));
@@ -468,7 +466,7 @@ impl Ingestor {
         let hashes: BTreeMap<String, String> = report
             .section_hashes
             .iter()
-            .filter(|(s, _)| section_present(inv, s))
+            .filter(|(s, _)| inv.has(s))
             .map(|(k, v)| (k.clone(), v.clone()))
             .collect();
         let doc = json!({
@@ -606,24 +604,7 @@ fn history_records(ci: &str, agent: &str, now: &str, changes: &[Change]) -> Vec<
 }
 
 fn has_volatile_sections(inv: &Inventory) -> bool {
-    VOLATILE_FIELDS.iter().any(|(s, _)| section_present(inv, s))
-}
-
-fn section_present(inv: &Inventory, s: &str) -> bool {
-    match s {
-        "identity" => inv.identity.is_some(),
-        "os" => inv.os.is_some(),
-        "cpu" => inv.cpu.is_some(),
-        "memory" => inv.memory.is_some(),
-        "disks" => inv.disks.is_some(),
-        "filesystems" => inv.filesystems.is_some(),
-        "network" => inv.network.is_some(),
-        "packages" => inv.packages.is_some(),
-        "services" => inv.services.is_some(),
-        "sockets" => inv.sockets.is_some(),
-        "virtualization" => inv.virtualization.is_some(),
-        _ => false,
-    }
+    VOLATILE_FIELDS.iter().any(|(s, _)| inv.has(s))
 }
 
 /// Checks a report before anything is looked up or written.
@@ -651,33 +632,17 @@ pub fn validate(report: &Report, limits: &Limits) -> Result<(), IngestError> {
     }
     let inv = &report.inventory;
     for s in SECTIONS {
-        if section_present(inv, s) && !report.section_hashes.contains_key(s) {
+        if inv.has(s) && !report.section_hashes.contains_key(s) {
             return bad(format!("section_hashes: missing the hash of section {s}"));
         }
     }
-    macro_rules! check_section {
-        ($($name:ident),*) => {$(
-            if let Some(v) = &inv.$name {
-                let s = stringify!($name);
-                if report.section_hashes.get(s).map(String::as_str) != Some(section_hash(s, v).as_str()) {
-                    return bad(format!("section_hashes.{s}: does not match the section's content"));
-                }
-            }
-        )*};
+    for (s, v) in inv.section_values() {
+        if report.section_hashes.get(s).map(String::as_str) != Some(section_hash(s, &v).as_str()) {
+            return bad(format!(
+                "section_hashes.{s}: does not match the section's content"
+            ));
+        }
     }
-    check_section!(
-        identity,
-        os,
-        cpu,
-        memory,
-        disks,
-        filesystems,
-        network,
-        packages,
-        services,
-        sockets,
-        virtualization
-    );
     if let Some(id) = &inv.identity
         && (id.hostname.is_empty() || id.hostname.len() > 253)
     {

@@ -38,6 +38,57 @@ pub struct Inventory {
     pub virtualization: Option<Virtualization>,
 }
 
+impl Inventory {
+    /// Whether section `name` is present.
+    pub fn has(&self, name: &str) -> bool {
+        match name {
+            "identity" => self.identity.is_some(),
+            "os" => self.os.is_some(),
+            "cpu" => self.cpu.is_some(),
+            "memory" => self.memory.is_some(),
+            "disks" => self.disks.is_some(),
+            "filesystems" => self.filesystems.is_some(),
+            "network" => self.network.is_some(),
+            "packages" => self.packages.is_some(),
+            "services" => self.services.is_some(),
+            "sockets" => self.sockets.is_some(),
+            "virtualization" => self.virtualization.is_some(),
+            _ => false,
+        }
+    }
+
+    /// Drops section `name` (unknown names are ignored).
+    pub fn remove(&mut self, name: &str) {
+        match name {
+            "identity" => self.identity = None,
+            "os" => self.os = None,
+            "cpu" => self.cpu = None,
+            "memory" => self.memory = None,
+            "disks" => self.disks = None,
+            "filesystems" => self.filesystems = None,
+            "network" => self.network = None,
+            "packages" => self.packages = None,
+            "services" => self.services = None,
+            "sockets" => self.sockets = None,
+            "virtualization" => self.virtualization = None,
+            _ => {}
+        }
+    }
+
+    /// The present sections in JSON form, in wire order.
+    pub fn section_values(&self) -> Vec<(&'static str, serde_json::Value)> {
+        let serde_json::Value::Object(mut map) =
+            serde_json::to_value(self).unwrap_or(serde_json::Value::Null)
+        else {
+            return Vec::new();
+        };
+        SECTIONS
+            .iter()
+            .filter_map(|s| map.remove(*s).map(|v| (*s, v)))
+            .collect()
+    }
+}
+
 /// The names of all sections, in wire order.
 pub const SECTIONS: [&str; 11] = [
     "identity",

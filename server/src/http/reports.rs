@@ -25,17 +25,22 @@ pub fn router() -> Router<Arc<AppState>> {
         .route("/api/v1/reports", post(report))
 }
 
-/// Reads a JSON body with precise errors: 413 over the limit, 400 naming the bad field.
-pub fn parse_json<T: serde::de::DeserializeOwned>(
-    body: Result<Bytes, BytesRejection>,
-) -> Result<T, ApiError> {
-    let bytes = body.map_err(|e| {
+/// The body, or 413 over the limit (after decompression) / 400 when unreadable.
+fn read_body(body: Result<Bytes, BytesRejection>) -> Result<Bytes, ApiError> {
+    body.map_err(|e| {
         if e.status() == StatusCode::PAYLOAD_TOO_LARGE {
             ApiError::TooLarge("request body is larger than limits.max_body_bytes".into())
         } else {
             ApiError::BadRequest(format!("cannot read request body: {}", e.body_text()))
         }
-    })?;
+    })
+}
+
+/// Reads a JSON body with precise errors: 413 over the limit, 400 naming the bad field.
+pub fn parse_json<T: serde::de::DeserializeOwned>(
+    body: Result<Bytes, BytesRejection>,
+) -> Result<T, ApiError> {
+    let bytes = read_body(body)?;
     let de = &mut serde_json::Deserializer::from_slice(&bytes);
     serde_path_to_error::deserialize(de).map_err(|e| {
         let path = e.path().to_string();
@@ -140,13 +145,7 @@ async fn ingest_body(
     agent: &str,
     body: Result<Bytes, BytesRejection>,
 ) -> Result<ReportAck, ApiError> {
-    let bytes = body.map_err(|e| {
-        if e.status() == StatusCode::PAYLOAD_TOO_LARGE {
-            ApiError::TooLarge("request body is larger than limits.max_body_bytes".into())
-        } else {
-            ApiError::BadRequest(format!("cannot read request body: {}", e.body_text()))
-        }
-    })?;
+    let bytes = read_body(body)?;
     // The version first: a report from a newer agent must get 422, not a confusing 400 about
     // a field this server does not know.
     let probe: VersionProbe = parse_json(Ok(bytes.clone()))?;

@@ -14,7 +14,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, bail};
-use cmdb_shared::hash::inventory_hashes;
+use cmdb_shared::hash::{delta, inventory_hashes};
 use cmdb_shared::*;
 use cmdb_tests::Server;
 
@@ -171,27 +171,10 @@ fn report(
     base: Option<&BTreeMap<String, String>>,
 ) -> Vec<u8> {
     let hashes = inventory_hashes(inv);
-    let mut sent = inv.clone();
-    if let Some(base) = base {
-        macro_rules! keep_changed {
-            ($($name:ident),*) => {$(
-                if hashes.get(stringify!($name)) == base.get(stringify!($name)) { sent.$name = None; }
-            )*};
-        }
-        keep_changed!(
-            identity,
-            os,
-            cpu,
-            memory,
-            disks,
-            filesystems,
-            network,
-            packages,
-            services,
-            sockets,
-            virtualization
-        );
-    }
+    let sent = match base {
+        Some(base) => delta(inv.clone(), &hashes, base),
+        None => inv.clone(),
+    };
     let r = Report {
         schema_version: SCHEMA_VERSION,
         report_id: id,
