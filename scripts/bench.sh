@@ -1,11 +1,15 @@
 #!/usr/bin/env bash
-# Benchmarks (release builds): the agent's CPU time and memory, then the server's ingestion
-# throughput and latency under simulated agents. Prints the figures the README quotes.
+# Benchmarks: the agent's CPU time and memory, then the server's ingestion throughput and
+# latency under simulated agents. Prints the figures the README quotes.
 # Options after the script name go to cmdb-bench (--agents N --concurrency C --heartbeats N).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$HOME/.cache/cmdb-target}"
-cargo build --release -p cmdb-agent -p cmdb-server -p cmdb-tests \
-  --bin cmdb-agent --bin cmdb-server --bin cmdb-bench </dev/null
-python3 scripts/bench_agent.py "$CARGO_TARGET_DIR/release"
+# GNU time measures peak RSS without counting the launcher's own memory (a Python parent's
+# pre-exec high-water mark would be included in its rusage).
+command -v /usr/bin/time >/dev/null || { apt-get update -qq </dev/null && apt-get install -y -qq time </dev/null; }
+# The agent as it ships (size-optimised profile, built alone so no server feature leaks in).
+cargo build --profile agent -p cmdb-agent </dev/null
+cargo build --release -p cmdb-server -p cmdb-tests --bin cmdb-server --bin cmdb-bench </dev/null
+python3 scripts/bench_agent.py "$CARGO_TARGET_DIR/agent/cmdb-agent" "$CARGO_TARGET_DIR/release/cmdb-server"
 "$CARGO_TARGET_DIR/release/cmdb-bench" "$@"

@@ -64,11 +64,13 @@ enum Command {
 }
 
 fn main() -> ExitCode {
+    // CMDB_LOG is a level (error, warn, info, debug, trace); the agent has no per-module filters.
+    let level = std::env::var("CMDB_LOG")
+        .ok()
+        .and_then(|l| l.parse::<tracing::level_filters::LevelFilter>().ok())
+        .unwrap_or(tracing::level_filters::LevelFilter::INFO);
     tracing_subscriber::fmt()
-        .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_env("CMDB_LOG")
-                .unwrap_or_else(|_| "info".into()),
-        )
+        .with_max_level(level)
         .with_writer(std::io::stderr)
         .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
         .init();

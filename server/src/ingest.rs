@@ -149,7 +149,7 @@ impl Ingestor {
         let rec = store.agent(agent).await?.ok_or(IngestError::UnknownAgent)?;
         let mut view = AgentView::default();
         if let Some(ci_key) = rec.ci
-            && let Some(ci) = store.ci(&ci_key).await?
+            && let Some(ci) = store.ci_for_update(&ci_key, &[], false).await?
             && ci.agent.as_deref() == Some(agent)
         {
             view.ci = Some(ci_key);
@@ -185,19 +185,11 @@ impl Ingestor {
         let _guard = lock.lock().await;
         let view = self.view(store, agent).await?;
         let now = now_str();
-        let report_key = {
-            let mut h = Sha256::new();
-            h.update(agent.as_bytes());
-            h.update([0]);
-            h.update(report.report_id.as_bytes());
-            hex::encode(&h.finalize()[..16])
-        };
-        let ack = |ci: &str, rule: &str, changes: usize, duplicate: bool| ReportAck {
+        let ack = |ci: &str, rule: &str, changes: usize| ReportAck {
             report_id: report.report_id.clone(),
             ci_id: ci.to_string(),
             identified_by: rule.to_string(),
             changes: changes as u32,
-            duplicate,
         };
 
         let changed: Vec<&'static str> = SECTIONS
@@ -222,26 +214,33 @@ impl Ingestor {
             }
             if changed.is_empty() {
                 self.heartbeat(agent, Some(&ci), &report.agent_version, &now);
-                return Ok(ack(&ci, &view.identified_by, 0, false));
+                return Ok(ack(&ci, &view.identified_by, 0));
             }
         } else if let Some(ci) = &view.ci
             && changed.is_empty()
             && !has_volatile_sections(&report.inventory)
         {
             self.heartbeat(agent, Some(ci), &report.agent_version, &now);
-            return Ok(ack(ci, &view.identified_by, 0, false));
+            return Ok(ack(ci, &view.identified_by, 0));
         }
 
-        if store.report_applied(&report_key).await? {
-            let ci = view.ci.clone().unwrap_or_default();
-            return Ok(ack(&ci, &view.identified_by, 0, true));
+        // Only the sections whose stable content changed are read back for diffing (the
+        // identity and network together, since identification keys come from both).
+        let mut needed: Vec<&str> = changed.iter().copied().filter(|s| *s != "packages").collect();
+        if needed.iter().any(|s| *s == "identity" || *s == "network") {
+            for s in ["identity", "network"] {
+                if !needed.contains(&s) {
+                    needed.push(s);
+                }
+            }
         }
+        let with_packages = changed.contains(&"packages");
 
         // Decide which CI this report describes.
         let (ci_record, rule, duplicates, _identify_guard) = match report.kind {
             ReportKind::Delta => {
                 let key = view.ci.clone().unwrap_or_default();
-                let rec = store.ci(&key).await?.ok_or_else(|| {
+                let rec = store.ci_for_update(&key, &needed, with_packages).await?.ok_or_else(|| {
                     IngestError::Resync(
                         "the agent's CI no longer exists: send a full inventory".into(),
                     )
@@ -256,7 +255,7 @@ impl Ingestor {
             {
                 // Same agent, same identity and interfaces: the same CI, no lookup needed.
                 let key = view.ci.clone().unwrap_or_default();
-                let rec = store.ci(&key).await?;
+                let rec = store.ci_for_update(&key, &needed, with_packages).await?;
                 (rec, view.identified_by.clone(), Vec::new(), None)
             }
             ReportKind::Full => {
@@ -274,14 +273,14 @@ impl Ingestor {
                         rule,
                         duplicates,
                     } => {
-                        let rec = store.ci(&ci_id).await?;
+                        let rec = store.ci_for_update(&ci_id, &SECTIONS, true).await?;
                         (rec, rule.as_str().to_string(), duplicates, Some(guard))
                     }
                     Identification::New => {
                         // The agent's own CI, unless its keys contradict the report (a clone
                         // that copied the agent's credential).
                         let own = match &view.ci {
-                            Some(k) => store.ci(k).await?,
+                            Some(k) => store.ci_for_update(k, &SECTIONS, true).await?,
                             None => None,
                         };
                         let own = own.filter(|c| !contradicts(&c.keys, &keys));
@@ -301,14 +300,13 @@ impl Ingestor {
                     rec,
                     &rule,
                     duplicates,
-                    &report_key,
                     &now,
                 )
                 .await?
             }
-            None => self.create(store, agent, report, &report_key, &now).await?,
+            None => self.create(store, agent, report, &now).await?,
         };
-        Ok(ack(&result.0, &result.1, result.2, false))
+        Ok(ack(&result.0, &result.1, result.2))
     }
 
     #[allow(clippy::too_many_arguments)]
@@ -320,7 +318,6 @@ impl Ingestor {
         rec: CiRecord,
         rule: &str,
         duplicates: Vec<String>,
-        report_key: &str,
         now: &str,
     ) -> Result<(String, String, usize), IngestError> {
         let mut changes: Vec<Change> = Vec::new();
@@ -424,7 +421,6 @@ impl Ingestor {
             agent_version: report.agent_version.clone(),
             unbind_agent: unbind.clone(),
             duplicates,
-            report_key: report_key.to_string(),
             now: now.to_string(),
         };
         store.apply(&write).await?;
@@ -449,7 +445,6 @@ impl Ingestor {
         store: &Store,
         agent: &str,
         report: &Report,
-        report_key: &str,
         now: &str,
     ) -> Result<(String, String, usize), IngestError> {
         let inv = &report.inventory;
@@ -506,7 +501,6 @@ impl Ingestor {
             agent_version: report.agent_version.clone(),
             unbind_agent: None,
             duplicates: Vec::new(),
-            report_key: report_key.to_string(),
             now: now.to_string(),
         };
         store.apply(&write).await?;

@@ -142,18 +142,9 @@ pub async fn serve(
         let every = Duration::from_secs(config.lifecycle.last_seen_flush_secs);
         tokio::spawn(async move {
             let mut tick = tokio::time::interval(every);
-            let mut prune = tokio::time::interval(Duration::from_secs(3600));
             loop {
-                tokio::select! {
-                    _ = tick.tick() => state.flush_last_seen().await,
-                    _ = prune.tick() => {
-                        // A report id older than the agents' spool horizon cannot come back.
-                        let before = ingest::time_str(chrono::Utc::now() - chrono::Duration::days(30));
-                        if let Err(e) = state.store.prune_applied_reports(&before).await {
-                            tracing::warn!(error = %e, "cannot prune applied report ids");
-                        }
-                    }
-                }
+                tick.tick().await;
+                state.flush_last_seen().await;
             }
         })
     };

@@ -42,7 +42,7 @@ impl Default for Metrics {
         let reports = Family::<OutcomeLabel, Counter>::default();
         registry.register(
             "reports",
-            "Agent reports by outcome (changed, unchanged, duplicate, resync, rejected, error)",
+            "Agent reports by outcome (changed, unchanged, resync, rejected, error)",
             reports.clone(),
         );
         let report_seconds = Histogram::new(exponential_buckets(0.0005, 2.0, 14));

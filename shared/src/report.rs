@@ -71,10 +71,9 @@ pub struct ReportAck {
     pub ci_id: String,
     /// Which identification rule matched ("hardware_uuid", …, "new").
     pub identified_by: String,
-    /// Attribute changes recorded as history by this report.
+    /// Attribute changes recorded as history by this report. A redelivered report (lost
+    /// acknowledgement) finds its content already held and records none.
     pub changes: u32,
-    /// True when this report id had been applied before (a redelivery); nothing was written twice.
-    pub duplicate: bool,
 }
 
 /// Answer 409 to a delta the server cannot apply: the agent must send a full inventory.

@@ -127,7 +127,6 @@ async fn report(
     let started = std::time::Instant::now();
     let result = ingest_body(&state, &agent, body).await;
     let outcome = match &result {
-        Ok(ack) if ack.duplicate => "duplicate",
         Ok(ack) if ack.changes > 0 => "changed",
         Ok(_) => "unchanged",
         Err(ApiError::Resync(_)) => "resync",

@@ -260,6 +260,32 @@ impl Store {
         Ok(Self::rows(&mut res, 0)?.into_iter().next())
     }
 
+    /// The parts of a CI that ingestion needs: everything but the sections, plus the named
+    /// sections and, if asked, the package keys. Reading only these keeps a report's write
+    /// from re-reading a whole host (hundreds of package keys, every section) each time.
+    pub async fn ci_for_update(
+        &self,
+        key: &str,
+        sections: &[&str],
+        with_packages: bool,
+    ) -> Result<Option<CiRecord>, StorageError> {
+        let mut fields = String::from(
+            "record::id(id) AS key, class, name, identified_by, keys, first_seen, last_seen, agent, suspected_duplicates, section_hashes, package_count",
+        );
+        for s in sections {
+            if !cmdb_shared::SECTIONS.contains(s) {
+                return Err(StorageError::BadKey((*s).to_string()));
+            }
+            fields.push_str(&format!(", sections.{s}"));
+        }
+        if with_packages {
+            fields.push_str(", packages");
+        }
+        let sql = format!("SELECT {fields} FROM {}", rid("ci", key)?);
+        let mut res = self.run(&sql, Value::Null).await?;
+        Ok(Self::rows(&mut res, 0)?.into_iter().next())
+    }
+
     /// A page of CI summaries matching `f`, and the total number of matches.
     pub async fn list_cis(&self, f: &CiFilter) -> Result<(Vec<CiSummary>, u64), StorageError> {
         let mut cond = vec!["true".to_string()];
@@ -369,10 +395,6 @@ impl Store {
             "agent_version".into(),
             Value::String(w.agent_version.clone()),
         );
-        sql.push_str(&format!(
-            "CREATE {} SET at = $now;\n",
-            rid("applied_report", &w.report_key)?
-        ));
         for dup in &w.duplicates {
             sql.push_str(&format!(
                 "UPDATE {} SET suspected_duplicates = array::union(suspected_duplicates ?? [], [$ci_key]);\n",
@@ -381,24 +403,6 @@ impl Store {
         }
         sql.push_str("COMMIT TRANSACTION;");
         self.run(&sql, Value::Object(vars)).await?;
-        Ok(())
-    }
-
-    /// Whether a report with this key was applied before.
-    pub async fn report_applied(&self, report_key: &str) -> Result<bool, StorageError> {
-        let sql = format!("SELECT at FROM {}", rid("applied_report", report_key)?);
-        let mut res = self.run(&sql, Value::Null).await?;
-        let rows: Vec<Value> = res.take(0)?;
-        Ok(!rows.is_empty())
-    }
-
-    /// Forgets report ids older than `before` (they cannot be redelivered any more).
-    pub async fn prune_applied_reports(&self, before: &str) -> Result<(), StorageError> {
-        self.run(
-            "DELETE applied_report WHERE at < $older_than",
-            json!({ "older_than": before }),
-        )
-        .await?;
         Ok(())
     }
 

@@ -170,7 +170,6 @@ pub struct CiWrite {
     pub unbind_agent: Option<String>,
     /// Other CIs the identification rule also matched.
     pub duplicates: Vec<String>,
-    pub report_key: String,
     pub now: String,
 }
 

@@ -26,9 +26,7 @@ pub const MIGRATIONS: &[&str] = &[
      DEFINE TABLE IF NOT EXISTS package SCHEMALESS;
      DEFINE INDEX IF NOT EXISTS package_name ON package FIELDS name;
      DEFINE TABLE IF NOT EXISTS history SCHEMALESS;
-     DEFINE INDEX IF NOT EXISTS history_ci_at ON history FIELDS ci, at;
-     DEFINE TABLE IF NOT EXISTS applied_report SCHEMALESS;
-     DEFINE INDEX IF NOT EXISTS applied_report_at ON applied_report FIELDS at;",
+     DEFINE INDEX IF NOT EXISTS history_ci_at ON history FIELDS ci, at;",
 ];
 
 /// The schema version this build writes.
