@@ -359,17 +359,31 @@ impl Store {
         let ci = rid("ci", &w.ci_key)?;
         if w.create {
             sql.push_str(&format!("CREATE {ci} CONTENT $ci;\n"));
+            vars.insert("ci".into(), w.ci_doc.clone());
         } else {
-            sql.push_str(&format!("UPDATE {ci} MERGE $ci;\n"));
-        }
-        vars.insert("ci".into(), w.ci_doc.clone());
-        for (i, (section, value)) in w.sections.iter().enumerate() {
-            if !cmdb_shared::SECTIONS.contains(&section.as_str()) {
-                return Err(StorageError::BadKey(section.clone()));
+            // One UPDATE: every statement on this document rewrites it whole and re-diffs its
+            // indexes (hundreds of package keys), so fields and sections are set together.
+            let mut sets = Vec::new();
+            if let Value::Object(fields) = &w.ci_doc {
+                for (i, (field, value)) in fields.iter().enumerate() {
+                    if !field.bytes().all(|b| b.is_ascii_lowercase() || b == b'_') {
+                        return Err(StorageError::BadKey(field.clone()));
+                    }
+                    sets.push(format!("{field} = $f{i}"));
+                    vars.insert(format!("f{i}"), value.clone());
+                }
             }
-            // Replace, not merge: a removed field or list element must disappear.
-            sql.push_str(&format!("UPDATE {ci} SET sections.{section} = $s{i};\n"));
-            vars.insert(format!("s{i}"), value.clone());
+            for (i, (section, value)) in w.sections.iter().enumerate() {
+                if !cmdb_shared::SECTIONS.contains(&section.as_str()) {
+                    return Err(StorageError::BadKey(section.clone()));
+                }
+                // Replace, not merge: a removed field or list element must disappear.
+                sets.push(format!("sections.{section} = $s{i}"));
+                vars.insert(format!("s{i}"), value.clone());
+            }
+            if !sets.is_empty() {
+                sql.push_str(&format!("UPDATE {ci} SET {};\n", sets.join(", ")));
+            }
         }
         if !w.history.is_empty() {
             sql.push_str("INSERT INTO history $history;\n");
