@@ -226,7 +226,11 @@ impl Ingestor {
 
         // Only the sections whose stable content changed are read back for diffing (the
         // identity and network together, since identification keys come from both).
-        let mut needed: Vec<&str> = changed.iter().copied().filter(|s| *s != "packages").collect();
+        let mut needed: Vec<&str> = changed
+            .iter()
+            .copied()
+            .filter(|s| *s != "packages")
+            .collect();
         if needed.iter().any(|s| *s == "identity" || *s == "network") {
             for s in ["identity", "network"] {
                 if !needed.contains(&s) {
@@ -240,11 +244,14 @@ impl Ingestor {
         let (ci_record, rule, duplicates, _identify_guard) = match report.kind {
             ReportKind::Delta => {
                 let key = view.ci.clone().unwrap_or_default();
-                let rec = store.ci_for_update(&key, &needed, with_packages).await?.ok_or_else(|| {
-                    IngestError::Resync(
-                        "the agent's CI no longer exists: send a full inventory".into(),
-                    )
-                })?;
+                let rec = store
+                    .ci_for_update(&key, &needed, with_packages)
+                    .await?
+                    .ok_or_else(|| {
+                        IngestError::Resync(
+                            "the agent's CI no longer exists: send a full inventory".into(),
+                        )
+                    })?;
                 (Some(rec), view.identified_by.clone(), Vec::new(), None)
             }
             ReportKind::Full
@@ -293,16 +300,8 @@ impl Ingestor {
 
         let result = match ci_record {
             Some(rec) => {
-                self.update(
-                    store,
-                    agent,
-                    report,
-                    rec,
-                    &rule,
-                    duplicates,
-                    &now,
-                )
-                .await?
+                self.update(store, agent, report, rec, &rule, duplicates, &now)
+                    .await?
             }
             None => self.create(store, agent, report, &now).await?,
         };
