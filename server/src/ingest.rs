@@ -369,7 +369,11 @@ impl Ingestor {
             "agent": agent,
             "identified_by": rule,
         });
-        if report.inventory.identity.is_some() || report.inventory.network.is_some() {
+        // Keys (and the MAC lookup rows) change only when the identity or interfaces do.
+        let keys_changed = ["identity", "network"].iter().any(|s| {
+            report.inventory.has(s) && rec.section_hashes.get(*s) != report.section_hashes.get(*s)
+        });
+        if keys_changed {
             let stored_identity: Option<cmdb_shared::Identity> = stored_section(&rec, "identity");
             let stored_network: Option<Vec<cmdb_shared::NetworkInterface>> =
                 stored_section(&rec, "network");
@@ -409,9 +413,14 @@ impl Ingestor {
         }
         let history = history_records(&rec.key, agent, now, &changes);
         let n = history.len();
+        let macs = doc
+            .get("keys")
+            .and_then(|k| k.get("macs"))
+            .and_then(|m| serde_json::from_value::<Vec<String>>(m.clone()).ok());
         let write = CiWrite {
             ci_key: rec.key.clone(),
             create: false,
+            macs,
             ci_doc: doc,
             sections,
             history,
@@ -489,9 +498,11 @@ impl Ingestor {
                 new: Some(json!("created")),
             }],
         );
+        let macs = HostKeys::from_inventory(identity, inv.network.as_deref()).macs;
         let write = CiWrite {
             ci_key: key.clone(),
             create: true,
+            macs: Some(macs),
             ci_doc: doc,
             sections: Vec::new(),
             history,
@@ -901,6 +912,37 @@ mod tests {
             .expect("b");
         assert_eq!(a.ci_id, b.ci_id);
         assert_eq!(b.identified_by, "hardware_uuid");
+    }
+
+    #[tokio::test]
+    async fn a_shared_permanent_mac_identifies_a_host_without_other_keys() {
+        let (store, ing, lim) = setup(&["a1", "a2", "a3"]).await;
+        let bare = |mac: &str| {
+            let mut inv = host(UUID, "x", MID, mac);
+            let id = inv.identity.as_mut().expect("identity");
+            id.hardware_uuid = None;
+            id.serial = None;
+            id.machine_id = None;
+            inv
+        };
+        let a = ing
+            .ingest(&store, &lim, "a1", &full("r1", &bare("b4:96:91:00:00:01")))
+            .await
+            .expect("a");
+        let b = ing
+            .ingest(&store, &lim, "a2", &full("r1", &bare("b4:96:91:00:00:01")))
+            .await
+            .expect("b");
+        assert_eq!(
+            (b.ci_id.as_str(), b.identified_by.as_str()),
+            (a.ci_id.as_str(), "mac")
+        );
+        let c = ing
+            .ingest(&store, &lim, "a3", &full("r1", &bare("b4:96:91:00:00:02")))
+            .await
+            .expect("c");
+        assert_ne!(c.ci_id, a.ci_id, "another NIC is another host");
+        assert_eq!(host_count(&store).await, 2);
     }
 
     #[tokio::test]

@@ -226,9 +226,12 @@ impl Store {
                 vars.insert(field.to_string(), Value::String(v));
             }
         }
+        // MACs through their own indexed table: a CONTAINS over the CIs' MAC arrays is not
+        // served by an index and scanned every (large) host document.
+        let first_mac = sql.matches(';').count();
         for (i, mac) in keys.macs.iter().enumerate() {
             sql.push_str(&format!(
-                "SELECT record::id(id) AS key, keys, first_seen FROM ci WHERE keys.macs CONTAINS $mac{i};"
+                "SELECT VALUE ci FROM host_mac WHERE mac = $mac{i};"
             ));
             vars.insert(format!("mac{i}"), Value::String(mac.clone()));
         }
@@ -238,8 +241,33 @@ impl Store {
         let statements = sql.matches(';').count();
         let mut res = self.run(&sql, Value::Object(vars)).await?;
         let mut seen = BTreeMap::new();
-        for i in 0..statements {
+        for i in 0..first_mac {
             for row in Self::rows::<CandidateRow>(&mut res, i)? {
+                seen.entry(row.key.clone()).or_insert(row);
+            }
+        }
+        // CIs found by MAC are then read by record id (direct lookups, no scan).
+        let mut by_mac: Vec<String> = Vec::new();
+        for i in first_mac..statements {
+            let keys: Vec<String> = Self::rows(&mut res, i)?;
+            by_mac.extend(
+                keys.into_iter()
+                    .filter(|k| !seen.contains_key(k) && valid_key(k)),
+            );
+        }
+        by_mac.sort();
+        by_mac.dedup();
+        if !by_mac.is_empty() {
+            let targets: Vec<String> = by_mac
+                .iter()
+                .map(|k| rid("ci", k))
+                .collect::<Result<_, _>>()?;
+            let sql = format!(
+                "SELECT record::id(id) AS key, keys, first_seen FROM {}",
+                targets.join(", ")
+            );
+            let mut res = self.run(&sql, Value::Null).await?;
+            for row in Self::rows::<CandidateRow>(&mut res, 0)? {
                 seen.entry(row.key.clone()).or_insert(row);
             }
         }
@@ -383,6 +411,17 @@ impl Store {
             }
             if !sets.is_empty() {
                 sql.push_str(&format!("UPDATE {ci} SET {};\n", sets.join(", ")));
+            }
+        }
+        if let Some(macs) = &w.macs {
+            sql.push_str("DELETE host_mac WHERE ci = $ci_key;\n");
+            if !macs.is_empty() {
+                sql.push_str("INSERT INTO host_mac $macs;\n");
+                let rows: Vec<Value> = macs
+                    .iter()
+                    .map(|m| json!({"mac": m, "ci": w.ci_key}))
+                    .collect();
+                vars.insert("macs".into(), Value::Array(rows));
             }
         }
         if !w.history.is_empty() {

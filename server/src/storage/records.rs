@@ -170,6 +170,8 @@ pub struct CiWrite {
     pub unbind_agent: Option<String>,
     /// Other CIs the identification rule also matched.
     pub duplicates: Vec<String>,
+    /// The CI's permanent MACs, when they may have changed (maintains the MAC lookup table).
+    pub macs: Option<Vec<String>>,
     pub now: String,
 }
 

@@ -20,7 +20,9 @@ pub const MIGRATIONS: &[&str] = &[
      DEFINE INDEX IF NOT EXISTS ci_vendor_serial ON ci FIELDS keys.vendor_serial;
      DEFINE INDEX IF NOT EXISTS ci_machine_id ON ci FIELDS keys.machine_id;
      DEFINE INDEX IF NOT EXISTS ci_fqdn ON ci FIELDS keys.fqdn;
-     DEFINE INDEX IF NOT EXISTS ci_macs ON ci FIELDS keys.macs;
+     DEFINE TABLE IF NOT EXISTS host_mac SCHEMALESS;
+     DEFINE INDEX IF NOT EXISTS host_mac_mac ON host_mac FIELDS mac;
+     DEFINE INDEX IF NOT EXISTS host_mac_ci ON host_mac FIELDS ci;
      DEFINE INDEX IF NOT EXISTS ci_packages ON ci FIELDS packages;
      DEFINE INDEX IF NOT EXISTS ci_last_seen ON ci FIELDS last_seen;
      DEFINE TABLE IF NOT EXISTS package SCHEMALESS;
