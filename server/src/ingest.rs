@@ -14,7 +14,7 @@ use serde_json::{Value, json};
 use sha2::{Digest, Sha256};
 
 use crate::config::Limits;
-use crate::domain::identify::{HostKeys, Identification, identify};
+use crate::domain::identify::{HostKeys, Identification, contradicts, identify};
 use crate::domain::reconcile::{Change, diff, package_attributes, section_attributes};
 use crate::storage::{CiRecord, CiWrite, HistoryRecord, LastSeen, NewPackage, StorageError, Store};
 
@@ -577,12 +577,6 @@ fn stored_section<T: serde::de::DeserializeOwned>(rec: &CiRecord, name: &str) ->
         .get(name)
         .cloned()
         .and_then(|v| serde_json::from_value(v).ok())
-}
-
-fn contradicts(a: &HostKeys, b: &HostKeys) -> bool {
-    let ne =
-        |x: &Option<String>, y: &Option<String>| matches!((x, y), (Some(p), Some(q)) if p != q);
-    ne(&a.hardware_uuid, &b.hardware_uuid) || ne(&a.vendor_serial, &b.vendor_serial)
 }
 
 fn addresses(net: &[cmdb_shared::NetworkInterface]) -> Vec<String> {

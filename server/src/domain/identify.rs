@@ -155,6 +155,12 @@ pub enum Identification {
     New,
 }
 
+/// Whether two key sets prove two different machines (a strong key present on both sides
+/// and different).
+pub fn contradicts(a: &HostKeys, b: &HostKeys) -> bool {
+    Rule::ORDER.iter().any(|r| r.contradicts(a, b))
+}
+
 /// Applies the ordered rules to `candidates` (CIs sharing any key with `incoming`).
 pub fn identify(incoming: &HostKeys, candidates: &[Candidate]) -> Identification {
     for (strength, rule) in Rule::ORDER.iter().enumerate() {
