@@ -133,7 +133,7 @@ async fn dispatch(cmd: Command) -> anyhow::Result<()> {
             storage_user,
             json,
         } => {
-            let out =
+            let (out, _store) =
                 setup::init(&data_dir, listen, &sans, &engine, storage_user.as_deref()).await?;
             if json {
                 println!("{}", serde_json::to_string_pretty(&out)?);
@@ -245,15 +245,20 @@ async fn quickstart(
     let config_path = data_dir.join("server.toml");
     let fresh = !config_path.exists();
     let mut enroll_token = None;
+    let mut store = None;
     if fresh {
-        let out = setup::init(data_dir, listen, &[], "surrealkv", None).await?;
+        let (out, opened) = setup::init(data_dir, listen, &[], "surrealkv", None).await?;
         enroll_token = Some(out.enroll_token);
+        store = Some(opened);
     }
     let cfg = Config::load(&config_path)?;
     let listener = std::net::TcpListener::bind(cfg.listen)
         .with_context(|| format!("cannot listen on {}", cfg.listen))?;
     let addr = listener.local_addr()?;
-    let store = Store::open(&cfg).await?;
+    let store = match store {
+        Some(s) => s,
+        None => Store::open(&cfg).await?,
+    };
     // A fresh admin token for this session: the one from init is not recoverable.
     let (admin, admin_token) = cmdb_server::http::tokens::make_token(Role::Admin, "quickstart");
     store.insert_token(&admin).await?;

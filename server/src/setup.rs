@@ -67,13 +67,15 @@ fn write_file(path: &Path, contents: &str, mode: u32) -> Result<(), SetupError> 
 
 /// Initialises `data_dir`: config, PKI, tokens. `names` are extra DNS names or IPs for the
 /// server certificate (localhost, 127.0.0.1, ::1 and this host's name are always included).
+/// Returns the open store: SurrealKV releases its lock asynchronously after a drop, so a
+/// caller that goes on serving must reuse this handle rather than reopen the directory.
 pub async fn init(
     data_dir: &Path,
     listen: SocketAddr,
     names: &[String],
     engine: &str,
     storage_user: Option<&str>,
-) -> Result<InitOutput, SetupError> {
+) -> Result<(InitOutput, Store), SetupError> {
     let config_path = data_dir.join("server.toml");
     if config_path.exists() {
         return Err(SetupError::Exists(data_dir.display().to_string()));
@@ -137,21 +139,23 @@ pub async fn init(
     let (enroll, enroll_token) = make_token(Role::Enroll, "fleet enrollment, created by init");
     store.insert_token(&admin).await?;
     store.insert_token(&enroll).await?;
-    drop(store);
     write_file(&config_path, &text, 0o640)?;
     let host = match listen.ip() {
         ip if ip.is_unspecified() => "localhost".to_string(),
         std::net::IpAddr::V6(ip) => format!("[{ip}]"),
         ip => ip.to_string(),
     };
-    Ok(InitOutput {
-        config: config_path,
-        url: format!("https://{host}:{}", listen.port()),
-        ca_cert: data_dir.join("tls/ca.pem"),
-        ca_fingerprint: generated.ca_fingerprint,
-        admin_token,
-        enroll_token,
-    })
+    Ok((
+        InitOutput {
+            config: config_path,
+            url: format!("https://{host}:{}", listen.port()),
+            ca_cert: data_dir.join("tls/ca.pem"),
+            ca_fingerprint: generated.ca_fingerprint,
+            admin_token,
+            enroll_token,
+        },
+        store,
+    ))
 }
 
 /// Creates one token directly in the data directory (the server must be stopped when the
