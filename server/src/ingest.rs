@@ -413,6 +413,7 @@ impl Ingestor {
         }
         let history = history_records(&rec.key, agent, now, &changes);
         let n = history.len();
+        let bind_agent = rec.agent.as_deref() != Some(agent);
         let macs = doc
             .get("keys")
             .and_then(|k| k.get("macs"))
@@ -420,6 +421,7 @@ impl Ingestor {
         let write = CiWrite {
             ci_key: rec.key.clone(),
             create: false,
+            bind_agent,
             macs,
             ci_doc: doc,
             sections,
@@ -444,7 +446,11 @@ impl Ingestor {
                 hashes,
             },
         );
-        lock_or_recover(&self.heartbeats).remove(agent);
+        if bind_agent {
+            lock_or_recover(&self.heartbeats).remove(agent);
+        } else {
+            self.heartbeat(agent, Some(&rec.key), &report.agent_version, now);
+        }
         Ok((rec.key, rule.to_string(), n))
     }
 
@@ -502,6 +508,7 @@ impl Ingestor {
         let write = CiWrite {
             ci_key: key.clone(),
             create: true,
+            bind_agent: true,
             macs: Some(macs),
             ci_doc: doc,
             sections: Vec::new(),

@@ -438,10 +438,12 @@ impl Store {
                 rid("agent", previous)?
             ));
         }
-        sql.push_str(&format!(
-            "UPDATE {} SET ci = $ci_key, last_seen = $now, agent_version = $agent_version;\n",
-            rid("agent", &w.agent_key)?
-        ));
+        if w.bind_agent {
+            sql.push_str(&format!(
+                "UPDATE {} SET ci = $ci_key, last_seen = $now, agent_version = $agent_version;\n",
+                rid("agent", &w.agent_key)?
+            ));
+        }
         vars.insert("ci_key".into(), Value::String(w.ci_key.clone()));
         vars.insert("now".into(), Value::String(w.now.clone()));
         vars.insert(

@@ -166,6 +166,9 @@ pub struct CiWrite {
     pub new_packages: Vec<NewPackage>,
     pub agent_key: String,
     pub agent_version: String,
+    /// Write the agent's binding to this CI (new CI, or the CI changed agents); otherwise the
+    /// agent record is left alone and its last-seen time goes through the coalesced heartbeats.
+    pub bind_agent: bool,
     /// Another agent that was bound to this CI and loses it (reimaged host, new agent).
     pub unbind_agent: Option<String>,
     /// Other CIs the identification rule also matched.
