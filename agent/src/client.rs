@@ -2,7 +2,7 @@
 
 use std::time::Duration;
 
-use cmdb_shared::{EnrollRequest, EnrollResponse, REPORT_ID_HEADER};
+use cmdb_shared::{EnrollRequest, EnrollResponse};
 use reqwest::StatusCode;
 
 /// How a delivery attempt ended.
@@ -89,7 +89,6 @@ pub async fn deliver(
     client: &reqwest::Client,
     server: &str,
     token: &str,
-    report_id: &str,
     compressed: Vec<u8>,
 ) -> Delivery {
     let url = format!("{}/api/v1/reports", server.trim_end_matches('/'));
@@ -98,7 +97,6 @@ pub async fn deliver(
         .bearer_auth(token)
         .header("content-type", "application/json")
         .header("content-encoding", "zstd")
-        .header(REPORT_ID_HEADER, report_id)
         .body(compressed)
         .send()
         .await;

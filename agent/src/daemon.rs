@@ -170,15 +170,7 @@ impl Agent {
         let total = entries.len();
         for (i, e) in entries.iter().enumerate() {
             let bytes = self.spool.read(e)?;
-            match client::deliver(
-                &self.http,
-                &self.cred.server,
-                &self.cred.token,
-                &e.id,
-                bytes,
-            )
-            .await
-            {
+            match client::deliver(&self.http, &self.cred.server, &self.cred.token, bytes).await {
                 Delivery::Acked => {
                     self.spool.remove(e)?;
                     out.delivered += 1;

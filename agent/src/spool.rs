@@ -3,8 +3,9 @@
 //! crash or a reboot loses nothing; the spool is bounded so a long outage cannot fill the disk.
 //!
 //! File names are `<unix millis, 16 digits>-<seq>-<full|delta>.json.zst`: they sort in
-//! creation order and the stem doubles as the report id, so a redelivery after a lost
-//! acknowledgement carries the same id and the server recognises it.
+//! creation order and the stem doubles as the report id (in the body, for logs and the
+//! acknowledgement). A redelivery after a lost acknowledgement is harmless: the server
+//! already holds the report's section hashes and records no change.
 
 use std::fs::{self, File};
 use std::io::Write;

@@ -19,9 +19,6 @@ use crate::inventory::Inventory;
 /// The schema version this build writes and reads.
 pub const SCHEMA_VERSION: u32 = 1;
 
-/// HTTP header carrying the report id, so a retried delivery is recognised.
-pub const REPORT_ID_HEADER: &str = "x-cmdb-report-id";
-
 /// Full or delta.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(ToSchema))]

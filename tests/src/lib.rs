@@ -238,6 +238,28 @@ impl Server {
         std::fs::read_to_string(&self.log).unwrap_or_default()
     }
 
+    /// Creates an API token through the API with the admin token; returns (id, token).
+    pub fn create_token(&self, role: &str, description: &str) -> anyhow::Result<(String, String)> {
+        let body = serde_json::json!({"role": role, "description": description}).to_string();
+        let (status, created) = self.request(
+            "POST",
+            "/api/v1/tokens",
+            &self.init.admin_token,
+            Some(body.into_bytes()),
+            &[],
+        )?;
+        if status != 201 {
+            bail!("create token: {status} {created}");
+        }
+        let field = |k: &str| {
+            created[k]
+                .as_str()
+                .map(str::to_string)
+                .context(k.to_string())
+        };
+        Ok((field("id")?, field("token")?))
+    }
+
     /// The only host CI's id (fails unless there is exactly one).
     pub fn only_host(&self) -> anyhow::Result<String> {
         let (status, page) = self.get("/api/v1/cis?class=host")?;

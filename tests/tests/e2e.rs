@@ -199,18 +199,8 @@ fn host_inventory_reaches_the_cmdb_and_matches_the_hosts_own_tools() {
 #[test]
 fn a_revoked_token_is_refused_at_once() {
     let server = Server::start().expect("server");
-    let (s, created) = server
-        .request(
-            "POST",
-            "/api/v1/tokens",
-            &server.init.admin_token,
-            Some(br#"{"role":"viewer","description":"temp"}"#.to_vec()),
-            &[],
-        )
-        .expect("create");
-    assert_eq!(s, 201, "{created}");
-    let token = created["token"].as_str().expect("token");
-    let id = created["id"].as_str().expect("id");
+    let (id, token) = server.create_token("viewer", "temp").expect("create");
+    let (id, token) = (id.as_str(), token.as_str());
     assert_eq!(
         server
             .request("GET", "/api/v1/cis", token, None, &[])
@@ -452,17 +442,7 @@ fn bad_input_gets_a_precise_4xx_and_changes_nothing() {
         .request("GET", "/api/v1/cis", &token, None, &[])
         .expect("get");
     assert_eq!(s, 403, "{v}");
-    let (s, created) = server
-        .request(
-            "POST",
-            "/api/v1/tokens",
-            &server.init.admin_token,
-            Some(br#"{"role":"viewer","description":"test"}"#.to_vec()),
-            &[],
-        )
-        .expect("create token");
-    assert_eq!(s, 201, "{created}");
-    let viewer = created["token"].as_str().expect("token").to_string();
+    let (_, viewer) = server.create_token("viewer", "test").expect("create token");
     let (s, _) = server
         .request(
             "POST",

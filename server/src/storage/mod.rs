@@ -380,7 +380,7 @@ impl Store {
     }
 
     /// Writes one ingested report atomically: the CI, its history, new packages, the agent's
-    /// binding and the report id (for redelivery detection).
+    /// binding and the MAC lookup rows.
     pub async fn apply(&self, w: &CiWrite) -> Result<(), StorageError> {
         let mut sql = String::from("BEGIN TRANSACTION;\n");
         let mut vars = serde_json::Map::new();
