@@ -76,6 +76,25 @@ impl Inventory {
     }
 
     /// The present sections in JSON form, in wire order.
+    /// One section as JSON, if present.
+    pub fn section_value(&self, name: &str) -> Option<serde_json::Value> {
+        let v = match name {
+            "identity" => serde_json::to_value(self.identity.as_ref()?),
+            "os" => serde_json::to_value(self.os.as_ref()?),
+            "cpu" => serde_json::to_value(self.cpu.as_ref()?),
+            "memory" => serde_json::to_value(self.memory.as_ref()?),
+            "disks" => serde_json::to_value(self.disks.as_ref()?),
+            "filesystems" => serde_json::to_value(self.filesystems.as_ref()?),
+            "network" => serde_json::to_value(self.network.as_ref()?),
+            "packages" => serde_json::to_value(self.packages.as_ref()?),
+            "services" => serde_json::to_value(self.services.as_ref()?),
+            "sockets" => serde_json::to_value(self.sockets.as_ref()?),
+            "virtualization" => serde_json::to_value(self.virtualization.as_ref()?),
+            _ => return None,
+        };
+        v.ok()
+    }
+
     pub fn section_values(&self) -> Vec<(&'static str, serde_json::Value)> {
         let serde_json::Value::Object(mut map) =
             serde_json::to_value(self).unwrap_or(serde_json::Value::Null)

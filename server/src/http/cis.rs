@@ -141,8 +141,7 @@ async fn detail(
     Path(id): Path<String>,
 ) -> Result<Json<CiDetail>, ApiError> {
     principal.require(Role::Viewer)?;
-    let mut ci = load(&state, &id).await?;
-    ci.packages.clear();
+    let ci = load(&state, &id).await?;
     let stale = ci.last_seen < stale_cutoff(&state);
     Ok(Json(CiDetail { ci, stale }))
 }
@@ -157,8 +156,9 @@ async fn packages(
     Path(id): Path<String>,
 ) -> Result<Json<Vec<Package>>, ApiError> {
     principal.require(Role::Viewer)?;
-    let ci = load(&state, &id).await?;
-    let mut list = state.ingestor.packages_of(&ci.packages);
+    load(&state, &id).await?;
+    let keys = state.store.ci_package_keys(&id).await?;
+    let mut list = state.ingestor.packages_of(&keys);
     list.sort();
     Ok(Json(list))
 }

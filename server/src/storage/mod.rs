@@ -46,6 +46,42 @@ pub fn valid_key(key: &str) -> bool {
             .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_' || b == b'-')
 }
 
+/// Appends the statement that records `w` (its variables are suffixed with `n`).
+fn volatile_sql(
+    w: &VolatileWrite,
+    n: usize,
+    sql: &mut String,
+    vars: &mut serde_json::Map<String, Value>,
+) -> Result<(), StorageError> {
+    let mut sets = vec![format!("at = $va{n}")];
+    vars.insert(format!("va{n}"), Value::String(w.at.clone()));
+    for (j, (section, hash, values)) in w.sections.iter().enumerate() {
+        if !cmdb_shared::SECTIONS.contains(&section.as_str()) {
+            return Err(StorageError::BadKey(section.clone()));
+        }
+        sets.push(format!("sections.{section} = $vs{n}_{j}"));
+        vars.insert(
+            format!("vs{n}_{j}"),
+            json!({"hash": hash, "values": values}),
+        );
+    }
+    sql.push_str(&format!(
+        "UPSERT {} SET {};\n",
+        rid("ci_volatile", &w.ci_key)?,
+        sets.join(", ")
+    ));
+    Ok(())
+}
+
+fn is_conflict(e: &surrealdb::Error) -> bool {
+    matches!(
+        e.details(),
+        surrealdb::types::ErrorDetails::Query(Some(
+            surrealdb::types::QueryError::TransactionConflict
+        ))
+    )
+}
+
 fn rid(table: &str, key: &str) -> Result<String, StorageError> {
     if valid_key(key) {
         Ok(format!("{table}:⟨{key}⟩"))
@@ -93,18 +129,66 @@ impl Store {
 
     /// An in-memory store (tests).
     pub async fn memory() -> Result<Self, StorageError> {
-        let db = surrealdb::engine::any::connect("memory").await?;
-        db.use_ns("cmdb").use_db("cmdb").await?;
-        let store = Self { db };
+        let store = Self::unmigrated().await?;
         schema::migrate(&store).await?;
         Ok(store)
     }
 
-    /// Runs statements with bound variables; fails on the first failed statement.
+    /// An in-memory store without a schema (and migration tests).
+    pub(crate) async fn unmigrated() -> Result<Self, StorageError> {
+        let db = surrealdb::engine::any::connect("memory").await?;
+        db.use_ns("cmdb").use_db("cmdb").await?;
+        Ok(Self { db })
+    }
+
+    /// Runs statements as they are (migration tests).
+    #[cfg(test)]
+    pub(crate) async fn raw(&self, sql: &str) -> Result<(), StorageError> {
+        self.run(sql, Value::Null).await.map(|_| ())
+    }
+
+    /// Runs statements with bound variables; fails with the error of the statement that
+    /// failed (in a transaction the others only report "not executed").
     async fn run(&self, sql: &str, vars: Value) -> Result<surrealdb::IndexedResults, StorageError> {
         let q = self.db.query(sql);
         let q = if vars.is_null() { q } else { q.bind(vars) };
-        Ok(q.await?.check()?)
+        let mut res = q.await?;
+        let mut errors: Vec<(usize, surrealdb::Error)> = res.take_errors().into_iter().collect();
+        if errors.is_empty() {
+            return Ok(res);
+        }
+        errors.sort_by_key(|(i, _)| *i);
+        let not_executed = |e: &surrealdb::Error| {
+            matches!(
+                e.details(),
+                surrealdb::types::ErrorDetails::Query(Some(
+                    surrealdb::types::QueryError::NotExecuted
+                ))
+            )
+        };
+        let pos = errors
+            .iter()
+            .position(|(_, e)| !not_executed(e))
+            .unwrap_or(0);
+        Err(StorageError::Db(errors.swap_remove(pos).1))
+    }
+
+    /// [`Self::run`] for writes: a transaction that lost a write conflict to a concurrent one
+    /// (two new hosts bringing the same new package) is retried, a few times, after a short
+    /// random pause.
+    async fn run_write(&self, sql: &str, vars: Value) -> Result<(), StorageError> {
+        const ATTEMPTS: u32 = 6;
+        let mut attempt = 1;
+        loop {
+            match self.run(sql, vars.clone()).await {
+                Err(StorageError::Db(e)) if attempt < ATTEMPTS && is_conflict(&e) => {
+                    let pause = rand::random_range(1..=5u64 << attempt);
+                    tokio::time::sleep(std::time::Duration::from_millis(pause)).await;
+                    attempt += 1;
+                }
+                other => return other.map(|_| ()),
+            }
+        }
     }
 
     /// Rows of statement `idx`, decoded.
@@ -281,11 +365,35 @@ impl Store {
             .collect())
     }
 
-    /// One CI, complete.
+    /// One CI, complete, with its latest volatile values.
     pub async fn ci(&self, key: &str) -> Result<Option<CiRecord>, StorageError> {
-        let sql = format!("SELECT *, record::id(id) AS key FROM {}", rid("ci", key)?);
+        let sql = format!(
+            "SELECT *, record::id(id) AS key FROM {}; SELECT at, sections FROM {};",
+            rid("ci", key)?,
+            rid("ci_volatile", key)?
+        );
         let mut res = self.run(&sql, Value::Null).await?;
-        Ok(Self::rows(&mut res, 0)?.into_iter().next())
+        let Some(mut ci) = Self::rows::<CiRecord>(&mut res, 0)?.into_iter().next() else {
+            return Ok(None);
+        };
+        let live: Vec<Value> = res.take(1)?;
+        if let Some(live) = live.into_iter().next() {
+            if let Some(Value::Object(sections)) = live.get("sections") {
+                for (name, entry) in sections {
+                    // Only over the stable content they were measured with.
+                    let hash = entry.get("hash").and_then(Value::as_str);
+                    if hash.is_some()
+                        && ci.section_hashes.get(name).map(String::as_str) == hash
+                        && let (Some(target), Some(values)) =
+                            (ci.sections.get_mut(name), entry.get("values"))
+                    {
+                        cmdb_shared::hash::overlay(target, values);
+                    }
+                }
+            }
+            ci.measured_at = live.get("at").and_then(Value::as_str).map(str::to_string);
+        }
+        Ok(Some(ci))
     }
 
     /// The parts of a CI that ingestion needs: everything but the sections, plus the named
@@ -306,12 +414,45 @@ impl Store {
             }
             fields.push_str(&format!(", sections.{s}"));
         }
+        let mut sql = format!("SELECT {fields} FROM {};", rid("ci", key)?);
         if with_packages {
-            fields.push_str(", packages");
+            sql.push_str(&format!(
+                " SELECT packages FROM {};",
+                rid("ci_software", key)?
+            ));
         }
-        let sql = format!("SELECT {fields} FROM {}", rid("ci", key)?);
         let mut res = self.run(&sql, Value::Null).await?;
-        Ok(Self::rows(&mut res, 0)?.into_iter().next())
+        let Some(mut ci) = Self::rows::<CiRecord>(&mut res, 0)?.into_iter().next() else {
+            return Ok(None);
+        };
+        if with_packages {
+            ci.packages = Self::package_keys_of(&mut res, 1)?;
+        }
+        Ok(Some(ci))
+    }
+
+    /// The package keys of one CI.
+    pub async fn ci_package_keys(&self, key: &str) -> Result<Vec<String>, StorageError> {
+        let sql = format!("SELECT packages FROM {};", rid("ci_software", key)?);
+        let mut res = self.run(&sql, Value::Null).await?;
+        Self::package_keys_of(&mut res, 0)
+    }
+
+    fn package_keys_of(
+        res: &mut surrealdb::IndexedResults,
+        idx: usize,
+    ) -> Result<Vec<String>, StorageError> {
+        let rows: Vec<Value> = res.take(idx)?;
+        Ok(
+            match rows
+                .into_iter()
+                .next()
+                .and_then(|r| r.get("packages").cloned())
+            {
+                Some(v) => serde_json::from_value(v)?,
+                None => Vec::new(),
+            },
+        )
     }
 
     /// A page of CI summaries matching `f`, and the total number of matches.
@@ -379,8 +520,8 @@ impl Store {
         Self::rows(&mut res, 0)
     }
 
-    /// Writes one ingested report atomically: the CI, its history, new packages, the agent's
-    /// binding and the MAC lookup rows.
+    /// Writes one ingested report atomically: the CI, its package keys, its volatile values,
+    /// its history, the agent's binding and the MAC lookup rows.
     pub async fn apply(&self, w: &CiWrite) -> Result<(), StorageError> {
         let mut sql = String::from("BEGIN TRANSACTION;\n");
         let mut vars = serde_json::Map::new();
@@ -428,10 +569,6 @@ impl Store {
             sql.push_str("INSERT INTO history $history;\n");
             vars.insert("history".into(), to_doc(&w.history)?);
         }
-        if !w.new_packages.is_empty() {
-            sql.push_str("INSERT IGNORE INTO package $packages;\n");
-            vars.insert("packages".into(), to_doc(&w.new_packages)?);
-        }
         if let Some(previous) = &w.unbind_agent {
             sql.push_str(&format!(
                 "UPDATE {} SET ci = NONE;\n",
@@ -456,8 +593,45 @@ impl Store {
                 rid("ci", dup)?
             ));
         }
+        if let Some(v) = &w.volatile {
+            volatile_sql(v, 0, &mut sql, &mut vars)?;
+        }
+        if let Some(keys) = &w.packages {
+            sql.push_str(&format!(
+                "UPSERT {} SET ci = {ci}, packages = $package_keys;\n",
+                rid("ci_software", &w.ci_key)?
+            ));
+            vars.insert("package_keys".into(), json!(keys));
+        }
         sql.push_str("COMMIT TRANSACTION;");
-        self.run(&sql, Value::Object(vars)).await?;
+        self.run_write(&sql, Value::Object(vars)).await?;
+        Ok(())
+    }
+
+    /// Adds distinct packages (those already present are left alone).
+    pub async fn insert_packages(&self, packages: &[NewPackage]) -> Result<(), StorageError> {
+        for chunk in packages.chunks(500) {
+            self.run_write(
+                "INSERT IGNORE INTO package $packages;",
+                json!({ "packages": to_doc(&chunk)? }),
+            )
+            .await?;
+        }
+        Ok(())
+    }
+
+    /// Writes the volatile values of several CIs in one transaction.
+    pub async fn write_volatile(&self, items: &[VolatileWrite]) -> Result<(), StorageError> {
+        if items.is_empty() {
+            return Ok(());
+        }
+        let mut sql = String::from("BEGIN TRANSACTION;\n");
+        let mut vars = serde_json::Map::new();
+        for (n, w) in items.iter().enumerate() {
+            volatile_sql(w, n, &mut sql, &mut vars)?;
+        }
+        sql.push_str("COMMIT TRANSACTION;");
+        self.run_write(&sql, Value::Object(vars)).await?;
         Ok(())
     }
 
@@ -481,7 +655,7 @@ impl Store {
                 vars.insert(format!("v{i}"), Value::String(it.agent_version.clone()));
             }
             sql.push_str("COMMIT TRANSACTION;");
-            self.run(&sql, Value::Object(vars)).await?;
+            self.run_write(&sql, Value::Object(vars)).await?;
         }
         Ok(())
     }
@@ -514,7 +688,7 @@ impl Store {
     ) -> Result<Vec<SoftwareHostRow>, StorageError> {
         let mut res = self
             .run(
-                "SELECT record::id(id) AS key, name, last_seen, array::intersect(packages, $keys) AS matched FROM ci WHERE packages CONTAINSANY $keys ORDER BY name",
+                "SELECT record::id(ci) AS key, ci.name AS name, ci.last_seen AS last_seen, array::intersect(packages, $keys) AS matched FROM ci_software WHERE packages CONTAINSANY $keys ORDER BY name",
                 json!({ "keys": keys }),
             )
             .await?;

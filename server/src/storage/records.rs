@@ -60,8 +60,9 @@ pub struct CiRecord {
     /// Hash of each section the server holds (see `cmdb_shared::hash`).
     #[serde(default)]
     pub section_hashes: std::collections::BTreeMap<String, String>,
-    /// Keys of `package` records installed on this host.
-    #[serde(default)]
+    /// Keys of `package` records installed on this host (stored apart, in `ci_software`;
+    /// filled only when asked for).
+    #[serde(default, skip_serializing)]
     pub packages: Vec<String>,
     #[serde(default)]
     pub package_count: u64,
@@ -70,6 +71,10 @@ pub struct CiRecord {
     pub os: Option<String>,
     #[serde(default)]
     pub addresses: Vec<String>,
+    /// When the volatile values in `sections` (boot time, CPU clock, filesystem usage, socket
+    /// pids) were last measured; they are kept apart from the CI and overlaid when read.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub measured_at: Option<String>,
 }
 
 /// What CI lists show.
@@ -163,7 +168,6 @@ pub struct CiWrite {
     /// Sections to replace (updates only).
     pub sections: Vec<(String, Value)>,
     pub history: Vec<HistoryRecord>,
-    pub new_packages: Vec<NewPackage>,
     pub agent_key: String,
     pub agent_version: String,
     /// Write the agent's binding to this CI (new CI, or the CI changed agents); otherwise the
@@ -175,7 +179,21 @@ pub struct CiWrite {
     pub duplicates: Vec<String>,
     /// The CI's permanent MACs, when they may have changed (maintains the MAC lookup table).
     pub macs: Option<Vec<String>>,
+    /// The CI's package keys, when its package list changed.
+    pub packages: Option<Vec<String>>,
+    /// The report's volatile values, written with the rest.
+    pub volatile: Option<VolatileWrite>,
     pub now: String,
+}
+
+/// The latest volatile values of a CI's sections: `(section, stable hash, volatile part)`
+/// (see `cmdb_shared::hash::volatile_part`). Small and written often, so they live in a
+/// record of their own (`ci_volatile`) instead of rewriting the CI document.
+#[derive(Debug, Clone)]
+pub struct VolatileWrite {
+    pub ci_key: String,
+    pub at: String,
+    pub sections: Vec<(String, String, Value)>,
 }
 
 /// A coalesced heartbeat.

@@ -29,6 +29,18 @@ pub const MIGRATIONS: &[&str] = &[
      DEFINE INDEX IF NOT EXISTS package_name ON package FIELDS name;
      DEFINE TABLE IF NOT EXISTS history SCHEMALESS;
      DEFINE INDEX IF NOT EXISTS history_ci_at ON history FIELDS ci, at;",
+    // 2: volatile values (boot time, CPU clock, filesystem usage, socket pids) and the package
+    // keys move out of the CI document into records of their own, so the frequent writes
+    // (new usage figures, a changed section) no longer rewrite hundreds of package keys.
+    // `CONTAINSANY` on an array is not index-served in SurrealDB 3.3, so the package index
+    // only slowed writes: it goes.
+    "DEFINE TABLE IF NOT EXISTS ci_volatile SCHEMALESS;
+     DEFINE TABLE IF NOT EXISTS ci_software SCHEMALESS;
+     FOR $c IN (SELECT id, packages FROM ci WHERE packages != NONE) {
+         UPSERT type::record('ci_software', record::id($c.id)) SET ci = $c.id, packages = $c.packages;
+     };
+     UPDATE ci UNSET packages;
+     REMOVE INDEX IF EXISTS ci_packages ON ci;",
 ];
 
 /// The schema version this build writes.
@@ -69,6 +81,37 @@ mod tests {
             store.schema_version().await.expect("version"),
             current_version()
         );
+    }
+
+    #[tokio::test]
+    async fn version_2_moves_package_keys_out_of_existing_cis() {
+        let store = Store::unmigrated().await.expect("memory");
+        store
+            .apply_migration(1, MIGRATIONS[0])
+            .await
+            .expect("version 1");
+        store
+            .raw(
+                "CREATE ci:⟨c1⟩ SET class = 'host', name = 'db01', identified_by = 'new', keys = {}, \
+                 first_seen = '2026-11-01T00:00:00.000Z', last_seen = '2026-11-01T00:00:00.000Z', \
+                 agent = NONE, suspected_duplicates = [], section_hashes = {}, package_count = 2, \
+                 packages = ['k1', 'k2'];",
+            )
+            .await
+            .expect("a version-1 CI");
+        migrate(&store).await.expect("upgrade");
+        let ci = store
+            .ci_for_update("c1", &[], true)
+            .await
+            .expect("read")
+            .expect("ci");
+        assert_eq!(ci.packages, vec!["k1".to_string(), "k2".to_string()]);
+        let hosts = store
+            .hosts_with_packages(&["k2".to_string()])
+            .await
+            .expect("search");
+        assert_eq!(hosts.len(), 1);
+        assert_eq!(hosts[0].name, "db01");
     }
 
     #[tokio::test]

@@ -318,7 +318,7 @@ fn main() -> anyhow::Result<()> {
         );
         eprintln!("phase: repeated full inventories …");
         let mut all = Vec::new();
-        for round in 2..5 {
+        for round in 2..12 {
             all.extend(jobs(round, ReportKind::Full, mem(0), false));
         }
         phases.push(
@@ -360,7 +360,7 @@ fn main() -> anyhow::Result<()> {
         );
         eprintln!("phase: deltas with one changed section …");
         let mut d = Vec::new();
-        for round in 1..4u64 {
+        for round in 1..11u64 {
             for (i, token) in tokens.iter().enumerate() {
                 let prev = inventory_hashes(&inventory(i, mem(round - 1)));
                 d.push((
