@@ -393,6 +393,13 @@ impl Ingestor {
         duplicates: Vec<String>,
         now: &str,
     ) -> Result<(String, String, usize), IngestError> {
+        verify_hashes(
+            report,
+            SECTIONS.iter().copied().filter(|s| {
+                report.inventory.has(s)
+                    && rec.section_hashes.get(*s) != report.section_hashes.get(*s)
+            }),
+        )?;
         let mut changes: Vec<Change> = Vec::new();
         let mut sections: Vec<(String, Value)> = Vec::new();
         let mut hashes = rec.section_hashes.clone();
@@ -534,6 +541,7 @@ impl Ingestor {
         let identity = inv.identity.as_ref().ok_or_else(|| {
             IngestError::Unprocessable("a full report must carry the identity section".into())
         })?;
+        verify_hashes(report, SECTIONS)?;
         let key = new_key();
         let mut inv_json = serde_json::to_value(inv).map_err(StorageError::from)?;
         if let Value::Object(m) = &mut inv_json {
@@ -718,6 +726,28 @@ fn volatile_write(ci: &str, report: &Report, now: &str) -> Option<VolatileWrite>
     })
 }
 
+/// Checks that the sections about to be stored match the hashes the report gives them (the
+/// hashes are stored with them and decide what later reports count as changed). Sections
+/// whose hash equals the server's are not stored, so they are not hashed again: that is most
+/// of a periodic full inventory.
+fn verify_hashes<'a>(
+    report: &Report,
+    sections: impl IntoIterator<Item = &'a str>,
+) -> Result<(), IngestError> {
+    for s in sections {
+        let Some(v) = report.inventory.section_value(s) else {
+            continue;
+        };
+        if report.section_hashes.get(s).map(String::as_str) != Some(section_hash_of(s, v).as_str())
+        {
+            return Err(IngestError::Invalid(format!(
+                "section_hashes.{s}: does not match the section's content"
+            )));
+        }
+    }
+    Ok(())
+}
+
 /// Checks a report before anything is looked up or written.
 pub fn validate(report: &Report, limits: &Limits) -> Result<(), IngestError> {
     let bad = |m: String| Err(IngestError::Invalid(m));
@@ -745,14 +775,6 @@ pub fn validate(report: &Report, limits: &Limits) -> Result<(), IngestError> {
     for s in SECTIONS {
         if inv.has(s) && !report.section_hashes.contains_key(s) {
             return bad(format!("section_hashes: missing the hash of section {s}"));
-        }
-    }
-    for (s, v) in inv.section_values() {
-        if report.section_hashes.get(s).map(String::as_str) != Some(section_hash_of(s, v).as_str())
-        {
-            return bad(format!(
-                "section_hashes.{s}: does not match the section's content"
-            ));
         }
     }
     if let Some(id) = &inv.identity
@@ -1193,6 +1215,24 @@ mod tests {
             Err(IngestError::Invalid(_))
         ));
         assert_eq!(host_count(&store).await, 0);
+
+        // On a known host too: a changed section must match its hash.
+        let ci = ing
+            .ingest(&store, &lim, "a1", &full("r2", &inv))
+            .await
+            .expect("valid")
+            .ci_id;
+        let mut changed = inv.clone();
+        changed.packages = Some(vec![]);
+        let mut r = full("r3", &changed);
+        r.section_hashes
+            .insert("packages".into(), r.section_hashes["memory"].clone());
+        assert!(matches!(
+            ing.ingest(&store, &lim, "a1", &r).await,
+            Err(IngestError::Invalid(_))
+        ));
+        let history = store.history(&ci, None, None, 100).await.expect("history");
+        assert_eq!(history.len(), 1, "only the creation: {history:?}");
     }
 
     #[tokio::test]
