@@ -12,6 +12,7 @@ pub mod client;
 pub mod collect;
 pub mod config;
 pub mod daemon;
+pub mod snmp;
 pub mod spool;
 pub mod state;
 pub mod tls;
