@@ -2,6 +2,7 @@
 //!
 //! Layout:
 //! - [`inventory`]: the host inventory, one struct per collector section;
+//! - [`device`]: the inventory of a network device discovered over SNMP;
 //! - [`report`]: the envelope an agent pushes (full or delta), and the server's answers;
 //! - [`hash`]: section hashing that ignores volatile values, so "unchanged" means the same to both sides;
 //! - [`ident`]: normalisation of identifying values (hardware UUIDs, serials, MACs);
@@ -10,6 +11,7 @@
 //! This crate has no I/O and no async runtime: it compiles into the agent without SurrealDB,
 //! axum or reqwest.
 
+pub mod device;
 pub mod hash;
 pub mod ident;
 pub mod inventory;

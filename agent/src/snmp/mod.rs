@@ -11,5 +11,6 @@
 
 pub mod decode;
 pub mod enterprise;
+pub mod mib;
 pub mod oid;
 pub mod snmprec;

@@ -1,0 +1,181 @@
+//! MIB sections: each turns a [`Walk`] of its subtrees into part of a [`DeviceInventory`].
+//! Pure functions, tested on excerpts of recordings of real devices (`agent/fixtures/snmp/`).
+
+pub mod bridge;
+pub mod cdp;
+pub mod entity;
+pub mod host_resources;
+pub mod interfaces;
+pub mod ip;
+pub mod lldp;
+pub mod system;
+
+use cmdb_shared::device::DeviceInventory;
+
+use super::oid::{Oid, Value, Walk};
+
+/// The subtrees a device inventory walks, in walk order.
+pub const SUBTREES: &[&str] = &[
+    system::SYSTEM,
+    interfaces::IF_TABLE,
+    interfaces::IF_X_TABLE,
+    ip::IP_ADDR_TABLE,
+    ip::IP_ADDRESS_TABLE,
+    ip::IP_NET_TO_MEDIA,
+    ip::IP_NET_TO_PHYSICAL,
+    entity::ENT_PHYSICAL_TABLE,
+    lldp::LLDP_LOCAL,
+    lldp::LLDP_REMOTE,
+    lldp::LLDP_REMOTE_MAN_ADDR,
+    cdp::CDP_CACHE,
+    bridge::BASE,
+    bridge::TP_FDB,
+    bridge::Q_TP_FDB,
+    host_resources::STORAGE,
+    host_resources::PROCESSOR,
+];
+
+/// Builds a device inventory from everything walked.
+pub fn inventory(target: &str, walk: &Walk) -> DeviceInventory {
+    let mut inv = DeviceInventory {
+        target: target.to_string(),
+        ..Default::default()
+    };
+    system::apply(walk, &mut inv);
+    interfaces::apply(walk, &mut inv);
+    ip::apply(walk, &mut inv);
+    entity::apply(walk, &mut inv);
+    lldp::apply(walk, &mut inv);
+    cdp::apply(walk, &mut inv);
+    bridge::apply(walk, &mut inv);
+    host_resources::apply(walk, &mut inv);
+    inv
+}
+
+fn oid(s: &str) -> Oid {
+    crate::oid!(s)
+}
+
+/// Column `col` of a table row, as text.
+fn text(row: &std::collections::BTreeMap<u32, &Value>, col: u32) -> Option<String> {
+    row.get(&col)
+        .and_then(|v| v.as_bytes())
+        .and_then(super::decode::opt_text)
+}
+
+/// Column `col` of a table row, as a number.
+fn num(row: &std::collections::BTreeMap<u32, &Value>, col: u32) -> Option<i64> {
+    row.get(&col).and_then(|v| v.as_i64())
+}
+
+/// Column `col` of a table row, as a `u32` (negative or oversized values are dropped).
+fn u32_col(row: &std::collections::BTreeMap<u32, &Value>, col: u32) -> Option<u32> {
+    num(row, col).and_then(|n| u32::try_from(n).ok())
+}
+
+/// A row index of exactly one component.
+fn single(idx: &[u32]) -> Option<u32> {
+    match idx {
+        [i] => Some(*i),
+        _ => None,
+    }
+}
+
+#[cfg(test)]
+pub(crate) fn fixture(name: &str) -> Walk {
+    let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("fixtures/snmp")
+        .join(name);
+    let text = std::fs::read_to_string(&path)
+        .unwrap_or_else(|e| panic!("fixture {}: {e}", path.display()));
+    super::snmprec::parse(&text).unwrap_or_else(|e| panic!("fixture {}: {e}", path.display()))
+}
+
+#[cfg(test)]
+mod tests {
+    //! Expected values are read off the recordings (hex values decoded by hand), not
+    //! produced by this code.
+    use super::*;
+
+    #[test]
+    fn cisco_c3560_with_entity_mib_cdp_and_arp() {
+        let inv = inventory("192.0.2.10", &fixture("cisco-c3560.snmprec"));
+        assert_eq!(inv.system.name.as_deref(), Some("DUMSYS-04"));
+        assert_eq!(inv.system.object_id.as_deref(), Some("1.3.6.1.4.1.9.1.617"));
+        assert_eq!(inv.vendor.as_deref(), Some("Cisco"));
+        assert_eq!(inv.model.as_deref(), Some("WS-C3560G-48TS-E"));
+        assert_eq!(inv.serial.as_deref(), Some("FOC1408Z61U"));
+        assert_eq!(inv.firmware.as_deref(), Some("12.2(55)SE3"));
+        assert_eq!(inv.base_bridge_mac.as_deref(), Some("e8:04:62:78:f2:00"));
+        assert_eq!(inv.interfaces.len(), 57);
+        let gi50 = inv
+            .interfaces
+            .iter()
+            .find(|i| i.index == 10150)
+            .expect("ifIndex 10150");
+        assert_eq!(gi50.name, "Gi0/50");
+        assert_eq!((gi50.mtu, gi50.speed_mbps), (Some(1500), Some(1000)));
+        assert_eq!(inv.cdp_neighbors.len(), 9);
+        let n = inv
+            .cdp_neighbors
+            .iter()
+            .find(|n| n.device_id == "kexuehuitang")
+            .expect("neighbour");
+        assert_eq!(n.local_port.as_deref(), Some("Gi0/50"));
+        assert_eq!(n.address.as_deref(), Some("10.1.100.141"));
+        assert_eq!(n.port.as_deref(), Some("GigabitEthernet0/1"));
+        assert_eq!(n.platform.as_deref(), Some("cisco WS-C3560-48TS"));
+        assert!(
+            inv.cdp_neighbors
+                .iter()
+                .filter(|n| n.local_if_index == 10150)
+                .count()
+                > 1,
+            "several neighbours on one port"
+        );
+        let a = inv
+            .addresses
+            .iter()
+            .find(|a| a.address == "10.1.100.148")
+            .expect("address");
+        assert_eq!((a.prefix_len, a.if_index), (Some(24), Some(2)));
+        // 15 IPv4 neighbours in ipNetToMediaTable, 21 IPv6 ones in ipNetToPhysicalTable.
+        assert_eq!(inv.arp.len(), 36);
+    }
+
+    #[test]
+    fn juniper_mx960_lldp_neighbours_with_management_addresses() {
+        let inv = inventory("192.0.2.17", &fixture("juniper-mx960-12-3r6-6.snmprec"));
+        assert_eq!(inv.system.name.as_deref(), Some("DUMSYS-17"));
+        assert_eq!(inv.vendor.as_deref(), Some("Juniper Networks"));
+        assert_eq!(
+            inv.model.as_deref(),
+            Some("mx960"),
+            "from sysDescr: no ENTITY-MIB here"
+        );
+        assert_eq!(inv.firmware.as_deref(), Some("12.3R6.6"));
+        let local = inv.lldp_local.as_ref().expect("LLDP local");
+        assert_eq!(
+            (local.chassis_id_subtype.as_str(), local.chassis_id.as_str()),
+            ("macAddress", "a8:d0:e5:f6:17:c0")
+        );
+        assert_eq!(local.system_name.as_deref(), Some("re0-SNNU-YT-CORE-1"));
+        assert_eq!(inv.lldp_neighbors.len(), 13);
+        let ring = inv
+            .lldp_neighbors
+            .iter()
+            .find(|n| n.local_port_num == 611)
+            .expect("the neighbour on port 611");
+        assert_eq!(
+            ring.chassis_id, "a8:d0:e5:f5:af:c0",
+            "mx960-13's own chassis id"
+        );
+        assert_eq!(ring.system_name.as_deref(), Some("re0-SNNU-CA-CORE-1"));
+        assert_eq!(
+            (ring.port_id_subtype.as_str(), ring.port_id.as_str()),
+            ("local", "628")
+        );
+        assert_eq!(ring.local_port.as_deref(), Some("xe-1/2/0"));
+        assert_eq!(ring.management_address.as_deref(), Some("192.168.2.1"));
+    }
+}
