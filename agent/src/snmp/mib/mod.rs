@@ -178,4 +178,58 @@ mod tests {
         assert_eq!(ring.local_port.as_deref(), Some("xe-1/2/0"));
         assert_eq!(ring.management_address.as_deref(), Some("192.168.2.1"));
     }
+
+    #[test]
+    fn hpe_procurve_sees_the_nexus_over_lldp() {
+        let inv = inventory("192.0.2.64", &fixture("hpe-procurve-516733-b21.snmprec"));
+        assert_eq!(inv.system.name.as_deref(), Some("DUMSYS-64"));
+        assert_eq!(inv.vendor.as_deref(), Some("HP"));
+        assert_eq!(
+            inv.model.as_deref(),
+            Some("516733-B21"),
+            "ENTITY-MIB wins over sysDescr"
+        );
+        assert_eq!(inv.serial.as_deref(), Some("3C421900TX"));
+        assert_eq!(inv.firmware.as_deref(), Some("Z.14.31"));
+        assert_eq!(
+            inv.lldp_local.as_ref().map(|l| l.chassis_id.as_str()),
+            Some("ac:16:2d:92:7d:21")
+        );
+        assert_eq!(inv.lldp_neighbors.len(), 5);
+        let nexus = inv
+            .lldp_neighbors
+            .iter()
+            .find(|n| n.chassis_id_subtype == "local")
+            .expect("the Nexus 5548");
+        assert_eq!(nexus.chassis_id, "NWPU-CA-5548-01(SSI183706KP)");
+        assert_eq!(nexus.port_id, "Ethernet1/19");
+        assert_eq!(nexus.local_port_num, 17);
+        assert_eq!(
+            nexus.system_name, None,
+            "empty strings are absent, not \"\""
+        );
+    }
+
+    #[test]
+    fn h3c_forwarding_table_per_vlan_and_arp() {
+        let inv = inventory("192.0.2.1", &fixture("h3c-e528-2.snmprec"));
+        assert_eq!(inv.vendor.as_deref(), Some("H3C"));
+        assert_eq!(inv.model.as_deref(), Some("H3C Switch E528"));
+        assert_eq!(inv.serial.as_deref(), Some("210235A0GKC158000929"));
+        assert_eq!(inv.firmware.as_deref(), Some("5.20 Release 1513P62"));
+        assert_eq!(inv.base_bridge_mac.as_deref(), Some("38:91:d5:30:75:77"));
+        let fdb: Vec<_> = inv
+            .forwarding
+            .iter()
+            .map(|f| (f.vlan, f.mac.as_str(), f.bridge_port, f.status.as_deref()))
+            .collect();
+        assert_eq!(
+            fdb,
+            vec![
+                (Some(1), "38:91:d5:fb:74:75", 24, Some("learned")),
+                (Some(2), "0c:da:41:49:86:d8", 24, Some("learned")),
+            ]
+        );
+        assert_eq!(inv.arp.len(), 10);
+    }
 }
