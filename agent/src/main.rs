@@ -61,6 +61,156 @@ enum Command {
     },
     /// Validate the config file and the state directory, then exit.
     CheckConfig,
+    /// Network devices over SNMP.
+    Snmp {
+        #[command(subcommand)]
+        command: SnmpCommand,
+    },
+}
+
+#[derive(Subcommand)]
+enum SnmpCommand {
+    /// Print one device's inventory (and the metrics sampled with it) as JSON.
+    Inventory {
+        /// HOST or HOST:PORT (port 161 by default; [IPv6]:PORT).
+        target: String,
+        #[command(flatten)]
+        access: SnmpAccess,
+    },
+}
+
+#[derive(clap::Args)]
+struct SnmpAccess {
+    /// SNMPv1/v2c community.
+    #[arg(long, conflicts_with = "v3_user")]
+    community: Option<String>,
+    /// Use SNMPv1 instead of v2c with --community.
+    #[arg(long, requires = "community")]
+    v1: bool,
+    /// SNMPv3 user name.
+    #[arg(long)]
+    v3_user: Option<String>,
+    /// SNMPv3 authentication protocol: md5, sha, sha224, sha256, sha384, sha512.
+    #[arg(long, requires = "v3_user", requires = "auth_key")]
+    auth_protocol: Option<String>,
+    /// SNMPv3 authentication pass phrase.
+    #[arg(long, requires = "v3_user")]
+    auth_key: Option<String>,
+    /// SNMPv3 privacy protocol: des, aes (aes128), aes192, aes256, aes192c, aes256c
+    /// (the "c" forms use Cisco's key extension).
+    #[arg(long, requires = "priv_key", requires = "auth_key")]
+    priv_protocol: Option<String>,
+    /// SNMPv3 privacy pass phrase.
+    #[arg(long, requires = "v3_user")]
+    priv_key: Option<String>,
+    /// SNMPv3 context name.
+    #[arg(long, default_value = "", requires = "v3_user")]
+    context: String,
+    /// Seconds to wait for each answer.
+    #[arg(long, default_value_t = 2.0)]
+    timeout: f64,
+    /// Retries after a timeout.
+    #[arg(long, default_value_t = 2)]
+    retries: u32,
+    /// GETBULK max-repetitions.
+    #[arg(long, default_value_t = 25)]
+    max_repetitions: u32,
+}
+
+impl SnmpAccess {
+    fn credentials(&self) -> anyhow::Result<cmdb_agent::snmp::client::Credentials> {
+        use cmdb_agent::snmp::client::{AuthProtocol as A, Credentials, PrivProtocol as P};
+        if let Some(community) = &self.community {
+            return Ok(if self.v1 {
+                Credentials::V1 {
+                    community: community.clone(),
+                }
+            } else {
+                Credentials::V2c {
+                    community: community.clone(),
+                }
+            });
+        }
+        let Some(user) = &self.v3_user else {
+            bail!("give --community (SNMPv1/v2c) or --v3-user (SNMPv3)");
+        };
+        let auth = match &self.auth_key {
+            None => None,
+            Some(key) => {
+                let proto = match self
+                    .auth_protocol
+                    .as_deref()
+                    .unwrap_or("sha")
+                    .to_ascii_lowercase()
+                    .as_str()
+                {
+                    "md5" => A::Md5,
+                    "sha" | "sha1" => A::Sha1,
+                    "sha224" => A::Sha224,
+                    "sha256" => A::Sha256,
+                    "sha384" => A::Sha384,
+                    "sha512" => A::Sha512,
+                    other => bail!(
+                        "--auth-protocol: unknown {other:?} (md5, sha, sha224, sha256, sha384, sha512)"
+                    ),
+                };
+                if key.len() < 8 {
+                    bail!("--auth-key: SNMPv3 pass phrases have at least 8 characters");
+                }
+                Some((proto, key.clone()))
+            }
+        };
+        let privacy = match &self.priv_key {
+            None => None,
+            Some(key) => {
+                let proto = match self
+                    .priv_protocol
+                    .as_deref()
+                    .unwrap_or("aes")
+                    .to_ascii_lowercase()
+                    .as_str()
+                {
+                    "des" => P::Des,
+                    "aes" | "aes128" => P::Aes128,
+                    "aes192" => P::Aes192,
+                    "aes256" => P::Aes256,
+                    "aes192c" => P::Aes192Reeder,
+                    "aes256c" => P::Aes256Reeder,
+                    other => bail!(
+                        "--priv-protocol: unknown {other:?} (des, aes, aes192, aes256, aes192c, aes256c)"
+                    ),
+                };
+                if key.len() < 8 {
+                    bail!("--priv-key: SNMPv3 pass phrases have at least 8 characters");
+                }
+                Some((proto, key.clone()))
+            }
+        };
+        Ok(Credentials::V3 {
+            user: user.clone(),
+            auth,
+            privacy,
+            context: self.context.clone(),
+        })
+    }
+
+    fn options(&self) -> anyhow::Result<cmdb_agent::snmp::client::Options> {
+        if !(0.05..=60.0).contains(&self.timeout) {
+            bail!("--timeout: must be between 0.05 and 60 seconds");
+        }
+        if self.retries > 10 {
+            bail!("--retries: at most 10");
+        }
+        if !(1..=1000).contains(&self.max_repetitions) {
+            bail!("--max-repetitions: must be from 1 to 1000");
+        }
+        Ok(cmdb_agent::snmp::client::Options {
+            timeout: Duration::from_secs_f64(self.timeout),
+            retries: self.retries,
+            max_repetitions: self.max_repetitions,
+            ..Default::default()
+        })
+    }
 }
 
 fn main() -> ExitCode {
@@ -118,6 +268,26 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                 serde_json::to_string_pretty(&inv)?
             };
             println!("{out}");
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Snmp {
+            command: SnmpCommand::Inventory { target, access },
+        } => {
+            let address = cmdb_agent::snmp::target_address(&target).map_err(anyhow::Error::msg)?;
+            let mut client = cmdb_agent::snmp::client::Client::new(
+                address,
+                access.credentials()?,
+                access.options()?,
+            );
+            let (inventory, metrics) =
+                runtime()?.block_on(cmdb_agent::snmp::inventory(&mut client))?;
+            println!(
+                "{}",
+                serde_json::to_string_pretty(&serde_json::json!({
+                    "inventory": inventory,
+                    "metrics": metrics,
+                }))?
+            );
             Ok(ExitCode::SUCCESS)
         }
         Command::CheckConfig => {
