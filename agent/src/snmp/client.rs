@@ -356,9 +356,10 @@ impl Client {
 
     /// Walks the subtree under `root` with GETBULK (GETNEXT for v1) into `into`.
     ///
-    /// Agents that answer out of order are followed from the greatest OID seen so far, so
-    /// the walk neither stops at the first backwards step nor loops: an answer that brings
-    /// nothing beyond that point ends it.
+    /// Agents that answer out of order (an OID lower than the one before) are followed in
+    /// their own order, so the walk does not stop at the first backwards step; it ends when
+    /// the agent leaves the subtree, reports the end of its MIB view, or answers with nothing
+    /// new (so a loop ends too).
     pub async fn walk_into(&mut self, root: &Oid, into: &mut Walk) -> Result<(), SnmpError> {
         let v1 = matches!(self.credentials, Credentials::V1 { .. });
         let mut cursor = root.clone();
@@ -409,11 +410,12 @@ impl Client {
                     ended = true;
                     break;
                 }
-                if o > cursor {
-                    cursor = o.clone();
+                // Continue after the last OID the agent gave, in its own order; an answer
+                // that brings nothing new ends the walk, so a loop cannot go on.
+                cursor = o.clone();
+                if into.insert_new(o, v) {
                     progressed = true;
                 }
-                into.insert(o, v);
                 count += 1;
                 if count > self.options.max_varbinds {
                     return Err(SnmpError::TooLarge {

@@ -157,6 +157,17 @@ impl Walk {
         self.0.insert(oid, value);
     }
 
+    /// Inserts unless the OID is already there; true if it was new.
+    pub fn insert_new(&mut self, oid: Oid, value: Value) -> bool {
+        match self.0.entry(oid) {
+            std::collections::btree_map::Entry::Vacant(e) => {
+                e.insert(value);
+                true
+            }
+            std::collections::btree_map::Entry::Occupied(_) => false,
+        }
+    }
+
     pub fn len(&self) -> usize {
         self.0.len()
     }
