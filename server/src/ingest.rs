@@ -292,7 +292,7 @@ impl Ingestor {
         {
             // Nothing stable changed: only the small volatile record is written.
             if let Some(v) = volatile_write(ci, report, &now) {
-                store.write_volatile(&[v]).await?;
+                store.write_volatile(&v).await?;
             }
             self.heartbeat(agent, Some(ci), &report.agent_version, &now);
             return Ok(ack(ci, &view.identified_by, 0));
@@ -393,51 +393,37 @@ impl Ingestor {
         duplicates: Vec<String>,
         now: &str,
     ) -> Result<(String, String, usize), IngestError> {
-        verify_hashes(
-            report,
-            SECTIONS.iter().copied().filter(|s| {
-                report.inventory.has(s)
-                    && rec.section_hashes.get(*s) != report.section_hashes.get(*s)
-            }),
-        )?;
+        let to_store = sections_to_store(report, |s| {
+            rec.section_hashes.get(s) != report.section_hashes.get(s)
+        })?;
         let mut changes: Vec<Change> = Vec::new();
         let mut sections: Vec<(String, Value)> = Vec::new();
         let mut hashes = rec.section_hashes.clone();
-        let inv_json = serde_json::to_value(&report.inventory).map_err(StorageError::from)?;
         let mut package_keys: Option<Vec<String>> = None;
-        for s in SECTIONS {
-            let Some(new_value) = inv_json.get(s) else {
-                continue;
-            };
+        for (s, new_value) in to_store {
             let Some(new_hash) = report.section_hashes.get(s) else {
                 continue;
             };
-            let stable_changed = rec.section_hashes.get(s) != Some(new_hash);
+            hashes.insert(s.to_string(), new_hash.clone());
             if s == "packages" {
-                if stable_changed {
-                    let new_list = report.inventory.packages.as_deref().unwrap_or_default();
-                    let old_list = self.packages_of(&rec.packages);
-                    changes.extend(diff(
-                        &package_attributes(&old_list),
-                        &package_attributes(new_list),
-                    ));
-                    let (keys, fresh) = self.package_keys(new_list);
-                    self.ensure_packages(store, fresh).await?;
-                    package_keys = Some(keys);
-                    hashes.insert(s.to_string(), new_hash.clone());
-                }
+                let new_list = report.inventory.packages.as_deref().unwrap_or_default();
+                let old_list = self.packages_of(&rec.packages);
+                changes.extend(diff(
+                    &package_attributes(&old_list),
+                    &package_attributes(new_list),
+                ));
+                let (keys, fresh) = self.package_keys(new_list);
+                self.ensure_packages(store, fresh).await?;
+                package_keys = Some(keys);
                 continue;
             }
-            if stable_changed {
-                let empty = Value::Null;
-                let old_value = rec.sections.get(s).unwrap_or(&empty);
-                changes.extend(diff(
-                    &section_attributes(s, old_value),
-                    &section_attributes(s, new_value),
-                ));
-                hashes.insert(s.to_string(), new_hash.clone());
-                sections.push((s.to_string(), new_value.clone()));
-            }
+            let empty = Value::Null;
+            let old_value = rec.sections.get(s).unwrap_or(&empty);
+            changes.extend(diff(
+                &section_attributes(s, old_value),
+                &section_attributes(s, &new_value),
+            ));
+            sections.push((s.to_string(), new_value));
         }
 
         let mut doc = json!({
@@ -541,12 +527,12 @@ impl Ingestor {
         let identity = inv.identity.as_ref().ok_or_else(|| {
             IngestError::Unprocessable("a full report must carry the identity section".into())
         })?;
-        verify_hashes(report, SECTIONS)?;
+        let inv_json: serde_json::Map<String, Value> = sections_to_store(report, |_| true)?
+            .into_iter()
+            .filter(|(s, _)| *s != "packages")
+            .map(|(s, v)| (s.to_string(), v))
+            .collect();
         let key = new_key();
-        let mut inv_json = serde_json::to_value(inv).map_err(StorageError::from)?;
-        if let Value::Object(m) = &mut inv_json {
-            m.remove("packages");
-        }
         let packages = inv.packages.as_deref().unwrap_or_default();
         let (package_keys, fresh) = self.package_keys(packages);
         self.ensure_packages(store, fresh).await?;
@@ -726,26 +712,33 @@ fn volatile_write(ci: &str, report: &Report, now: &str) -> Option<VolatileWrite>
     })
 }
 
-/// Checks that the sections about to be stored match the hashes the report gives them (the
-/// hashes are stored with them and decide what later reports count as changed). Sections
-/// whose hash equals the server's are not stored, so they are not hashed again: that is most
-/// of a periodic full inventory.
-fn verify_hashes<'a>(
+/// The sections of a report that are to be stored (present, and `keep` says so), each in
+/// JSON form, after checking each against the hash the report gives it (the hashes are
+/// stored with them and decide what later reports count as changed). Sections whose hash
+/// equals the server's are not stored, so they are not hashed again: that is most of a
+/// periodic full inventory.
+fn sections_to_store(
     report: &Report,
-    sections: impl IntoIterator<Item = &'a str>,
-) -> Result<(), IngestError> {
-    for s in sections {
+    keep: impl Fn(&str) -> bool,
+) -> Result<Vec<(&'static str, Value)>, IngestError> {
+    let mut out = Vec::new();
+    for s in SECTIONS {
+        if !keep(s) {
+            continue;
+        }
         let Some(v) = report.inventory.section_value(s) else {
             continue;
         };
-        if report.section_hashes.get(s).map(String::as_str) != Some(section_hash_of(s, v).as_str())
+        if report.section_hashes.get(s).map(String::as_str)
+            != Some(section_hash_of(s, v.clone()).as_str())
         {
             return Err(IngestError::Invalid(format!(
                 "section_hashes.{s}: does not match the section's content"
             )));
         }
+        out.push((s, v));
     }
-    Ok(())
+    Ok(out)
 }
 
 /// Checks a report before anything is looked up or written.

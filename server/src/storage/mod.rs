@@ -46,24 +46,20 @@ pub fn valid_key(key: &str) -> bool {
             .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_' || b == b'-')
 }
 
-/// Appends the statement that records `w` (its variables are suffixed with `n`).
+/// Appends the statement that records `w` (its variables start with `v`).
 fn volatile_sql(
     w: &VolatileWrite,
-    n: usize,
     sql: &mut String,
     vars: &mut serde_json::Map<String, Value>,
 ) -> Result<(), StorageError> {
-    let mut sets = vec![format!("at = $va{n}")];
-    vars.insert(format!("va{n}"), Value::String(w.at.clone()));
+    let mut sets = vec!["at = $va".to_string()];
+    vars.insert("va".to_string(), Value::String(w.at.clone()));
     for (j, (section, hash, values)) in w.sections.iter().enumerate() {
         if !cmdb_shared::SECTIONS.contains(&section.as_str()) {
             return Err(StorageError::BadKey(section.clone()));
         }
-        sets.push(format!("sections.{section} = $vs{n}_{j}"));
-        vars.insert(
-            format!("vs{n}_{j}"),
-            json!({"hash": hash, "values": values}),
-        );
+        sets.push(format!("sections.{section} = $vs{j}"));
+        vars.insert(format!("vs{j}"), json!({"hash": hash, "values": values}));
     }
     sql.push_str(&format!(
         "UPSERT {} SET {};\n",
@@ -594,7 +590,7 @@ impl Store {
             ));
         }
         if let Some(v) = &w.volatile {
-            volatile_sql(v, 0, &mut sql, &mut vars)?;
+            volatile_sql(v, &mut sql, &mut vars)?;
         }
         if let Some(keys) = &w.packages {
             sql.push_str(&format!(
@@ -620,19 +616,12 @@ impl Store {
         Ok(())
     }
 
-    /// Writes the volatile values of several CIs in one transaction.
-    pub async fn write_volatile(&self, items: &[VolatileWrite]) -> Result<(), StorageError> {
-        if items.is_empty() {
-            return Ok(());
-        }
-        let mut sql = String::from("BEGIN TRANSACTION;\n");
+    /// Writes the volatile values of one CI.
+    pub async fn write_volatile(&self, item: &VolatileWrite) -> Result<(), StorageError> {
+        let mut sql = String::new();
         let mut vars = serde_json::Map::new();
-        for (n, w) in items.iter().enumerate() {
-            volatile_sql(w, n, &mut sql, &mut vars)?;
-        }
-        sql.push_str("COMMIT TRANSACTION;");
-        self.run_write(&sql, Value::Object(vars)).await?;
-        Ok(())
+        volatile_sql(item, &mut sql, &mut vars)?;
+        self.run_write(&sql, Value::Object(vars)).await
     }
 
     /// Writes coalesced "last seen" times.

@@ -5,7 +5,7 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use cmdb_shared::device::{DeviceInventory, ForwardingEntry};
 
-use super::{Value, Walk, num, oid, u32_col};
+use super::{Value, Walk, enum_name, num, oid, u32_col};
 use crate::snmp::decode;
 
 pub const BASE: &str = "1.3.6.1.2.1.17.1";
@@ -35,11 +35,7 @@ pub fn apply(walk: &Walk, inv: &mut DeviceInventory) {
             port_if.insert(*port, ifi);
         }
     }
-    let status = |n: Option<i64>| {
-        n.and_then(|n| usize::try_from(n - 1).ok())
-            .and_then(|i| STATUS.get(i))
-            .map(|s| s.to_string())
-    };
+    let status = |n: Option<i64>| enum_name(STATUS, n).map(String::from);
     let mut entries = BTreeSet::new();
     for (idx, row) in walk.table(&oid(Q_TP_FDB).child(&[1])) {
         let [fdb, mac @ ..] = idx.as_slice() else {

@@ -2,7 +2,7 @@
 
 use cmdb_shared::device::{Component, DeviceInventory};
 
-use super::{Walk, num, oid, single, text, u32_col};
+use super::{Walk, enum_name, num, oid, single, text, u32_col};
 
 pub const ENT_PHYSICAL_TABLE: &str = "1.3.6.1.2.1.47.1.1.1";
 const ENTRY: &str = "1.3.6.1.2.1.47.1.1.1.1";
@@ -43,11 +43,7 @@ pub fn apply(walk: &Walk, inv: &mut DeviceInventory) {
     let mut chassis: Option<Component> = None;
     for (idx, row) in walk.table(&entry) {
         let Some(index) = single(&idx) else { continue };
-        let class = num(&row, 5)
-            .and_then(|n| usize::try_from(n - 1).ok())
-            .and_then(|i| CLASSES.get(i))
-            .copied()
-            .unwrap_or("unknown");
+        let class = enum_name(CLASSES, num(&row, 5)).unwrap_or("unknown");
         let mut c = Component {
             index,
             class: class.to_string(),

@@ -3,7 +3,7 @@
 
 use cmdb_shared::device::{DeviceInventory, Processor, StorageArea};
 
-use super::{Value, Walk, num, oid, single, text};
+use super::{Value, Walk, enum_name, num, oid, single, text};
 
 pub const STORAGE: &str = "1.3.6.1.2.1.25.2.3";
 pub const PROCESSOR: &str = "1.3.6.1.2.1.25.3.3";
@@ -29,9 +29,7 @@ pub fn apply(walk: &Walk, inv: &mut DeviceInventory) {
         let kind = match row.get(&2) {
             Some(Value::ObjectId(t)) => t
                 .suffix(&types)
-                .and_then(|s| s.first())
-                .and_then(|n| KINDS.get((*n as usize).wrapping_sub(1)))
-                .copied()
+                .and_then(|s| enum_name(KINDS, s.first().map(|n| i64::from(*n))))
                 .unwrap_or("other"),
             _ => "other",
         };

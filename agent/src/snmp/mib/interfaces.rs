@@ -4,18 +4,13 @@ use std::collections::BTreeMap;
 
 use cmdb_shared::device::{DeviceInterface, DeviceInventory, InterfaceCounters};
 
-use super::{Value, Walk, num, oid, single, text, u32_col};
+use super::{Value, Walk, enum_name, num, oid, single, text, u32_col};
 use crate::snmp::decode;
 
 pub const IF_TABLE: &str = "1.3.6.1.2.1.2.2";
 pub const IF_X_TABLE: &str = "1.3.6.1.2.1.31.1.1";
 const IF_ENTRY: &str = "1.3.6.1.2.1.2.2.1";
 const IF_X_ENTRY: &str = "1.3.6.1.2.1.31.1.1.1";
-
-fn status(n: Option<i64>, names: &[&str]) -> Option<String> {
-    let i = usize::try_from(n? - 1).ok()?;
-    names.get(i).map(|s| s.to_string())
-}
 
 /// ifIndex → (ifTable row, ifXTable row).
 type Rows<'a> = BTreeMap<u32, (BTreeMap<u32, &'a Value>, BTreeMap<u32, &'a Value>)>;
@@ -62,9 +57,8 @@ pub fn apply(walk: &Walk, inv: &mut DeviceInventory) {
             description: descr,
             if_type: u32_col(&row, 3),
             mac: row.get(&6).and_then(|v| v.as_bytes()).and_then(decode::mac),
-            admin_status: status(num(&row, 7), &["up", "down", "testing"]),
-            oper_status: status(
-                num(&row, 8),
+            admin_status: enum_name(&["up", "down", "testing"], num(&row, 7)).map(String::from),
+            oper_status: enum_name(
                 &[
                     "up",
                     "down",
@@ -74,7 +68,9 @@ pub fn apply(walk: &Walk, inv: &mut DeviceInventory) {
                     "notPresent",
                     "lowerLayerDown",
                 ],
-            ),
+                num(&row, 8),
+            )
+            .map(String::from),
             speed_mbps,
             mtu: u32_col(&row, 4).filter(|m| *m > 0),
         });

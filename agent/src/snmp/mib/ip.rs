@@ -90,48 +90,42 @@ pub fn apply(walk: &Walk, inv: &mut DeviceInventory) {
         }
     }
 
-    let mut arp = BTreeSet::new();
-    for (idx, row) in walk.table(&oid("1.3.6.1.2.1.4.35.1")) {
-        let [if_index, rest @ ..] = idx.as_slice() else {
-            continue;
-        };
-        let Some((ip, _)) = inet_from_index(rest) else {
-            continue;
-        };
-        // type 2 = invalid.
-        if num(&row, 6) == Some(2) {
-            continue;
-        }
-        if let Some(mac) = row.get(&4).and_then(|v| v.as_bytes()).and_then(decode::mac) {
-            arp.insert(ArpEntry {
-                if_index: *if_index,
-                ip,
-                mac,
-            });
-        }
-    }
+    let (net_to_physical, net_to_media) = (oid("1.3.6.1.2.1.4.35.1"), oid("1.3.6.1.2.1.4.22.1"));
     // Devices often keep IPv4 neighbours only in the older table and IPv6 in the newer: both
-    // are read, duplicates fall together.
-    {
-        for (idx, row) in walk.table(&oid("1.3.6.1.2.1.4.22.1")) {
+    // are read, duplicates fall together. Each row: (ifIndex, IP, type, physical address).
+    let physical = walk
+        .table(&net_to_physical)
+        .into_iter()
+        .filter_map(|(idx, row)| {
+            let [if_index, rest @ ..] = idx.as_slice() else {
+                return None;
+            };
+            let (ip, _) = inet_from_index(rest)?;
+            Some((*if_index, ip, num(&row, 6), row.get(&4).copied()))
+        });
+    let media = walk
+        .table(&net_to_media)
+        .into_iter()
+        .filter_map(|(idx, row)| {
             let [if_index, ip @ ..] = idx.as_slice() else {
-                continue;
+                return None;
             };
-            let Some(ip) = ipv4_from_index(ip) else {
-                continue;
-            };
-            if num(&row, 4) == Some(2) {
-                continue;
-            }
-            if let Some(mac) = row.get(&2).and_then(|v| v.as_bytes()).and_then(decode::mac) {
-                arp.insert(ArpEntry {
-                    if_index: *if_index,
-                    ip,
-                    mac,
-                });
-            }
-        }
-    }
+            Some((
+                *if_index,
+                ipv4_from_index(ip)?,
+                num(&row, 4),
+                row.get(&2).copied(),
+            ))
+        });
+    let arp: BTreeSet<ArpEntry> = physical
+        .chain(media)
+        // type 2 = invalid.
+        .filter(|(_, _, kind, _)| *kind != Some(2))
+        .filter_map(|(if_index, ip, _, phys)| {
+            let mac = phys.and_then(Value::as_bytes).and_then(decode::mac)?;
+            Some(ArpEntry { if_index, ip, mac })
+        })
+        .collect();
     inv.arp = arp.into_iter().collect();
 }
 

@@ -73,6 +73,11 @@ fn u32_col(row: &std::collections::BTreeMap<u32, &Value>, col: u32) -> Option<u3
     num(row, col).and_then(|n| u32::try_from(n).ok())
 }
 
+/// The name of an SMI enumeration value (numbered from 1, as MIBs number them).
+fn enum_name(names: &[&'static str], n: Option<i64>) -> Option<&'static str> {
+    names.get(usize::try_from(n? - 1).ok()?).copied()
+}
+
 /// A row index of exactly one component.
 fn single(idx: &[u32]) -> Option<u32> {
     match idx {
