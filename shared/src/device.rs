@@ -12,6 +12,36 @@ use serde::{Deserialize, Serialize};
 #[cfg(feature = "openapi")]
 use utoipa::ToSchema;
 
+/// One poll of one device, pushed by an agent in its poller role to
+/// `POST /api/v1/device-reports` (zstd- or gzip-compressed JSON, the agent's own credential).
+/// Always complete: the server compares it with what it holds and records the differences.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(ToSchema))]
+#[serde(deny_unknown_fields)]
+pub struct DeviceReport {
+    /// Must equal [`crate::SCHEMA_VERSION`]; anything else is answered 422.
+    pub schema_version: u32,
+    /// Unique per report (the agent's spool file name); a redelivery carries the same id.
+    pub report_id: String,
+    pub agent_version: String,
+    pub collected_at: DateTime<Utc>,
+    /// How the poller came to poll this device.
+    pub source: TargetSource,
+    pub inventory: DeviceInventory,
+    pub metrics: DeviceMetrics,
+}
+
+/// Where a polled target came from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(ToSchema))]
+#[serde(rename_all = "lowercase")]
+pub enum TargetSource {
+    /// Listed in the agent's configuration.
+    Config,
+    /// Found by a discovery sweep of a configured range.
+    Discovery,
+}
+
 /// One device's inventory.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(ToSchema))]
