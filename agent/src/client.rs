@@ -84,14 +84,20 @@ pub async fn enroll(
     })
 }
 
-/// `POST /api/v1/reports` with a zstd-compressed body.
+/// Where host reports go.
+pub const REPORTS_PATH: &str = "/api/v1/reports";
+/// Where device polls go.
+pub const DEVICE_REPORTS_PATH: &str = "/api/v1/device-reports";
+
+/// `POST` of a zstd-compressed report to `path` ([`REPORTS_PATH`] or [`DEVICE_REPORTS_PATH`]).
 pub async fn deliver(
     client: &reqwest::Client,
     server: &str,
+    path: &str,
     token: &str,
     compressed: Vec<u8>,
 ) -> Delivery {
-    let url = format!("{}/api/v1/reports", server.trim_end_matches('/'));
+    let url = format!("{}{path}", server.trim_end_matches('/'));
     let resp = client
         .post(&url)
         .bearer_auth(token)

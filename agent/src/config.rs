@@ -1,5 +1,6 @@
 //! `cmdb-agent` configuration: one TOML file, every field documented, validated on load.
 
+use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
@@ -20,6 +21,119 @@ pub struct Config {
     /// Which collectors run.
     #[serde(default)]
     pub collectors: Collectors,
+    /// The SNMP poller role: network devices to inventory (none by default).
+    #[serde(default)]
+    pub snmp: Snmp,
+}
+
+/// The SNMP poller: credentials (stored once, referenced by name), configured targets and
+/// discovery ranges.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Snmp {
+    /// Seconds between two polls of a device (a target may set its own).
+    #[serde(default = "default_snmp_interval_secs")]
+    pub interval_secs: u64,
+    /// Most devices polled (or addresses probed) at the same time.
+    #[serde(default = "default_snmp_concurrency")]
+    pub concurrency: usize,
+    /// Seconds to wait for each answer.
+    #[serde(default = "default_snmp_timeout_secs")]
+    pub timeout_secs: f64,
+    /// Retries after a timeout.
+    #[serde(default = "default_snmp_retries")]
+    pub retries: u32,
+    /// GETBULK max-repetitions.
+    #[serde(default = "default_snmp_max_repetitions")]
+    pub max_repetitions: u32,
+    /// Named credentials, e.g. `[snmp.credentials.core-ro]`.
+    #[serde(default)]
+    pub credentials: BTreeMap<String, SnmpCredential>,
+    /// Devices to poll, e.g. `[[snmp.targets]]`.
+    #[serde(default)]
+    pub targets: Vec<SnmpTarget>,
+    /// Address ranges to sweep for devices, e.g. `[[snmp.discovery]]`.
+    #[serde(default)]
+    pub discovery: Vec<SnmpDiscovery>,
+}
+
+impl Default for Snmp {
+    fn default() -> Self {
+        Self {
+            interval_secs: default_snmp_interval_secs(),
+            concurrency: default_snmp_concurrency(),
+            timeout_secs: default_snmp_timeout_secs(),
+            retries: default_snmp_retries(),
+            max_repetitions: default_snmp_max_repetitions(),
+            credentials: BTreeMap::new(),
+            targets: Vec::new(),
+            discovery: Vec::new(),
+        }
+    }
+}
+
+/// One credential. `version = "1"`, `"2c"` (with `community`) or `"3"` (with `user`, and
+/// `auth_key`/`priv_key` for authNoPriv/authPriv). Its `Debug` form hides the secrets.
+#[derive(Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SnmpCredential {
+    pub version: String,
+    pub community: Option<String>,
+    pub user: Option<String>,
+    /// md5, sha (default), sha224, sha256, sha384, sha512.
+    pub auth_protocol: Option<String>,
+    pub auth_key: Option<String>,
+    /// des, aes (default; AES-128), aes192, aes256, aes192c, aes256c (Cisco key extension).
+    pub priv_protocol: Option<String>,
+    pub priv_key: Option<String>,
+    /// SNMPv3 context name (a target may set its own).
+    pub context: Option<String>,
+}
+
+impl std::fmt::Debug for SnmpCredential {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let hidden = |s: &Option<String>| s.as_ref().map(|_| "<hidden>");
+        f.debug_struct("SnmpCredential")
+            .field("version", &self.version)
+            .field("community", &hidden(&self.community))
+            .field("user", &self.user)
+            .field("auth_protocol", &self.auth_protocol)
+            .field("auth_key", &hidden(&self.auth_key))
+            .field("priv_protocol", &self.priv_protocol)
+            .field("priv_key", &hidden(&self.priv_key))
+            .field("context", &self.context)
+            .finish()
+    }
+}
+
+/// A configured device.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SnmpTarget {
+    /// `host`, `host:port` or `[v6]:port` (port 161 by default).
+    pub address: String,
+    /// Name of an entry of `[snmp.credentials]`.
+    pub credential: String,
+    /// SNMPv3 context for this device, instead of the credential's.
+    pub context: Option<String>,
+    /// Seconds between polls, instead of `snmp.interval_secs`.
+    pub interval_secs: Option<u64>,
+}
+
+/// A range swept for devices: every address is probed (sysObjectID) with each credential in
+/// turn; responders are polled like configured targets.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SnmpDiscovery {
+    /// An IPv4 or IPv6 network, e.g. `10.0.0.0/24` (at most 65,536 addresses).
+    pub cidr: String,
+    #[serde(default = "default_snmp_port")]
+    pub port: u16,
+    /// Credential names, tried in order.
+    pub credentials: Vec<String>,
+    /// Seconds between sweeps.
+    #[serde(default = "default_snmp_sweep_secs")]
+    pub interval_secs: u64,
 }
 
 /// Delivery schedule and spool bounds.
@@ -69,6 +183,27 @@ pub struct Collectors {
     pub disabled: Vec<String>,
 }
 
+fn default_snmp_interval_secs() -> u64 {
+    900
+}
+fn default_snmp_concurrency() -> usize {
+    32
+}
+fn default_snmp_timeout_secs() -> f64 {
+    2.0
+}
+fn default_snmp_retries() -> u32 {
+    2
+}
+fn default_snmp_max_repetitions() -> u32 {
+    25
+}
+fn default_snmp_port() -> u16 {
+    161
+}
+fn default_snmp_sweep_secs() -> u64 {
+    86_400
+}
 fn default_state_dir() -> PathBuf {
     PathBuf::from("/var/lib/cmdb-agent")
 }
@@ -101,6 +236,7 @@ impl Default for Config {
             root: default_root(),
             delivery: Delivery::default(),
             collectors: Collectors::default(),
+            snmp: Snmp::default(),
         }
     }
 }
@@ -118,6 +254,8 @@ pub enum ConfigError {
     Parse { path: String, message: String },
     #[error("{field}: {reason}")]
     Invalid { field: &'static str, reason: String },
+    #[error("{field}: {reason}")]
+    InvalidAt { field: String, reason: String },
 }
 
 /// The collector names the agent knows.
@@ -204,7 +342,172 @@ impl Config {
                 reason: "must be an absolute path".into(),
             });
         }
+        self.snmp.validate()
+    }
+}
+
+fn invalid(field: impl Into<String>, reason: impl Into<String>) -> ConfigError {
+    ConfigError::InvalidAt {
+        field: field.into(),
+        reason: reason.into(),
+    }
+}
+
+fn check_interval(field: String, secs: u64) -> Result<(), ConfigError> {
+    if (60..=7 * 86_400).contains(&secs) || secs == 1 {
         Ok(())
+    } else {
+        Err(invalid(
+            field,
+            format!("must be between 60 and 604800 seconds (or 1 for tests), got {secs}"),
+        ))
+    }
+}
+
+impl Snmp {
+    /// Checks values serde cannot, naming the field (`snmp.targets[2].credential`, …).
+    pub fn validate(&self) -> Result<(), ConfigError> {
+        check_interval("snmp.interval_secs".into(), self.interval_secs)?;
+        if !(1..=1024).contains(&self.concurrency) {
+            return Err(invalid("snmp.concurrency", "must be from 1 to 1024"));
+        }
+        if !(0.05..=60.0).contains(&self.timeout_secs) {
+            return Err(invalid(
+                "snmp.timeout_secs",
+                "must be between 0.05 and 60 seconds",
+            ));
+        }
+        if self.retries > 10 {
+            return Err(invalid("snmp.retries", "at most 10"));
+        }
+        if !(1..=1000).contains(&self.max_repetitions) {
+            return Err(invalid("snmp.max_repetitions", "must be from 1 to 1000"));
+        }
+        for name in self.credentials.keys() {
+            self.credential(name, None)?;
+        }
+        for (i, t) in self.targets.iter().enumerate() {
+            let at = |f: &str| format!("snmp.targets[{i}].{f}");
+            crate::snmp::target_address(&t.address).map_err(|e| invalid(at("address"), e))?;
+            self.credential(&t.credential, t.context.as_deref())
+                .map_err(|e| match e {
+                    ConfigError::InvalidAt { field, reason } if field.is_empty() => {
+                        invalid(at("credential"), reason)
+                    }
+                    other => other,
+                })?;
+            if let Some(secs) = t.interval_secs {
+                check_interval(at("interval_secs"), secs)?;
+            }
+        }
+        for (i, d) in self.discovery.iter().enumerate() {
+            let at = |f: &str| format!("snmp.discovery[{i}].{f}");
+            crate::snmp::discover::parse_range(&d.cidr).map_err(|e| invalid(at("cidr"), e))?;
+            if d.port == 0 {
+                return Err(invalid(at("port"), "must be from 1 to 65535"));
+            }
+            if d.credentials.is_empty() {
+                return Err(invalid(at("credentials"), "name at least one credential"));
+            }
+            for c in &d.credentials {
+                self.credential(c, None).map_err(|e| match e {
+                    ConfigError::InvalidAt { field, reason } if field.is_empty() => {
+                        invalid(at("credentials"), reason)
+                    }
+                    other => other,
+                })?;
+            }
+            if d.interval_secs != 1 && !(300..=30 * 86_400).contains(&d.interval_secs) {
+                return Err(invalid(
+                    at("interval_secs"),
+                    "must be between 300 and 2592000 seconds (or 1 for tests)",
+                ));
+            }
+        }
+        Ok(())
+    }
+
+    /// The client credentials of a named entry, with an optional context override. An
+    /// unknown name is an error with an empty field (the caller names where it was used).
+    pub fn credential(
+        &self,
+        name: &str,
+        context: Option<&str>,
+    ) -> Result<crate::snmp::client::Credentials, ConfigError> {
+        use crate::snmp::client::{Credentials, V3Spec};
+        let Some(c) = self.credentials.get(name) else {
+            let known: Vec<&str> = self.credentials.keys().map(String::as_str).collect();
+            return Err(invalid(
+                "",
+                format!(
+                    "no credential named {name:?} in [snmp.credentials] (known: {})",
+                    if known.is_empty() {
+                        "none".to_string()
+                    } else {
+                        known.join(", ")
+                    }
+                ),
+            ));
+        };
+        let at = |f: &str| format!("snmp.credentials.{name}.{f}");
+        let community = || -> Result<String, ConfigError> {
+            match &c.community {
+                Some(s) if !s.is_empty() && s.len() <= 255 => Ok(s.clone()),
+                Some(_) => Err(invalid(at("community"), "must be 1-255 characters")),
+                None => Err(invalid(
+                    at("community"),
+                    format!("required with version {:?}", c.version),
+                )),
+            }
+        };
+        let v3_only = [
+            ("user", c.user.is_some()),
+            ("auth_protocol", c.auth_protocol.is_some()),
+            ("auth_key", c.auth_key.is_some()),
+            ("priv_protocol", c.priv_protocol.is_some()),
+            ("priv_key", c.priv_key.is_some()),
+            ("context", c.context.is_some()),
+        ];
+        match c.version.as_str() {
+            "1" | "2c" => {
+                if let Some((f, _)) = v3_only.iter().find(|(_, set)| *set) {
+                    return Err(invalid(at(f), "only for version \"3\""));
+                }
+                let community = community()?;
+                Ok(if c.version == "1" {
+                    Credentials::V1 { community }
+                } else {
+                    Credentials::V2c { community }
+                })
+            }
+            "3" => {
+                if c.community.is_some() {
+                    return Err(invalid(at("community"), "not used by version \"3\""));
+                }
+                let spec = V3Spec {
+                    user: c
+                        .user
+                        .clone()
+                        .ok_or_else(|| invalid(at("user"), "required with version \"3\""))?,
+                    auth_protocol: c.auth_protocol.clone(),
+                    auth_key: c.auth_key.clone(),
+                    priv_protocol: c.priv_protocol.clone(),
+                    priv_key: c.priv_key.clone(),
+                    context: context
+                        .map(str::to_string)
+                        .or_else(|| c.context.clone())
+                        .unwrap_or_default(),
+                };
+                spec.credentials(false).map_err(|e| {
+                    let (field, reason) = e.split_once(": ").unwrap_or(("", e.as_str()));
+                    invalid(at(if field == "v3_user" { "user" } else { field }), reason)
+                })
+            }
+            other => Err(invalid(
+                at("version"),
+                format!("unknown SNMP version {other:?} (\"1\", \"2c\" or \"3\")"),
+            )),
+        }
     }
 }
 
@@ -224,6 +527,110 @@ mod tests {
     fn an_empty_file_means_defaults() {
         let cfg = Config::parse("", Path::new("x")).expect("defaults");
         assert_eq!(cfg.delivery.interval_secs, 300);
+    }
+
+    const SNMP: &str = r#"
+[snmp]
+interval_secs = 300
+[snmp.credentials.ro]
+version = "2c"
+community = "public"
+[snmp.credentials.v3]
+version = "3"
+user = "cmdb"
+auth_protocol = "sha256"
+auth_key = "auth-pass-1"
+priv_protocol = "aes256"
+priv_key = "priv-pass-1"
+[[snmp.targets]]
+address = "10.0.0.1"
+credential = "v3"
+context = "vlan-10"
+[[snmp.targets]]
+address = "[2001:db8::1]:1161"
+credential = "ro"
+interval_secs = 120
+[[snmp.discovery]]
+cidr = "10.0.10.0/24"
+credentials = ["ro", "v3"]
+"#;
+
+    #[test]
+    fn snmp_targets_reference_named_credentials() {
+        use crate::snmp::client::{Credentials, PrivProtocol};
+        let cfg = Config::parse(SNMP, Path::new("x")).expect("valid");
+        match cfg.snmp.credential("v3", Some("vlan-10")).expect("v3") {
+            Credentials::V3 {
+                user,
+                privacy: Some((PrivProtocol::Aes256, _)),
+                context,
+                ..
+            } => assert_eq!((user.as_str(), context.as_str()), ("cmdb", "vlan-10")),
+            other => panic!("{other:?}"),
+        }
+        assert_eq!(cfg.snmp.discovery[0].port, 161);
+        assert_eq!(cfg.snmp.discovery[0].interval_secs, 86_400);
+    }
+
+    #[test]
+    fn snmp_mistakes_name_the_field() {
+        for (from, to, field) in [
+            (
+                "credential = \"v3\"",
+                "credential = \"v4\"",
+                "snmp.targets[0].credential",
+            ),
+            (
+                "auth_key = \"auth-pass-1\"",
+                "auth_key = \"short\"",
+                "snmp.credentials.v3.auth_key",
+            ),
+            (
+                "priv_protocol = \"aes256\"",
+                "priv_protocol = \"rot13\"",
+                "snmp.credentials.v3.priv_protocol",
+            ),
+            (
+                "community = \"public\"",
+                "user = \"x\"",
+                "snmp.credentials.ro.user",
+            ),
+            (
+                "version = \"2c\"",
+                "version = \"2\"",
+                "snmp.credentials.ro.version",
+            ),
+            (
+                "address = \"10.0.0.1\"",
+                "address = \"10.0.0.1:0\"",
+                "snmp.targets[0].address",
+            ),
+            (
+                "cidr = \"10.0.10.0/24\"",
+                "cidr = \"10.0.0.0/8\"",
+                "snmp.discovery[0].cidr",
+            ),
+            (
+                "credentials = [\"ro\", \"v3\"]",
+                "credentials = []",
+                "snmp.discovery[0].credentials",
+            ),
+            (
+                "credentials = [\"ro\", \"v3\"]",
+                "credentials = [\"ro\", \"nope\"]",
+                "snmp.discovery[0].credentials",
+            ),
+            (
+                "interval_secs = 120",
+                "interval_secs = 5",
+                "snmp.targets[1].interval_secs",
+            ),
+        ] {
+            assert!(SNMP.contains(from), "{from}");
+            let text = SNMP.replacen(from, to, 1);
+            let err = Config::parse(&text, Path::new("x")).expect_err(to);
+            assert!(err.to_string().starts_with(field), "{to}: {err}");
+        }
     }
 
     #[test]

@@ -14,7 +14,8 @@ use rand::Rng;
 use crate::client::{self, Delivery};
 use crate::collect::{self, Context};
 use crate::config::Config;
-use crate::spool::{Spool, SpoolError};
+use crate::snmp::poller::Poller;
+use crate::spool::{Kind, Spool, SpoolError};
 use crate::state::{Credential, DeliveryState, StateDir, StateError};
 
 /// Agent version on the wire.
@@ -61,6 +62,8 @@ pub enum AgentError {
     Client(#[from] client::ClientError),
     #[error("cannot encode the report")]
     Encode(#[source] std::io::Error),
+    #[error(transparent)]
+    Config(#[from] crate::config::ConfigError),
 }
 
 /// What delivering the spool achieved.
@@ -82,6 +85,16 @@ pub struct Agent {
     cred: Credential,
     spool: Spool,
     http: reqwest::Client,
+    /// The SNMP poller role, when the configuration names devices or ranges.
+    poller: Option<Poller>,
+}
+
+/// What a round of device polls achieved.
+#[derive(Debug, Default, PartialEq, Eq)]
+pub struct DevicesOutcome {
+    pub swept: usize,
+    pub spooled: usize,
+    pub failed: usize,
 }
 
 impl Agent {
@@ -99,13 +112,68 @@ impl Agent {
             cfg.delivery.spool_max_bytes,
             cfg.delivery.spool_max_reports,
         )?;
+        let poller = Poller::new(&cfg.snmp, state.dir().join("snmp-discovered.json"))?;
         Ok(Self {
             cfg,
             state,
             cred,
             spool,
             http,
+            poller,
         })
+    }
+
+    /// Sweeps the discovery ranges and polls the devices that are due (all of them when
+    /// `all`), spooling one report per device that answered.
+    pub async fn poll_devices(&mut self, all: bool) -> Result<DevicesOutcome, AgentError> {
+        let Some(poller) = self.poller.as_mut() else {
+            return Ok(DevicesOutcome::default());
+        };
+        let round = poller.round(all).await;
+        self.spool_devices(round)
+    }
+
+    /// Spools one report per device that answered.
+    fn spool_devices(
+        &mut self,
+        round: crate::snmp::poller::Round,
+    ) -> Result<DevicesOutcome, AgentError> {
+        let mut out = DevicesOutcome {
+            swept: round.swept,
+            ..Default::default()
+        };
+        for (target, result, _took) in round.polled {
+            let (inventory, metrics) = match result {
+                Ok(r) => r,
+                Err(e) => {
+                    tracing::warn!(target = %target.address, credential = %target.credential, error = %e, "device poll failed");
+                    out.failed += 1;
+                    continue;
+                }
+            };
+            let id = self.spool.next_id(Kind::Device);
+            let report = cmdb_shared::device::DeviceReport {
+                schema_version: SCHEMA_VERSION,
+                report_id: id.clone(),
+                agent_version: AGENT_VERSION.to_string(),
+                collected_at: metrics.at.unwrap_or_else(chrono::Utc::now),
+                source: target.source,
+                inventory,
+                metrics,
+            };
+            let json = serde_json::to_vec(&report).map_err(|e| AgentError::Encode(e.into()))?;
+            let compressed = zstd::bulk::compress(&json, 3).map_err(AgentError::Encode)?;
+            let dropped = self.spool.push(&id, &compressed)?;
+            if !dropped.is_empty() {
+                tracing::warn!(
+                    count = dropped.len(),
+                    "spool full: oldest undelivered reports dropped"
+                );
+            }
+            tracing::info!(report = %id, target = %target.address, bytes = compressed.len(), "device report spooled");
+            out.spooled += 1;
+        }
+        Ok(out)
     }
 
     /// Collects and spools one report: full when due (or when there is no baseline), else a
@@ -125,7 +193,10 @@ impl Agent {
             ReportKind::Full => inv,
             ReportKind::Delta => delta(inv, &hashes, &st.base_hashes),
         };
-        let id = self.spool.next_id(kind == ReportKind::Full);
+        let id = self.spool.next_id(match kind {
+            ReportKind::Full => Kind::Full,
+            ReportKind::Delta => Kind::Delta,
+        });
         let report = Report {
             schema_version: SCHEMA_VERSION,
             report_id: id.clone(),
@@ -170,16 +241,27 @@ impl Agent {
         let total = entries.len();
         for (i, e) in entries.iter().enumerate() {
             let bytes = self.spool.read(e)?;
-            match client::deliver(&self.http, &self.cred.server, &self.cred.token, bytes).await {
+            let path = match e.kind {
+                Kind::Device => client::DEVICE_REPORTS_PATH,
+                Kind::Full | Kind::Delta => client::REPORTS_PATH,
+            };
+            let answer =
+                client::deliver(&self.http, &self.cred.server, path, &self.cred.token, bytes).await;
+            match answer {
                 Delivery::Acked => {
                     self.spool.remove(e)?;
                     out.delivered += 1;
+                }
+                Delivery::Resync if e.kind == Kind::Device => {
+                    // Device polls are complete: there is no baseline to resynchronise.
+                    tracing::error!(report = %e.id, "server asked a device poll for a resync; moved to spool/rejected");
+                    self.spool.reject(e)?;
                 }
                 Delivery::Resync => {
                     tracing::info!(report = %e.id, "server asked for a full inventory");
                     // Every pending delta was built on the baseline the server refused.
                     for later in &entries[i..] {
-                        if !later.full {
+                        if later.kind == Kind::Delta {
                             self.spool.remove(later)?;
                         }
                     }
@@ -191,8 +273,11 @@ impl Agent {
                 Delivery::Rejected(why) => {
                     tracing::error!(report = %e.id, reason = %why, "server rejected a report; moved to spool/rejected");
                     self.spool.reject(e)?;
-                    // The next report must not be a delta on top of a picture the server never took.
-                    self.state.save_delivery(&DeliveryState::default())?;
+                    if e.kind != Kind::Device {
+                        // The next report must not be a delta on top of a picture the server
+                        // never took.
+                        self.state.save_delivery(&DeliveryState::default())?;
+                    }
                 }
                 Delivery::Unauthorized(why) => {
                     tracing::error!(reason = %why, "server refused the agent credential; re-enroll the agent");
@@ -239,21 +324,31 @@ impl Agent {
         let mut attempt = 0u32;
         loop {
             let now = tokio::time::Instant::now();
+            if self.poller.as_ref().is_some_and(|p| p.next_due() <= now)
+                && let Err(e) = self.poll_devices(false).await
+            {
+                tracing::error!(error = %client::error_chain(&e), "device polls failed");
+            }
             let outcome = if now >= next_cycle {
                 next_cycle = now + interval;
                 self.cycle().await
             } else {
                 self.deliver_all().await
             };
+            // The next thing to do: a cycle, or a device poll or sweep.
+            let next_work = match &self.poller {
+                Some(p) => next_cycle.min(p.next_due()),
+                None => next_cycle,
+            };
             let wait = match outcome {
                 Ok(o) if o.stopped.is_none() => {
                     attempt = 0;
-                    next_cycle.saturating_duration_since(tokio::time::Instant::now())
+                    next_work.saturating_duration_since(tokio::time::Instant::now())
                 }
                 Ok(_) => {
                     attempt = attempt.saturating_add(1);
                     backoff(attempt, max_backoff, &mut rand::rng()).min(
-                        next_cycle
+                        next_work
                             .saturating_duration_since(tokio::time::Instant::now())
                             .max(Duration::from_secs(1)),
                     )

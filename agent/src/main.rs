@@ -77,6 +77,31 @@ enum SnmpCommand {
         #[command(flatten)]
         access: SnmpAccess,
     },
+    /// Poll every device of the configuration ([snmp] targets, and the responders of its
+    /// discovery ranges) once, and print how each went. Nothing is sent to the server.
+    Poll {
+        /// Print every device's inventory and metrics as JSON instead of a summary.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Probe every address of one or more ranges (sysObjectID, sysName, sysDescr) and list
+    /// the devices that answer.
+    Discover {
+        /// Ranges such as 10.0.0.0/24 (at most 65,536 addresses each) or single addresses.
+        #[arg(required = true)]
+        ranges: Vec<String>,
+        /// UDP port to probe.
+        #[arg(long, default_value_t = 161)]
+        port: u16,
+        /// Addresses probed at the same time.
+        #[arg(long, default_value_t = 64)]
+        concurrency: usize,
+        /// Print the responders as JSON instead of a table.
+        #[arg(long)]
+        json: bool,
+        #[command(flatten)]
+        access: SnmpAccess,
+    },
 }
 
 #[derive(clap::Args)]
@@ -119,8 +144,11 @@ struct SnmpAccess {
 
 impl SnmpAccess {
     fn credentials(&self) -> anyhow::Result<cmdb_agent::snmp::client::Credentials> {
-        use cmdb_agent::snmp::client::{AuthProtocol as A, Credentials, PrivProtocol as P};
+        use cmdb_agent::snmp::client::{Credentials, V3Spec};
         if let Some(community) = &self.community {
+            if community.is_empty() || community.len() > 255 {
+                bail!("--community: must be 1-255 characters");
+            }
             return Ok(if self.v1 {
                 Credentials::V1 {
                     community: community.clone(),
@@ -134,64 +162,16 @@ impl SnmpAccess {
         let Some(user) = &self.v3_user else {
             bail!("give --community (SNMPv1/v2c) or --v3-user (SNMPv3)");
         };
-        let auth = match &self.auth_key {
-            None => None,
-            Some(key) => {
-                let proto = match self
-                    .auth_protocol
-                    .as_deref()
-                    .unwrap_or("sha")
-                    .to_ascii_lowercase()
-                    .as_str()
-                {
-                    "md5" => A::Md5,
-                    "sha" | "sha1" => A::Sha1,
-                    "sha224" => A::Sha224,
-                    "sha256" => A::Sha256,
-                    "sha384" => A::Sha384,
-                    "sha512" => A::Sha512,
-                    other => bail!(
-                        "--auth-protocol: unknown {other:?} (md5, sha, sha224, sha256, sha384, sha512)"
-                    ),
-                };
-                if key.len() < 8 {
-                    bail!("--auth-key: SNMPv3 pass phrases have at least 8 characters");
-                }
-                Some((proto, key.clone()))
-            }
-        };
-        let privacy = match &self.priv_key {
-            None => None,
-            Some(key) => {
-                let proto = match self
-                    .priv_protocol
-                    .as_deref()
-                    .unwrap_or("aes")
-                    .to_ascii_lowercase()
-                    .as_str()
-                {
-                    "des" => P::Des,
-                    "aes" | "aes128" => P::Aes128,
-                    "aes192" => P::Aes192,
-                    "aes256" => P::Aes256,
-                    "aes192c" => P::Aes192Reeder,
-                    "aes256c" => P::Aes256Reeder,
-                    other => bail!(
-                        "--priv-protocol: unknown {other:?} (des, aes, aes192, aes256, aes192c, aes256c)"
-                    ),
-                };
-                if key.len() < 8 {
-                    bail!("--priv-key: SNMPv3 pass phrases have at least 8 characters");
-                }
-                Some((proto, key.clone()))
-            }
-        };
-        Ok(Credentials::V3 {
+        V3Spec {
             user: user.clone(),
-            auth,
-            privacy,
+            auth_protocol: self.auth_protocol.clone(),
+            auth_key: self.auth_key.clone(),
+            priv_protocol: self.priv_protocol.clone(),
+            priv_key: self.priv_key.clone(),
             context: self.context.clone(),
-        })
+        }
+        .credentials(true)
+        .map_err(anyhow::Error::msg)
     }
 
     fn options(&self) -> anyhow::Result<cmdb_agent::snmp::client::Options> {
@@ -290,6 +270,142 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             );
             Ok(ExitCode::SUCCESS)
         }
+        Command::Snmp {
+            command:
+                SnmpCommand::Discover {
+                    ranges,
+                    port,
+                    concurrency,
+                    json,
+                    access,
+                },
+        } => {
+            use cmdb_agent::snmp::discover;
+            if port == 0 {
+                bail!("--port: must be from 1 to 65535");
+            }
+            if !(1..=1024).contains(&concurrency) {
+                bail!("--concurrency: must be from 1 to 1024");
+            }
+            let nets = ranges
+                .iter()
+                .map(|r| discover::parse_range(r).map(|n| (n, port)))
+                .collect::<Result<Vec<_>, _>>()
+                .map_err(|e| anyhow::anyhow!("range {e}"))?;
+            let credential = ("command line".to_string(), access.credentials()?);
+            let options = access.options()?;
+            let total: u64 = nets.iter().map(|(n, _)| n.hosts().count() as u64).sum();
+            // Drawn only when stderr is a terminal.
+            let bar = indicatif::ProgressBar::with_draw_target(
+                Some(total),
+                indicatif::ProgressDrawTarget::stderr(),
+            );
+            if let Ok(style) = indicatif::ProgressStyle::with_template(
+                "{bar:40} {pos}/{len} addresses, {msg} ({eta} left)",
+            ) {
+                bar.set_style(style);
+            }
+            let found = std::cell::Cell::new(0u64);
+            let responders = runtime()?.block_on(discover::sweep(
+                &nets,
+                std::slice::from_ref(&credential),
+                options,
+                concurrency,
+                |done, _| {
+                    bar.set_position(done);
+                    bar.set_message(format!("{} responder(s)", found.get()));
+                },
+            ));
+            found.set(responders.len() as u64);
+            bar.finish_and_clear();
+            if json {
+                println!("{}", serde_json::to_string_pretty(&responders)?);
+            } else {
+                println!(
+                    "{:<24} {:<20} {:<24} {:<28} DESCRIPTION",
+                    "ADDRESS", "VENDOR", "NAME", "SYSOBJECTID"
+                );
+                for r in &responders {
+                    println!(
+                        "{:<24} {:<20} {:<24} {:<28} {}",
+                        r.address,
+                        r.vendor.as_deref().unwrap_or("-"),
+                        r.name.as_deref().unwrap_or("-"),
+                        r.object_id.as_deref().unwrap_or("-"),
+                        r.description.as_deref().unwrap_or("-"),
+                    );
+                }
+                eprintln!("{} responder(s) in {total} address(es)", responders.len());
+            }
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Snmp {
+            command: SnmpCommand::Poll { json },
+        } => {
+            let state = StateDir::new(&cfg.state_dir);
+            let Some(mut poller) = cmdb_agent::snmp::poller::Poller::new(
+                &cfg.snmp,
+                state.dir().join("snmp-discovered.json"),
+            )?
+            else {
+                bail!("the configuration has no [[snmp.targets]] and no [[snmp.discovery]] ranges");
+            };
+            let started = std::time::Instant::now();
+            let round = runtime()?.block_on(poller.round(true));
+            let wall = started.elapsed();
+            let failed = round.polled.iter().filter(|p| p.1.is_err()).count();
+            if json {
+                let out: Vec<serde_json::Value> = round
+                    .polled
+                    .iter()
+                    .map(|(t, r, took)| {
+                        let mut v = serde_json::json!({
+                            "target": t.address,
+                            "credential": t.credential,
+                            "source": t.source,
+                            "millis": took.as_millis() as u64,
+                        });
+                        match r {
+                            Ok((inventory, metrics)) => {
+                                v["inventory"] = serde_json::json!(inventory);
+                                v["metrics"] = serde_json::json!(metrics);
+                            }
+                            Err(e) => v["error"] = serde_json::json!(e.to_string()),
+                        }
+                        v
+                    })
+                    .collect();
+                println!("{}", serde_json::to_string_pretty(&out)?);
+            } else {
+                for (t, r, took) in &round.polled {
+                    match r {
+                        Ok((inv, _)) => println!(
+                            "ok    {:<24} {:>6} ms  {} ({} interfaces, {} neighbours, {} forwarding entries)",
+                            t.address,
+                            took.as_millis(),
+                            inv.system.name.as_deref().unwrap_or("-"),
+                            inv.interfaces.len(),
+                            inv.lldp_neighbors.len() + inv.cdp_neighbors.len(),
+                            inv.forwarding.len(),
+                        ),
+                        Err(e) => {
+                            println!("error {:<24} {:>6} ms  {e}", t.address, took.as_millis())
+                        }
+                    }
+                }
+            }
+            eprintln!(
+                "{} device(s) polled in {:.2} s, {failed} failed; {} range(s) swept",
+                round.polled.len(),
+                wall.as_secs_f64(),
+                round.swept
+            );
+            Ok(if failed == 0 {
+                ExitCode::SUCCESS
+            } else {
+                ExitCode::from(3)
+            })
+        }
         Command::CheckConfig => {
             let state = StateDir::new(&cfg.state_dir);
             match state.credential() {
@@ -373,6 +489,13 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             let rt = runtime()?;
             let mut agent = Agent::new(cfg)?;
             if once {
+                let devices = rt.block_on(agent.poll_devices(true))?;
+                if devices != Default::default() {
+                    println!(
+                        "devices: {} polled, {} failed, {} range(s) swept",
+                        devices.spooled, devices.failed, devices.swept
+                    );
+                }
                 let out = rt.block_on(agent.cycle())?;
                 println!(
                     "delivered {} report(s), {} pending{}",

@@ -2,7 +2,7 @@
 //! before it is sent, and deleted only after the server acknowledges it. A server outage, a
 //! crash or a reboot loses nothing; the spool is bounded so a long outage cannot fill the disk.
 //!
-//! File names are `<unix millis, 16 digits>-<seq>-<full|delta>.json.zst`: they sort in
+//! File names are `<unix millis, 16 digits>-<seq>-<full|delta|device>.json.zst`: they sort in
 //! creation order and the stem doubles as the report id (in the body, for logs and the
 //! acknowledgement). A redelivery after a lost acknowledgement is harmless: the server
 //! already holds the report's section hashes and records no change.
@@ -29,13 +29,40 @@ fn io(path: &Path) -> impl FnOnce(std::io::Error) -> SpoolError + '_ {
     }
 }
 
+/// What a spooled report is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Kind {
+    /// The host's full inventory.
+    Full,
+    /// The host's changed sections.
+    Delta,
+    /// One poll of a network device (always complete).
+    Device,
+}
+
+impl Kind {
+    fn suffix(self) -> &'static str {
+        match self {
+            Kind::Full => "full",
+            Kind::Delta => "delta",
+            Kind::Device => "device",
+        }
+    }
+
+    fn of_id(id: &str) -> Option<Kind> {
+        [Kind::Full, Kind::Delta, Kind::Device]
+            .into_iter()
+            .find(|k| id.rsplit('-').next() == Some(k.suffix()))
+    }
+}
+
 /// A spooled report.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Entry {
     pub path: PathBuf,
     /// The report id (the file stem).
     pub id: String,
-    pub full: bool,
+    pub kind: Kind,
     pub bytes: u64,
 }
 
@@ -67,14 +94,10 @@ impl Spool {
     }
 
     /// A new report id, unique and ordered.
-    pub fn next_id(&mut self, full: bool) -> String {
+    pub fn next_id(&mut self, kind: Kind) -> String {
         self.seq += 1;
         let ms = chrono::Utc::now().timestamp_millis().max(0);
-        format!(
-            "{ms:016}-{:06}-{}",
-            self.seq % 1_000_000,
-            if full { "full" } else { "delta" }
-        )
+        format!("{ms:016}-{:06}-{}", self.seq % 1_000_000, kind.suffix())
     }
 
     /// Writes a compressed report durably. Returns the ids dropped to stay within bounds.
@@ -101,11 +124,14 @@ impl Spool {
             let Some(id) = name.strip_suffix(".json.zst") else {
                 continue;
             };
+            let Some(kind) = Kind::of_id(id) else {
+                continue;
+            };
             let bytes = e.metadata().map(|m| m.len()).unwrap_or(0);
             out.push(Entry {
                 path: e.path(),
                 id: id.to_string(),
-                full: id.ends_with("-full"),
+                kind,
                 bytes,
             });
         }
@@ -152,8 +178,19 @@ impl Spool {
         let mut total: u64 = entries.iter().map(|e| e.bytes).sum();
         let mut count = entries.len();
         let mut dropped = Vec::new();
-        // Never drop the newest report: it describes the host as it is now.
-        for e in entries.iter().take(entries.len().saturating_sub(1)) {
+        // Device polls go first, oldest first: each is a complete picture that a newer poll
+        // of the same device supersedes, while a host's deltas build on one another. Never
+        // drop the newest report: it describes the host (or device) as it is now.
+        let droppable = entries.len().saturating_sub(1);
+        let order = entries[..droppable]
+            .iter()
+            .filter(|e| e.kind == Kind::Device)
+            .chain(
+                entries[..droppable]
+                    .iter()
+                    .filter(|e| e.kind != Kind::Device),
+            );
+        for e in order {
             if total <= self.max_bytes && count <= self.max_reports {
                 break;
             }
@@ -195,8 +232,8 @@ mod tests {
     fn reports_come_back_in_order_and_survive_reopening() {
         let dir = tempfile::tempdir().expect("tempdir");
         let mut s = Spool::open(dir.path(), 1 << 20, 100).expect("open");
-        let a = s.next_id(true);
-        let b = s.next_id(false);
+        let a = s.next_id(Kind::Full);
+        let b = s.next_id(Kind::Delta);
         s.push(&a, b"one").expect("push");
         s.push(&b, b"two").expect("push");
         let s = Spool::open(dir.path(), 1 << 20, 100).expect("reopen");
@@ -205,7 +242,7 @@ mod tests {
             e.iter().map(|e| e.id.clone()).collect::<Vec<_>>(),
             vec![a, b]
         );
-        assert!(e[0].full && !e[1].full);
+        assert_eq!((e[0].kind, e[1].kind), (Kind::Full, Kind::Delta));
         assert_eq!(s.read(&e[1]).expect("read"), b"two");
     }
 
@@ -213,13 +250,37 @@ mod tests {
     fn bounds_drop_the_oldest_but_never_the_newest() {
         let dir = tempfile::tempdir().expect("tempdir");
         let mut s = Spool::open(dir.path(), 1 << 20, 2).expect("open");
-        let ids: Vec<String> = (0..4).map(|i| s.next_id(i == 0)).collect();
+        let ids: Vec<String> = (0..4)
+            .map(|i| s.next_id(if i == 0 { Kind::Full } else { Kind::Delta }))
+            .collect();
         let mut dropped = Vec::new();
         for id in &ids {
             dropped.extend(s.push(id, b"x").expect("push"));
         }
         assert_eq!(dropped, vec![ids[0].clone(), ids[1].clone()]);
         assert_eq!(s.entries().expect("entries").len(), 2);
+    }
+
+    #[test]
+    fn device_polls_are_dropped_before_host_reports() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let mut s = Spool::open(dir.path(), 1 << 20, 3).expect("open");
+        let full = s.next_id(Kind::Full);
+        let dev1 = s.next_id(Kind::Device);
+        let delta = s.next_id(Kind::Delta);
+        let dev2 = s.next_id(Kind::Device);
+        let mut dropped = Vec::new();
+        for id in [&full, &dev1, &delta, &dev2] {
+            dropped.extend(s.push(id, b"x").expect("push"));
+        }
+        assert_eq!(dropped, vec![dev1]);
+        let kept: Vec<String> = s
+            .entries()
+            .expect("entries")
+            .into_iter()
+            .map(|e| e.id)
+            .collect();
+        assert_eq!(kept, vec![full, delta, dev2]);
     }
 
     #[test]

@@ -65,6 +65,11 @@ impl StateDir {
         }
     }
 
+    /// The directory itself.
+    pub fn dir(&self) -> &Path {
+        &self.dir
+    }
+
     pub fn credential_path(&self) -> PathBuf {
         self.dir.join("credential.json")
     }

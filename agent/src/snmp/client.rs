@@ -35,8 +35,148 @@ pub enum PrivProtocol {
     Aes256Reeder,
 }
 
-/// How to talk to a device.
-#[derive(Debug, Clone, PartialEq, Eq)]
+impl std::str::FromStr for AuthProtocol {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, String> {
+        Ok(match s.to_ascii_lowercase().as_str() {
+            "md5" => Self::Md5,
+            "sha" | "sha1" => Self::Sha1,
+            "sha224" => Self::Sha224,
+            "sha256" => Self::Sha256,
+            "sha384" => Self::Sha384,
+            "sha512" => Self::Sha512,
+            other => {
+                return Err(format!(
+                    "unknown authentication protocol {other:?} (md5, sha, sha224, sha256, sha384, sha512)"
+                ));
+            }
+        })
+    }
+}
+
+impl std::str::FromStr for PrivProtocol {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, String> {
+        Ok(match s.to_ascii_lowercase().as_str() {
+            "des" => Self::Des,
+            "aes" | "aes128" => Self::Aes128,
+            "aes192" => Self::Aes192,
+            "aes256" => Self::Aes256,
+            "aes192c" => Self::Aes192Reeder,
+            "aes256c" => Self::Aes256Reeder,
+            other => {
+                return Err(format!(
+                    "unknown privacy protocol {other:?} (des, aes, aes192, aes256, aes192c, aes256c)"
+                ));
+            }
+        })
+    }
+}
+
+/// SNMPv3 parameters as a person writes them (CLI flags, config file): protocol names and
+/// pass phrases, checked by [`V3Spec::credentials`].
+#[derive(Clone, Default, PartialEq, Eq)]
+pub struct V3Spec {
+    pub user: String,
+    pub auth_protocol: Option<String>,
+    pub auth_key: Option<String>,
+    pub priv_protocol: Option<String>,
+    pub priv_key: Option<String>,
+    pub context: String,
+}
+
+impl V3Spec {
+    /// The credentials, or which parameter is wrong and why (the message starts with the
+    /// parameter's name as `field_prefix` + name, e.g. `--auth-key` or `auth_key`).
+    pub fn credentials(&self, dash: bool) -> Result<Credentials, String> {
+        let name = |n: &str| {
+            if dash {
+                format!("--{}", n.replace('_', "-"))
+            } else {
+                n.to_string()
+            }
+        };
+        if self.user.is_empty() || self.user.len() > 32 {
+            return Err(format!("{}: must be 1-32 characters", name("v3_user")));
+        }
+        if self.context.len() > 32 {
+            return Err(format!("{}: at most 32 characters", name("context")));
+        }
+        let key = |k: &str, field: &str| -> Result<String, String> {
+            // RFC 3414 key localisation needs at least 8 characters; net-snmp enforces it.
+            if k.len() < 8 || k.len() > 256 {
+                return Err(format!(
+                    "{}: SNMPv3 pass phrases have 8 to 256 characters",
+                    name(field)
+                ));
+            }
+            Ok(k.to_string())
+        };
+        let auth = match (&self.auth_key, &self.auth_protocol) {
+            (None, None) => None,
+            (None, Some(_)) => {
+                return Err(format!(
+                    "{}: given without {}",
+                    name("auth_protocol"),
+                    name("auth_key")
+                ));
+            }
+            (Some(k), p) => {
+                let proto = p
+                    .as_deref()
+                    .unwrap_or("sha")
+                    .parse::<AuthProtocol>()
+                    .map_err(|e| format!("{}: {e}", name("auth_protocol")))?;
+                Some((proto, key(k, "auth_key")?))
+            }
+        };
+        let privacy = match (&self.priv_key, &self.priv_protocol) {
+            (None, None) => None,
+            (None, Some(_)) => {
+                return Err(format!(
+                    "{}: given without {}",
+                    name("priv_protocol"),
+                    name("priv_key")
+                ));
+            }
+            (Some(_), _) if auth.is_none() => {
+                return Err(format!(
+                    "{}: privacy needs authentication ({} too)",
+                    name("priv_key"),
+                    name("auth_key")
+                ));
+            }
+            (Some(k), p) => {
+                let proto = p
+                    .as_deref()
+                    .unwrap_or("aes")
+                    .parse::<PrivProtocol>()
+                    .map_err(|e| format!("{}: {e}", name("priv_protocol")))?;
+                Some((proto, key(k, "priv_key")?))
+            }
+        };
+        Ok(Credentials::V3 {
+            user: self.user.clone(),
+            auth,
+            privacy,
+            context: self.context.clone(),
+        })
+    }
+}
+
+impl std::fmt::Debug for V3Spec {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("V3Spec")
+            .field("user", &self.user)
+            .field("auth_protocol", &self.auth_protocol)
+            .field("priv_protocol", &self.priv_protocol)
+            .field("context", &self.context)
+            .finish_non_exhaustive()
+    }
+}
+
+/// How to talk to a device. Its `Debug` form hides communities and keys.
+#[derive(Clone, PartialEq, Eq)]
 pub enum Credentials {
     V1 {
         community: String,
@@ -50,6 +190,27 @@ pub enum Credentials {
         privacy: Option<(PrivProtocol, String)>,
         context: String,
     },
+}
+
+impl std::fmt::Debug for Credentials {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Credentials::V1 { .. } => f.write_str("V1 { community: <hidden> }"),
+            Credentials::V2c { .. } => f.write_str("V2c { community: <hidden> }"),
+            Credentials::V3 {
+                user,
+                auth,
+                privacy,
+                context,
+            } => f
+                .debug_struct("V3")
+                .field("user", user)
+                .field("auth", &auth.as_ref().map(|a| a.0))
+                .field("privacy", &privacy.as_ref().map(|p| p.0))
+                .field("context", context)
+                .finish(),
+        }
+    }
 }
 
 /// Timeouts, retries and bulk size.

@@ -37,6 +37,8 @@ const VENDORS: &[(u32, &str)] = &[
     (2620, "Check Point"),
     (2636, "Juniper Networks"),
     (3224, "NetScreen"),
+    // Shanghai Baud Data Communication (BDCOM).
+    (3320, "BDCOM"),
     (3375, "F5 Networks"),
     (3417, "Blue Coat"),
     (3955, "Linksys"),

@@ -11,9 +11,11 @@
 
 pub mod client;
 pub mod decode;
+pub mod discover;
 pub mod enterprise;
 pub mod mib;
 pub mod oid;
+pub mod poller;
 pub mod snmprec;
 
 use cmdb_shared::device::{DeviceInventory, DeviceMetrics};
@@ -42,6 +44,9 @@ pub fn target_address(target: &str) -> Result<String, String> {
         return Err("empty SNMP target".into());
     }
     if let Ok(sa) = t.parse::<std::net::SocketAddr>() {
+        if sa.port() == 0 {
+            return Err(format!("{target}: port must be a number from 1 to 65535"));
+        }
         return Ok(sa.to_string());
     }
     if let Ok(ip) = t.parse::<std::net::IpAddr>() {
@@ -81,6 +86,7 @@ mod tests {
         assert_eq!(target_address("::1").as_deref(), Ok("[::1]:161"));
         assert!(target_address("sw1:99999").is_err());
         assert!(target_address("sw1:0").is_err());
+        assert!(target_address("10.0.0.1:0").is_err());
         assert!(target_address(" ").is_err());
     }
 }
