@@ -77,6 +77,9 @@ enum SnmpCommand {
         #[command(flatten)]
         access: SnmpAccess,
     },
+    /// Print the OID subtrees a device inventory reads, one per line (what a device's SNMP
+    /// view must include).
+    Subtrees,
     /// Poll every device of the configuration ([snmp] targets, and the responders of its
     /// discovery ranges) once, and print how each went. Nothing is sent to the server.
     Poll {
@@ -193,7 +196,27 @@ impl SnmpAccess {
     }
 }
 
+/// Makes glibc serve allocations of 32 KiB and more with `mmap` instead of from the heap.
+///
+/// Every SNMP session (snmp2) allocates two 64 KiB buffers with `calloc` and touches only the
+/// few KiB an SNMP message uses. From fresh `mmap` pages the untouched rest costs nothing and
+/// is returned on free; from the heap, glibc zeroes a reused chunk in full. Measured with 200
+/// devices polled at once: 41 MB peak RSS before, 32 MB after (see README, SNMP benchmarks).
+#[cfg(all(target_os = "linux", target_env = "gnu"))]
+#[allow(unsafe_code)]
+fn tune_allocator() {
+    // SAFETY: mallopt only sets an allocator parameter; it is called first thing in main,
+    // before any other thread exists.
+    unsafe {
+        libc::mallopt(libc::M_MMAP_THRESHOLD, 32 * 1024);
+    }
+}
+
+#[cfg(not(all(target_os = "linux", target_env = "gnu")))]
+fn tune_allocator() {}
+
 fn main() -> ExitCode {
+    tune_allocator();
     // CMDB_LOG is a level (error, warn, info, debug, trace); the agent has no per-module filters.
     let level = std::env::var("CMDB_LOG")
         .ok()
@@ -336,6 +359,14 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                     );
                 }
                 eprintln!("{} responder(s) in {total} address(es)", responders.len());
+            }
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Snmp {
+            command: SnmpCommand::Subtrees,
+        } => {
+            for s in cmdb_agent::snmp::mib::SUBTREES {
+                println!("{s}");
             }
             Ok(ExitCode::SUCCESS)
         }

@@ -522,6 +522,24 @@ impl Client {
     /// the agent leaves the subtree, reports the end of its MIB view, or answers with nothing
     /// new (so a loop ends too).
     pub async fn walk_into(&mut self, root: &Oid, into: &mut Walk) -> Result<(), SnmpError> {
+        self.walk_into_keeping(root, into, |_| true).await
+    }
+
+    /// [`Client::walk_into`], storing only the values `keep` wants (the walk still follows
+    /// the others: a table's unused columns cost transfer, not memory).
+    pub async fn walk_into_keeping(
+        &mut self,
+        root: &Oid,
+        into: &mut Walk,
+        keep: impl Fn(&Oid) -> bool,
+    ) -> Result<(), SnmpError> {
+        // What was seen but not kept, as hashes: enough to tell an answer that brings
+        // nothing new (an agent looping) from one that only brings unwanted columns.
+        let mut skipped: std::collections::HashSet<u64> = std::collections::HashSet::new();
+        let hash = |o: &Oid| {
+            use std::hash::{BuildHasher, BuildHasherDefault};
+            BuildHasherDefault::<std::collections::hash_map::DefaultHasher>::default().hash_one(o)
+        };
         let v1 = matches!(self.credentials, Credentials::V1 { .. });
         let mut cursor = root.clone();
         let mut reps = self.options.max_repetitions.max(1);
@@ -574,9 +592,12 @@ impl Client {
                 // Continue after the last OID the agent gave, in its own order; an answer
                 // that brings nothing new ends the walk, so a loop cannot go on.
                 cursor = o.clone();
-                if into.insert_new(o, v) {
-                    progressed = true;
-                }
+                let new = if keep(&o) {
+                    into.insert_new(o, v)
+                } else {
+                    skipped.insert(hash(&o))
+                };
+                progressed |= new;
                 count += 1;
                 if count > self.options.max_varbinds {
                     return Err(SnmpError::TooLarge {
@@ -592,11 +613,15 @@ impl Client {
         }
     }
 
-    /// Walks several subtrees.
-    pub async fn walk_all(&mut self, roots: &[Oid]) -> Result<Walk, SnmpError> {
+    /// Walks several subtrees, storing what `keep` wants.
+    pub async fn walk_all(
+        &mut self,
+        roots: &[Oid],
+        keep: impl Fn(&Oid) -> bool,
+    ) -> Result<Walk, SnmpError> {
         let mut w = Walk::default();
         for r in roots {
-            self.walk_into(r, &mut w).await?;
+            self.walk_into_keeping(r, &mut w, &keep).await?;
         }
         Ok(w)
     }

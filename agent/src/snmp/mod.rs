@@ -26,7 +26,7 @@ pub async fn inventory(
     client: &mut client::Client,
 ) -> Result<(DeviceInventory, DeviceMetrics), client::SnmpError> {
     let roots: Vec<oid::Oid> = mib::SUBTREES.iter().map(|s| crate::oid!(*s)).collect();
-    let walk = client.walk_all(&roots).await?;
+    let walk = client.walk_all(&roots, mib::keep).await?;
     let at = chrono::Utc::now();
     let inv = mib::inventory(client.target(), &walk);
     let metrics = DeviceMetrics {
