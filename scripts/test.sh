@@ -23,6 +23,8 @@ fi
 if ! command -v cargo-nextest >/dev/null; then
   cargo install --locked cargo-nextest </dev/null
 fi
+# snmpsim (recordings of real devices) and Net-SNMP's snmpd and tools, for the SNMP tests.
+scripts/snmpsim/setup.sh </dev/null
 
 # The system tests start the real binaries: build them first, and a real SurrealDB server
 # (upstream's, from crates.io) for the remote-storage tests.

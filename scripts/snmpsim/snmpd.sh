@@ -6,6 +6,7 @@
 #
 # Usage: scripts/snmpsim/snmpd.sh PORT DIR
 #   Prints the PID on stdout once snmpd answers an authPriv GET.
+#   Runs setup.sh first if snmpd or Net-SNMP's tools are missing.
 #   Stop it with: kill "$(cat DIR/snmpd.pid)"
 #
 # Environment (defaults in brackets):
@@ -25,8 +26,9 @@ SNMPD=/usr/sbin/snmpd
 
 log() { echo "[snmpd.sh] $*" >&2; }
 case "$PORT" in ''|*[!0-9]*) log "PORT must be a number"; exit 2;; esac
-if [ ! -x "$SNMPD" ] || ! command -v snmpget >/dev/null 2>&1; then
-  log "snmpd/snmpget missing: run scripts/snmpsim/setup.sh"; exit 1
+if [ ! -x "$SNMPD" ] || ! command -v snmpget >/dev/null 2>&1 || ! command -v setpriv >/dev/null 2>&1; then
+  log "snmpd/snmpget missing, running setup.sh"
+  "$(dirname "${BASH_SOURCE[0]}")/setup.sh" </dev/null
 fi
 
 mkdir -p "$DIR"

@@ -19,6 +19,9 @@
 #   context name (-n) = recording name.
 #
 # Environment: CMDB_SNMPSIM_VENV (default /opt/cmdb-snmpsim),
+#   SNMPSIM_RECORDINGS space-separated recording names to serve (default: all
+#     of RECORDINGS below); a test that needs two small recordings then does
+#     not index the 1.4 M OIDs of the big Juniper ones,
 #   SNMPSIM_START_TIMEOUT seconds to wait for the first answer (default 300),
 #   SNMPSIM_LOG_LEVEL debug|info|error (default error).
 set -euo pipefail
@@ -35,6 +38,8 @@ TIMEOUT="${SNMPSIM_START_TIMEOUT:-300}"
 # ~700 MB), so the default is "error".
 LOG_LEVEL="${SNMPSIM_LOG_LEVEL:-error}"
 
+log() { echo "[snmpsim-start] $*" >&2; }
+
 # name (= community = v3 context) -> path inside snmpsim-data's data dir
 RECORDINGS=(
   "cisco-c3560=network/switch/cisco-c3560"
@@ -47,9 +52,22 @@ RECORDINGS=(
   "bdcom-s5612=network/switch/bdcom-s5612"
   "linux-unknown-006=os/linux/unknown-006"
 )
+if [ -n "${SNMPSIM_RECORDINGS:-}" ]; then
+  selected=()
+  for want in $SNMPSIM_RECORDINGS; do
+    found=""
+    for entry in "${RECORDINGS[@]}"; do
+      if [ "${entry%%=*}" = "$want" ]; then found="$entry"; break; fi
+    done
+    if [ -z "$found" ]; then
+      log "SNMPSIM_RECORDINGS: unknown recording $want (known: ${RECORDINGS[*]%%=*})"
+      exit 2
+    fi
+    selected+=("$found")
+  done
+  RECORDINGS=("${selected[@]}")
+fi
 PROBE_COMMUNITY="${RECORDINGS[0]%%=*}"
-
-log() { echo "[snmpsim-start] $*" >&2; }
 
 case "$PORT" in ''|*[!0-9]*) log "PORT must be a number"; exit 2;; esac
 
