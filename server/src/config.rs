@@ -96,9 +96,14 @@ pub struct Limits {
     /// Most packages one report may list.
     #[serde(default = "default_max_packages")]
     pub max_packages: usize,
-    /// Most elements any other list section may have.
+    /// Most elements any other list section may have (a network device's interfaces,
+    /// components, addresses, neighbours too).
     #[serde(default = "default_max_list_items")]
     pub max_list_items: usize,
+    /// Most forwarding (MAC → port) or ARP entries one device report may list. A core
+    /// switch's FDB can hold 100,000 MACs (about 9 MB of JSON, within `max_body_bytes`).
+    #[serde(default = "default_max_device_table_items")]
+    pub max_device_table_items: usize,
 }
 
 impl Default for Limits {
@@ -107,6 +112,7 @@ impl Default for Limits {
             max_body_bytes: default_max_body_bytes(),
             max_packages: default_max_packages(),
             max_list_items: default_max_list_items(),
+            max_device_table_items: default_max_device_table_items(),
         }
     }
 }
@@ -160,6 +166,9 @@ fn default_max_packages() -> usize {
 }
 fn default_max_list_items() -> usize {
     20_000
+}
+fn default_max_device_table_items() -> usize {
+    200_000
 }
 fn default_stale_after_secs() -> u64 {
     7 * 24 * 3600

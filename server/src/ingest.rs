@@ -4,6 +4,11 @@
 //! server holds): it is answered from memory (the agent's CI and section hashes are cached) and
 //! only bumps an in-memory "last seen" that a background task writes in batches. Reports that
 //! change something are written in one SurrealDB transaction with their history.
+//!
+//! Network devices polled over SNMP come in as device reports ([`device`]): the same steps,
+//! their own identification rules and records.
+
+mod device;
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::sync::{Arc, Mutex, RwLock};
@@ -56,6 +61,10 @@ pub struct Ingestor {
     package_lock: tokio::sync::Mutex<()>,
     catalog: RwLock<HashMap<String, Package>>,
     heartbeats: Mutex<HashMap<String, LastSeen>>,
+    /// Device identifications: `agent|target host` → the CI and the keys it was found by.
+    device_targets: Mutex<HashMap<String, device::DeviceTarget>>,
+    /// Coalesced "last seen" times of device CIs (they have no agent of their own).
+    device_seen: Mutex<HashMap<String, String>>,
 }
 
 /// Identification keys (hardware UUID, serial, machine-id, MACs, FQDN) of reports being
@@ -98,6 +107,18 @@ impl Reservations {
         .filter_map(|(kind, v)| v.as_ref().map(|v| format!("{kind}:{v}")))
         .chain(keys.macs.iter().map(|m| format!("mac:{m}")))
         .collect();
+        self.reserve(wanted).await
+    }
+
+    /// Reserves a network device's identification keys (every key it would be stored under,
+    /// so two polls of one device through two of its addresses wait for each other too).
+    async fn reserve_device(&self, keys: &crate::domain::device::DeviceKeys) -> Reservation<'_> {
+        let wanted = keys
+            .index_keys()
+            .into_iter()
+            .chain(keys.lookup_keys())
+            .map(|k| format!("device-{k}"))
+            .collect();
         self.reserve(wanted).await
     }
 
@@ -191,6 +212,19 @@ impl Ingestor {
         let mut hb = lock_or_recover(&self.heartbeats);
         for it in items {
             hb.entry(it.agent_key.clone()).or_insert(it);
+        }
+    }
+
+    /// Drains the coalesced last-seen times of device CIs (for the flusher): `(ci, time)`.
+    pub fn take_device_seen(&self) -> Vec<(String, String)> {
+        lock_or_recover(&self.device_seen).drain().collect()
+    }
+
+    /// Puts device last-seen times back after a failed flush, unless newer ones arrived.
+    pub fn restore_device_seen(&self, items: Vec<(String, String)>) {
+        let mut seen = lock_or_recover(&self.device_seen);
+        for (ci, at) in items {
+            seen.entry(ci).or_insert(at);
         }
     }
 
@@ -741,21 +775,30 @@ fn sections_to_store(
     Ok(out)
 }
 
-/// Checks a report before anything is looked up or written.
-pub fn validate(report: &Report, limits: &Limits) -> Result<(), IngestError> {
-    let bad = |m: String| Err(IngestError::Invalid(m));
-    if report.report_id.is_empty()
-        || report.report_id.len() > 128
-        || !report
-            .report_id
+/// Checks the fields every report (host or device) carries.
+fn validate_envelope(report_id: &str, agent_version: &str) -> Result<(), IngestError> {
+    if report_id.is_empty()
+        || report_id.len() > 128
+        || !report_id
             .bytes()
             .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.'))
     {
-        return bad("report_id: must be 1-128 letters, digits, '-', '_' or '.'".into());
+        return Err(IngestError::Invalid(
+            "report_id: must be 1-128 letters, digits, '-', '_' or '.'".into(),
+        ));
     }
-    if report.agent_version.is_empty() || report.agent_version.len() > 64 {
-        return bad("agent_version: must be 1-64 characters".into());
+    if agent_version.is_empty() || agent_version.len() > 64 {
+        return Err(IngestError::Invalid(
+            "agent_version: must be 1-64 characters".into(),
+        ));
     }
+    Ok(())
+}
+
+/// Checks a report before anything is looked up or written.
+pub fn validate(report: &Report, limits: &Limits) -> Result<(), IngestError> {
+    let bad = |m: String| Err(IngestError::Invalid(m));
+    validate_envelope(&report.report_id, &report.agent_version)?;
     for (s, h) in &report.section_hashes {
         if !SECTIONS.contains(&s.as_str()) {
             return bad(format!("section_hashes: unknown section {s:?}"));
@@ -828,10 +871,10 @@ mod tests {
     use cmdb_shared::hash::inventory_hashes;
     use cmdb_shared::{Identity, Inventory, Memory, NetworkInterface};
 
-    const UUID: &str = "4c4c4544-0044-3510-8052-b4c04f4e5331";
-    const MID: &str = "3d1219c7c4c5404aaa1f6d2a48adfda4";
+    pub(super) const UUID: &str = "4c4c4544-0044-3510-8052-b4c04f4e5331";
+    pub(super) const MID: &str = "3d1219c7c4c5404aaa1f6d2a48adfda4";
 
-    fn host(uuid: &str, serial: &str, machine_id: &str, mac: &str) -> Inventory {
+    pub(super) fn host(uuid: &str, serial: &str, machine_id: &str, mac: &str) -> Inventory {
         Inventory {
             identity: Some(Identity {
                 hostname: "db01".into(),
@@ -877,11 +920,11 @@ mod tests {
         }
     }
 
-    fn full(id: &str, inv: &Inventory) -> Report {
+    pub(super) fn full(id: &str, inv: &Inventory) -> Report {
         report(id, ReportKind::Full, inv, inv.clone())
     }
 
-    async fn agent(store: &Store, key: &str) {
+    pub(super) async fn agent(store: &Store, key: &str) {
         store
             .insert_agent(
                 &AgentRecord {
@@ -906,7 +949,7 @@ mod tests {
             .expect("insert agent");
     }
 
-    async fn setup(agents: &[&str]) -> (Store, Ingestor, Limits) {
+    pub(super) async fn setup(agents: &[&str]) -> (Store, Ingestor, Limits) {
         let store = Store::memory().await.expect("memory store");
         for a in agents {
             agent(&store, a).await;

@@ -5,7 +5,8 @@
 //! - [`pki`]: the CA and server certificate `init` makes, rustls configuration;
 //! - [`domain`]: pure rules (identification, reconciliation, credentials);
 //! - [`storage`]: the only module that speaks SurrealDB;
-//! - [`ingest`]: report ingestion (validate → identify → reconcile → write);
+//! - [`ingest`]: report ingestion, hosts and polled network devices (validate → identify →
+//!   reconcile → write);
 //! - [`http`]: axum handlers, one module per resource;
 //! - [`setup`]: `init` and `quickstart` (data directory, first tokens).
 //!
@@ -91,13 +92,21 @@ impl AppState {
     /// Writes coalesced heartbeats; on failure they are kept for the next attempt.
     pub async fn flush_last_seen(&self) {
         let items = self.ingestor.take_heartbeats();
-        if items.is_empty() {
-            return;
-        }
-        if let Err(e) = self.store.flush_last_seen(&items).await {
+        if !items.is_empty()
+            && let Err(e) = self.store.flush_last_seen(&items).await
+        {
             self.metrics.last_seen_flush_failures.inc();
             tracing::warn!(error = %e, count = items.len(), "cannot write last-seen times; will retry");
             self.ingestor.restore_heartbeats(items);
+        }
+        let devices = self.ingestor.take_device_seen();
+        if devices.is_empty() {
+            return;
+        }
+        if let Err(e) = self.store.flush_ci_seen(&devices).await {
+            self.metrics.last_seen_flush_failures.inc();
+            tracing::warn!(error = %e, count = devices.len(), "cannot write device last-seen times; will retry");
+            self.ingestor.restore_device_seen(devices);
         }
     }
 }

@@ -25,6 +25,8 @@ pub struct Metrics {
     registry: Registry,
     reports: Family<OutcomeLabel, Counter>,
     report_seconds: Histogram,
+    device_reports: Family<OutcomeLabel, Counter>,
+    device_report_seconds: Histogram,
     pub enrollments: Counter,
     pub last_seen_flush_failures: Counter,
     records: Family<KindLabel, Gauge>,
@@ -51,6 +53,18 @@ impl Default for Metrics {
             "Time to validate and apply one report",
             report_seconds.clone(),
         );
+        let device_reports = Family::<OutcomeLabel, Counter>::default();
+        registry.register(
+            "device_reports",
+            "Device reports (SNMP polls) by outcome (changed, unchanged, rejected, error)",
+            device_reports.clone(),
+        );
+        let device_report_seconds = Histogram::new(exponential_buckets(0.0005, 2.0, 14));
+        registry.register(
+            "device_report_duration_seconds",
+            "Time to validate and apply one device report",
+            device_report_seconds.clone(),
+        );
         let enrollments = Counter::default();
         registry.register("enrollments", "Agents enrolled", enrollments.clone());
         let last_seen_flush_failures = Counter::default();
@@ -65,6 +79,8 @@ impl Default for Metrics {
             registry,
             reports,
             report_seconds,
+            device_reports,
+            device_report_seconds,
             enrollments,
             last_seen_flush_failures,
             records,
@@ -81,6 +97,16 @@ impl Metrics {
             })
             .inc();
         self.report_seconds.observe(seconds);
+    }
+
+    /// Counts one device report.
+    pub fn observe_device_report(&self, outcome: &str, seconds: f64) {
+        self.device_reports
+            .get_or_create(&OutcomeLabel {
+                outcome: outcome.to_string(),
+            })
+            .inc();
+        self.device_report_seconds.observe(seconds);
     }
 
     /// Updates the record gauges.

@@ -83,6 +83,44 @@ fn flatten(prefix: &str, value: &Value, out: &mut BTreeMap<String, Value>) {
     }
 }
 
+/// A network device's stable section (see [`super::device::split`]) as attributes:
+/// `device.firmware`, `device.system.location`, `device.interfaces.Gi1/0/1.speed_mbps`,
+/// `device.components.PSU 1.serial`, `device.addresses.10.0.0.1.prefix_len`, …
+/// Interfaces, components and storage are keyed by name (their index when the name is empty
+/// or taken), addresses by address, processors by index, so reordering is not a change.
+pub fn device_attributes(stable: &Value) -> BTreeMap<String, Value> {
+    let mut out = BTreeMap::new();
+    let Value::Object(map) = stable else {
+        return out;
+    };
+    for (field, value) in map {
+        let Value::Array(items) = value else {
+            flatten(&format!("device.{field}"), value, &mut out);
+            continue;
+        };
+        let natural = match field.as_str() {
+            "interfaces" | "components" => "name",
+            "storage" => "description",
+            "addresses" => "address",
+            _ => "index",
+        };
+        let mut taken = std::collections::BTreeSet::new();
+        for item in items {
+            let mut key = match item.get(natural) {
+                Some(Value::String(s)) => s.clone(),
+                Some(Value::Number(n)) => n.to_string(),
+                _ => String::new(),
+            };
+            if key.is_empty() || !taken.insert(key.clone()) {
+                key = format!("#{}", str_field(item, "index"));
+                taken.insert(key.clone());
+            }
+            flatten(&format!("device.{field}.{key}"), item, &mut out);
+        }
+    }
+    out
+}
+
 /// Packages as attributes: `packages.<manager>:<name>:<arch>` → version. Several versions of
 /// one name and architecture (kernels on rpm) are joined in version order.
 pub fn package_attributes<'a>(
@@ -194,6 +232,27 @@ mod tests {
             old: Some(json!("3.0.11-1")),
             new: Some(json!("3.0.13-1"))
         }));
+    }
+
+    #[test]
+    fn a_device_firmware_change_is_one_change_and_reordered_interfaces_none() {
+        let a = json!({"firmware": "15.2(4)E", "system": {"name": "sw1", "location": "R1"},
+            "interfaces": [{"index": 1, "name": "Gi0/1", "mtu": 1500}, {"index": 2, "name": "Gi0/2", "mtu": 1500}],
+            "components": [{"index": 5, "name": null, "serial": "A"}, {"index": 6, "name": null, "serial": "B"}]});
+        let b = json!({"firmware": "15.2(7)E", "system": {"name": "sw1", "location": "R1"},
+            "interfaces": [{"index": 2, "name": "Gi0/2", "mtu": 1500}, {"index": 1, "name": "Gi0/1", "mtu": 1500}],
+            "components": [{"index": 6, "name": null, "serial": "B"}, {"index": 5, "name": null, "serial": "A"}]});
+        let attrs = device_attributes(&a);
+        assert_eq!(attrs["device.interfaces.Gi0/2.mtu"], json!(1500));
+        assert_eq!(attrs["device.components.#6.serial"], json!("B"));
+        assert_eq!(
+            diff(&attrs, &device_attributes(&b)),
+            vec![Change {
+                attribute: "device.firmware".into(),
+                old: Some(json!("15.2(4)E")),
+                new: Some(json!("15.2(7)E"))
+            }]
+        );
     }
 
     #[test]

@@ -1,4 +1,5 @@
-//! Configuration items: list with filters, detail, packages, history.
+//! Configuration items: list with filters, detail, packages, history. Hosts and network
+//! devices alike; a device's detail adds what its last poll saw.
 
 use std::sync::Arc;
 
@@ -6,6 +7,9 @@ use axum::extract::rejection::QueryRejection;
 use axum::extract::{Path, Query, State};
 use axum::routing::get;
 use axum::{Json, Router};
+use cmdb_shared::device::{
+    ArpEntry, CdpNeighbor, DeviceMetrics, ForwardingEntry, LldpNeighbor, TargetSource,
+};
 use cmdb_shared::{ErrorBody, Package};
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
@@ -13,6 +17,7 @@ use utoipa::{IntoParams, ToSchema};
 use super::{ApiError, Principal, bad_query};
 use crate::AppState;
 use crate::domain::auth::Role;
+use crate::domain::device;
 use crate::ingest::time_str;
 use crate::storage::{CiFilter, CiRecord, CiSummary, HistoryRecord, valid_key};
 
@@ -28,9 +33,11 @@ pub fn router() -> Router<Arc<AppState>> {
 #[derive(Debug, Deserialize, IntoParams)]
 #[serde(deny_unknown_fields)]
 pub struct ListParams {
-    /// CI class ("host").
+    /// CI class ("host", "network_device").
     class: Option<String>,
-    /// Case-insensitive text: name, FQDN or serial contains it; UUID, machine-id or an IP address equals it.
+    /// Case-insensitive text: name, FQDN or serial contains it; UUID, machine-id, an IP
+    /// address (or a device's polled host) or a device's chassis MAC / LLDP chassis id
+    /// equals it (MACs in any usual notation).
     q: Option<String>,
     /// true: only CIs not seen within `lifecycle.stale_after_secs`; false: only fresh ones.
     stale: Option<bool>,
@@ -124,11 +131,40 @@ async fn load(state: &AppState, id: &str) -> Result<CiRecord, ApiError> {
 }
 
 /// One CI with all its sections. Packages are listed by `/api/v1/cis/{id}/packages`.
+/// For a network device, `sections.device` is its stable inventory with the latest volatile
+/// values (interface oper_status, storage used_bytes, processor load_percent) overlaid,
+/// `measured_at` when they were sampled, and `device` what the last polls saw.
 #[derive(Debug, Serialize, ToSchema)]
 pub struct CiDetail {
     #[serde(flatten)]
     ci: CiRecord,
     stale: bool,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    device: Option<DeviceDetail>,
+}
+
+/// What the pollers of a network device saw: the latest poll and metrics sample, and the
+/// topology observations (neighbours, forwarding and ARP entries) as last changed.
+#[derive(Debug, Default, Serialize, ToSchema)]
+pub struct DeviceDetail {
+    /// The agent that polled the device last.
+    poller: Option<String>,
+    /// The target it polled (`host`, `host:port`).
+    target: Option<String>,
+    /// Why it polled it: listed in its configuration, or found by a discovery sweep.
+    source: Option<TargetSource>,
+    /// When the server received the last poll.
+    polled_at: Option<String>,
+    /// The latest metrics sample: sysUpTime and per-interface counters, with their time.
+    metrics: Option<DeviceMetrics>,
+    /// When the topology observations below were last different from the poll before.
+    topology_changed_at: Option<String>,
+    lldp_neighbors: Vec<LldpNeighbor>,
+    cdp_neighbors: Vec<CdpNeighbor>,
+    /// MAC address → port (BRIDGE-MIB / Q-BRIDGE-MIB).
+    forwarding: Vec<ForwardingEntry>,
+    /// IP → MAC.
+    arp: Vec<ArpEntry>,
 }
 
 /// CI detail.
@@ -141,9 +177,34 @@ async fn detail(
     Path(id): Path<String>,
 ) -> Result<Json<CiDetail>, ApiError> {
     principal.require(Role::Viewer)?;
-    let ci = load(&state, &id).await?;
+    let mut ci = load(&state, &id).await?;
     let stale = ci.last_seen < stale_cutoff(&state);
-    Ok(Json(CiDetail { ci, stale }))
+    let device = if ci.class == device::CLASS {
+        let seen = state.store.device_observations(&id).await?;
+        let mut out = DeviceDetail::default();
+        if let Some(st) = seen.state {
+            if let Some(section) = ci.sections.get_mut(device::SECTION) {
+                device::overlay_volatile(section, &st.volatile);
+            }
+            ci.measured_at = Some(st.sample_at);
+            out.poller = Some(st.poller);
+            out.target = Some(st.target);
+            out.source = Some(st.source);
+            out.polled_at = Some(st.at);
+            out.metrics = Some(st.metrics);
+        }
+        if let Some(t) = seen.topology {
+            out.topology_changed_at = Some(t.at);
+            out.lldp_neighbors = t.lldp_neighbors;
+            out.cdp_neighbors = t.cdp_neighbors;
+            out.forwarding = t.forwarding;
+            out.arp = t.arp;
+        }
+        Some(out)
+    } else {
+        None
+    };
+    Ok(Json(CiDetail { ci, stale, device }))
 }
 
 /// Installed packages of a CI.

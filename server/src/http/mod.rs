@@ -8,6 +8,9 @@ pub mod reports;
 pub mod software;
 pub mod tokens;
 
+#[cfg(test)]
+mod tests;
+
 use std::sync::Arc;
 
 use axum::Router;

@@ -50,9 +50,9 @@ async fn metrics(State(state): State<Arc<AppState>>) -> impl IntoResponse {
 
 #[derive(OpenApi)]
 #[openapi(
-    info(title = "cmdb-server API", description = "CMDB: configuration items, agents, software, history."),
+    info(title = "cmdb-server API", description = "CMDB: configuration items (hosts and network devices), agents, software, history."),
     paths(
-        super::reports::enroll, super::reports::report,
+        super::reports::enroll, super::reports::report, super::reports::device_report,
         super::agents::list,
         super::cis::list, super::cis::detail, super::cis::packages, super::cis::history,
         super::software::search,

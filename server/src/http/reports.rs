@@ -1,4 +1,5 @@
-//! Agent endpoints: enrollment and report ingestion.
+//! Agent endpoints: enrollment and report ingestion (host reports, and device reports from
+//! the SNMP poller).
 
 use std::sync::Arc;
 
@@ -8,10 +9,12 @@ use axum::extract::rejection::BytesRejection;
 use axum::http::StatusCode;
 use axum::routing::post;
 use axum::{Json, Router};
+use cmdb_shared::device::DeviceReport;
 use cmdb_shared::{
     EnrollRequest, EnrollResponse, ErrorBody, Report, ReportAck, ResyncRequired, SCHEMA_VERSION,
 };
 use serde::Deserialize;
+use serde::de::DeserializeOwned;
 
 use super::{ApiError, Principal};
 use crate::AppState;
@@ -23,6 +26,7 @@ pub fn router() -> Router<Arc<AppState>> {
     Router::new()
         .route("/api/v1/enroll", post(enroll))
         .route("/api/v1/reports", post(report))
+        .route("/api/v1/device-reports", post(device_report))
 }
 
 /// The body, or 413 over the limit (after decompression) / 400 when unreadable.
@@ -119,41 +123,81 @@ async fn report(
     principal: Principal,
     body: Result<Bytes, BytesRejection>,
 ) -> Result<Json<ReportAck>, ApiError> {
+    let agent = reporting_agent(&principal)?;
+    let started = std::time::Instant::now();
+    let result = async {
+        let report: Report = parse_report(read_body(body)?, |r: &Report| r.schema_version)?;
+        Ok(state
+            .ingestor
+            .ingest(&state.store, &state.config.limits, &agent, &report)
+            .await?)
+    }
+    .await;
+    state
+        .metrics
+        .observe_report(outcome(&result), started.elapsed().as_secs_f64());
+    result.map(Json)
+}
+
+/// Push one poll of a network device (the agent's SNMP poller). Bodies may be zstd- or
+/// gzip-compressed. The device is identified by chassis serial, then chassis id (LLDP or base
+/// bridge MAC), then sysName + the polled address; the answer names the CI and the rule.
+#[utoipa::path(post, path = "/api/v1/device-reports", request_body = DeviceReport,
+    responses((status = 200, body = ReportAck), (status = 400, body = ErrorBody), (status = 401, body = ErrorBody),
+              (status = 403, body = ErrorBody), (status = 413, body = ErrorBody), (status = 422, body = ErrorBody)),
+    security(("bearer" = [])), tag = "agents")]
+async fn device_report(
+    State(state): State<Arc<AppState>>,
+    principal: Principal,
+    body: Result<Bytes, BytesRejection>,
+) -> Result<Json<ReportAck>, ApiError> {
+    let agent = reporting_agent(&principal)?;
+    let started = std::time::Instant::now();
+    let result = async {
+        let report: DeviceReport =
+            parse_report(read_body(body)?, |r: &DeviceReport| r.schema_version)?;
+        Ok(state
+            .ingestor
+            .ingest_device(&state.store, &state.config.limits, &agent, &report)
+            .await?)
+    }
+    .await;
+    state
+        .metrics
+        .observe_device_report(outcome(&result), started.elapsed().as_secs_f64());
+    result.map(Json)
+}
+
+/// The agent behind an agent credential.
+fn reporting_agent(principal: &Principal) -> Result<String, ApiError> {
     principal.require(Role::Agent)?;
-    let agent = principal
+    principal
         .agent
         .clone()
-        .ok_or_else(|| ApiError::Forbidden("credential is not bound to an agent".into()))?;
-    let started = std::time::Instant::now();
-    let result = ingest_body(&state, &agent, body).await;
-    let outcome = match &result {
+        .ok_or_else(|| ApiError::Forbidden("credential is not bound to an agent".into()))
+}
+
+/// The metrics label of a report's outcome.
+fn outcome(result: &Result<ReportAck, ApiError>) -> &'static str {
+    match result {
         Ok(ack) if ack.changes > 0 => "changed",
         Ok(_) => "unchanged",
         Err(ApiError::Resync(_)) => "resync",
         Err(ApiError::Internal(_)) => "error",
         Err(_) => "rejected",
-    };
-    state
-        .metrics
-        .observe_report(outcome, started.elapsed().as_secs_f64());
-    result.map(Json)
+    }
 }
 
-async fn ingest_body(
-    state: &AppState,
-    agent: &str,
-    body: Result<Bytes, BytesRejection>,
-) -> Result<ReportAck, ApiError> {
-    let bytes = read_body(body)?;
-    // The common case, a well-formed report of this version, is parsed once. Anything else
-    // is parsed again, slowly, for a precise error.
-    if let Ok(report) = serde_json::from_slice::<Report>(&bytes)
-        && report.schema_version == SCHEMA_VERSION
+/// Parses a report body of any kind. The common case, a well-formed report of this version,
+/// is parsed once; anything else is parsed again, slowly, for a precise error.
+fn parse_report<T: DeserializeOwned>(
+    bytes: Bytes,
+    schema_version: impl Fn(&T) -> u32,
+) -> Result<T, ApiError> {
+    if let Ok(report) = serde_json::from_slice::<T>(&bytes)
+        && schema_version(&report) == SCHEMA_VERSION
     {
-        return Ok(state
-            .ingestor
-            .ingest(&state.store, &state.config.limits, agent, &report)
-            .await?);
+        return Ok(report);
     }
     // The version first: a report from a newer agent must get 422, not a confusing 400 about
     // a field this server does not know.
@@ -167,9 +211,5 @@ async fn ingest_body(
             )));
         }
     }
-    let report: Report = parse_json(Ok(bytes))?;
-    Ok(state
-        .ingestor
-        .ingest(&state.store, &state.config.limits, agent, &report)
-        .await?)
+    parse_json(Ok(bytes))
 }

@@ -361,6 +361,207 @@ impl Store {
             .collect())
     }
 
+    /// Device CIs having any of these `device_key` values, with their keys.
+    pub async fn device_candidates(
+        &self,
+        lookup: &[String],
+    ) -> Result<Vec<crate::domain::device::Candidate>, StorageError> {
+        if lookup.is_empty() {
+            return Ok(Vec::new());
+        }
+        // One indexed lookup per key, then the CIs by record id (direct reads, no scan).
+        let mut sql = String::new();
+        let mut vars = serde_json::Map::new();
+        for (i, k) in lookup.iter().enumerate() {
+            sql.push_str(&format!(
+                "SELECT VALUE ci FROM device_key WHERE key = $k{i};"
+            ));
+            vars.insert(format!("k{i}"), Value::String(k.clone()));
+        }
+        let mut res = self.run(&sql, Value::Object(vars)).await?;
+        let mut keys: Vec<String> = Vec::new();
+        for i in 0..lookup.len() {
+            let found: Vec<String> = Self::rows(&mut res, i)?;
+            keys.extend(found.into_iter().filter(|k| valid_key(k)));
+        }
+        keys.sort();
+        keys.dedup();
+        if keys.is_empty() {
+            return Ok(Vec::new());
+        }
+        let targets: Vec<String> = keys
+            .iter()
+            .map(|k| rid("ci", k))
+            .collect::<Result<_, _>>()?;
+        let sql = format!(
+            "SELECT record::id(id) AS key, device_keys, first_seen FROM {}",
+            targets.join(", ")
+        );
+        let mut res = self.run(&sql, Value::Null).await?;
+        #[derive(serde::Deserialize)]
+        struct Row {
+            key: String,
+            #[serde(default)]
+            device_keys: crate::domain::device::DeviceKeys,
+            first_seen: String,
+        }
+        Ok(Self::rows::<Row>(&mut res, 0)?
+            .into_iter()
+            .map(|r| crate::domain::device::Candidate {
+                ci_id: r.key,
+                keys: r.device_keys,
+                first_seen: r.first_seen,
+            })
+            .collect())
+    }
+
+    /// What device ingestion needs of a device CI: hashes, keys, targets and the previous
+    /// sample; not the inventory. `None` unless the CI exists and is a network device.
+    pub async fn device_for_update(
+        &self,
+        key: &str,
+    ) -> Result<Option<DeviceForUpdate>, StorageError> {
+        let sql = format!(
+            "SELECT record::id(id) AS key, class, device_keys, targets, section_hashes.{section} AS stable_hash FROM {ci};
+             SELECT sample_at, metrics.uptime_ticks AS uptime_ticks FROM {state};
+             SELECT hash FROM {topology};",
+            section = crate::domain::device::SECTION,
+            ci = rid("ci", key)?,
+            state = rid("device_state", key)?,
+            topology = rid("device_topology", key)?,
+        );
+        let mut res = self.run(&sql, Value::Null).await?;
+        let Some(mut rec) = Self::rows::<DeviceForUpdate>(&mut res, 0)?
+            .into_iter()
+            .next()
+            .filter(|r| r.class == crate::domain::device::CLASS)
+        else {
+            return Ok(None);
+        };
+        let state: Vec<Value> = res.take(1)?;
+        if let Some(st) = state.first() {
+            rec.sample_at = st
+                .get("sample_at")
+                .and_then(Value::as_str)
+                .map(str::to_string);
+            rec.uptime_ticks = st
+                .get("uptime_ticks")
+                .and_then(Value::as_u64)
+                .and_then(|t| u32::try_from(t).ok());
+        }
+        let topology: Vec<Value> = res.take(2)?;
+        rec.topology_hash = topology
+            .first()
+            .and_then(|t| t.get("hash"))
+            .and_then(Value::as_str)
+            .map(str::to_string);
+        Ok(Some(rec))
+    }
+
+    /// The stable section of a device CI (read only when a poll changed it, for the diff).
+    pub async fn device_stable(&self, key: &str) -> Result<Option<Value>, StorageError> {
+        let sql = format!(
+            "SELECT VALUE sections.{} FROM {}",
+            crate::domain::device::SECTION,
+            rid("ci", key)?
+        );
+        let mut res = self.run(&sql, Value::Null).await?;
+        let rows: Vec<Value> = res.take(0)?;
+        Ok(rows.into_iter().next().filter(|v| !v.is_null()))
+    }
+
+    /// The state and topology records of a device (either may be absent).
+    pub async fn device_observations(&self, key: &str) -> Result<DeviceObservations, StorageError> {
+        let sql = format!(
+            "SELECT * OMIT id FROM {}; SELECT * OMIT id FROM {};",
+            rid("device_state", key)?,
+            rid("device_topology", key)?
+        );
+        let mut res = self.run(&sql, Value::Null).await?;
+        Ok(DeviceObservations {
+            state: Self::rows(&mut res, 0)?.into_iter().next(),
+            topology: Self::rows(&mut res, 1)?.into_iter().next(),
+        })
+    }
+
+    /// Writes one device report atomically: the CI (if it changed), its lookup keys, history,
+    /// duplicate flags, the state record and (if changed) the topology record.
+    pub async fn apply_device(&self, w: &DeviceWrite) -> Result<(), StorageError> {
+        let mut sql = String::from("BEGIN TRANSACTION;\n");
+        let mut vars = serde_json::Map::new();
+        let ci = rid("ci", &w.ci_key)?;
+        if w.create {
+            sql.push_str(&format!("CREATE {ci} CONTENT $ci;\n"));
+            vars.insert("ci".into(), Value::Object(w.ci_doc.clone()));
+        } else if !w.ci_doc.is_empty() {
+            let mut sets = Vec::new();
+            for (i, (field, value)) in w.ci_doc.iter().enumerate() {
+                if !field.bytes().all(|b| b.is_ascii_lowercase() || b == b'_') {
+                    return Err(StorageError::BadKey(field.clone()));
+                }
+                sets.push(format!("{field} = $f{i}"));
+                vars.insert(format!("f{i}"), value.clone());
+            }
+            sql.push_str(&format!("UPDATE {ci} SET {};\n", sets.join(", ")));
+        }
+        if let Some(keys) = &w.keys {
+            sql.push_str("DELETE device_key WHERE ci = $ci_key;\n");
+            if !keys.is_empty() {
+                sql.push_str("INSERT INTO device_key $keys;\n");
+                let rows: Vec<Value> = keys
+                    .iter()
+                    .map(|k| json!({"key": k, "ci": w.ci_key}))
+                    .collect();
+                vars.insert("keys".into(), Value::Array(rows));
+            }
+        }
+        if !w.history.is_empty() {
+            sql.push_str("INSERT INTO history $history;\n");
+            vars.insert("history".into(), to_doc(&w.history)?);
+        }
+        for dup in &w.duplicates {
+            sql.push_str(&format!(
+                "UPDATE {} SET suspected_duplicates = array::union(suspected_duplicates ?? [], [$ci_key]);\n",
+                rid("ci", dup)?
+            ));
+        }
+        sql.push_str(&format!(
+            "UPSERT {} CONTENT $state;\n",
+            rid("device_state", &w.ci_key)?
+        ));
+        vars.insert("state".into(), w.state.clone());
+        if let Some(t) = &w.topology {
+            sql.push_str(&format!(
+                "UPSERT {} CONTENT $topology;\n",
+                rid("device_topology", &w.ci_key)?
+            ));
+            vars.insert("topology".into(), t.clone());
+        }
+        vars.insert("ci_key".into(), Value::String(w.ci_key.clone()));
+        sql.push_str("COMMIT TRANSACTION;");
+        self.run_write(&sql, Value::Object(vars)).await
+    }
+
+    /// Writes coalesced "last seen" times of CIs seen without an agent of their own (polled
+    /// network devices): `(ci key, time)`.
+    pub async fn flush_ci_seen(&self, items: &[(String, String)]) -> Result<(), StorageError> {
+        for chunk in items.chunks(100) {
+            let mut sql = String::from("BEGIN TRANSACTION;\n");
+            let mut vars = serde_json::Map::new();
+            for (i, (ci, at)) in chunk.iter().enumerate() {
+                // Never backwards: a write of the CI may have set a later time meanwhile.
+                sql.push_str(&format!(
+                    "UPDATE {} SET last_seen = $t{i} WHERE last_seen < $t{i};\n",
+                    rid("ci", ci)?
+                ));
+                vars.insert(format!("t{i}"), Value::String(at.clone()));
+            }
+            sql.push_str("COMMIT TRANSACTION;");
+            self.run_write(&sql, Value::Object(vars)).await?;
+        }
+        Ok(())
+    }
+
     /// One CI, complete, with its latest volatile values.
     pub async fn ci(&self, key: &str) -> Result<Option<CiRecord>, StorageError> {
         let sql = format!(
@@ -459,7 +660,7 @@ impl Store {
         }
         if f.q.is_some() {
             cond.push(
-                "(string::contains(string::lowercase(name), $q) OR string::contains(string::lowercase(keys.fqdn ?? ''), $q) OR keys.hardware_uuid = $q OR keys.machine_id = $q OR string::contains(string::lowercase(keys.vendor_serial ?? ''), $q) OR $q IN addresses)".into(),
+                "(string::contains(string::lowercase(name), $q) OR string::contains(string::lowercase(keys.fqdn ?? ''), $q) OR keys.hardware_uuid = $q OR keys.machine_id = $q OR string::contains(string::lowercase(keys.vendor_serial ?? ''), $q) OR $q IN addresses OR string::contains(string::lowercase(serial ?? ''), $q) OR $mac IN chassis_ids OR $q IN chassis_ids)".into(),
             );
         }
         match f.stale {
@@ -469,7 +670,7 @@ impl Store {
         }
         let wh = cond.join(" AND ");
         let sql = format!(
-            "SELECT record::id(id) AS key, class, name, identified_by, first_seen, last_seen, agent, os, package_count, addresses, suspected_duplicates FROM ci WHERE {wh} ORDER BY name, id LIMIT $limit START $offset;
+            "SELECT record::id(id) AS key, class, name, identified_by, first_seen, last_seen, agent, os, package_count, addresses, suspected_duplicates, vendor, model FROM ci WHERE {wh} ORDER BY name, id LIMIT $limit START $offset;
              SELECT count() AS n FROM ci WHERE {wh} GROUP ALL;"
         );
         let mut res = self
@@ -478,6 +679,8 @@ impl Store {
                 json!({
                     "class": f.class,
                     "q": f.q.as_ref().map(|q| q.to_lowercase()),
+                    // A MAC in any usual notation finds a device by its chassis MAC.
+                    "mac": f.q.as_deref().map(|q| crate::domain::device::canonical_mac(q).unwrap_or_else(|| q.to_lowercase())),
                     "cutoff": f.stale_cutoff,
                     "limit": f.limit,
                     "offset": f.offset,

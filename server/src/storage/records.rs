@@ -4,6 +4,7 @@
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
+use crate::domain::device::DeviceKeys;
 use crate::domain::identify::HostKeys;
 
 /// A credential: human API token, fleet enrollment token or agent token.
@@ -72,9 +73,30 @@ pub struct CiRecord {
     #[serde(default)]
     pub addresses: Vec<String>,
     /// When the volatile values in `sections` (boot time, CPU clock, filesystem usage, socket
-    /// pids) were last measured; they are kept apart from the CI and overlaid when read.
+    /// pids; a device's interface status, storage use and processor load) were last
+    /// measured; they are kept apart from the CI and overlaid when read.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub measured_at: Option<String>,
+    /// Network devices: identification keys (hosts use `keys`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub device_keys: Option<DeviceKeys>,
+    /// Network devices: the agent whose poll last changed the CI. The device is not bound to
+    /// it (`agent` stays empty): any poller may report any device.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub poller: Option<String>,
+    /// Network devices: the hosts (addresses or DNS names) pollers reached the device at.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub targets: Vec<String>,
+    /// Denormalised for lists and search (network devices).
+    #[serde(default)]
+    pub vendor: Option<String>,
+    #[serde(default)]
+    pub model: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub serial: Option<String>,
+    /// Network devices, for search: base bridge MAC and LLDP chassis id, lowercase.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub chassis_ids: Vec<String>,
 }
 
 /// What CI lists show.
@@ -96,6 +118,11 @@ pub struct CiSummary {
     pub addresses: Vec<String>,
     #[serde(default)]
     pub suspected_duplicates: Vec<String>,
+    /// Network devices: vendor and model.
+    #[serde(default)]
+    pub vendor: Option<String>,
+    #[serde(default)]
+    pub model: Option<String>,
 }
 
 /// Filters of the CI list.
@@ -194,6 +221,90 @@ pub struct VolatileWrite {
     pub ci_key: String,
     pub at: String,
     pub sections: Vec<(String, String, Value)>,
+}
+
+/// What device ingestion reads of a known device CI before deciding what to write: no
+/// inventory, only hashes, keys and the previous sample.
+#[derive(Debug, Clone, Deserialize)]
+pub struct DeviceForUpdate {
+    pub key: String,
+    pub class: String,
+    #[serde(default)]
+    pub device_keys: DeviceKeys,
+    #[serde(default)]
+    pub targets: Vec<String>,
+    /// Hash of the stable section.
+    #[serde(default)]
+    pub stable_hash: Option<String>,
+    /// Time of the previous sample (`device_state.sample_at`).
+    #[serde(default)]
+    pub sample_at: Option<String>,
+    #[serde(default)]
+    pub uptime_ticks: Option<u32>,
+    /// Hash of the stored topology observations.
+    #[serde(default)]
+    pub topology_hash: Option<String>,
+}
+
+/// Everything one device report writes, in one transaction.
+#[derive(Debug, Clone)]
+pub struct DeviceWrite {
+    pub ci_key: String,
+    pub create: bool,
+    /// For `create`, the whole CI document; otherwise the top-level fields to set (none: the
+    /// CI document is not rewritten).
+    pub ci_doc: serde_json::Map<String, Value>,
+    /// The rows of the `device_key` lookup table, when they may have changed.
+    pub keys: Option<Vec<String>>,
+    pub history: Vec<HistoryRecord>,
+    /// Other CIs the identification rule also matched.
+    pub duplicates: Vec<String>,
+    /// The `device_state` record: latest volatile values and metrics sample, written each poll.
+    pub state: Value,
+    /// The `device_topology` record, when its hash changed.
+    pub topology: Option<Value>,
+}
+
+/// The per-poll records of a device: `device_state` and `device_topology`.
+#[derive(Debug, Clone, Default)]
+pub struct DeviceObservations {
+    pub state: Option<DeviceStateRecord>,
+    pub topology: Option<DeviceTopologyRecord>,
+}
+
+/// `device_state`: the latest poll's volatile values and metrics sample (one per device,
+/// rewritten every poll).
+#[derive(Debug, Clone, Deserialize)]
+pub struct DeviceStateRecord {
+    /// When the server received the poll.
+    pub at: String,
+    /// When the sample was taken (never later than `at`).
+    pub sample_at: String,
+    pub collected_at: String,
+    pub poller: String,
+    pub target: String,
+    pub source: cmdb_shared::device::TargetSource,
+    /// Interface oper_status, storage used_bytes, processor load_percent by index (see
+    /// `domain::device::split`).
+    #[serde(default)]
+    pub volatile: Value,
+    pub metrics: cmdb_shared::device::DeviceMetrics,
+}
+
+/// `device_topology`: neighbours, forwarding and ARP entries of the latest poll that changed
+/// them (one per device, replaced whole).
+#[derive(Debug, Clone, Deserialize)]
+pub struct DeviceTopologyRecord {
+    /// When these entries were stored (they were unchanged in every poll since).
+    pub at: String,
+    #[serde(default)]
+    pub lldp_neighbors: Vec<cmdb_shared::device::LldpNeighbor>,
+    #[serde(default)]
+    pub cdp_neighbors: Vec<cmdb_shared::device::CdpNeighbor>,
+    #[serde(default)]
+    pub forwarding: Vec<cmdb_shared::device::ForwardingEntry>,
+    #[serde(default)]
+    pub arp: Vec<cmdb_shared::device::ArpEntry>,
 }
 
 /// A coalesced heartbeat.

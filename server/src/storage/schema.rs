@@ -41,6 +41,16 @@ pub const MIGRATIONS: &[&str] = &[
      };
      UPDATE ci UNSET packages;
      REMOVE INDEX IF EXISTS ci_packages ON ci;",
+    // 3: network devices. Their identification keys (chassis serial, chassis ids, sysName +
+    // address) are looked up through their own indexed table, one row per key, as host MACs
+    // are: a `CONTAINSANY`/`IN` over arrays in the CI is not index-served. Each device has a
+    // small state record written every poll (volatile values, the latest metrics sample) and a
+    // topology record (neighbours, forwarding and ARP entries) replaced when it changes.
+    "DEFINE TABLE IF NOT EXISTS device_key SCHEMALESS;
+     DEFINE INDEX IF NOT EXISTS device_key_key ON device_key FIELDS key;
+     DEFINE INDEX IF NOT EXISTS device_key_ci ON device_key FIELDS ci;
+     DEFINE TABLE IF NOT EXISTS device_state SCHEMALESS;
+     DEFINE TABLE IF NOT EXISTS device_topology SCHEMALESS;",
 ];
 
 /// The schema version this build writes.
@@ -68,6 +78,7 @@ pub async fn migrate(store: &Store) -> Result<(), StorageError> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::storage::CiFilter;
 
     #[tokio::test]
     async fn a_fresh_database_gets_the_current_schema_and_reopening_is_a_no_op() {
@@ -112,6 +123,61 @@ mod tests {
             .expect("search");
         assert_eq!(hosts.len(), 1);
         assert_eq!(hosts[0].name, "db01");
+    }
+
+    #[tokio::test]
+    async fn version_3_adds_device_lookups_and_keeps_existing_cis_readable() {
+        let store = Store::unmigrated().await.expect("memory");
+        for (i, sql) in MIGRATIONS[..2].iter().enumerate() {
+            store
+                .apply_migration(i as u32 + 1, sql)
+                .await
+                .expect("versions 1 and 2");
+        }
+        store
+            .raw(
+                "CREATE ci:⟨c1⟩ SET class = 'host', name = 'db01', identified_by = 'new', keys = {}, \
+                 first_seen = '2026-11-01T00:00:00.000Z', last_seen = '2026-11-01T00:00:00.000Z', \
+                 agent = NONE, suspected_duplicates = [], section_hashes = {}, package_count = 0, \
+                 addresses = ['10.0.0.5'];",
+            )
+            .await
+            .expect("a version-2 CI");
+        // Before the upgrade the device tables do not exist (SurrealDB 3 refuses to read them).
+        assert!(
+            store
+                .device_candidates(&["serial:9|X".into()])
+                .await
+                .is_err()
+        );
+        migrate(&store).await.expect("upgrade");
+        assert_eq!(store.schema_version().await.expect("version"), 3);
+        assert!(
+            store
+                .device_candidates(&["serial:9|X".into()])
+                .await
+                .expect("lookup")
+                .is_empty()
+        );
+        let ci = store.ci("c1").await.expect("read").expect("ci");
+        assert_eq!((ci.device_keys, ci.vendor, ci.poller), (None, None, None));
+        let (list, total) = store
+            .list_cis(&CiFilter {
+                q: Some("10.0.0.5".into()),
+                limit: 10,
+                ..Default::default()
+            })
+            .await
+            .expect("list");
+        assert_eq!((list.len(), total), (1, 1));
+        assert!(
+            store
+                .device_observations("c1")
+                .await
+                .expect("read")
+                .state
+                .is_none()
+        );
     }
 
     #[tokio::test]
