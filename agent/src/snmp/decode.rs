@@ -33,6 +33,17 @@ pub fn opt_text(bytes: &[u8]) -> Option<String> {
     Some(text(bytes)).filter(|s| !s.is_empty())
 }
 
+/// An identifier that is usually text but sometimes raw bytes (CDP device ids and ports:
+/// some devices send their MAC as 6 bytes): [`text`] when that has no control characters,
+/// else colon-separated hex (a MAC's usual form for 6 bytes).
+pub fn identifier(bytes: &[u8]) -> Option<String> {
+    let t = text(bytes);
+    if t.chars().any(char::is_control) {
+        return Some(hex_colons(bytes));
+    }
+    Some(t).filter(|s| !s.is_empty())
+}
+
 /// A MAC address from 6 raw bytes or from its text forms (`00:1c:0f:b2:a1:c0`,
 /// `001c.0fb2.a1c0`, `00-1C-0F-B2-A1-C0`); `None` when it is not a usable unicast address.
 pub fn mac(bytes: &[u8]) -> Option<String> {
@@ -147,6 +158,24 @@ mod tests {
         assert_eq!(mac(b"001c.0fb2.a1c0").as_deref(), Some("00:1c:0f:b2:a1:c0"));
         assert_eq!(mac(&[0; 6]), None);
         assert_eq!(mac(b"short"), None);
+    }
+
+    #[test]
+    fn identifiers_sent_as_raw_bytes_become_hex() {
+        // cdpCacheDeviceId of a ProCurve's neighbours (snmpsim-data hpe-procurve-516733-b21).
+        assert_eq!(
+            identifier(&[0xe8, 0x39, 0x35, 0x1a, 0xca, 0x99]).as_deref(),
+            Some("e8:39:35:1a:ca:99")
+        );
+        assert_eq!(
+            identifier(&[0x8c, 0x60, 0x4f, 0x19, 0x16, 0x3a]).as_deref(),
+            Some("8c:60:4f:19:16:3a")
+        );
+        assert_eq!(
+            identifier(b"NWPU-CA-5548-01(SSI183706KP)").as_deref(),
+            Some("NWPU-CA-5548-01(SSI183706KP)")
+        );
+        assert_eq!(identifier(b"\0\0"), None);
     }
 
     #[test]

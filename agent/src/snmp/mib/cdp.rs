@@ -5,6 +5,7 @@ use std::net::Ipv4Addr;
 use cmdb_shared::device::{CdpNeighbor, DeviceInventory};
 
 use super::{Walk, num, oid, text};
+use crate::snmp::decode;
 
 pub const CDP_CACHE: &str = "1.3.6.1.4.1.9.9.23.1.2.1";
 
@@ -13,7 +14,12 @@ pub fn apply(walk: &Walk, inv: &mut DeviceInventory) {
         let [if_index, _device_index] = idx.as_slice() else {
             continue;
         };
-        let Some(device_id) = text(&row, 6) else {
+        let id = |col: u32| {
+            row.get(&col)
+                .and_then(|v| v.as_bytes())
+                .and_then(decode::identifier)
+        };
+        let Some(device_id) = id(6) else {
             continue;
         };
         // Address type 1 = IPv4 (4 raw bytes).
@@ -31,7 +37,7 @@ pub fn apply(walk: &Walk, inv: &mut DeviceInventory) {
             local_port,
             device_id,
             address,
-            port: text(&row, 7),
+            port: id(7),
             platform: text(&row, 8),
         });
     }

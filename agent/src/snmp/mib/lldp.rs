@@ -47,8 +47,37 @@ pub fn apply(walk: &Walk, inv: &mut DeviceInventory) {
                     .and_then(|i| i.parse::<u32>().ok())
                     .and_then(|i| inv.interfaces.iter().find(|f| f.index == i))
                     .map(|f| f.name.clone()),
+                // macAddress: the one interface with that MAC (NX-OS gives each port its own).
+                Some(3) => {
+                    let mac = row
+                        .get(&3)
+                        .and_then(|v| v.as_bytes())
+                        .and_then(decode::mac);
+                    let mut with_mac = inv
+                        .interfaces
+                        .iter()
+                        .filter(|f| mac.is_some() && f.mac == mac);
+                    match (with_mac.next(), with_mac.next()) {
+                        (Some(f), None) => Some(f.name.clone()),
+                        _ => None,
+                    }
+                }
                 _ => None,
             }
+            .or_else(|| {
+                // The port number is often the ifIndex: take that interface's name when the
+                // port description is that interface's description or alias.
+                let desc = text(&row, 4)?;
+                inv.interfaces
+                    .iter()
+                    .find(|f| f.index == *port)
+                    .filter(|f| {
+                        f.alias.as_deref() == Some(desc.as_str())
+                            || f.description.as_deref() == Some(desc.as_str())
+                            || f.name == desc
+                    })
+                    .map(|f| f.name.clone())
+            })
             .or_else(|| text(&row, 4));
             if let Some(n) = name {
                 local_ports.insert(*port, n);
