@@ -843,6 +843,67 @@ fn cisco_n5000_and_hpe_procurve_see_each_other_over_lldp_and_cdp() {
         cdp.table(CDP_CACHE_ENTRY).len(),
         "CDP neighbours vs cdpCacheTable rows"
     );
+    // Device ids sent as 6 raw bytes (a MAC) are given as hex, not as control characters.
+    let raw: Vec<String> = cdp
+        .table(CDP_CACHE_ENTRY)
+        .values()
+        .filter_map(|row| row.get(&6).and_then(|v| bytes(v)))
+        .filter(|b| {
+            b.len() == 6 && std::str::from_utf8(b).map_or(true, |t| t.chars().any(char::is_control))
+        })
+        .map(|b| hex_colons(&b))
+        .collect();
+    assert!(!raw.is_empty(), "the recording has binary CDP device ids");
+    for id in &raw {
+        assert!(
+            hp_inv.cdp_neighbors.iter().any(|n| &n.device_id == id),
+            "binary CDP device id {id} as hex in {:?}",
+            hp_inv.cdp_neighbors
+        );
+    }
+    // n5000 identifies some local ports by a MAC (lldpLocPortIdSubtype 3, given as text cut
+    // to 16 bytes) and describes them by their ifAlias ("h3c big data"). Its lldpLocPortNum
+    // is the ifIndex: such a port is named by that interface's ifName, not its description.
+    let if_names = walk(&nx, "1.3.6.1.2.1.31.1.1.1.1");
+    let if_aliases = walk(&nx, "1.3.6.1.2.1.31.1.1.1.18");
+    let mut checked = 0;
+    for (idx, row) in &nx_loc_ports {
+        if row.get(&2).and_then(|v| int(v)) != Some(3) {
+            continue;
+        }
+        let port = idx[0];
+        let of = |w: &Walk| {
+            w.0.iter()
+                .find(|(o, _)| o.last() == Some(&port))
+                .and_then(|(_, v)| text(v))
+        };
+        let (Some(name), Some(alias), Some(desc)) = (
+            of(&if_names),
+            of(&if_aliases),
+            row.get(&4).and_then(|v| text(v)),
+        ) else {
+            continue;
+        };
+        if alias != desc {
+            continue;
+        }
+        for n in nx_inv
+            .lldp_neighbors
+            .iter()
+            .filter(|n| n.local_port_num == port)
+        {
+            assert_eq!(
+                n.local_port.as_ref(),
+                Some(&name),
+                "local port {port} ({desc})"
+            );
+            checked += 1;
+        }
+    }
+    assert!(
+        checked > 0,
+        "no n5000 neighbour on a port identified by MAC and described by its alias"
+    );
 }
 
 #[test]
