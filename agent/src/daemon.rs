@@ -161,16 +161,8 @@ impl Agent {
                 inventory,
                 metrics,
             };
-            let json = serde_json::to_vec(&report).map_err(|e| AgentError::Encode(e.into()))?;
-            let compressed = zstd::bulk::compress(&json, 3).map_err(AgentError::Encode)?;
-            let dropped = self.spool.push(&id, &compressed)?;
-            if !dropped.is_empty() {
-                tracing::warn!(
-                    count = dropped.len(),
-                    "spool full: oldest undelivered reports dropped"
-                );
-            }
-            tracing::info!(report = %id, target = %target.address, bytes = compressed.len(), "device report spooled");
+            let bytes = self.spool_json(&id, &report)?;
+            tracing::info!(report = %id, target = %target.address, bytes, "device report spooled");
             out.spooled += 1;
         }
         Ok(out)
@@ -207,24 +199,35 @@ impl Agent {
             inventory,
             errors,
         };
-        let json = serde_json::to_vec(&report).map_err(|e| AgentError::Encode(e.into()))?;
-        let compressed = zstd::bulk::compress(&json, 3).map_err(AgentError::Encode)?;
-        let dropped = self.spool.push(&id, &compressed)?;
-        if !dropped.is_empty() {
-            tracing::warn!(
-                count = dropped.len(),
-                "spool full: oldest undelivered reports dropped"
-            );
-            // The next delta's baseline is still right (it is the newest spooled report); the
-            // server will ask for a full inventory if the dropped ones leave a gap.
-        }
+        // If the spool drops older reports to make room, the next delta's baseline is still
+        // right (it is the newest spooled report); the server will ask for a full inventory
+        // if the dropped ones leave a gap.
+        let bytes = self.spool_json(&id, &report)?;
         st.base_hashes = hashes;
         if kind == ReportKind::Full {
             st.last_full_unix = now.timestamp();
         }
         self.state.save_delivery(&st)?;
-        tracing::info!(report = %id, kind = ?kind, bytes = compressed.len(), "report spooled");
+        tracing::info!(report = %id, kind = ?kind, bytes, "report spooled");
         Ok(kind)
+    }
+
+    /// Encodes, compresses and spools a report durably; returns its compressed size.
+    fn spool_json(
+        &mut self,
+        id: &str,
+        report: &impl serde::Serialize,
+    ) -> Result<usize, AgentError> {
+        let json = serde_json::to_vec(report).map_err(|e| AgentError::Encode(e.into()))?;
+        let compressed = zstd::bulk::compress(&json, 3).map_err(AgentError::Encode)?;
+        let dropped = self.spool.push(id, &compressed)?;
+        if !dropped.is_empty() {
+            tracing::warn!(
+                count = dropped.len(),
+                "spool full: oldest undelivered reports dropped"
+            );
+        }
+        Ok(compressed.len())
     }
 
     /// Full-inventory interval with ±10 % jitter.
