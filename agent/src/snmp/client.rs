@@ -522,42 +522,53 @@ impl Client {
     /// the agent leaves the subtree, reports the end of its MIB view, or answers with nothing
     /// new (so a loop ends too).
     pub async fn walk_into(&mut self, root: &Oid, into: &mut Walk) -> Result<(), SnmpError> {
-        self.walk_into_keeping(root, into, |_| true).await
+        self.walk_side_by_side(std::slice::from_ref(root), into)
+            .await
     }
 
-    /// [`Client::walk_into`], storing only the values `keep` wants (the walk still follows
-    /// the others: a table's unused columns cost transfer, not memory).
-    pub async fn walk_into_keeping(
+    /// Walks several subtrees side by side, one varbind for each in every GETBULK: the
+    /// columns of a table, so that only the columns asked for are transferred, in as many
+    /// requests as a walk of one column. Each subtree ends as [`Client::walk_into`]'s does.
+    /// SNMPv1 has no GETBULK: there the subtrees are walked one after the other.
+    pub async fn walk_side_by_side(
         &mut self,
-        root: &Oid,
+        roots: &[Oid],
         into: &mut Walk,
-        keep: impl Fn(&Oid) -> bool,
     ) -> Result<(), SnmpError> {
-        // What was seen but not kept, as hashes: enough to tell an answer that brings
-        // nothing new (an agent looping) from one that only brings unwanted columns.
-        let mut skipped: std::collections::HashSet<u64> = std::collections::HashSet::new();
-        let hash = |o: &Oid| {
-            use std::hash::{BuildHasher, BuildHasherDefault};
-            BuildHasherDefault::<std::collections::hash_map::DefaultHasher>::default().hash_one(o)
-        };
         let v1 = matches!(self.credentials, Credentials::V1 { .. });
-        let mut cursor = root.clone();
+        if v1 && roots.len() > 1 {
+            for r in roots {
+                Box::pin(self.walk_side_by_side(std::slice::from_ref(r), into)).await?;
+            }
+            return Ok(());
+        }
+        let mut cursors: Vec<Option<Oid>> = roots.iter().cloned().map(Some).collect();
         let mut reps = self.options.max_repetitions.max(1);
         let mut count = 0usize;
         let target = self.target.clone();
         loop {
-            let from = to_snmp_oid(&cursor).map_err(|detail| SnmpError::Protocol {
-                target: target.clone(),
-                detail,
-            })?;
+            let active: Vec<usize> = (0..roots.len()).filter(|i| cursors[*i].is_some()).collect();
+            if active.is_empty() {
+                return Ok(());
+            }
+            let froms: Vec<snmp2::Oid<'static>> = active
+                .iter()
+                .filter_map(|i| cursors[*i].as_ref())
+                .map(to_snmp_oid)
+                .collect::<Result<_, _>>()
+                .map_err(|detail| SnmpError::Protocol {
+                    target: target.clone(),
+                    detail,
+                })?;
             let (status, varbinds) = self
                 .request(|s| {
-                    let from = from.clone();
+                    let froms = froms.clone();
                     Box::pin(async move {
+                        let refs: Vec<&snmp2::Oid<'_>> = froms.iter().collect();
                         let pdu = if v1 {
-                            s.getnext(&from).await?
+                            s.getnext(refs[0]).await?
                         } else {
-                            s.getbulk(&[&from], 0, reps).await?
+                            s.getbulk(&refs, 0, reps).await?
                         };
                         Ok((pdu.error_status, copy_varbinds(pdu.varbinds)))
                     })
@@ -573,57 +584,42 @@ impl Client {
                 return Ok(());
             }
             check_status(&target, status)?;
-            let mut progressed = false;
-            let mut ended = varbinds.is_empty();
-            for (o, v) in varbinds {
-                let Some(o) = o else {
-                    ended = true;
-                    break;
-                };
-                // An exception (endOfMibView) or a step outside the subtree ends the walk.
-                let Some(v) = v else {
-                    ended = true;
-                    break;
-                };
-                if !o.starts_with(root) {
-                    ended = true;
-                    break;
+            // The answer is row by row: varbind k continues subtree active[k % n].
+            let n = active.len();
+            let mut progressed = vec![false; n];
+            let mut ended = vec![varbinds.is_empty(); n];
+            for (k, (o, v)) in varbinds.into_iter().enumerate() {
+                let slot = k % n;
+                if ended[slot] {
+                    continue;
                 }
-                // Continue after the last OID the agent gave, in its own order; an answer
-                // that brings nothing new ends the walk, so a loop cannot go on.
-                cursor = o.clone();
-                let new = if keep(&o) {
-                    into.insert_new(o, v)
-                } else {
-                    skipped.insert(hash(&o))
-                };
-                progressed |= new;
-                count += 1;
-                if count > self.options.max_varbinds {
-                    return Err(SnmpError::TooLarge {
-                        target,
-                        root: root.to_string(),
-                        limit: self.options.max_varbinds,
-                    });
+                let i = active[slot];
+                match (o, v) {
+                    // Continue after the last OID the agent gave, in its own order; an
+                    // answer that brings nothing new ends the walk, so a loop cannot go on.
+                    (Some(o), Some(v)) if o.starts_with(&roots[i]) => {
+                        cursors[i] = Some(o.clone());
+                        progressed[slot] |= into.insert_new(o, v);
+                        count += 1;
+                        if count > self.options.max_varbinds {
+                            return Err(SnmpError::TooLarge {
+                                target,
+                                root: roots[i].to_string(),
+                                limit: self.options.max_varbinds,
+                            });
+                        }
+                    }
+                    // An exception (endOfMibView), an undecodable varbind or a step outside
+                    // the subtree ends that subtree.
+                    _ => ended[slot] = true,
                 }
             }
-            if ended || !progressed {
-                return Ok(());
+            for slot in 0..n {
+                if ended[slot] || !progressed[slot] {
+                    cursors[active[slot]] = None;
+                }
             }
         }
-    }
-
-    /// Walks several subtrees, storing what `keep` wants.
-    pub async fn walk_all(
-        &mut self,
-        roots: &[Oid],
-        keep: impl Fn(&Oid) -> bool,
-    ) -> Result<Walk, SnmpError> {
-        let mut w = Walk::default();
-        for r in roots {
-            self.walk_into_keeping(r, &mut w, &keep).await?;
-        }
-        Ok(w)
     }
 }
 

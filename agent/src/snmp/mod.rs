@@ -25,8 +25,10 @@ use cmdb_shared::device::{DeviceInventory, DeviceMetrics};
 pub async fn inventory(
     client: &mut client::Client,
 ) -> Result<(DeviceInventory, DeviceMetrics), client::SnmpError> {
-    let roots: Vec<oid::Oid> = mib::SUBTREES.iter().map(|s| crate::oid!(*s)).collect();
-    let walk = client.walk_all(&roots, mib::keep).await?;
+    let mut walk = oid::Walk::default();
+    for roots in mib::walk_plan() {
+        client.walk_side_by_side(&roots, &mut walk).await?;
+    }
     let at = chrono::Utc::now();
     let inv = mib::inventory(client.target(), &walk);
     let metrics = DeviceMetrics {

@@ -49,10 +49,7 @@ pub fn apply(walk: &Walk, inv: &mut DeviceInventory) {
                     .map(|f| f.name.clone()),
                 // macAddress: the one interface with that MAC (NX-OS gives each port its own).
                 Some(3) => {
-                    let mac = row
-                        .get(&3)
-                        .and_then(|v| v.as_bytes())
-                        .and_then(decode::mac);
+                    let mac = row.get(&3).and_then(|v| v.as_bytes()).and_then(decode::mac);
                     let mut with_mac = inv
                         .interfaces
                         .iter()

@@ -35,10 +35,10 @@ pub const SUBTREES: &[&str] = &[
     host_resources::PROCESSOR,
 ];
 
-/// Columns of the wide tables that the parsers read; a walk stores only these (see
-/// [`keep`]). ifTable and ifXTable carry many counters a big chassis has thousands of rows
-/// of, and 200 devices are polled at once in a few MB.
-const USED_COLUMNS: &[(&str, &[u32])] = &[
+/// The wide tables walked by column, with the columns the parsers read: ifTable and
+/// ifXTable carry many counters no parser uses, and a big chassis has thousands of rows. The
+/// other subtrees of [`SUBTREES`] are walked whole.
+pub const COLUMNS: &[(&str, &[u32])] = &[
     // ifIndex, ifDescr, ifType, ifMtu, ifSpeed, ifPhysAddress, ifAdminStatus, ifOperStatus,
     // ifInOctets, ifInDiscards, ifInErrors, ifOutOctets, ifOutDiscards, ifOutErrors.
     (
@@ -49,20 +49,25 @@ const USED_COLUMNS: &[(&str, &[u32])] = &[
     ("1.3.6.1.2.1.31.1.1.1", &[1, 6, 10, 15, 18]),
 ];
 
-/// Whether a walked value is one the parsers read.
-pub fn keep(o: &Oid) -> bool {
-    static TABLES: std::sync::LazyLock<Vec<(Oid, &[u32])>> = std::sync::LazyLock::new(|| {
-        USED_COLUMNS
-            .iter()
-            .map(|(entry, columns)| (oid(entry), *columns))
-            .collect()
-    });
-    for (entry, columns) in TABLES.iter() {
-        if let Some(rest) = o.suffix(entry) {
-            return rest.first().is_some_and(|c| columns.contains(c));
-        }
-    }
-    true
+/// What an inventory walks: per subtree of [`SUBTREES`], either the subtree or (for the
+/// tables of [`COLUMNS`]) the listed columns side by side.
+pub fn walk_plan() -> Vec<Vec<Oid>> {
+    SUBTREES
+        .iter()
+        .map(|s| {
+            let root = oid(s);
+            match COLUMNS
+                .iter()
+                .find(|(entry, _)| oid(entry).starts_with(&root))
+            {
+                Some((entry, columns)) => {
+                    let entry = oid(entry);
+                    columns.iter().map(|c| entry.child(&[*c])).collect()
+                }
+                None => vec![root],
+            }
+        })
+        .collect()
 }
 
 /// Builds a device inventory from everything walked.
@@ -141,9 +146,10 @@ mod tests {
             "h3c-e528-2.snmprec",
         ] {
             let all = fixture(name);
+            let roots: Vec<Oid> = walk_plan().into_iter().flatten().collect();
             let mut kept = Walk::default();
             for (o, v) in &all.0 {
-                if keep(o) {
+                if roots.iter().any(|r| o.starts_with(r)) {
                     kept.insert(o.clone(), v.clone());
                 }
             }
