@@ -193,8 +193,13 @@ impl DeviceKeys {
                     chassis.insert(format!("mac:{m}"));
                 }
                 // A MAC-subtype id that is zero, broadcast or multicast identifies nothing.
-                None if l.chassis_id_subtype == "macAddress" && canonical_mac(value).is_some() => {}
-                None if !value.is_empty() => {
+                None if l.chassis_id_subtype == "macAddress" => {}
+                // A chassis component (often the serial) or a locally assigned id is a key
+                // when it is long enough to be unique. Network addresses, interface names and
+                // aliases, and port components repeat across sites (192.168.1.1, eth0).
+                None if matches!(l.chassis_id_subtype.trim(), "chassisComponent" | "local")
+                    && value.chars().count() >= 6 =>
+                {
                     chassis.insert(format!("{}:{value}", l.chassis_id_subtype.trim()));
                 }
                 None => {}
@@ -292,9 +297,34 @@ impl Rule {
     }
 }
 
-/// Whether two key sets prove two different units: both have a usable serial and they differ.
-pub fn contradicts(a: &DeviceKeys, b: &DeviceKeys) -> bool {
-    matches!((&a.serial, &b.serial), (Some(x), Some(y)) if x != y)
+/// Whether two key sets prove two different units for `rule`: both have a usable serial and
+/// the serials differ (the maker part is left out: a network OS swap on the same hardware
+/// changes the sysObjectID's enterprise, not the unit); for the sysName + address rule also
+/// when both have MAC chassis ids and share none (a replacement unit given the old one's name
+/// and address).
+pub fn contradicts(rule: Rule, a: &DeviceKeys, b: &DeviceKeys) -> bool {
+    let serial = |k: &DeviceKeys| {
+        k.serial.as_deref().map(|s| {
+            s.rsplit_once('|')
+                .map_or(s, |(_, serial)| serial)
+                .to_string()
+        })
+    };
+    if matches!((serial(a), serial(b)), (Some(x), Some(y)) if x != y) {
+        return true;
+    }
+    if rule == Rule::SysnameAddress {
+        let macs = |k: &DeviceKeys| -> Vec<String> {
+            k.chassis
+                .iter()
+                .filter(|c| c.starts_with("mac:"))
+                .cloned()
+                .collect()
+        };
+        let (ma, mb) = (macs(a), macs(b));
+        return !ma.is_empty() && !mb.is_empty() && !ma.iter().any(|m| mb.contains(m));
+    }
+    false
 }
 
 /// An existing device CI that shares at least one lookup key with the incoming device.
@@ -325,7 +355,7 @@ pub fn identify(incoming: &DeviceKeys, candidates: &[Candidate]) -> Identificati
         let mut matched: Vec<&Candidate> = candidates
             .iter()
             .filter(|c| rule.matches(incoming, &c.keys))
-            .filter(|c| rule == Rule::ChassisSerial || !contradicts(incoming, &c.keys))
+            .filter(|c| rule == Rule::ChassisSerial || !contradicts(rule, incoming, &c.keys))
             .collect();
         if matched.is_empty() {
             continue;
@@ -587,6 +617,48 @@ mod tests {
             system_name: None,
         });
         assert_eq!(keys(&inv).chassis, vec!["local:FOX1234".to_string()]);
+        // Ids that repeat across sites are not keys.
+        for (subtype, id) in [
+            ("networkAddress", "192.168.1.1"),
+            ("interfaceName", "eth0"),
+            ("local", "1"),
+        ] {
+            inv.lldp_local = Some(LldpLocal {
+                chassis_id_subtype: subtype.into(),
+                chassis_id: id.into(),
+                system_name: None,
+            });
+            assert!(keys(&inv).chassis.is_empty(), "{subtype} {id}");
+        }
+    }
+
+    #[test]
+    fn a_serial_under_another_maker_still_contradicts_and_a_new_base_mac_vetoes_the_name() {
+        // The same serial after a network OS swap (another enterprise number) is no
+        // contradiction; a different serial is, whatever the maker.
+        let mut a = device("10.0.0.1", Some("FOC1111A"), Some("00:1a:2b:3c:4d:5e"));
+        let old = keys(&a);
+        a.enterprise = Some(674);
+        assert!(!contradicts(Rule::ChassisId, &keys(&a), &old));
+        a.serial = Some("FOC2222B".into());
+        assert!(contradicts(Rule::ChassisId, &keys(&a), &old));
+        // A serial-less replacement with the old unit's name and address but its own base
+        // MAC is a new CI.
+        let old = keys(&device("10.0.0.1", None, Some("00:1a:2b:3c:4d:5e")));
+        let new = keys(&device("10.0.0.1", None, Some("00:1a:2b:3c:4d:99")));
+        assert_eq!(
+            identify(&new, &[candidate("ci1", old.clone(), T0)]),
+            Identification::New
+        );
+        // Without a base MAC on one side the name and address still find it.
+        let bare = keys(&device("10.0.0.1", None, None));
+        assert!(matches!(
+            identify(&bare, &[candidate("ci1", old, T0)]),
+            Identification::Existing {
+                rule: Rule::SysnameAddress,
+                ..
+            }
+        ));
     }
 
     #[test]

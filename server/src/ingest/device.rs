@@ -346,7 +346,10 @@ impl Ingestor {
                 .and_then(|t| t.parse::<DateTime<Utc>>().ok()),
         ) && device::uptime_reset(prev, prev_at, ticks, poll.sample_at)
         {
-            let booted_at = poll.sample_at - chrono::Duration::milliseconds(i64::from(ticks) * 10);
+            let booted_at = poll
+                .sample_at
+                .checked_sub_signed(chrono::Duration::milliseconds(i64::from(ticks) * 10))
+                .unwrap_or(poll.sample_at);
             changes.push(Change {
                 attribute: "uptime_reset".into(),
                 old: Some(json!({ "uptime_ticks": prev, "sampled_at": rec.sample_at })),
@@ -645,6 +648,97 @@ pub fn validate_device(report: &DeviceReport, limits: &Limits) -> Result<(), Ing
     field(count(report.metrics.interfaces.len(), list), || {
         "metrics.interfaces".into()
     })?;
+    for (i, c) in report.metrics.interfaces.iter().enumerate() {
+        for (name, v) in [
+            ("in_octets", c.in_octets),
+            ("out_octets", c.out_octets),
+            ("in_errors", c.in_errors),
+            ("out_errors", c.out_errors),
+            ("in_discards", c.in_discards),
+            ("out_discards", c.out_discards),
+        ] {
+            field(storable(v), || format!("metrics.interfaces[{i}].{name}"))?;
+        }
+    }
+    for (i, s) in inv.storage.iter().enumerate() {
+        field(storable(Some(s.size_bytes)), || {
+            format!("inventory.storage[{i}].size_bytes")
+        })?;
+        field(storable(Some(s.used_bytes)), || {
+            format!("inventory.storage[{i}].used_bytes")
+        })?;
+    }
+    for (i, f) in inv.interfaces.iter().enumerate() {
+        field(storable(f.speed_mbps), || {
+            format!("inventory.interfaces[{i}].speed_mbps")
+        })?;
+    }
+    for (i, p) in inv.processors.iter().enumerate() {
+        field(
+            if p.load_percent > 100 {
+                Err(format!("{} is more than 100", p.load_percent))
+            } else {
+                Ok(())
+            },
+            || format!("inventory.processors[{i}].load_percent"),
+        )?;
+    }
+    // Volatile values are matched to their rows by index: an index twice is ambiguous.
+    unique(
+        inv.interfaces.iter().map(|f| f.index),
+        "inventory.interfaces",
+    )?;
+    unique(inv.storage.iter().map(|s| s.index), "inventory.storage")?;
+    unique(
+        inv.processors.iter().map(|p| p.index),
+        "inventory.processors",
+    )?;
+    unique(
+        report.metrics.interfaces.iter().map(|c| c.index),
+        "metrics.interfaces",
+    )?;
+    // A clock before 2000 is a poller whose clock was never set; such times would also
+    // break the arithmetic of uptime resets.
+    let floor = DateTime::<Utc>::from_timestamp(946_684_800, 0).unwrap_or_default();
+    for (name, at) in [
+        ("collected_at", Some(report.collected_at)),
+        ("metrics.at", report.metrics.at),
+    ] {
+        field(
+            match at {
+                Some(t) if t < floor => Err(format!(
+                    "{} is before 2000-01-01: the poller's clock is wrong",
+                    time_str(t)
+                )),
+                _ => Ok(()),
+            },
+            || name.into(),
+        )?;
+    }
+    Ok(())
+}
+
+/// SurrealDB stores signed 64-bit integers; a larger value would come back as a float.
+fn storable(v: Option<u64>) -> Result<(), String> {
+    match v {
+        Some(n) if i64::try_from(n).is_err() => Err(format!(
+            "{n} is larger than {}, the largest integer stored",
+            i64::MAX
+        )),
+        _ => Ok(()),
+    }
+}
+
+/// Each row's `index` at most once.
+fn unique(indexes: impl Iterator<Item = u32>, path: &str) -> Result<(), IngestError> {
+    let mut seen = std::collections::BTreeSet::new();
+    for (i, index) in indexes.enumerate() {
+        if !seen.insert(index) {
+            return Err(IngestError::Invalid(format!(
+                "{path}[{i}].index: {index} appears twice"
+            )));
+        }
+    }
     Ok(())
 }
 
@@ -1078,6 +1172,32 @@ mod tests {
         bad_id.report_id = "../etc".into();
         let m = reason(ing.ingest_device(&store, &lim, "a1", &bad_id).await);
         assert!(m.starts_with("report_id: "), "{m}");
+
+        // A counter SurrealDB cannot store as an integer (2^64 - 1, sent by some devices
+        // for counters they do not keep).
+        let mut huge = poll("r1", &switch("10.0.0.1", Some(SERIAL), None));
+        huge.metrics.interfaces = vec![cmdb_shared::device::InterfaceCounters {
+            index: 10101,
+            in_octets: Some(u64::MAX),
+            ..Default::default()
+        }];
+        let m = reason(ing.ingest_device(&store, &lim, "a1", &huge).await);
+        assert!(m.starts_with("metrics.interfaces[0].in_octets: "), "{m}");
+
+        let mut twice = switch("10.0.0.1", Some(SERIAL), None);
+        twice.interfaces[1].index = twice.interfaces[0].index;
+        let m = reason(
+            ing.ingest_device(&store, &lim, "a1", &poll("r1", &twice))
+                .await,
+        );
+        assert!(m.starts_with("inventory.interfaces[1].index: "), "{m}");
+
+        // A clock that was never set (and a date chrono can hold but not subtract from).
+        let mut ancient = poll("r1", &switch("10.0.0.1", Some(SERIAL), None));
+        ancient.collected_at = "-262143-01-02T00:00:00Z".parse().expect("time");
+        ancient.metrics.at = Some(ancient.collected_at);
+        let m = reason(ing.ingest_device(&store, &lim, "a1", &ancient).await);
+        assert!(m.starts_with("collected_at: "), "{m}");
 
         let mut newer = poll("r1", &switch("10.0.0.1", Some(SERIAL), None));
         newer.schema_version += 1;

@@ -45,8 +45,9 @@ pub fn apply(walk: &Walk, inv: &mut DeviceInventory) {
             index,
             description: text(&row, 3).unwrap_or_default(),
             kind: kind.to_string(),
-            size_bytes: blocks(5).saturating_mul(unit),
-            used_bytes: blocks(6).saturating_mul(unit),
+            // Capped at i64::MAX, the largest integer the server stores.
+            size_bytes: blocks(5).saturating_mul(unit).min(i64::MAX as u64),
+            used_bytes: blocks(6).saturating_mul(unit).min(i64::MAX as u64),
         });
     }
     for (idx, row) in walk.table(&oid(PROCESSOR).child(&[1])) {

@@ -80,7 +80,13 @@ pub fn apply(walk: &Walk, inv: &mut DeviceInventory) {
 /// The interface counters: 64-bit ifHC octets where present, else the 32-bit ones.
 pub fn counters(walk: &Walk) -> Vec<InterfaceCounters> {
     let (e, x) = (oid(IF_ENTRY), oid(IF_X_ENTRY));
-    let n = |r: &BTreeMap<u32, &Value>, c: u32| r.get(&c).and_then(|v| v.as_u64());
+    // Some devices answer 2^64 - 1 for a counter they do not keep: past i64::MAX no counter
+    // is real (it would take centuries at 400 Gb/s), and the server stores signed integers.
+    let n = |r: &BTreeMap<u32, &Value>, c: u32| {
+        r.get(&c)
+            .and_then(|v| v.as_u64())
+            .filter(|v| i64::try_from(*v).is_ok())
+    };
     rows(walk, &e, &x)
         .into_iter()
         .map(|(index, (row, xrow))| {
