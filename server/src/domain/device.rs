@@ -19,6 +19,8 @@ use std::net::IpAddr;
 use chrono::{DateTime, Utc};
 use cmdb_shared::device::DeviceInventory;
 use cmdb_shared::ident;
+
+use super::identify;
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 
@@ -328,44 +330,22 @@ pub fn contradicts(rule: Rule, a: &DeviceKeys, b: &DeviceKeys) -> bool {
 }
 
 /// An existing device CI that shares at least one lookup key with the incoming device.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Candidate {
-    pub ci_id: String,
-    pub keys: DeviceKeys,
-    /// When the CI was first seen (RFC 3339); the oldest wins among equals.
-    pub first_seen: String,
-}
+pub type Candidate = identify::Candidate<DeviceKeys>;
 
 /// The outcome of device identification.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Identification {
-    /// Matched an existing CI by `rule`; `duplicates` are other CIs the same rule matched.
-    Existing {
-        ci_id: String,
-        rule: Rule,
-        duplicates: Vec<String>,
-    },
-    /// No candidate survived: a new CI.
-    New,
-}
+pub type Identification = identify::Identification<Rule>;
 
 /// Applies the ordered rules to `candidates`.
 pub fn identify(incoming: &DeviceKeys, candidates: &[Candidate]) -> Identification {
     for rule in Rule::ORDER {
-        let mut matched: Vec<&Candidate> = candidates
+        let matched: Vec<&Candidate> = candidates
             .iter()
             .filter(|c| rule.matches(incoming, &c.keys))
             .filter(|c| rule == Rule::ChassisSerial || !contradicts(rule, incoming, &c.keys))
             .collect();
-        if matched.is_empty() {
-            continue;
+        if let Some(found) = identify::oldest_of(rule, matched) {
+            return found;
         }
-        matched.sort_by(|a, b| a.first_seen.cmp(&b.first_seen).then(a.ci_id.cmp(&b.ci_id)));
-        return Identification::Existing {
-            ci_id: matched[0].ci_id.clone(),
-            rule,
-            duplicates: matched[1..].iter().map(|c| c.ci_id.clone()).collect(),
-        };
     }
     Identification::New
 }

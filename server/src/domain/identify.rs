@@ -132,27 +132,39 @@ fn both_ne(a: &Option<String>, b: &Option<String>) -> bool {
     matches!((a, b), (Some(x), Some(y)) if x != y)
 }
 
-/// An existing CI that shares at least one key with the incoming host.
+/// An existing CI that shares at least one key with the incoming host (or, with
+/// `DeviceKeys`, network device).
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Candidate {
+pub struct Candidate<K = HostKeys> {
     pub ci_id: String,
-    pub keys: HostKeys,
+    pub keys: K,
     /// When the CI was first seen (RFC 3339); the oldest wins among equals.
     pub first_seen: String,
 }
 
-/// The outcome of identification.
+/// The outcome of identification, by host (or device) rules `R`.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Identification {
+pub enum Identification<R = Rule> {
     /// Matched an existing CI by `rule`; `duplicates` are other CIs the same rule matched,
     /// to be flagged as suspected duplicates.
     Existing {
         ci_id: String,
-        rule: Rule,
+        rule: R,
         duplicates: Vec<String>,
     },
     /// No candidate survived: a new CI.
     New,
+}
+
+/// The CIs one rule matched, if any: the oldest wins, the others are suspected duplicates.
+pub fn oldest_of<K, R>(rule: R, mut matched: Vec<&Candidate<K>>) -> Option<Identification<R>> {
+    matched.sort_by(|a, b| a.first_seen.cmp(&b.first_seen).then(a.ci_id.cmp(&b.ci_id)));
+    let (first, rest) = matched.split_first()?;
+    Some(Identification::Existing {
+        ci_id: first.ci_id.clone(),
+        rule,
+        duplicates: rest.iter().map(|c| c.ci_id.clone()).collect(),
+    })
 }
 
 /// Whether two key sets prove two different machines (a strong key present on both sides
@@ -164,7 +176,7 @@ pub fn contradicts(a: &HostKeys, b: &HostKeys) -> bool {
 /// Applies the ordered rules to `candidates` (CIs sharing any key with `incoming`).
 pub fn identify(incoming: &HostKeys, candidates: &[Candidate]) -> Identification {
     for (strength, rule) in Rule::ORDER.iter().enumerate() {
-        let mut matched: Vec<&Candidate> = candidates
+        let matched: Vec<&Candidate> = candidates
             .iter()
             .filter(|c| rule.matches(incoming, &c.keys))
             .filter(|c| {
@@ -173,15 +185,9 @@ pub fn identify(incoming: &HostKeys, candidates: &[Candidate]) -> Identification
                     .any(|stronger| stronger.contradicts(incoming, &c.keys))
             })
             .collect();
-        if matched.is_empty() {
-            continue;
+        if let Some(found) = oldest_of(*rule, matched) {
+            return found;
         }
-        matched.sort_by(|a, b| a.first_seen.cmp(&b.first_seen).then(a.ci_id.cmp(&b.ci_id)));
-        return Identification::Existing {
-            ci_id: matched[0].ci_id.clone(),
-            rule: *rule,
-            duplicates: matched[1..].iter().map(|c| c.ci_id.clone()).collect(),
-        };
     }
     Identification::New
 }
