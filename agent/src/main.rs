@@ -317,10 +317,9 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                 .map_err(|e| anyhow::anyhow!("range {e}"))?;
             let credential = ("command line".to_string(), access.credentials()?);
             let options = access.options()?;
-            let total: u64 = nets.iter().map(|(n, _)| n.hosts().count() as u64).sum();
             // Drawn only when stderr is a terminal.
             let bar = indicatif::ProgressBar::with_draw_target(
-                Some(total),
+                None,
                 indicatif::ProgressDrawTarget::stderr(),
             );
             if let Ok(style) = indicatif::ProgressStyle::with_template(
@@ -328,18 +327,19 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             ) {
                 bar.set_style(style);
             }
-            let found = std::cell::Cell::new(0u64);
+            let mut total = 0;
             let responders = runtime()?.block_on(discover::sweep(
                 &nets,
                 std::slice::from_ref(&credential),
                 options,
                 concurrency,
-                |done, _| {
-                    bar.set_position(done);
-                    bar.set_message(format!("{} responder(s)", found.get()));
+                |p| {
+                    total = p.total;
+                    bar.set_length(p.total);
+                    bar.set_position(p.done);
+                    bar.set_message(format!("{} responder(s)", p.found));
                 },
             ));
-            found.set(responders.len() as u64);
             bar.finish_and_clear();
             if json {
                 println!("{}", serde_json::to_string_pretty(&responders)?);

@@ -123,14 +123,22 @@ async fn probe_all(
     None
 }
 
-/// Sweeps the ranges, `concurrency` addresses at a time, calling `progress(done, total)`
-/// after each address. Responders come back sorted by address.
+/// What a sweep has done so far.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Progress {
+    pub done: u64,
+    pub total: u64,
+    pub found: u64,
+}
+
+/// Sweeps the ranges, `concurrency` addresses at a time, calling `progress` after each
+/// address. Responders come back sorted by address.
 pub async fn sweep(
     ranges: &[(IpNet, u16)],
     credentials: &[(String, Credentials)],
     options: Options,
     concurrency: usize,
-    mut progress: impl FnMut(u64, u64),
+    mut progress: impl FnMut(Progress),
 ) -> Vec<Responder> {
     let total: u64 = ranges.iter().map(|(n, _)| n.hosts().count() as u64).sum();
     let targets = ranges.iter().flat_map(|(net, port)| {
@@ -143,10 +151,14 @@ pub async fn sweep(
         .buffer_unordered(concurrency.max(1));
     while let Some(r) = stream.next().await {
         done += 1;
-        progress(done, total);
         if let Some(r) = r {
             found.push(r);
         }
+        progress(Progress {
+            done,
+            total,
+            found: found.len() as u64,
+        });
     }
     found.sort_by_key(|r| {
         r.address

@@ -269,7 +269,7 @@ impl Poller {
                 &s.credentials,
                 discovery_options,
                 self.cfg.concurrency,
-                |_, _| {},
+                |_| {},
             )
             .await;
             tracing::info!(range = %s.key, responders = found.len(), secs = started.elapsed().as_secs_f64(), "discovery sweep done");
