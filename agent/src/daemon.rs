@@ -327,7 +327,7 @@ impl Agent {
         let mut attempt = 0u32;
         loop {
             let now = tokio::time::Instant::now();
-            if self.poller.as_ref().is_some_and(|p| p.next_due() <= now)
+            if self.poller.as_ref().is_some_and(|p| p.next_due(now) <= now)
                 && let Err(e) = self.poll_devices(false).await
             {
                 tracing::error!(error = %client::error_chain(&e), "device polls failed");
@@ -340,7 +340,7 @@ impl Agent {
             };
             // The next thing to do: a cycle, or a device poll or sweep.
             let next_work = match &self.poller {
-                Some(p) => next_cycle.min(p.next_due()),
+                Some(p) => next_cycle.min(p.next_due(tokio::time::Instant::now())),
                 None => next_cycle,
             };
             let wait = match outcome {

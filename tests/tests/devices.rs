@@ -233,4 +233,21 @@ interval_secs = 1
         })
         .collect();
     assert_eq!(after, before, "an unchanged device writes no history");
+
+    // The daemon polls configured and discovered devices on their own interval (1 s here)
+    // and pushes them: each device's latest poll time moves on.
+    let polled_at = |c: &Value| {
+        ci(&server, c["key"].as_str().expect("key"))["device"]["polled_at"]
+            .as_str()
+            .map(str::to_string)
+    };
+    let (c_before, b_before) = (polled_at(&c3560), polled_at(&bdcom));
+    assert!(c_before.is_some() && b_before.is_some());
+    let mut agent = agent;
+    agent.start_daemon().expect("daemon");
+    cmdb_tests::wait_for(Duration::from_secs(60), || {
+        (polled_at(&c3560) != c_before && polled_at(&bdcom) != b_before).then_some(())
+    })
+    .unwrap_or_else(|e| panic!("the daemon polled nothing new: {e}\n{}", agent.logs()));
+    assert_eq!(devices(&server).len(), 3, "still one CI per unit");
 }

@@ -223,9 +223,8 @@ impl Poller {
             .is_none_or(|t| now_unix - t >= s.interval.as_secs() as i64)
     }
 
-    /// When the poller next has work.
-    pub fn next_due(&self) -> Instant {
-        let now = Instant::now();
+    /// When the poller next has work: `now` when something is due already.
+    pub fn next_due(&self, now: Instant) -> Instant {
         let now_unix = chrono::Utc::now().timestamp();
         if self.sweeps.iter().any(|s| self.sweep_due(s, now_unix)) {
             return now;
@@ -306,5 +305,54 @@ impl Poller {
         if let Err(e) = result {
             tracing::warn!(path = %self.path.display(), error = %e, "cannot keep the discovery results; the next start sweeps again");
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn snmp(text: &str) -> Snmp {
+        crate::config::Config::parse(text, std::path::Path::new("agent.toml"))
+            .expect("config")
+            .snmp
+    }
+
+    const ONE_TARGET: &str = "[snmp]\n[snmp.credentials.ro]\nversion = \"2c\"\ncommunity = \"public\"\n[[snmp.targets]]\naddress = \"192.0.2.1\"\ncredential = \"ro\"\n";
+
+    #[test]
+    fn a_target_never_polled_is_due_at_once() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let p = Poller::new(&snmp(ONE_TARGET), dir.path().join("s.json"))
+            .expect("poller")
+            .expect("has work");
+        let now = Instant::now();
+        assert_eq!(p.next_due(now), now);
+        assert_eq!(p.targets()[0].address, "192.0.2.1:161");
+    }
+
+    #[test]
+    fn a_polled_target_is_due_after_its_interval_and_a_swept_range_after_its_own() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let text = format!(
+            "{ONE_TARGET}[[snmp.discovery]]\ncidr = \"192.0.2.0/30\"\ncredentials = [\"ro\"]\ninterval_secs = 3600\n"
+        );
+        let mut p = Poller::new(&snmp(&text), dir.path().join("s.json"))
+            .expect("poller")
+            .expect("has work");
+        let now = Instant::now();
+        assert_eq!(p.next_due(now), now, "the range was never swept");
+        p.saved
+            .swept_unix
+            .insert("192.0.2.0/30:161".into(), chrono::Utc::now().timestamp());
+        let target = p.targets()[0].key();
+        p.due.insert(target, now + Duration::from_secs(900));
+        let next = p.next_due(now);
+        assert!(next > now + Duration::from_secs(899) && next <= now + Duration::from_secs(900));
+        assert!(
+            Poller::new(&snmp("[snmp]\n"), dir.path().join("s.json"))
+                .expect("poller")
+                .is_none()
+        );
     }
 }
