@@ -253,9 +253,7 @@ pub enum ConfigError {
     #[error("{path}: {message}")]
     Parse { path: String, message: String },
     #[error("{field}: {reason}")]
-    Invalid { field: &'static str, reason: String },
-    #[error("{field}: {reason}")]
-    InvalidAt { field: String, reason: String },
+    Invalid { field: String, reason: String },
 }
 
 /// The collector names the agent knows.
@@ -287,7 +285,7 @@ impl Config {
         if !(10..=86_400).contains(&d.interval_secs) && d.interval_secs != 1 {
             // 1 s is allowed for tests and demos; anything else below 10 s floods a fleet's server.
             return Err(ConfigError::Invalid {
-                field: "delivery.interval_secs",
+                field: "delivery.interval_secs".into(),
                 reason: format!(
                     "must be between 10 and 86400 (or 1 for tests), got {}",
                     d.interval_secs
@@ -296,32 +294,32 @@ impl Config {
         }
         if d.full_interval_secs < d.interval_secs {
             return Err(ConfigError::Invalid {
-                field: "delivery.full_interval_secs",
+                field: "delivery.full_interval_secs".into(),
                 reason: "must not be shorter than delivery.interval_secs".into(),
             });
         }
         if d.spool_max_reports == 0 || d.spool_max_bytes < 1024 * 1024 {
             return Err(ConfigError::Invalid {
-                field: "delivery.spool_max_bytes",
+                field: "delivery.spool_max_bytes".into(),
                 reason: "the spool needs at least 1 MiB and 1 report".into(),
             });
         }
         if d.timeout_secs == 0 || d.timeout_secs > 600 {
             return Err(ConfigError::Invalid {
-                field: "delivery.timeout_secs",
+                field: "delivery.timeout_secs".into(),
                 reason: "must be between 1 and 600".into(),
             });
         }
         if d.backoff_max_secs == 0 {
             return Err(ConfigError::Invalid {
-                field: "delivery.backoff_max_secs",
+                field: "delivery.backoff_max_secs".into(),
                 reason: "must be at least 1".into(),
             });
         }
         for name in &self.collectors.disabled {
             if !COLLECTOR_NAMES.contains(&name.as_str()) {
                 return Err(ConfigError::Invalid {
-                    field: "collectors.disabled",
+                    field: "collectors.disabled".into(),
                     reason: format!(
                         "unknown collector {name:?}; known: {}",
                         COLLECTOR_NAMES.join(", ")
@@ -330,7 +328,7 @@ impl Config {
             }
             if name == "identity" {
                 return Err(ConfigError::Invalid {
-                    field: "collectors.disabled",
+                    field: "collectors.disabled".into(),
                     reason: "identity cannot be disabled: the server identifies the host by it"
                         .into(),
                 });
@@ -338,7 +336,7 @@ impl Config {
         }
         if !self.root.is_absolute() {
             return Err(ConfigError::Invalid {
-                field: "root",
+                field: "root".into(),
                 reason: "must be an absolute path".into(),
             });
         }
@@ -347,7 +345,7 @@ impl Config {
 }
 
 fn invalid(field: impl Into<String>, reason: impl Into<String>) -> ConfigError {
-    ConfigError::InvalidAt {
+    ConfigError::Invalid {
         field: field.into(),
         reason: reason.into(),
     }
@@ -384,18 +382,12 @@ impl Snmp {
             return Err(invalid("snmp.max_repetitions", "must be from 1 to 1000"));
         }
         for name in self.credentials.keys() {
-            self.credential(name, None)?;
+            self.credential(name, None, "snmp.credentials")?;
         }
         for (i, t) in self.targets.iter().enumerate() {
             let at = |f: &str| format!("snmp.targets[{i}].{f}");
             crate::snmp::target_address(&t.address).map_err(|e| invalid(at("address"), e))?;
-            self.credential(&t.credential, t.context.as_deref())
-                .map_err(|e| match e {
-                    ConfigError::InvalidAt { field, reason } if field.is_empty() => {
-                        invalid(at("credential"), reason)
-                    }
-                    other => other,
-                })?;
+            self.credential(&t.credential, t.context.as_deref(), &at("credential"))?;
             if let Some(secs) = t.interval_secs {
                 check_interval(at("interval_secs"), secs)?;
             }
@@ -410,12 +402,7 @@ impl Snmp {
                 return Err(invalid(at("credentials"), "name at least one credential"));
             }
             for c in &d.credentials {
-                self.credential(c, None).map_err(|e| match e {
-                    ConfigError::InvalidAt { field, reason } if field.is_empty() => {
-                        invalid(at("credentials"), reason)
-                    }
-                    other => other,
-                })?;
+                self.credential(c, None, &at("credentials"))?;
             }
             if d.interval_secs != 1 && !(300..=30 * 86_400).contains(&d.interval_secs) {
                 return Err(invalid(
@@ -428,17 +415,18 @@ impl Snmp {
     }
 
     /// The client credentials of a named entry, with an optional context override. An
-    /// unknown name is an error with an empty field (the caller names where it was used).
+    /// unknown name is an error of `referenced_by`, the field that named it.
     pub fn credential(
         &self,
         name: &str,
         context: Option<&str>,
+        referenced_by: &str,
     ) -> Result<crate::snmp::client::Credentials, ConfigError> {
         use crate::snmp::client::{Credentials, V3Spec};
         let Some(c) = self.credentials.get(name) else {
             let known: Vec<&str> = self.credentials.keys().map(String::as_str).collect();
             return Err(invalid(
-                "",
+                referenced_by,
                 format!(
                     "no credential named {name:?} in [snmp.credentials] (known: {})",
                     if known.is_empty() {
@@ -559,7 +547,7 @@ credentials = ["ro", "v3"]
     fn snmp_targets_reference_named_credentials() {
         use crate::snmp::client::{Credentials, PrivProtocol};
         let cfg = Config::parse(SNMP, Path::new("x")).expect("valid");
-        match cfg.snmp.credential("v3", Some("vlan-10")).expect("v3") {
+        match cfg.snmp.credential("v3", Some("vlan-10"), "t").expect("v3") {
             Credentials::V3 {
                 user,
                 privacy: Some((PrivProtocol::Aes256, _)),

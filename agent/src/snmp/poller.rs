@@ -127,13 +127,17 @@ impl Poller {
             .map(|t| {
                 Ok(Target {
                     address: super::target_address(&t.address).map_err(|reason| {
-                        ConfigError::InvalidAt {
+                        ConfigError::Invalid {
                             field: "snmp.targets.address".into(),
                             reason,
                         }
                     })?,
                     credential: t.credential.clone(),
-                    credentials: cfg.credential(&t.credential, t.context.as_deref())?,
+                    credentials: cfg.credential(
+                        &t.credential,
+                        t.context.as_deref(),
+                        "snmp.targets.credential",
+                    )?,
                     source: TargetSource::Config,
                     interval: secs(t.interval_secs.unwrap_or(cfg.interval_secs)),
                 })
@@ -144,7 +148,7 @@ impl Poller {
             .iter()
             .map(|d| {
                 let net =
-                    discover::parse_range(&d.cidr).map_err(|reason| ConfigError::InvalidAt {
+                    discover::parse_range(&d.cidr).map_err(|reason| ConfigError::Invalid {
                         field: "snmp.discovery.cidr".into(),
                         reason,
                     })?;
@@ -155,7 +159,12 @@ impl Poller {
                     credentials: d
                         .credentials
                         .iter()
-                        .map(|c| Ok((c.clone(), cfg.credential(c, None)?)))
+                        .map(|c| {
+                            Ok((
+                                c.clone(),
+                                cfg.credential(c, None, "snmp.discovery.credentials")?,
+                            ))
+                        })
                         .collect::<Result<_, ConfigError>>()?,
                     interval: secs(d.interval_secs),
                 })
