@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Start a private, unprivileged Net-SNMP snmpd on 127.0.0.1:PORT with an
-# SNMPv3 authPriv user (SHA + AES-128).  No system-wide changes: only
+# SNMPv3 authPriv user (SHA + AES-128), plus USER-sha256 (SHA-256 + AES-256) and
+# USER-md5 (MD5 + DES) with the same pass phrases.  No system-wide changes: only
 # DIR is written (config, persistent state, log, pid); the system snmpd
 # config (/etc/snmp) and /var/lib/snmp are not read or written.
 #
@@ -46,6 +47,12 @@ rm -f "$DIR/snmpd.log" "$DIR/snmpd.pid"
   echo "agentAddress udp:127.0.0.1:$PORT"
   echo "createUser $V3_USER SHA \"$V3_AUTH\" AES \"$V3_PRIV\""
   echo "rouser $V3_USER priv"
+  # Users for the other protocol families (same pass phrases): SHA-2 with AES-256
+  # (Blumenthal key extension, net-snmp's AES-256), and the old MD5 with DES.
+  echo "createUser $V3_USER-sha256 SHA-256 \"$V3_AUTH\" AES-256 \"$V3_PRIV\""
+  echo "rouser $V3_USER-sha256 priv"
+  echo "createUser $V3_USER-md5 MD5 \"$V3_AUTH\" DES \"$V3_PRIV\""
+  echo "rouser $V3_USER-md5 priv"
   if [ -n "${SNMPD_COMMUNITY:-}" ]; then
     echo "rocommunity $SNMPD_COMMUNITY 127.0.0.1"
   fi

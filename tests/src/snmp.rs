@@ -272,6 +272,31 @@ impl NetSnmp {
         }
     }
 
+    /// SNMPv3 authPriv as `user` with Net-SNMP's protocol names (`-a SHA-256 -x AES-256`).
+    pub fn v3_as(target: &str, user: &str, auth_proto: &str, priv_proto: &str) -> Self {
+        Self {
+            target: target.to_string(),
+            auth: [
+                "-v3",
+                "-l",
+                "authPriv",
+                "-u",
+                user,
+                "-a",
+                auth_proto,
+                "-A",
+                V3_AUTH_KEY,
+                "-x",
+                priv_proto,
+                "-X",
+                V3_PRIV_KEY,
+            ]
+            .iter()
+            .map(|s| s.to_string())
+            .collect(),
+        }
+    }
+
     fn run(&self, tool: &str, extra: &[&str], oids: &[&str]) -> anyhow::Result<Walk> {
         let out = Command::new(tool)
             .args(&self.auth)

@@ -15,8 +15,8 @@ use std::time::{Duration, Instant};
 
 use cmdb_shared::device::{DeviceInventory, LldpNeighbor};
 use cmdb_tests::snmp::{
-    NetSnmp, Polled, Snmpd, Snmpsim, V3_AUTH_KEY, V3_PRIV_KEY, Walk, agent_snmp, bytes, hex_colons,
-    index_bytes, int, ip, opt_text, parse_oid, poll, text, unicast_mac, v3_args,
+    NetSnmp, Polled, Snmpd, Snmpsim, V3_AUTH_KEY, V3_PRIV_KEY, V3_USER, Walk, agent_snmp, bytes,
+    hex_colons, index_bytes, int, ip, opt_text, parse_oid, poll, text, unicast_mac, v3_args,
 };
 
 /// How long one `snmp inventory` may take. Every recording here is inventoried in a few
@@ -1036,6 +1036,40 @@ fn snmpd_over_snmpv3_authpriv_matches_its_own_walks() {
     assert_eq!(inv.system.name.as_deref(), Some("cmdb-test-snmpd"));
     assert_system_group(&r, &inv);
     assert_interfaces(&r, &inv);
+}
+
+#[test]
+fn snmpd_over_sha2_with_aes256_and_md5_with_des_matches_its_own_walks() {
+    let snmpd = Snmpd::start().expect("snmpd");
+    // scripts/snmpsim/snmpd.sh creates these users beside the SHA/AES one.
+    for (suffix, net_auth, net_priv, auth, privacy) in [
+        ("sha256", "SHA-256", "AES-256", "sha256", "aes256"),
+        ("md5", "MD5", "DES", "md5", "des"),
+    ] {
+        let user = format!("{V3_USER}-{suffix}");
+        let r = NetSnmp::v3_as(&snmpd.target(), &user, net_auth, net_priv);
+        let inv = poll(
+            &snmpd.target(),
+            &[
+                "--v3-user",
+                &user,
+                "--auth-protocol",
+                auth,
+                "--auth-key",
+                V3_AUTH_KEY,
+                "--priv-protocol",
+                privacy,
+                "--priv-key",
+                V3_PRIV_KEY,
+            ],
+            LIMIT,
+        )
+        .unwrap_or_else(|e| panic!("{net_auth}/{net_priv}: {e}"))
+        .inventory;
+        assert_eq!(inv.system.name.as_deref(), Some("cmdb-test-snmpd"));
+        assert_system_group(&r, &inv);
+        assert_interfaces(&r, &inv);
+    }
 }
 
 #[test]
