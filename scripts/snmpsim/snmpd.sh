@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Start a private, unprivileged Net-SNMP snmpd on 127.0.0.1:PORT with an
 # SNMPv3 authPriv user (SHA + AES-128), plus USER-sha256 (SHA-256 + AES-256) and
-# USER-md5 (MD5 + DES) with the same pass phrases.  No system-wide changes: only
+# USER-md5 (MD5 + DES) with the same pass phrases, USER-auth (authNoPriv, SHA) and
+# USER-none (noAuthNoPriv).  No system-wide changes: only
 # DIR is written (config, persistent state, log, pid); the system snmpd
 # config (/etc/snmp) and /var/lib/snmp are not read or written.
 #
@@ -53,6 +54,11 @@ rm -f "$DIR/snmpd.log" "$DIR/snmpd.pid"
   echo "rouser $V3_USER-sha256 priv"
   echo "createUser $V3_USER-md5 MD5 \"$V3_AUTH\" DES \"$V3_PRIV\""
   echo "rouser $V3_USER-md5 priv"
+  # And the lower security levels: authNoPriv (SHA) and noAuthNoPriv.
+  echo "createUser $V3_USER-auth SHA \"$V3_AUTH\""
+  echo "rouser $V3_USER-auth auth"
+  echo "createUser $V3_USER-none"
+  echo "rouser $V3_USER-none noauth"
   if [ -n "${SNMPD_COMMUNITY:-}" ]; then
     echo "rocommunity $SNMPD_COMMUNITY 127.0.0.1"
   fi

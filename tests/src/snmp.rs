@@ -297,6 +297,20 @@ impl NetSnmp {
         }
     }
 
+    /// SNMPv3 with another security level: `authNoPriv` as `user` (SHA) or `noAuthNoPriv`.
+    pub fn v3_level(target: &str, user: &str, auth: bool) -> Self {
+        let mut a: Vec<String> = ["-v3", "-u", user].iter().map(|s| s.to_string()).collect();
+        if auth {
+            a.extend(["-l", "authNoPriv", "-a", "SHA", "-A", V3_AUTH_KEY].map(String::from));
+        } else {
+            a.extend(["-l", "noAuthNoPriv"].map(String::from));
+        }
+        Self {
+            target: target.to_string(),
+            auth: a,
+        }
+    }
+
     fn run(&self, tool: &str, extra: &[&str], oids: &[&str]) -> anyhow::Result<Walk> {
         let out = Command::new(tool)
             .args(&self.auth)

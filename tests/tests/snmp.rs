@@ -1039,7 +1039,7 @@ fn snmpd_over_snmpv3_authpriv_matches_its_own_walks() {
 }
 
 #[test]
-fn snmpd_over_sha2_with_aes256_and_md5_with_des_matches_its_own_walks() {
+fn snmpd_over_every_v3_security_level_and_protocol_family_matches_its_own_walks() {
     let snmpd = Snmpd::start().expect("snmpd");
     // scripts/snmpsim/snmpd.sh creates these users beside the SHA/AES one.
     for (suffix, net_auth, net_priv, auth, privacy) in [
@@ -1067,6 +1067,20 @@ fn snmpd_over_sha2_with_aes256_and_md5_with_des_matches_its_own_walks() {
         .unwrap_or_else(|e| panic!("{net_auth}/{net_priv}: {e}"))
         .inventory;
         assert_eq!(inv.system.name.as_deref(), Some("cmdb-test-snmpd"));
+        assert_system_group(&r, &inv);
+        assert_interfaces(&r, &inv);
+    }
+    // The lower security levels: authNoPriv and noAuthNoPriv.
+    for (suffix, auth) in [("auth", true), ("none", false)] {
+        let user = format!("{V3_USER}-{suffix}");
+        let r = NetSnmp::v3_level(&snmpd.target(), &user, auth);
+        let mut args = vec!["--v3-user", user.as_str()];
+        if auth {
+            args.extend(["--auth-protocol", "sha", "--auth-key", V3_AUTH_KEY]);
+        }
+        let inv = poll(&snmpd.target(), &args, LIMIT)
+            .unwrap_or_else(|e| panic!("{user}: {e}"))
+            .inventory;
         assert_system_group(&r, &inv);
         assert_interfaces(&r, &inv);
     }
