@@ -942,6 +942,44 @@ fn linux_host_resources_storage_and_processors_match_net_snmp_walks() {
     assert_system_group(&r, &inv);
     assert_interfaces(&r, &inv);
 
+    // `snmp discover` over 127.0.0.0/30 finds exactly the simulator (bound to 127.0.0.1),
+    // with the sysObjectID and sysName snmpget reads.
+    let port = sim.port.to_string();
+    let out = agent_snmp(
+        &[
+            "discover",
+            "127.0.0.0/30",
+            "--port",
+            &port,
+            "--community",
+            LINUX,
+            "--json",
+            "--timeout",
+            "0.5",
+            "--retries",
+            "0",
+        ],
+        LIMIT,
+    )
+    .expect("discover");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let found: Vec<serde_json::Value> = serde_json::from_slice(&out.stdout).expect("JSON");
+    let sys = get(&r, &[SYS_OBJECT_ID, SYS_NAME]);
+    assert_eq!(found.len(), 1, "{found:?}");
+    assert_eq!(found[0]["address"], format!("127.0.0.1:{port}"));
+    assert_eq!(
+        found[0]["object_id"].as_str(),
+        sys.get(SYS_OBJECT_ID).map(|o| o.trim_start_matches('.'))
+    );
+    assert_eq!(
+        found[0]["name"].as_str().map(str::to_string),
+        sys.get(SYS_NAME).and_then(opt_text)
+    );
+
     // hrStorageTable: 2 type (hrStorageTypes.N, HOST-RESOURCES-TYPES' order), 3 descr,
     // 4 allocation units, 5 size and 6 used in those units.
     const KINDS: [&str; 10] = [
