@@ -9,6 +9,7 @@
 //! an older server upgrades it; one written by a newer server is refused.
 
 pub mod records;
+pub mod relations;
 pub mod schema;
 
 use std::collections::BTreeMap;
@@ -19,6 +20,7 @@ use surrealdb::Surreal;
 use surrealdb::engine::any::Any;
 
 pub use records::*;
+pub use relations::*;
 
 use crate::config::Config;
 

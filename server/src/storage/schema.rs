@@ -51,6 +51,15 @@ pub const MIGRATIONS: &[&str] = &[
      DEFINE INDEX IF NOT EXISTS device_key_ci ON device_key FIELDS ci;
      DEFINE TABLE IF NOT EXISTS device_state SCHEMALESS;
      DEFINE TABLE IF NOT EXISTS device_topology SCHEMALESS;",
+    // 4: relationships, as graph edges between CIs (`RELATE ci:a->rel:k->ci:b`); `ENFORCED`
+    // refuses an edge to a CI that does not exist. Edges of a CI are found through the `in`
+    // and `out` indexes, stale candidates through `last_seen`; change records by window.
+    "DEFINE TABLE IF NOT EXISTS rel TYPE RELATION IN ci OUT ci ENFORCED SCHEMALESS;
+     DEFINE INDEX IF NOT EXISTS rel_in ON rel FIELDS in;
+     DEFINE INDEX IF NOT EXISTS rel_out ON rel FIELDS out;
+     DEFINE INDEX IF NOT EXISTS rel_last_seen ON rel FIELDS last_seen;
+     DEFINE TABLE IF NOT EXISTS change SCHEMALESS;
+     DEFINE INDEX IF NOT EXISTS change_start ON change FIELDS start;",
 ];
 
 /// The schema version this build writes.
@@ -151,7 +160,7 @@ mod tests {
                 .is_err()
         );
         migrate(&store).await.expect("upgrade");
-        assert_eq!(store.schema_version().await.expect("version"), 3);
+        assert_eq!(store.schema_version().await.expect("version"), current_version());
         assert!(
             store
                 .device_candidates(&["serial:9|X".into()])

@@ -1,0 +1,1 @@
+//! The relationship graph index and impact analysis (being written).
