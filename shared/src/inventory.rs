@@ -342,4 +342,22 @@ pub struct Virtualization {
     pub container: Option<String>,
     /// Which signals decided, for the operator ("cpuid", "dmi", "cgroup", …).
     pub evidence: Vec<String>,
+    /// Virtual machines this host runs, where it is a libvirt hypervisor (running domains).
+    /// A guest's UUID is the hardware UUID its own agent reports, which is how the server
+    /// relates the VM to this host.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub guests: Vec<Guest>,
+}
+
+/// A virtual machine run by this host.
+#[derive(Debug, Clone, Default, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(ToSchema))]
+#[serde(deny_unknown_fields)]
+pub struct Guest {
+    /// Domain name.
+    pub name: String,
+    /// Domain UUID, lowercase (the guest's SMBIOS system UUID).
+    pub uuid: String,
+    /// Domain type ("kvm", "qemu", "xen", …).
+    pub hypervisor: String,
 }

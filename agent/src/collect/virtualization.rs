@@ -27,6 +27,12 @@
 //! carry the file (the reference Firecracker VM does, and `systemd-detect-virt` wrongly says
 //! "docker" there). It only corroborates another signal, and names the runtime "docker" when
 //! the other signal does not say which one (a bare `kubepods` cgroup, a containerd snapshot).
+//!
+//! Guests: on a libvirt hypervisor, the running QEMU/KVM domains are listed from their status
+//! files in `/run/libvirt/qemu/*.xml` (name, UUID, domain type), so the server can relate each
+//! VM (whose own agent reports that UUID as its hardware UUID) to this host. Only three values
+//! are read from a file libvirt writes itself, so a small scan does it rather than an XML
+//! parser in the agent.
 
 use super::filesystems::parse_mountinfo;
 use super::{CollectError, Collector, Context};
@@ -41,7 +47,9 @@ impl Collector for VirtualizationCollector {
     }
 
     fn collect(&self, ctx: &Context, inv: &mut Inventory) -> Result<(), CollectError> {
-        inv.virtualization = Some(decide(&Signals::read(ctx)));
+        let mut v = decide(&Signals::read(ctx));
+        v.guests = read_guests(ctx);
+        inv.virtualization = Some(v);
         Ok(())
     }
 }
@@ -369,7 +377,60 @@ pub fn decide(s: &Signals) -> Virtualization {
         vm,
         container,
         evidence,
+        guests: Vec::new(),
     }
+}
+
+/// The running libvirt QEMU/KVM domains, sorted by UUID.
+pub fn read_guests(ctx: &Context) -> Vec<cmdb_shared::Guest> {
+    let Ok(dir) = std::fs::read_dir(ctx.path("/run/libvirt/qemu")) else {
+        return Vec::new();
+    };
+    let mut out: Vec<cmdb_shared::Guest> = dir
+        .flatten()
+        .filter(|e| e.path().extension().is_some_and(|x| x == "xml"))
+        .filter_map(|e| std::fs::read_to_string(e.path()).ok())
+        .filter_map(|text| parse_domain(&text))
+        .collect();
+    out.sort();
+    out.dedup_by(|a, b| a.uuid == b.uuid);
+    out
+}
+
+/// Name, UUID and type of the `<domain>` in a libvirt domain or status file.
+pub fn parse_domain(text: &str) -> Option<cmdb_shared::Guest> {
+    let start = text.find("<domain ")?;
+    let domain = &text[start..];
+    let open_end = domain.find('>')?;
+    let hypervisor = attr(&domain[..open_end], "type").unwrap_or("unknown");
+    let element = |tag: &str| -> Option<String> {
+        let open = format!("<{tag}>");
+        let from = domain.find(&open)? + open.len();
+        let len = domain[from..].find(&format!("</{tag}>"))?;
+        let v = domain[from..from + len].trim();
+        (!v.is_empty()).then(|| v.to_string())
+    };
+    let uuid = element("uuid")?.to_lowercase();
+    if uuid.len() != 36 || !uuid.bytes().all(|b| b.is_ascii_hexdigit() || b == b'-') {
+        return None;
+    }
+    Some(cmdb_shared::Guest {
+        name: element("name")?,
+        uuid,
+        hypervisor: hypervisor.to_string(),
+    })
+}
+
+/// The value of `name='…'` or `name="…"` in an opening tag.
+fn attr<'a>(tag: &'a str, name: &str) -> Option<&'a str> {
+    for quote in ['\'', '"'] {
+        let key = format!(" {name}={quote}");
+        if let Some(i) = tag.find(&key) {
+            let rest = &tag[i + key.len()..];
+            return rest.find(quote).map(|j| &rest[..j]);
+        }
+    }
+    None
 }
 
 fn decide_vm(s: &Signals, evidence: &mut Vec<String>) -> Option<String> {
@@ -503,7 +564,41 @@ mod tests {
             vm: vm.map(String::from),
             container: container.map(String::from),
             evidence: evidence.iter().map(|e| e.to_string()).collect(),
+            guests: Vec::new(),
         }
+    }
+
+    #[test]
+    fn a_libvirt_status_file_gives_the_guest_name_uuid_and_type() {
+        // The shape of /run/libvirt/qemu/<name>.xml (libvirt 9), trimmed.
+        let status = "<!--\nWARNING: THIS IS AN AUTO-GENERATED FILE.\n-->\n<domstatus state='running' reason='booted' pid='1234'>\n  <monitor path='/var/lib/libvirt/qemu/domain-1-web01/monitor.sock' type='unix'/>\n  <vcpus>\n    <vcpu id='0' pid='1240'/>\n  </vcpus>\n  <domain type='kvm' id='1'>\n    <name>web01</name>\n    <uuid>6F1C2A4E-52B6-4C0B-9E1D-1B0F6C3D2A11</uuid>\n    <memory unit='KiB'>2097152</memory>\n    <devices><disk><source name='pool/web01'/></disk></devices>\n  </domain>\n</domstatus>\n";
+        assert_eq!(
+            parse_domain(status),
+            Some(cmdb_shared::Guest {
+                name: "web01".into(),
+                uuid: "6f1c2a4e-52b6-4c0b-9e1d-1b0f6c3d2a11".into(),
+                hypervisor: "kvm".into(),
+            })
+        );
+        assert_eq!(parse_domain("<domain type=\"qemu\"><name>x</name><uuid>bad</uuid></domain>"), None);
+        assert_eq!(parse_domain("<network><name>default</name></network>"), None);
+    }
+
+    #[test]
+    fn guests_are_read_from_the_libvirt_run_directory() {
+        let dir = tempfile::tempdir().expect("tmp");
+        let run = dir.path().join("run/libvirt/qemu");
+        std::fs::create_dir_all(&run).expect("mkdir");
+        std::fs::write(
+            run.join("b.xml"),
+            "<domstatus><domain type='kvm'><name>b</name><uuid>00000000-0000-0000-0000-00000000000b</uuid></domain></domstatus>",
+        )
+        .expect("write");
+        std::fs::write(run.join("b.pid"), "1").expect("write");
+        let guests = read_guests(&Context::new(dir.path()));
+        assert_eq!(guests.len(), 1);
+        assert_eq!(guests[0].name, "b");
+        assert!(read_guests(&Context::new(dir.path().join("nowhere"))).is_empty());
     }
 
     #[test]
