@@ -26,6 +26,68 @@ pub struct Config {
     /// CI lifecycle.
     #[serde(default)]
     pub lifecycle: Lifecycle,
+    /// Relationships: discovery timers and impact analysis.
+    #[serde(default)]
+    pub relationships: Relationships,
+}
+
+/// Relationship discovery and impact analysis.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Relationships {
+    /// A discovered relationship not observed for this long is marked stale: kept, listed,
+    /// but no longer carrying impact. Manual relationships never go stale.
+    #[serde(default = "default_rel_stale_after_secs")]
+    pub stale_after_secs: u64,
+    /// How often an unchanged observation refreshes an edge's `last_seen` in storage (and
+    /// how often an unchanged inventory is re-derived). Must be well below `stale_after_secs`.
+    #[serde(default = "default_rel_refresh_secs")]
+    pub refresh_secs: u64,
+    /// How often the stale sweep runs.
+    #[serde(default = "default_rel_sweep_secs")]
+    pub sweep_secs: u64,
+    /// Switch ports that learned more distinct MACs than this are treated as trunks: their
+    /// forwarding entries do not make host-to-switch links.
+    #[serde(default = "default_max_macs_per_access_port")]
+    pub max_macs_per_access_port: usize,
+    /// Core or gateway CIs of the network (keys or names): a CI is cut off when no path over
+    /// `connected_to` to one of them survives. CIs can also be marked `core` through the
+    /// API. Empty: the centre of each network is used (see the README).
+    #[serde(default)]
+    pub core: Vec<String>,
+    /// Largest impact result returned with paths; bigger ones are truncated (counts stay
+    /// exact).
+    #[serde(default = "default_max_impact_items")]
+    pub max_impact_items: usize,
+}
+
+impl Default for Relationships {
+    fn default() -> Self {
+        Self {
+            stale_after_secs: default_rel_stale_after_secs(),
+            refresh_secs: default_rel_refresh_secs(),
+            sweep_secs: default_rel_sweep_secs(),
+            max_macs_per_access_port: default_max_macs_per_access_port(),
+            core: Vec::new(),
+            max_impact_items: default_max_impact_items(),
+        }
+    }
+}
+
+fn default_rel_stale_after_secs() -> u64 {
+    3 * 24 * 3600
+}
+fn default_rel_refresh_secs() -> u64 {
+    3600
+}
+fn default_rel_sweep_secs() -> u64 {
+    300
+}
+fn default_max_macs_per_access_port() -> usize {
+    64
+}
+fn default_max_impact_items() -> usize {
+    100_000
 }
 
 /// TLS.
@@ -253,6 +315,42 @@ impl Config {
             return Err(ConfigError::Invalid {
                 field: "limits.max_body_bytes",
                 reason: "must be at least 1024".into(),
+            });
+        }
+        let r = &self.relationships;
+        if r.refresh_secs == 0 || r.refresh_secs.saturating_mul(2) > r.stale_after_secs {
+            return Err(ConfigError::Invalid {
+                field: "relationships.refresh_secs",
+                reason: format!(
+                    "must be at least 1 and at most half of relationships.stale_after_secs ({})",
+                    r.stale_after_secs
+                ),
+            });
+        }
+        if r.sweep_secs == 0 || r.sweep_secs > 86_400 {
+            return Err(ConfigError::Invalid {
+                field: "relationships.sweep_secs",
+                reason: "must be between 1 and 86400".into(),
+            });
+        }
+        if r.max_macs_per_access_port == 0 {
+            return Err(ConfigError::Invalid {
+                field: "relationships.max_macs_per_access_port",
+                reason: "must be at least 1".into(),
+            });
+        }
+        if r.max_impact_items == 0 {
+            return Err(ConfigError::Invalid {
+                field: "relationships.max_impact_items",
+                reason: "must be at least 1".into(),
+            });
+        }
+        if let Some(c) = r.core.iter().find(|c| c.trim().is_empty() || c.len() > 255) {
+            return Err(ConfigError::Invalid {
+                field: "relationships.core",
+                reason: format!(
+                    "entries must be CI keys or names of 1 to 255 characters, got {c:?}"
+                ),
             });
         }
         if self.lifecycle.last_seen_flush_secs == 0 || self.lifecycle.last_seen_flush_secs > 3600 {

@@ -8,17 +8,22 @@
 //! - [`ingest`]: report ingestion, hosts and polled network devices (validate → identify →
 //!   reconcile → write);
 //! - [`http`]: axum handlers, one module per resource;
+//! - [`discovery`] (pure) and [`relate`]: relationships derived from reports;
+//! - [`relations`]: relationship writes and the in-memory graph index impact analysis runs on;
 //! - [`setup`]: `init` and `quickstart` (data directory, first tokens).
 //!
 //! [`app`] builds the router (tests call it with `oneshot`); [`run`] serves it on a listener
 //! until a shutdown future resolves.
 
 pub mod config;
+pub mod discovery;
 pub mod domain;
 pub mod http;
 pub mod ingest;
 pub mod metrics;
 pub mod pki;
+pub mod relate;
+pub mod relations;
 pub mod setup;
 pub mod storage;
 
@@ -42,6 +47,11 @@ pub struct AppState {
     pub store: Store,
     pub ingestor: Ingestor,
     pub metrics: Metrics,
+    /// Relationship writes and the in-memory graph index.
+    pub relations: relations::Relations,
+    /// What relationship discovery matches reports against.
+    pub directory: discovery::SharedDirectory,
+    pub(crate) throttle: relate::Throttle,
     auth_cache: Mutex<HashMap<String, Principal>>,
 }
 
@@ -53,11 +63,16 @@ impl AppState {
     pub async fn new(config: Config, store: Store) -> Result<Arc<Self>, storage::StorageError> {
         let ingestor = Ingestor::default();
         ingestor.warm(&store).await?;
+        let relations = relations::Relations::load(&store, config.relationships.clone()).await?;
+        let directory = discovery::SharedDirectory::new(relate::load_directory(&store).await?);
         Ok(Arc::new(Self {
             config: Arc::new(config),
             store,
             ingestor,
             metrics: Metrics::default(),
+            relations,
+            directory,
+            throttle: relate::Throttle::default(),
             auth_cache: Mutex::new(HashMap::new()),
         }))
     }
@@ -157,6 +172,19 @@ pub async fn serve(
             }
         })
     };
+    let sweeper = {
+        let state = state.clone();
+        let every = Duration::from_secs(config.relationships.sweep_secs);
+        tokio::spawn(async move {
+            let mut tick = tokio::time::interval(every);
+            loop {
+                tick.tick().await;
+                if let Err(e) = state.relations.sweep(&state.store).await {
+                    tracing::warn!(error = %e, "stale relationship sweep failed; will retry");
+                }
+            }
+        })
+    };
     listener.set_nonblocking(true)?;
     let addr = listener.local_addr()?;
     let router = app(state.clone());
@@ -187,6 +215,7 @@ pub async fn serve(
             .await?;
     }
     flusher.abort();
+    sweeper.abort();
     state.flush_last_seen().await;
     tracing::info!("stopped");
     Ok(())

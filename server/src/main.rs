@@ -6,7 +6,7 @@ use std::process::ExitCode;
 use std::time::Duration;
 
 use anyhow::{Context, bail};
-use clap::{Parser, Subcommand};
+use clap::{Args, Parser, Subcommand, ValueEnum};
 use cmdb_server::config::Config;
 use cmdb_server::domain::auth::Role;
 use cmdb_server::{AppState, setup, storage::Store};
@@ -76,6 +76,117 @@ enum Command {
         #[arg(long)]
         exit_after_inventory: bool,
     },
+    /// Impact analysis against a running server: what fails and what degrades if these CIs
+    /// fail, with paths and the business services hit.
+    Impact {
+        /// CI ids or unique names.
+        #[arg(required = true)]
+        cis: Vec<String>,
+        /// Output format.
+        #[arg(long, value_enum, default_value_t = OutputFormat::Json)]
+        format: OutputFormat,
+        /// Stop propagating this many hops from a failed CI.
+        #[arg(long)]
+        max_depth: Option<u32>,
+        #[command(flatten)]
+        remote: Remote,
+    },
+    /// Compare a running server's in-memory relationship index with storage; exits 1 when
+    /// they differ.
+    GraphCheck {
+        #[command(flatten)]
+        remote: Remote,
+    },
+}
+
+/// Output formats of `impact`.
+#[derive(Clone, Copy, ValueEnum)]
+enum OutputFormat {
+    Json,
+    Csv,
+    Dot,
+}
+
+/// How to reach a running server.
+#[derive(Args)]
+struct Remote {
+    /// The server's config file: its address and CA are used.
+    #[arg(long, conflicts_with = "url")]
+    config: Option<PathBuf>,
+    /// Server URL (default https://127.0.0.1:8443).
+    #[arg(long)]
+    url: Option<String>,
+    /// CA certificate (PEM) the server's certificate is checked against (default: the data
+    /// directory's tls/ca.pem with --config).
+    #[arg(long)]
+    ca: Option<PathBuf>,
+    /// API token (viewer for impact, editor for graph-check).
+    #[arg(long, env = "CMDB_TOKEN", hide_env_values = true)]
+    token: String,
+}
+
+impl Remote {
+    /// Base URL and an HTTP client trusting the server's CA.
+    fn client(&self) -> anyhow::Result<(String, reqwest::Client)> {
+        let (url, ca) = match &self.config {
+            Some(path) => {
+                let cfg = Config::load(path)?;
+                let scheme = if cfg.tls.enabled { "https" } else { "http" };
+                let ca = cfg.tls.enabled.then(|| cfg.data_dir.join("tls/ca.pem"));
+                (format!("{scheme}://{}", cfg.listen), self.ca.clone().or(ca))
+            }
+            None => (
+                self.url
+                    .clone()
+                    .unwrap_or_else(|| "https://127.0.0.1:8443".into()),
+                self.ca.clone(),
+            ),
+        };
+        let url = url.trim_end_matches('/').to_string();
+        let mut b = reqwest::Client::builder()
+            .timeout(Duration::from_secs(120))
+            .no_proxy()
+            .user_agent(concat!("cmdb-server/", env!("CARGO_PKG_VERSION")));
+        if url.starts_with("https://") {
+            let ca = ca.context(
+                "--ca: the server's CA certificate is needed for https (or give --config)",
+            )?;
+            let mut roots = rustls::RootCertStore::empty();
+            use rustls_pki_types::pem::PemObject;
+            for cert in rustls_pki_types::CertificateDer::pem_file_iter(&ca)
+                .with_context(|| format!("cannot read {}", ca.display()))?
+            {
+                roots
+                    .add(cert.with_context(|| format!("{}: not a PEM certificate", ca.display()))?)
+                    .with_context(|| format!("{}: unusable certificate", ca.display()))?;
+            }
+            let tls = rustls::ClientConfig::builder_with_provider(std::sync::Arc::new(
+                rustls::crypto::ring::default_provider(),
+            ))
+            .with_safe_default_protocol_versions()?
+            .with_root_certificates(roots)
+            .with_no_client_auth();
+            b = b.use_preconfigured_tls(tls).https_only(true);
+        } else if !url.starts_with("http://") {
+            bail!("--url: expected http:// or https://, got {url:?}");
+        }
+        Ok((url, b.build()?))
+    }
+}
+
+/// Sends a request and returns the body, or fails with the server's reason.
+async fn call(req: reqwest::RequestBuilder) -> anyhow::Result<String> {
+    let res = req.send().await.context("cannot reach the server")?;
+    let status = res.status();
+    let body = res.text().await.context("reading the answer")?;
+    if !status.is_success() {
+        let reason = serde_json::from_str::<serde_json::Value>(&body)
+            .ok()
+            .and_then(|v| v.get("error").and_then(|e| e.as_str()).map(str::to_string))
+            .unwrap_or(body);
+        bail!("server answered {status}: {reason}");
+    }
+    Ok(body)
 }
 
 #[derive(Subcommand)]
@@ -125,6 +236,46 @@ fn main() -> ExitCode {
 
 async fn dispatch(cmd: Command) -> anyhow::Result<()> {
     match cmd {
+        Command::Impact {
+            cis,
+            format,
+            max_depth,
+            remote,
+        } => {
+            let (url, client) = remote.client()?;
+            let format = match format {
+                OutputFormat::Json => "json",
+                OutputFormat::Csv => "csv",
+                OutputFormat::Dot => "dot",
+            };
+            let body = call(
+                client
+                    .post(format!("{url}/api/v1/impact"))
+                    .bearer_auth(&remote.token)
+                    .json(&serde_json::json!({ "cis": cis, "max_depth": max_depth, "format": format })),
+            )
+            .await?;
+            print!("{body}");
+            if format == "json" {
+                println!();
+            }
+            Ok(())
+        }
+        Command::GraphCheck { remote } => {
+            let (url, client) = remote.client()?;
+            let body = call(
+                client
+                    .get(format!("{url}/api/v1/graph/check"))
+                    .bearer_auth(&remote.token),
+            )
+            .await?;
+            let v: serde_json::Value = serde_json::from_str(&body)?;
+            println!("{}", serde_json::to_string_pretty(&v)?);
+            if v.get("consistent").and_then(serde_json::Value::as_bool) != Some(true) {
+                bail!("the relationship index differs from storage");
+            }
+            Ok(())
+        }
         Command::Init {
             data_dir,
             listen,

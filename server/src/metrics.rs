@@ -29,6 +29,8 @@ pub struct Metrics {
     device_report_seconds: Histogram,
     pub enrollments: Counter,
     pub last_seen_flush_failures: Counter,
+    pub discovery_failures: Counter,
+    pub impact_queries: Counter,
     records: Family<KindLabel, Gauge>,
 }
 
@@ -73,6 +75,18 @@ impl Default for Metrics {
             "Failed writes of coalesced last-seen times (retried)",
             last_seen_flush_failures.clone(),
         );
+        let discovery_failures = Counter::default();
+        registry.register(
+            "discovery_failures",
+            "Relationship derivations that failed after a report (retried by the next one)",
+            discovery_failures.clone(),
+        );
+        let impact_queries = Counter::default();
+        registry.register(
+            "impact_queries",
+            "Impact analyses answered",
+            impact_queries.clone(),
+        );
         let records = Family::<KindLabel, Gauge>::default();
         registry.register("records", "Stored records by kind", records.clone());
         Self {
@@ -83,6 +97,8 @@ impl Default for Metrics {
             device_report_seconds,
             enrollments,
             last_seen_flush_failures,
+            discovery_failures,
+            impact_queries,
             records,
         }
     }

@@ -23,8 +23,17 @@ use crate::storage::{CiFilter, CiRecord, CiSummary, HistoryRecord, valid_key};
 
 pub fn router() -> Router<Arc<AppState>> {
     Router::new()
-        .route("/api/v1/cis", get(list))
-        .route("/api/v1/cis/{id}", get(detail))
+        .route(
+            "/api/v1/cis",
+            get(list).post(super::relationships::create_ci),
+        )
+        .route(
+            "/api/v1/cis/{id}",
+            get(detail)
+                .patch(super::relationships::edit_ci)
+                .delete(super::relationships::delete_ci),
+        )
+        .route("/api/v1/cis/{id}/diff", get(diff))
         .route("/api/v1/cis/{id}/packages", get(packages))
         .route("/api/v1/cis/{id}/history", get(history))
 }
@@ -272,4 +281,160 @@ async fn history(
             .history(&id, from.as_deref(), to.as_deref(), limit)
             .await?,
     ))
+}
+
+/// Diff window.
+#[derive(Debug, Deserialize, IntoParams)]
+#[serde(deny_unknown_fields)]
+pub struct DiffParams {
+    /// RFC 3339: the state before changes after this time.
+    from: String,
+    /// RFC 3339: the state after changes up to this time (default now).
+    to: Option<String>,
+}
+
+/// One attribute (or relationship) that differs between two times.
+#[derive(Debug, Clone, PartialEq, Serialize, ToSchema)]
+pub struct DiffEntry {
+    /// The attribute, or `relationship:<id>` for an edge.
+    pub attribute: String,
+    /// Value at `from` (null: absent).
+    #[schema(value_type = Object)]
+    pub before: serde_json::Value,
+    /// Value at `to` (null: absent).
+    #[schema(value_type = Object)]
+    pub after: serde_json::Value,
+    /// How many changes happened in between.
+    pub changes: usize,
+    /// When it last changed.
+    pub last_changed_at: String,
+}
+
+/// A CI between two times.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct CiDiff {
+    pub id: String,
+    pub from: String,
+    pub to: String,
+    pub entries: Vec<DiffEntry>,
+}
+
+/// Folds history (oldest first) into the net difference per attribute: the first `old` and
+/// the last `new`; attributes that came back to where they were are left out.
+pub fn fold_history(records: &[HistoryRecord]) -> Vec<DiffEntry> {
+    let mut by: std::collections::BTreeMap<String, DiffEntry> = std::collections::BTreeMap::new();
+    for r in records {
+        let attribute = if r.attribute == "relationship" {
+            let rel = r
+                .new
+                .get("rel")
+                .or_else(|| r.old.get("rel"))
+                .and_then(serde_json::Value::as_str)
+                .unwrap_or("?");
+            format!("relationship:{rel}")
+        } else {
+            r.attribute.clone()
+        };
+        by.entry(attribute.clone())
+            .and_modify(|e| {
+                e.after = r.new.clone();
+                e.changes += 1;
+                e.last_changed_at = r.at.clone();
+            })
+            .or_insert(DiffEntry {
+                attribute,
+                before: r.old.clone(),
+                after: r.new.clone(),
+                changes: 1,
+                last_changed_at: r.at.clone(),
+            });
+    }
+    by.into_values().filter(|e| e.before != e.after).collect()
+}
+
+/// What changed on a CI between two times, relationships included: per attribute, the value
+/// before and after (built from history, which keeps changes, not snapshots).
+#[utoipa::path(get, path = "/api/v1/cis/{id}/diff", params(("id" = String, Path, description = "CI id"), DiffParams),
+    responses((status = 200, body = CiDiff), (status = 400, body = ErrorBody), (status = 404, body = ErrorBody)),
+    security(("bearer" = [])), tag = "cis")]
+async fn diff(
+    State(state): State<Arc<AppState>>,
+    principal: Principal,
+    Path(id): Path<String>,
+    params: Result<Query<DiffParams>, QueryRejection>,
+) -> Result<Json<CiDiff>, ApiError> {
+    principal.require(Role::Viewer)?;
+    let Query(p) = params.map_err(bad_query)?;
+    let from = parse_time("from", Some(p.from))?.unwrap_or_default();
+    let to = parse_time("to", p.to)?.unwrap_or_else(crate::ingest::now_str);
+    if to < from {
+        return Err(ApiError::BadRequest("to: must not be before from".into()));
+    }
+    load(&state, &id).await?;
+    // Changes strictly after `from`, up to `to`.
+    let records: Vec<HistoryRecord> = state
+        .store
+        .history(&id, Some(&from), Some(&to), 100_000)
+        .await?
+        .into_iter()
+        .filter(|r| r.at > from)
+        .collect();
+    Ok(Json(CiDiff {
+        id,
+        from,
+        to,
+        entries: fold_history(&records),
+    }))
+}
+
+#[cfg(test)]
+mod diff_tests {
+    use super::*;
+    use serde_json::json;
+
+    fn rec(
+        at: &str,
+        attribute: &str,
+        old: serde_json::Value,
+        new: serde_json::Value,
+    ) -> HistoryRecord {
+        HistoryRecord {
+            ci: "c".into(),
+            at: at.into(),
+            source: "t".into(),
+            attribute: attribute.into(),
+            old,
+            new,
+        }
+    }
+
+    #[test]
+    fn a_diff_keeps_the_first_old_and_last_new_value_and_drops_round_trips() {
+        let h = vec![
+            rec("1", "os", json!("12"), json!("13")),
+            rec("2", "os", json!("13"), json!("14")),
+            rec("3", "owner", json!("a"), json!("b")),
+            rec("4", "owner", json!("b"), json!("a")),
+            rec(
+                "5",
+                "relationship",
+                serde_json::Value::Null,
+                json!({"rel": "r1", "kind": "depends_on"}),
+            ),
+            rec(
+                "6",
+                "relationship",
+                json!({"rel": "r2"}),
+                json!({"rel": "r2", "stale": true}),
+            ),
+        ];
+        let d = fold_history(&h);
+        let attrs: Vec<&str> = d.iter().map(|e| e.attribute.as_str()).collect();
+        assert_eq!(attrs, vec!["os", "relationship:r1", "relationship:r2"]);
+        assert_eq!(
+            (d[0].before.clone(), d[0].after.clone(), d[0].changes),
+            (json!("12"), json!("14"), 2)
+        );
+        assert_eq!(d[1].before, serde_json::Value::Null);
+    }
 }

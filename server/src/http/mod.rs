@@ -2,11 +2,15 @@
 //! holds the shared pieces: [`ApiError`], the bearer-token extractor and the app router.
 
 pub mod agents;
+pub mod changes;
 pub mod cis;
+pub mod impact;
 pub mod ops;
+pub mod relationships;
 pub mod reports;
 pub mod software;
 pub mod tokens;
+pub mod transfer;
 
 #[cfg(test)]
 mod tests;
@@ -193,6 +197,10 @@ pub fn router(state: Arc<AppState>) -> Router {
         .merge(software::router())
         .merge(tokens::router())
         .merge(ops::router())
+        .merge(relationships::router())
+        .merge(impact::router())
+        .merge(changes::router())
+        .merge(transfer::router())
         // The limit applies after decompression, so a small zstd bomb cannot get past it.
         .layer(DefaultBodyLimit::max(max_body))
         .layer(RequestDecompressionLayer::new().zstd(true).gzip(true))

@@ -50,11 +50,18 @@ async fn metrics(State(state): State<Arc<AppState>>) -> impl IntoResponse {
 
 #[derive(OpenApi)]
 #[openapi(
-    info(title = "cmdb-server API", description = "CMDB: configuration items (hosts and network devices), agents, software, history."),
+    info(title = "cmdb-server API", description = "CMDB: configuration items (hosts, network devices, services, manual CIs), relationships, impact analysis, changes, agents, software, history."),
     paths(
         super::reports::enroll, super::reports::report, super::reports::device_report,
         super::agents::list,
-        super::cis::list, super::cis::detail, super::cis::packages, super::cis::history,
+        super::cis::list, super::cis::detail, super::cis::packages, super::cis::history, super::cis::diff,
+        super::relationships::create_ci, super::relationships::edit_ci, super::relationships::delete_ci,
+        super::relationships::list, super::relationships::one, super::relationships::of_ci,
+        super::relationships::create, super::relationships::edit, super::relationships::remove,
+        super::impact::impact, super::impact::ci_impact, super::impact::dependencies,
+        super::impact::check, super::impact::summary,
+        super::changes::create, super::changes::one, super::changes::list,
+        super::transfer::import, super::transfer::export,
         super::software::search,
         super::tokens::create, super::tokens::list, super::tokens::revoke,
     ),

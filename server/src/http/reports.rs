@@ -127,10 +127,12 @@ async fn report(
     let started = std::time::Instant::now();
     let result = async {
         let report: Report = parse_report(read_body(body)?, |r: &Report| r.schema_version)?;
-        Ok(state
+        let ack = state
             .ingestor
             .ingest(&state.store, &state.config.limits, &agent, &report)
-            .await?)
+            .await?;
+        crate::relate::after_host(&state, &ack.ci_id, ack.changes > 0).await;
+        Ok(ack)
     }
     .await;
     state
@@ -156,10 +158,12 @@ async fn device_report(
     let result = async {
         let report: DeviceReport =
             parse_report(read_body(body)?, |r: &DeviceReport| r.schema_version)?;
-        Ok(state
+        let ack = state
             .ingestor
             .ingest_device(&state.store, &state.config.limits, &agent, &report)
-            .await?)
+            .await?;
+        crate::relate::after_device(&state, &ack.ci_id, &report.inventory).await;
+        Ok(ack)
     }
     .await;
     state

@@ -138,7 +138,7 @@ pub struct CiFilter {
 }
 
 /// One changed attribute.
-#[derive(Debug, Clone, Serialize, Deserialize, utoipa::ToSchema)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct HistoryRecord {
     pub ci: String,
     pub at: String,

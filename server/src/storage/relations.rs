@@ -95,6 +95,33 @@ pub struct GraphNodeRow {
     pub core: Option<bool>,
 }
 
+/// What relationship discovery's directory reads of a CI.
+#[derive(Debug, Clone, Deserialize)]
+pub struct DirectoryRow {
+    pub key: String,
+    pub class: String,
+    pub name: String,
+    #[serde(default)]
+    pub fqdn: Option<String>,
+    #[serde(default)]
+    pub uuid: Option<String>,
+    #[serde(default)]
+    pub addresses: Option<Vec<String>>,
+    #[serde(default)]
+    pub chassis_ids: Option<Vec<String>>,
+    #[serde(default)]
+    pub serial: Option<String>,
+    #[serde(default)]
+    pub network: Option<Value>,
+    #[serde(default)]
+    pub virtualization: Option<Value>,
+    #[serde(default)]
+    pub interfaces: Option<Value>,
+    /// Service CIs: `{host, process, ports}`.
+    #[serde(default)]
+    pub service: Option<Value>,
+}
+
 /// A stored change record.
 #[derive(Debug, Clone, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct ChangeRecord {
@@ -138,7 +165,10 @@ impl Store {
     }
 
     /// One edge.
-    pub async fn relationship(&self, key: &str) -> Result<Option<RelationshipRecord>, StorageError> {
+    pub async fn relationship(
+        &self,
+        key: &str,
+    ) -> Result<Option<RelationshipRecord>, StorageError> {
         Ok(self
             .relationships_by_keys(&[key.to_string()])
             .await?
@@ -359,6 +389,41 @@ impl Store {
             .collect())
     }
 
+    /// Manual CIs of a class with this exact name.
+    pub async fn manual_cis_named(
+        &self,
+        class: &str,
+        name: &str,
+    ) -> Result<Vec<String>, StorageError> {
+        let mut res = self
+            .run(
+                "SELECT record::id(id) AS key FROM ci WHERE name = $name AND class = $class AND identified_by = 'manual'",
+                json!({"name": name, "class": class}),
+            )
+            .await?;
+        let rows: Vec<Value> = res.take(0)?;
+        Ok(rows
+            .iter()
+            .filter_map(|r| r.get("key").and_then(Value::as_str).map(str::to_string))
+            .collect())
+    }
+
+    /// The manual edge (from, kind, to), if any.
+    pub async fn manual_relationship(
+        &self,
+        from: &str,
+        to: &str,
+        kind: &str,
+    ) -> Result<Option<RelationshipRecord>, StorageError> {
+        let sql = format!(
+            "SELECT {REL_FIELDS} FROM rel WHERE in = {} AND out = {} AND kind = $kind AND source = 'manual' LIMIT 1",
+            rid("ci", from)?,
+            rid("ci", to)?
+        );
+        let mut res = self.run(&sql, json!({ "kind": kind })).await?;
+        Ok(Self::rows(&mut res, 0)?.into_iter().next())
+    }
+
     /// Manual CIs (for export): whole documents with their keys.
     pub async fn manual_cis(&self) -> Result<Vec<Value>, StorageError> {
         let mut res = self
@@ -368,6 +433,90 @@ impl Store {
             )
             .await?;
         Ok(res.take(0)?)
+    }
+
+    /// CIs with this exact name, any class.
+    pub async fn cis_by_name(&self, name: &str) -> Result<Vec<String>, StorageError> {
+        let mut res = self
+            .run(
+                "SELECT record::id(id) AS key FROM ci WHERE name = $name LIMIT 20",
+                json!({ "name": name }),
+            )
+            .await?;
+        let rows: Vec<Value> = res.take(0)?;
+        Ok(rows
+            .iter()
+            .filter_map(|r| r.get("key").and_then(Value::as_str).map(str::to_string))
+            .collect())
+    }
+
+    /// (key, name, class) of these CIs (those that exist).
+    pub async fn names_of(
+        &self,
+        keys: &[String],
+    ) -> Result<Vec<(String, String, String)>, StorageError> {
+        #[derive(Deserialize)]
+        struct Row {
+            key: String,
+            name: String,
+            class: String,
+        }
+        let mut out = Vec::with_capacity(keys.len());
+        for chunk in keys.chunks(1000) {
+            let ids = chunk
+                .iter()
+                .map(|k| rid("ci", k))
+                .collect::<Result<Vec<_>, _>>()?;
+            let sql = format!(
+                "SELECT record::id(id) AS key, name, class FROM {};",
+                ids.join(", ")
+            );
+            let mut res = self.run(&sql, Value::Null).await?;
+            out.extend(
+                Self::rows::<Row>(&mut res, 0)?
+                    .into_iter()
+                    .map(|r| (r.key, r.name, r.class)),
+            );
+        }
+        Ok(out)
+    }
+
+    /// The fields manual edits touch, with class and how the CI was identified.
+    pub async fn ci_manual_fields(&self, key: &str) -> Result<Option<Value>, StorageError> {
+        let sql = format!(
+            "SELECT class, name, identified_by, description, owner, min_up, core, attributes FROM {}",
+            rid("ci", key)?
+        );
+        let mut res = self.run(&sql, Value::Null).await?;
+        let rows: Vec<Value> = res.take(0)?;
+        Ok(rows.into_iter().next())
+    }
+
+    /// Key and name of every CI.
+    pub async fn ci_names(&self) -> Result<Vec<(String, String)>, StorageError> {
+        #[derive(Deserialize)]
+        struct Row {
+            key: String,
+            name: String,
+        }
+        let mut res = self
+            .run("SELECT record::id(id) AS key, name FROM ci", Value::Null)
+            .await?;
+        Ok(Self::rows::<Row>(&mut res, 0)?
+            .into_iter()
+            .map(|r| (r.key, r.name))
+            .collect())
+    }
+
+    /// What relationship discovery's directory needs of every CI.
+    pub async fn directory_rows(&self) -> Result<Vec<DirectoryRow>, StorageError> {
+        let mut res = self
+            .run(
+                "SELECT record::id(id) AS key, class, name, keys.fqdn AS fqdn, keys.hardware_uuid AS uuid, addresses, chassis_ids, serial, sections.network AS network, sections.virtualization AS virtualization, sections.device.interfaces AS interfaces, service FROM ci",
+                Value::Null,
+            )
+            .await?;
+        Self::rows(&mut res, 0)
     }
 
     // ---- changes -----------------------------------------------------------------------
@@ -395,7 +544,10 @@ impl Store {
 
     /// One change.
     pub async fn change(&self, key: &str) -> Result<Option<ChangeRecord>, StorageError> {
-        let sql = format!("SELECT *, record::id(id) AS key FROM {}", rid("change", key)?);
+        let sql = format!(
+            "SELECT *, record::id(id) AS key FROM {}",
+            rid("change", key)?
+        );
         let mut res = self.run(&sql, Value::Null).await?;
         Ok(Self::rows(&mut res, 0)?.into_iter().next())
     }
@@ -462,7 +614,10 @@ mod tests {
             })
             .await
             .expect("write");
-        assert_eq!(store.relationship("e1").await.expect("read"), Some(e.clone()));
+        assert_eq!(
+            store.relationship("e1").await.expect("read"),
+            Some(e.clone())
+        );
         let of_a: Vec<String> = store
             .relationships_of("a")
             .await

@@ -160,7 +160,10 @@ mod tests {
                 .is_err()
         );
         migrate(&store).await.expect("upgrade");
-        assert_eq!(store.schema_version().await.expect("version"), current_version());
+        assert_eq!(
+            store.schema_version().await.expect("version"),
+            current_version()
+        );
         assert!(
             store
                 .device_candidates(&["serial:9|X".into()])
