@@ -548,4 +548,130 @@ mod tests {
         assert_ne!(a, edge_key(RelKind::DependsOn, &["xy"]));
         assert_eq!(a, edge_key(RelKind::DependsOn, &["x", "y"]));
     }
+
+    async fn store_with(cis: &[&str]) -> Store {
+        let store = Store::memory().await.expect("memory");
+        let w = RelWrite {
+            cis: cis
+                .iter()
+                .map(|k| {
+                    (
+                        k.to_string(),
+                        json!({"class": "host", "name": k, "identified_by": "test", "keys": {},
+                               "first_seen": T0, "last_seen": T0}),
+                    )
+                })
+                .collect(),
+            ..Default::default()
+        };
+        store.apply_relationships(&w).await.expect("cis");
+        store
+    }
+
+    #[tokio::test]
+    async fn an_edge_not_observed_for_stale_after_goes_stale_and_leaves_the_index_but_manual_ones_stay()
+     {
+        let store = store_with(&["a", "b", "c"]).await;
+        let rels = Relations::load(&store, RelConfig::default())
+            .await
+            .expect("load");
+        rels.upsert_discovered(&store, RelWrite::default(), &[desired("k", json!({}))])
+            .await
+            .expect("discovered");
+        let manual = crate::storage::RelationshipRecord {
+            key: "m".into(),
+            from: "c".into(),
+            to: "a".into(),
+            kind: "depends_on".into(),
+            source: "manual".into(),
+            discovered_by: vec![],
+            first_seen: T0.into(),
+            last_seen: T0.into(),
+            evidence: json!({}),
+            stale: false,
+            stale_since: None,
+            note: None,
+        };
+        rels.apply_manual(
+            &store,
+            RelWrite {
+                upserts: vec![manual],
+                ..Default::default()
+            },
+            IndexEffects {
+                add: vec![("c".into(), "a".into(), RelKind::DependsOn)],
+                ..Default::default()
+            },
+        )
+        .await
+        .expect("manual");
+        assert_eq!(rels.graph().edge_count(), 2);
+        assert_eq!(rels.sweep(&store).await.expect("sweep"), 0, "seen just now");
+        // Back-date the discovered edge's last observation past stale_after_secs.
+        let mut old = store.relationship("k").await.expect("read").expect("edge");
+        old.last_seen = T0.into();
+        store
+            .apply_relationships(&RelWrite {
+                upserts: vec![old],
+                ..Default::default()
+            })
+            .await
+            .expect("backdate");
+        assert_eq!(rels.sweep(&store).await.expect("sweep"), 1);
+        let k = store.relationship("k").await.expect("read").expect("kept");
+        assert!(k.stale && k.stale_since.is_some());
+        assert_eq!(
+            rels.graph().edges().len(),
+            1,
+            "only the manual edge carries impact"
+        );
+        assert!(rels.check(&store).await.expect("check").consistent);
+        let h = store.history("a", None, None, 10).await.expect("history");
+        assert!(
+            h.iter()
+                .any(|r| r.attribute == "relationship" && r.new["stale"] == json!(true))
+        );
+        // Seen again: back in the index, not stale.
+        rels.upsert_discovered(&store, RelWrite::default(), &[desired("k", json!({}))])
+            .await
+            .expect("again");
+        assert_eq!(rels.graph().edge_count(), 2);
+        assert!(
+            !store
+                .relationship("k")
+                .await
+                .expect("read")
+                .expect("edge")
+                .stale
+        );
+    }
+
+    #[tokio::test]
+    async fn the_check_reports_an_index_that_drifted_from_storage() {
+        let store = store_with(&["a", "b"]).await;
+        let rels = Relations::load(&store, RelConfig::default())
+            .await
+            .expect("load");
+        rels.upsert_discovered(&store, RelWrite::default(), &[desired("k", json!({}))])
+            .await
+            .expect("discovered");
+        assert!(rels.check(&store).await.expect("check").consistent);
+        rels.apply_effects(IndexEffects {
+            remove: vec![("a".into(), "b".into(), RelKind::ConnectedTo)],
+            add: vec![("b".into(), "a".into(), RelKind::DependsOn)],
+            ..Default::default()
+        });
+        let r = rels.check(&store).await.expect("check");
+        assert!(!r.consistent);
+        assert_eq!(
+            r.missing_from_index,
+            vec!["a -connected_to-> b ×1".to_string()]
+        );
+        assert_eq!(r.extra_in_index, vec!["b -depends_on-> a ×1".to_string()]);
+        // A restart reloads what storage holds.
+        let again = Relations::load(&store, RelConfig::default())
+            .await
+            .expect("reload");
+        assert!(again.check(&store).await.expect("check").consistent);
+    }
 }
