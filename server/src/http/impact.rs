@@ -146,9 +146,10 @@ pub(crate) async fn analyse(
 ) -> Result<ImpactReport, ApiError> {
     let started = std::time::Instant::now();
     let limit = state.relations.config().max_impact_items;
-    let (mut rows, down, degraded, truncated, elapsed_ms, failed_keys) = {
+    let (mut rows, down, degraded, truncated, elapsed_ms, failed_keys, in_index) = {
         let g = state.relations.graph();
         let ids: Vec<NodeId> = failed.iter().filter_map(|k| g.node_id(k)).collect();
+        let in_index: Vec<String> = ids.iter().map(|n| g.key(*n).to_string()).collect();
         let result = g.impact(&ids, &ImpactOptions { max_depth });
         let elapsed_ms = started.elapsed().as_secs_f64() * 1000.0;
         let all = result.affected();
@@ -177,11 +178,14 @@ pub(crate) async fn analyse(
             all.len() > limit,
             elapsed_ms,
             failed.to_vec(),
+            in_index,
         )
     };
     // CIs without any relationship are not in the index: they are down, alone.
+    let mut alone = 0;
     for k in &failed_keys {
-        if !rows.iter().any(|r| &r.id == k) {
+        if !in_index.contains(k) {
+            alone += 1;
             rows.insert(
                 0,
                 AffectedCi {
@@ -197,11 +201,6 @@ pub(crate) async fn analyse(
             );
         }
     }
-    let missing = failed_keys.len()
-        - failed_keys
-            .iter()
-            .filter(|k| rows.iter().any(|r| &r.id == *k))
-            .count();
     name_rows(state, &mut rows).await?;
     let business_services = rows
         .iter()
@@ -209,7 +208,7 @@ pub(crate) async fn analyse(
         .cloned()
         .collect();
     state.metrics.impact_queries.inc();
-    let down = down.max(failed_keys.len()) + missing;
+    let down = down + alone;
     Ok(ImpactReport {
         failed: failed_keys,
         down,

@@ -340,12 +340,12 @@ impl Store {
             ));
             vars.insert(format!("r{i}"), doc);
         }
-        for key in &w.ci_deletes {
+        for (i, key) in w.ci_deletes.iter().enumerate() {
             sql.push_str(&format!(
-                "DELETE {}; DELETE host_mac WHERE ci = $d_{key}; DELETE device_key WHERE ci = $d_{key};\n",
+                "DELETE {}; DELETE host_mac WHERE ci = $d{i}; DELETE device_key WHERE ci = $d{i};\n",
                 rid("ci", key)?
             ));
-            vars.insert(format!("d_{key}"), Value::String(key.clone()));
+            vars.insert(format!("d{i}"), Value::String(key.clone()));
         }
         if !w.history.is_empty() {
             sql.push_str("INSERT INTO history $history;\n");
