@@ -291,3 +291,265 @@ fn the_openapi_document_has_the_device_report_endpoint() {
         assert!(schemas[s].is_object(), "{s} missing");
     }
 }
+
+impl App {
+    async fn editor(&self) -> String {
+        let token = new_token(Role::Editor);
+        self.state
+            .store
+            .insert_token(&TokenRecord {
+                key: "te".into(),
+                hash: hash_token(&token),
+                role: "editor".into(),
+                description: String::new(),
+                created_at: now_str(),
+                revoked: false,
+                agent: None,
+            })
+            .await
+            .expect("editor");
+        token
+    }
+
+    async fn manual(&self, editor: &str, class: &str, name: &str, extra: Value) -> String {
+        let mut body = json!({"class": class, "name": name});
+        if let (Value::Object(b), Value::Object(x)) = (&mut body, extra) {
+            b.extend(x);
+        }
+        let (status, ci) = self
+            .send("POST", "/api/v1/cis", editor, Some(body.to_string()))
+            .await;
+        assert_eq!(status, StatusCode::CREATED, "{ci}");
+        ci["id"].as_str().expect("id").to_string()
+    }
+
+    async fn relate(&self, editor: &str, from: &str, kind: &str, to: &str) -> (StatusCode, Value) {
+        self.send(
+            "POST",
+            "/api/v1/relationships",
+            editor,
+            Some(json!({"from": from, "kind": kind, "to": to}).to_string()),
+        )
+        .await
+    }
+}
+
+#[tokio::test]
+async fn manual_cis_and_relationships_answer_impact_with_redundancy_and_exports() {
+    let app = app().await;
+    let ed = app.editor().await;
+    let bs = app
+        .manual(&ed, "business_service", "Payments", json!({}))
+        .await;
+    let group = app
+        .manual(&ed, "redundancy_group", "pay-cluster", json!({"min_up": 2}))
+        .await;
+    let nodes: Vec<String> = [
+        app.manual(&ed, "application", "pay-1", json!({})).await,
+        app.manual(&ed, "application", "pay-2", json!({})).await,
+        app.manual(&ed, "application", "pay-3", json!({})).await,
+    ]
+    .to_vec();
+    assert_eq!(
+        app.relate(&ed, &bs, "depends_on", &group).await.0,
+        StatusCode::CREATED
+    );
+    for n in &nodes {
+        assert_eq!(
+            app.relate(&ed, n, "member_of", &group).await.0,
+            StatusCode::CREATED
+        );
+    }
+    let impact = |cis: Vec<&str>| {
+        let body = json!({"cis": cis}).to_string();
+        let app = &app;
+        async move {
+            app.send("POST", "/api/v1/impact", &app.viewer_token, Some(body))
+                .await
+        }
+    };
+    // One of three down: the group (2 of 3 needed) and the service are degraded.
+    let (status, one) = impact(vec!["pay-1"]).await;
+    assert_eq!(status, StatusCode::OK, "{one}");
+    assert_eq!(
+        (one["down"].as_u64(), one["degraded"].as_u64()),
+        (Some(1), Some(2)),
+        "{one}"
+    );
+    assert_eq!(one["business_services"][0]["state"], "degraded");
+    // Two of three down: the group and the service are down, with paths from a failed CI.
+    let (_, two) = impact(vec![nodes[0].as_str(), "pay-2"]).await;
+    assert_eq!(two["business_services"][0]["state"], "down", "{two}");
+    let path = two["business_services"][0]["path"]
+        .as_array()
+        .expect("path");
+    assert_eq!(path.last(), Some(&json!(bs)));
+    assert!(nodes[..2].iter().any(|n| path.first() == Some(&json!(n))));
+    // The same as CSV and DOT.
+    let (_, csv) = app
+        .send(
+            "POST",
+            "/api/v1/impact",
+            &app.viewer_token,
+            Some(json!({"cis": ["pay-1", "pay-2"], "format": "csv"}).to_string()),
+        )
+        .await;
+    let csv = csv.as_str().expect("csv text");
+    assert!(
+        csv.starts_with("id,name,class,state,cause,depth,via,path\n"),
+        "{csv}"
+    );
+    assert_eq!(
+        csv.lines().count(),
+        1 + two["affected"].as_array().expect("rows").len()
+    );
+    let (_, dot) = app
+        .send(
+            "GET",
+            &format!("/api/v1/cis/{group}/impact?format=dot"),
+            &app.viewer_token,
+            None,
+        )
+        .await;
+    assert!(dot.as_str().expect("dot").starts_with("digraph"), "{dot}");
+    // What the service depends on: the group and its three members.
+    let (_, deps) = app
+        .send(
+            "GET",
+            &format!("/api/v1/cis/{bs}/dependencies"),
+            &app.viewer_token,
+            None,
+        )
+        .await;
+    assert_eq!(
+        deps["dependencies"].as_array().expect("deps").len(),
+        4,
+        "{deps}"
+    );
+    // The index agrees with storage.
+    let (_, check) = app.send("GET", "/api/v1/graph/check", &ed, None).await;
+    assert_eq!(check["consistent"], true, "{check}");
+}
+
+#[tokio::test]
+async fn bad_relationship_and_impact_requests_name_the_problem_and_change_nothing() {
+    let app = app().await;
+    let ed = app.editor().await;
+    let a = app.manual(&ed, "application", "a", json!({})).await;
+    let (status, e) = app.relate(&ed, &a, "likes", &a).await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+    assert!(
+        e["error"].as_str().expect("error").starts_with("kind:"),
+        "{e}"
+    );
+    let (status, e) = app.relate(&ed, &a, "depends_on", "0123abcd").await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+    assert!(
+        e["error"]
+            .as_str()
+            .expect("error")
+            .contains("no CI with id 0123abcd"),
+        "{e}"
+    );
+    let (status, _) = app.relate(&app.viewer_token, &a, "depends_on", &a).await;
+    assert_eq!(status, StatusCode::FORBIDDEN);
+    let (status, e) = app
+        .send(
+            "POST",
+            "/api/v1/cis",
+            &ed,
+            Some(json!({"class": "host", "name": "x"}).to_string()),
+        )
+        .await;
+    assert_eq!(status, StatusCode::BAD_REQUEST, "{e}");
+    let (status, e) = app
+        .send(
+            "POST",
+            "/api/v1/cis",
+            &ed,
+            Some(json!({"class": "redundancy_group", "name": "g", "min_up": 0}).to_string()),
+        )
+        .await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+    assert!(
+        e["error"].as_str().expect("error").starts_with("min_up"),
+        "{e}"
+    );
+    let (status, e) = app
+        .send(
+            "POST",
+            "/api/v1/impact",
+            &app.viewer_token,
+            Some(json!({"cis": ["nope"]}).to_string()),
+        )
+        .await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+    assert!(
+        e["error"].as_str().expect("error").contains("\"nope\""),
+        "{e}"
+    );
+    let (_, list) = app
+        .send("GET", "/api/v1/relationships", &app.viewer_token, None)
+        .await;
+    assert_eq!(list["total"], 0, "{list}");
+}
+
+#[tokio::test]
+async fn two_switches_that_see_each_other_over_lldp_make_one_link() {
+    let app = app().await;
+    let mut a = device_report();
+    let mut b = device_report();
+    b["report_id"] = json!("dev-0002");
+    b["inventory"]["target"] = json!("10.0.0.2");
+    b["inventory"]["system"]["name"] = json!("core-sw2");
+    b["inventory"]["serial"] = json!("FOC9999X0ZZ");
+    b["inventory"]["base_bridge_mac"] = json!("00:05:86:71:e2:c0");
+    b["inventory"]["lldp_local"]["chassis_id"] = json!("00:05:86:71:e2:c0");
+    b["inventory"]["lldp_local"]["system_name"] = json!("core-sw2");
+    b["inventory"]["interfaces"][0]["name"] = json!("xe-0/0/0");
+    b["inventory"]["interfaces"][0]["mac"] = json!("00:05:86:71:e2:01");
+    b["inventory"]["addresses"][0]["address"] = json!("10.0.0.2");
+    b["inventory"]["forwarding"] = json!([]);
+    b["inventory"]["arp"] = json!([]);
+    b["inventory"]["cdp_neighbors"] = json!([]);
+    b["inventory"]["lldp_neighbors"] = json!([{"local_port_num": 1, "local_port": "xe-0/0/0",
+        "chassis_id_subtype": "macAddress", "chassis_id": "00:1a:2b:3c:4d:5e",
+        "port_id_subtype": "interfaceName", "port_id": "Gi1/0/1", "port_description": null,
+        "system_name": "core-sw1", "system_description": null, "management_address": null}]);
+    a["inventory"]["cdp_neighbors"] = json!([]);
+    let (s, ack_a) = app.post_device(&a).await;
+    assert_eq!(s, StatusCode::OK, "{ack_a}");
+    let (s, ack_b) = app.post_device(&b).await;
+    assert_eq!(s, StatusCode::OK, "{ack_b}");
+    // a polled again now that b is known: the same link, not a second edge.
+    a["report_id"] = json!("dev-0003");
+    let (s, _) = app.post_device(&a).await;
+    assert_eq!(s, StatusCode::OK);
+    let (_, list) = app
+        .send(
+            "GET",
+            "/api/v1/relationships?kind=connected_to",
+            &app.viewer_token,
+            None,
+        )
+        .await;
+    assert_eq!(list["total"], 1, "{list}");
+    let e = &list["items"][0];
+    let (ca, cb) = (
+        ack_a["ci_id"].as_str().expect("a"),
+        ack_b["ci_id"].as_str().expect("b"),
+    );
+    let ports: std::collections::BTreeMap<&str, &str> = [
+        (
+            e["from"].as_str().expect("from"),
+            e["evidence"]["from_port"].as_str().expect("p"),
+        ),
+        (
+            e["to"].as_str().expect("to"),
+            e["evidence"]["to_port"].as_str().expect("p"),
+        ),
+    ]
+    .into();
+    assert_eq!(ports, [(ca, "Gi1/0/1"), (cb, "xe-0/0/0")].into(), "{e}");
+    assert_eq!(e["discovered_by"], json!(["lldp"]));
+}
