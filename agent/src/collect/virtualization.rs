@@ -580,8 +580,14 @@ mod tests {
                 hypervisor: "kvm".into(),
             })
         );
-        assert_eq!(parse_domain("<domain type=\"qemu\"><name>x</name><uuid>bad</uuid></domain>"), None);
-        assert_eq!(parse_domain("<network><name>default</name></network>"), None);
+        assert_eq!(
+            parse_domain("<domain type=\"qemu\"><name>x</name><uuid>bad</uuid></domain>"),
+            None
+        );
+        assert_eq!(
+            parse_domain("<network><name>default</name></network>"),
+            None
+        );
     }
 
     #[test]
