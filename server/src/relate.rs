@@ -56,6 +56,7 @@ fn hash_of(desired: &[Desired], services: &[ServiceFacts]) -> String {
     let mut h = Sha256::new();
     for d in desired {
         h.update(d.key.as_bytes());
+        h.update(d.discovered_by.as_bytes());
         h.update(d.evidence.to_string().as_bytes());
     }
     for s in services {

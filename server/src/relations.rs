@@ -102,11 +102,25 @@ pub fn plan_discovered(
     refresh_before: &str,
 ) -> Plan {
     let mut plan = Plan::default();
+    // One observation may show a link twice (a switch's LLDP and CDP tables): one edge,
+    // discovered by both.
+    let mut protocols_of: HashMap<&str, Vec<String>> = HashMap::new();
+    for d in desired {
+        let v = protocols_of.entry(d.key.as_str()).or_default();
+        if !v.iter().any(|p| p == d.discovered_by) {
+            v.push(d.discovered_by.to_string());
+            v.sort();
+        }
+    }
     let mut seen = std::collections::HashSet::new();
     for d in desired {
         if !seen.insert(d.key.as_str()) {
             continue;
         }
+        let protocols = protocols_of
+            .get(d.key.as_str())
+            .cloned()
+            .unwrap_or_default();
         match existing.get(&d.key) {
             None => {
                 let r = RelationshipRecord {
@@ -115,7 +129,7 @@ pub fn plan_discovered(
                     to: d.to.clone(),
                     kind: d.kind.as_str().into(),
                     source: "discovered".into(),
-                    discovered_by: vec![d.discovered_by.to_string()],
+                    discovered_by: protocols,
                     first_seen: now.into(),
                     last_seen: now.into(),
                     evidence: d.evidence.clone(),
@@ -130,10 +144,12 @@ pub fn plan_discovered(
             }
             Some(e) => {
                 let mut r = e.clone();
-                if !r.discovered_by.iter().any(|b| b == d.discovered_by) {
-                    r.discovered_by.push(d.discovered_by.to_string());
-                    r.discovered_by.sort();
+                for p in protocols {
+                    if !r.discovered_by.contains(&p) {
+                        r.discovered_by.push(p);
+                    }
                 }
+                r.discovered_by.sort();
                 r.evidence = d.evidence.clone();
                 r.stale = false;
                 r.stale_since = None;
@@ -538,6 +554,16 @@ mod tests {
         let plan = plan_discovered(&existing, &[cdp], T1, T0);
         assert_eq!(plan.upserts[0].discovered_by, vec!["cdp", "lldp"]);
         assert!(plan.history.is_empty());
+    }
+
+    #[test]
+    fn a_link_in_both_the_lldp_and_cdp_tables_of_one_poll_is_one_edge_discovered_by_both() {
+        let mut cdp = desired("k", json!({}));
+        cdp.discovered_by = "cdp";
+        let plan = plan_discovered(&HashMap::new(), &[desired("k", json!({})), cdp], T0, T0);
+        assert_eq!(plan.upserts.len(), 1);
+        assert_eq!(plan.upserts[0].discovered_by, vec!["cdp", "lldp"]);
+        assert_eq!(plan.history.len(), 2);
     }
 
     #[test]

@@ -201,6 +201,8 @@ pub(crate) async fn analyse(
             );
         }
     }
+    // Within a depth, by id: the same answer whatever the index's internal order.
+    rows.sort_by(|a, b| (a.depth, &a.id).cmp(&(b.depth, &b.id)));
     name_rows(state, &mut rows).await?;
     let business_services = rows
         .iter()

@@ -232,9 +232,10 @@ pub(crate) fn manual_record(
     }
 }
 
-/// Create a manual relationship (editors). Manual relationships never go stale.
+/// Create a manual relationship (editors). Manual relationships never go stale. There is one
+/// manual relationship per (from, kind, to): posting one that exists answers 200 with it.
 #[utoipa::path(post, path = "/api/v1/relationships", request_body = NewRelationship,
-    responses((status = 201, body = RelationshipRecord), (status = 400, body = ErrorBody), (status = 403, body = ErrorBody)),
+    responses((status = 201, body = RelationshipRecord), (status = 200, body = RelationshipRecord), (status = 400, body = ErrorBody), (status = 403, body = ErrorBody)),
     security(("bearer" = [])), tag = "relationships")]
 async fn create(
     State(state): State<Arc<AppState>>,
@@ -262,25 +263,33 @@ async fn create(
             return Err(ApiError::BadRequest(format!("{field}: no CI with id {id}")));
         }
     }
-    let now = now_str();
-    let r = manual_record(&n.from, &n.to, kind, n.note, n.evidence, &now);
-    let w = RelWrite {
-        upserts: vec![r.clone()],
-        history: history_rows(None, Some(&r), &now, &who(&principal)),
-        ..Default::default()
-    };
-    state
-        .relations
-        .apply_manual(
-            &state.store,
-            w,
-            IndexEffects {
+    let store = &state.store;
+    let relations = &state.relations;
+    relations
+        .exclusive(|| async {
+            // One manual edge per (from, kind, to): posting it again answers the one there is.
+            if let Some(existing) = store
+                .manual_relationship(&n.from, &n.to, kind.as_str())
+                .await?
+            {
+                return Ok((StatusCode::OK, Json(existing)));
+            }
+            let now = now_str();
+            let r = manual_record(&n.from, &n.to, kind, n.note, n.evidence, &now);
+            store
+                .apply_relationships(&RelWrite {
+                    upserts: vec![r.clone()],
+                    history: history_rows(None, Some(&r), &now, &who(&principal)),
+                    ..Default::default()
+                })
+                .await?;
+            relations.apply_effects(IndexEffects {
                 add: vec![(r.from.clone(), r.to.clone(), kind)],
                 ..Default::default()
-            },
-        )
-        .await?;
-    Ok((StatusCode::CREATED, Json(r)))
+            });
+            Ok((StatusCode::CREATED, Json(r)))
+        })
+        .await
 }
 
 /// Editable fields of a relationship.

@@ -54,6 +54,28 @@ pub struct RelInput {
     /// Exported rows carry it: rows of discovered relationships are skipped.
     #[serde(default)]
     pub source: Option<String>,
+    /// Export fields, accepted and ignored so that an export imports back as it is.
+    #[serde(default, skip_serializing)]
+    #[schema(value_type = Option<Object>)]
+    pub key: Option<Value>,
+    #[serde(default, skip_serializing)]
+    #[schema(value_type = Option<Object>)]
+    pub discovered_by: Option<Value>,
+    #[serde(default, skip_serializing)]
+    #[schema(value_type = Option<Object>)]
+    pub first_seen: Option<Value>,
+    #[serde(default, skip_serializing)]
+    #[schema(value_type = Option<Object>)]
+    pub last_seen: Option<Value>,
+    #[serde(default, skip_serializing)]
+    #[schema(value_type = Option<Object>)]
+    pub evidence: Option<Value>,
+    #[serde(default, skip_serializing)]
+    #[schema(value_type = Option<Object>)]
+    pub stale: Option<Value>,
+    #[serde(default, skip_serializing)]
+    #[schema(value_type = Option<Object>)]
+    pub stale_since: Option<Value>,
 }
 
 /// A CI to import: the manual CI fields plus an optional key.
@@ -63,6 +85,13 @@ pub struct CiImport {
     /// An existing CI's id: its manual attributes are updated.
     #[serde(default)]
     pub key: Option<String>,
+    /// Export fields, accepted and ignored so that an export imports back as it is.
+    #[serde(default, skip_serializing)]
+    #[schema(value_type = Option<String>)]
+    pub first_seen: Option<Value>,
+    #[serde(default, skip_serializing)]
+    #[schema(value_type = Option<String>)]
+    pub last_seen: Option<Value>,
     #[serde(flatten)]
     pub ci: CiInput,
 }
@@ -180,6 +209,8 @@ pub fn parse_csv(body: &[u8], what: &str) -> Result<Bundle, ApiError> {
             };
             b.cis.push(CiImport {
                 key: f("key"),
+                first_seen: None,
+                last_seen: None,
                 ci: CiInput {
                     class: f("class"),
                     name: f("name"),
@@ -197,6 +228,7 @@ pub fn parse_csv(body: &[u8], what: &str) -> Result<Bundle, ApiError> {
                 to: f("to").unwrap_or_default(),
                 note: f("note"),
                 source: f("source"),
+                ..Default::default()
             });
         }
     }
