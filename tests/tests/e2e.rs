@@ -182,12 +182,13 @@ fn host_inventory_reaches_the_cmdb_and_matches_the_hosts_own_tools() {
         "older than epoch 99999: {newer}"
     );
 
-    // Filters: class, text, staleness.
+    // Filters: class, text, staleness. The host's listening services are CIs of their own
+    // (class "service", named "<process> on <host>"), so the other filters go with a class.
     for (query, expected) in [
         ("class=host", 1),
         ("class=switch", 0),
-        ("q=vm", 1),
-        ("stale=false", 1),
+        ("class=host&q=vm", 1),
+        ("class=host&stale=false", 1),
         ("stale=true", 0),
     ] {
         let (status, page) = server.get(&format!("/api/v1/cis?{query}")).expect("list");
