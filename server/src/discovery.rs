@@ -69,6 +69,14 @@ pub struct Facts {
 #[derive(Debug, Default)]
 pub struct Directory {
     facts: HashMap<String, Facts>,
+    lookups: Lookups,
+    /// host → its services.
+    services: HashMap<String, Vec<ServiceFacts>>,
+}
+
+/// The indexes over [`Facts`], by value → the CIs claiming it.
+#[derive(Debug, Default)]
+struct Lookups {
     by_name: HashMap<String, BTreeSet<String>>,
     by_addr: HashMap<IpAddr, BTreeSet<String>>,
     by_mac: HashMap<String, BTreeSet<String>>,
@@ -76,8 +84,6 @@ pub struct Directory {
     by_serial: HashMap<String, BTreeSet<String>>,
     by_uuid: HashMap<String, BTreeSet<String>>,
     by_guest: HashMap<String, BTreeSet<String>>,
-    /// host → its services.
-    services: HashMap<String, Vec<ServiceFacts>>,
 }
 
 fn index_of<K: std::hash::Hash + Eq>(
@@ -129,25 +135,8 @@ fn names_of(name: &str) -> Vec<String> {
     out
 }
 
-impl Directory {
-    /// Replaces what is known of `ci`.
-    pub fn set(&mut self, ci: &str, facts: Facts) {
-        self.index(ci, false);
-        self.facts.insert(ci.to_string(), facts);
-        self.index(ci, true);
-    }
-
-    /// Forgets a CI.
-    pub fn remove(&mut self, ci: &str) {
-        self.index(ci, false);
-        self.facts.remove(ci);
-        self.services.remove(ci);
-    }
-
-    fn index(&mut self, ci: &str, add: bool) {
-        let Some(f) = self.facts.get(ci).cloned() else {
-            return;
-        };
+impl Lookups {
+    fn index(&mut self, ci: &str, f: &Facts, add: bool) {
         for n in f.names.iter().flat_map(|n| names_of(n)) {
             index_of(&mut self.by_name, n, ci, add);
         }
@@ -170,6 +159,25 @@ impl Directory {
             index_of(&mut self.by_guest, g.to_lowercase(), ci, add);
         }
     }
+}
+
+impl Directory {
+    /// Replaces what is known of `ci`.
+    pub fn set(&mut self, ci: &str, facts: Facts) {
+        if let Some(old) = self.facts.remove(ci) {
+            self.lookups.index(ci, &old, false);
+        }
+        self.lookups.index(ci, &facts, true);
+        self.facts.insert(ci.to_string(), facts);
+    }
+
+    /// Forgets a CI.
+    pub fn remove(&mut self, ci: &str) {
+        if let Some(old) = self.facts.remove(ci) {
+            self.lookups.index(ci, &old, false);
+        }
+        self.services.remove(ci);
+    }
 
     /// Replaces the services of a host.
     pub fn set_services(&mut self, host: &str, services: Vec<ServiceFacts>) {
@@ -189,29 +197,31 @@ impl Directory {
     }
 
     pub fn by_address(&self, ip: &IpAddr) -> Option<&str> {
-        meaningful(ip).then(|| only(self.by_addr.get(ip))).flatten()
+        meaningful(ip)
+            .then(|| only(self.lookups.by_addr.get(ip)))
+            .flatten()
     }
 
     pub fn by_mac(&self, mac: &str) -> Option<&str> {
-        canonical_mac(mac).and_then(|m| only(self.by_mac.get(&m)))
+        canonical_mac(mac).and_then(|m| only(self.lookups.by_mac.get(&m)))
     }
 
     pub fn by_name(&self, name: &str) -> Option<&str> {
-        only(self.by_name.get(&name.trim().to_lowercase()))
+        only(self.lookups.by_name.get(&name.trim().to_lowercase()))
     }
 
     pub fn by_chassis(&self, id: &str) -> Option<&str> {
         let id = id.trim().to_lowercase();
-        only(self.by_chassis.get(&id))
-            .or_else(|| canonical_mac(&id).and_then(|m| only(self.by_chassis.get(&m))))
+        only(self.lookups.by_chassis.get(&id))
+            .or_else(|| canonical_mac(&id).and_then(|m| only(self.lookups.by_chassis.get(&m))))
     }
 
     pub fn by_uuid(&self, uuid: &str) -> Option<&str> {
-        only(self.by_uuid.get(&uuid.trim().to_lowercase()))
+        only(self.lookups.by_uuid.get(&uuid.trim().to_lowercase()))
     }
 
     pub fn hypervisor_of(&self, uuid: &str) -> Option<&str> {
-        only(self.by_guest.get(&uuid.trim().to_lowercase()))
+        only(self.lookups.by_guest.get(&uuid.trim().to_lowercase()))
     }
 
     /// The CI a neighbour advertisement points at: by chassis id (a device's, or a host's NIC
@@ -243,7 +253,9 @@ impl Directory {
                     return Some(ci);
                 }
             }
-            if let Some(ci) = serial.and_then(|s| only(self.by_serial.get(&s.to_lowercase()))) {
+            if let Some(ci) =
+                serial.and_then(|s| only(self.lookups.by_serial.get(&s.to_lowercase())))
+            {
                 return Some(ci);
             }
         }

@@ -195,37 +195,40 @@ async fn host(state: &AppState, ci: &str) -> Result<(), StorageError> {
         return Ok(());
     }
     let mut base = RelWrite::default();
+    // Services the directory does not list for this host may still be stored (a service that
+    // came back): one lookup for all of them.
+    let unlisted: Vec<String> = services
+        .iter()
+        .filter(|s| !previous.iter().any(|p| p.key == s.key))
+        .map(|s| s.key.clone())
+        .collect();
+    let stored = state.store.existing_cis(&unlisted).await?;
     for s in &services {
         let service =
             json!({ "host": ci, "process": s.process, "ports": s.ports, "protocol": "tcp" });
-        match previous.iter().find(|p| p.key == s.key) {
-            None if state
-                .store
-                .existing_cis(std::slice::from_ref(&s.key))
-                .await?
-                .is_empty() =>
-            {
-                base.cis.push((
-                    s.key.clone(),
-                    json!({
-                        "class": "service",
-                        "name": format!("{} on {}", s.process, rec.name),
-                        "identified_by": "listening",
-                        "keys": {},
-                        "first_seen": now,
-                        "last_seen": now,
-                        "suspected_duplicates": [],
-                        "section_hashes": {},
-                        "package_count": 0,
-                        "addresses": rec.addresses,
-                        "service": service,
-                    }),
-                ));
-            }
-            _ => base.ci_updates.push((
+        let known = previous.iter().any(|p| p.key == s.key) || stored.contains(&s.key);
+        if !known {
+            base.cis.push((
+                s.key.clone(),
+                json!({
+                    "class": "service",
+                    "name": format!("{} on {}", s.process, rec.name),
+                    "identified_by": "listening",
+                    "keys": {},
+                    "first_seen": now,
+                    "last_seen": now,
+                    "suspected_duplicates": [],
+                    "section_hashes": {},
+                    "package_count": 0,
+                    "addresses": rec.addresses,
+                    "service": service,
+                }),
+            ));
+        } else {
+            base.ci_updates.push((
                 s.key.clone(),
                 json!({ "last_seen": now, "service": service, "addresses": rec.addresses }),
-            )),
+            ));
         }
     }
     state

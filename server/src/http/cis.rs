@@ -122,12 +122,26 @@ async fn list(
     }))
 }
 
-fn check_id(id: &str) -> Result<(), ApiError> {
+pub(crate) fn check_id(id: &str) -> Result<(), ApiError> {
     if valid_key(id) {
         Ok(())
     } else {
         Err(ApiError::BadRequest(format!("id: {id:?} is not a CI id")))
     }
+}
+
+/// A 400 for a malformed id, a 404 for an unknown CI; reads nothing but the key.
+pub(crate) async fn must_exist(state: &AppState, id: &str) -> Result<(), ApiError> {
+    check_id(id)?;
+    if state
+        .store
+        .existing_cis(std::slice::from_ref(&id.to_string()))
+        .await?
+        .is_empty()
+    {
+        return Err(ApiError::NotFound(format!("no CI with id {id}")));
+    }
+    Ok(())
 }
 
 async fn load(state: &AppState, id: &str) -> Result<CiRecord, ApiError> {

@@ -16,6 +16,7 @@ use cmdb_shared::ErrorBody;
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 
+use super::cis::must_exist;
 use super::{ApiError, Principal, bad_query};
 use crate::AppState;
 use crate::domain::auth::Role;
@@ -104,19 +105,30 @@ pub(crate) async fn resolve(
     if refs.len() > 10_000 {
         return Err(ApiError::BadRequest(format!("{field}: at most 10000 CIs")));
     }
+    if let Some(i) = refs
+        .iter()
+        .position(|r| r.trim().is_empty() || r.trim().len() > 255)
+    {
+        return Err(ApiError::BadRequest(format!(
+            "{field}[{i}]: expected a CI id or name of 1 to 255 characters"
+        )));
+    }
+    // Ids in one lookup; the rest are names.
+    let ids: Vec<String> = refs
+        .iter()
+        .map(|r| r.trim().to_string())
+        .filter(|r| valid_key(r))
+        .collect();
+    let known: std::collections::HashSet<String> =
+        state.store.existing_cis(&ids).await?.into_iter().collect();
     let mut out = Vec::with_capacity(refs.len());
     for (i, r) in refs.iter().enumerate() {
         let r = r.trim();
-        if r.is_empty() || r.len() > 255 {
-            return Err(ApiError::BadRequest(format!(
-                "{field}[{i}]: expected a CI id or name of 1 to 255 characters"
-            )));
-        }
-        if valid_key(r) && !state.store.existing_cis(&[r.to_string()]).await?.is_empty() {
+        if known.contains(r) {
             out.push(r.to_string());
             continue;
         }
-        let found = state.store.cis_by_name(r).await?;
+        let found = state.store.ci_keys_named(r, None, false, Some(20)).await?;
         match found.as_slice() {
             [one] => out.push(one.clone()),
             [] => {
@@ -146,10 +158,11 @@ pub(crate) async fn analyse(
 ) -> Result<ImpactReport, ApiError> {
     let started = std::time::Instant::now();
     let limit = state.relations.config().max_impact_items;
-    let (mut rows, down, degraded, truncated, elapsed_ms, failed_keys, in_index) = {
+    let (mut rows, down, degraded, truncated, elapsed_ms, alone) = {
         let g = state.relations.graph();
         let ids: Vec<NodeId> = failed.iter().filter_map(|k| g.node_id(k)).collect();
-        let in_index: Vec<String> = ids.iter().map(|n| g.key(*n).to_string()).collect();
+        // CIs without any relationship are not in the index: they are down, alone.
+        let alone: Vec<&String> = failed.iter().filter(|k| g.node_id(k).is_none()).collect();
         let result = g.impact(&ids, &ImpactOptions { max_depth });
         let elapsed_ms = started.elapsed().as_secs_f64() * 1000.0;
         let all = result.affected();
@@ -177,30 +190,19 @@ pub(crate) async fn analyse(
             result.count(CiState::Degraded),
             all.len() > limit,
             elapsed_ms,
-            failed.to_vec(),
-            in_index,
+            alone,
         )
     };
-    // CIs without any relationship are not in the index: they are down, alone.
-    let mut alone = 0;
-    for k in &failed_keys {
-        if !in_index.contains(k) {
-            alone += 1;
-            rows.insert(
-                0,
-                AffectedCi {
-                    id: k.clone(),
-                    name: None,
-                    class: None,
-                    state: "down".into(),
-                    cause: "failed".into(),
-                    via: None,
-                    depth: 0,
-                    path: vec![k.clone()],
-                },
-            );
-        }
-    }
+    rows.extend(alone.iter().map(|k| AffectedCi {
+        id: k.to_string(),
+        name: None,
+        class: None,
+        state: "down".into(),
+        cause: "failed".into(),
+        via: None,
+        depth: 0,
+        path: vec![k.to_string()],
+    }));
     // Within a depth, by id: the same answer whatever the index's internal order.
     rows.sort_by(|a, b| (a.depth, &a.id).cmp(&(b.depth, &b.id)));
     name_rows(state, &mut rows).await?;
@@ -210,10 +212,9 @@ pub(crate) async fn analyse(
         .cloned()
         .collect();
     state.metrics.impact_queries.inc();
-    let down = down + alone;
     Ok(ImpactReport {
-        failed: failed_keys,
-        down,
+        failed: failed.to_vec(),
+        down: down + alone.len(),
         degraded,
         business_services,
         affected: rows,
@@ -311,17 +312,18 @@ pub fn to_dot(title: &str, rows: &[AffectedCi]) -> String {
     out
 }
 
-fn render(report: ImpactReport, format: Format, title: &str) -> Response {
+/// `json` as it is, or its rows as CSV or DOT.
+fn render(json: impl Serialize, rows: &[AffectedCi], format: Format, title: &str) -> Response {
     match format {
-        Format::Json => Json(report).into_response(),
+        Format::Json => Json(json).into_response(),
         Format::Csv => (
             [(header::CONTENT_TYPE, "text/csv; charset=utf-8")],
-            to_csv(&report.affected),
+            to_csv(rows),
         )
             .into_response(),
         Format::Dot => (
             [(header::CONTENT_TYPE, "text/vnd.graphviz; charset=utf-8")],
-            to_dot(title, &report.affected),
+            to_dot(title, rows),
         )
             .into_response(),
     }
@@ -344,7 +346,7 @@ async fn impact(
     let Json(req) = body.map_err(|e| ApiError::BadRequest(format!("body: {}", e.body_text())))?;
     let failed = resolve(&state, &req.cis, "cis").await?;
     let report = analyse(&state, &failed, req.max_depth).await?;
-    Ok(render(report, req.format, "impact"))
+    Ok(render(&report, &report.affected, req.format, "impact"))
 }
 
 /// Query of the per-CI graph endpoints.
@@ -355,27 +357,6 @@ pub struct GraphParams {
     max_depth: Option<u32>,
     /// json (default), csv or dot.
     format: Option<Format>,
-}
-
-fn check_id(id: &str) -> Result<(), ApiError> {
-    if valid_key(id) {
-        Ok(())
-    } else {
-        Err(ApiError::BadRequest(format!("id: {id:?} is not a CI id")))
-    }
-}
-
-async fn must_exist(state: &AppState, id: &str) -> Result<(), ApiError> {
-    check_id(id)?;
-    if state
-        .store
-        .existing_cis(&[id.to_string()])
-        .await?
-        .is_empty()
-    {
-        return Err(ApiError::NotFound(format!("no CI with id {id}")));
-    }
-    Ok(())
 }
 
 /// What depends on this CI: the impact of its failure.
@@ -392,7 +373,12 @@ async fn ci_impact(
     let Query(p) = params.map_err(bad_query)?;
     must_exist(&state, &id).await?;
     let report = analyse(&state, std::slice::from_ref(&id), p.max_depth).await?;
-    Ok(render(report, p.format.unwrap_or_default(), &id))
+    Ok(render(
+        &report,
+        &report.affected,
+        p.format.unwrap_or_default(),
+        &id,
+    ))
 }
 
 /// What a CI depends on.
@@ -457,23 +443,10 @@ async fn dependencies(
         }
     };
     name_rows(&state, &mut rows).await?;
-    Ok(match p.format.unwrap_or_default() {
-        Format::Json => Json(Dependencies {
-            id,
-            dependencies: rows,
-        })
-        .into_response(),
-        Format::Csv => (
-            [(header::CONTENT_TYPE, "text/csv; charset=utf-8")],
-            to_csv(&rows),
-        )
-            .into_response(),
-        Format::Dot => (
-            [(header::CONTENT_TYPE, "text/vnd.graphviz; charset=utf-8")],
-            to_dot(&id, &rows),
-        )
-            .into_response(),
-    })
+    let format = p.format.unwrap_or_default();
+    // The shape of `Dependencies`, borrowing the rows.
+    let json = serde_json::json!({ "id": id, "dependencies": &rows });
+    Ok(render(json, &rows, format, &id))
 }
 
 /// Compare the in-memory graph index with storage.

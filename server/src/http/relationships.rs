@@ -158,15 +158,7 @@ async fn of_ci(
     Path(id): Path<String>,
 ) -> Result<Json<Vec<RelationshipRecord>>, ApiError> {
     principal.require(Role::Viewer)?;
-    check_id("id", &id)?;
-    if state
-        .store
-        .existing_cis(std::slice::from_ref(&id))
-        .await?
-        .is_empty()
-    {
-        return Err(ApiError::NotFound(format!("no CI with id {id}")));
-    }
+    super::cis::must_exist(&state, &id).await?;
     Ok(Json(state.store.relationships_of(&id).await?))
 }
 

@@ -323,7 +323,9 @@ async fn plan(
                     errors.push(format!("{at}: {class}/{name} appears twice (first as {k})"));
                     continue;
                 }
-                let found = store.manual_cis_named(class, name.trim()).await?;
+                let found = store
+                    .ci_keys_named(name.trim(), Some(class), true, None)
+                    .await?;
                 match found.as_slice() {
                     [] => None,
                     [one] => Some(one.clone()),
@@ -500,7 +502,10 @@ async fn reference_key(
         if let Some(k) = planned.get(&(class.to_string(), name.to_string())) {
             return Ok(Ok(k.clone()));
         }
-        let found = state.store.cis_named(class, name).await?;
+        let found = state
+            .store
+            .ci_keys_named(name, Some(class), false, None)
+            .await?;
         return Ok(match found.as_slice() {
             [one] => Ok(one.clone()),
             [] => Err(format!("no CI {class}/{name}")),

@@ -143,6 +143,13 @@ pub struct ChangeRecord {
     pub impact: Value,
 }
 
+/// The `key` column of rows.
+fn key_column(rows: Vec<Value>) -> Vec<String> {
+    rows.iter()
+        .filter_map(|r| r.get("key").and_then(Value::as_str).map(str::to_string))
+        .collect()
+}
+
 const REL_FIELDS: &str = "record::id(id) AS key, record::id(in) AS from, record::id(out) AS to, kind, source, discovered_by, first_seen, last_seen, evidence, stale, stale_since, note";
 
 impl Store {
@@ -365,47 +372,34 @@ impl Store {
                 .collect::<Result<Vec<_>, _>>()?;
             let sql = format!("SELECT record::id(id) AS key FROM {};", ids.join(", "));
             let mut res = self.run(&sql, Value::Null).await?;
-            let rows: Vec<Value> = res.take(0)?;
-            out.extend(
-                rows.iter()
-                    .filter_map(|r| r.get("key").and_then(Value::as_str).map(str::to_string)),
-            );
+            out.extend(key_column(res.take(0)?));
         }
         Ok(out)
     }
 
-    /// CIs of a class with this exact name (import references `class/name`).
-    pub async fn cis_named(&self, class: &str, name: &str) -> Result<Vec<String>, StorageError> {
-        let mut res = self
-            .run(
-                "SELECT record::id(id) AS key FROM ci WHERE name = $name AND class = $class",
-                json!({"name": name, "class": class}),
-            )
-            .await?;
-        let rows: Vec<Value> = res.take(0)?;
-        Ok(rows
-            .iter()
-            .filter_map(|r| r.get("key").and_then(Value::as_str).map(str::to_string))
-            .collect())
-    }
-
-    /// Manual CIs of a class with this exact name.
-    pub async fn manual_cis_named(
+    /// Keys of the CIs with this exact name: of `class` if given, manual ones only if asked,
+    /// at most `limit` if given.
+    pub async fn ci_keys_named(
         &self,
-        class: &str,
         name: &str,
+        class: Option<&str>,
+        manual_only: bool,
+        limit: Option<u32>,
     ) -> Result<Vec<String>, StorageError> {
+        let mut sql = String::from("SELECT record::id(id) AS key FROM ci WHERE name = $name");
+        if class.is_some() {
+            sql.push_str(" AND class = $class");
+        }
+        if manual_only {
+            sql.push_str(" AND identified_by = 'manual'");
+        }
+        if limit.is_some() {
+            sql.push_str(" LIMIT $limit");
+        }
         let mut res = self
-            .run(
-                "SELECT record::id(id) AS key FROM ci WHERE name = $name AND class = $class AND identified_by = 'manual'",
-                json!({"name": name, "class": class}),
-            )
+            .run(&sql, json!({"name": name, "class": class, "limit": limit}))
             .await?;
-        let rows: Vec<Value> = res.take(0)?;
-        Ok(rows
-            .iter()
-            .filter_map(|r| r.get("key").and_then(Value::as_str).map(str::to_string))
-            .collect())
+        Ok(key_column(res.take(0)?))
     }
 
     /// The manual edge (from, kind, to), if any.
@@ -433,21 +427,6 @@ impl Store {
             )
             .await?;
         Ok(res.take(0)?)
-    }
-
-    /// CIs with this exact name, any class.
-    pub async fn cis_by_name(&self, name: &str) -> Result<Vec<String>, StorageError> {
-        let mut res = self
-            .run(
-                "SELECT record::id(id) AS key FROM ci WHERE name = $name LIMIT 20",
-                json!({ "name": name }),
-            )
-            .await?;
-        let rows: Vec<Value> = res.take(0)?;
-        Ok(rows
-            .iter()
-            .filter_map(|r| r.get("key").and_then(Value::as_str).map(str::to_string))
-            .collect())
     }
 
     /// (key, name, class) of these CIs (those that exist).
