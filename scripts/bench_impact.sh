@@ -7,4 +7,5 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$HOME/.cache/cmdb-target}"
-cargo bench -p cmdb-graph --bench impact </dev/null
+# The bench needs the crate's test-support modules (synth), behind the feature `testing`.
+cargo bench -p cmdb-graph --bench impact --features testing </dev/null

@@ -13,7 +13,8 @@
 //! - `CMDB_BENCH_DECLARE_CORE` (default 1): declare the core switches (0: let the default-core
 //!   heuristic find them).
 //!
-//! Run with `cargo bench -p cmdb-graph --bench impact` or `scripts/bench_impact.sh`.
+//! Run with `cargo bench -p cmdb-graph --bench impact --features testing` (the bench needs the
+//! `testing` feature for `synth`) or `scripts/bench_impact.sh`.
 
 use std::hint::black_box;
 use std::time::{Duration, Instant};

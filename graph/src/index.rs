@@ -18,12 +18,10 @@ use std::collections::HashMap;
 use std::fmt;
 use std::sync::OnceLock;
 
-use crate::impact::ScratchPool;
 use crate::network::NetMeta;
-use crate::{K_CONNECTED, K_MEMBER, NodeAttrs, NodeId, RelKind, is_dep_byte};
+use crate::scratch::ScratchPool;
+use crate::{K_CONNECTED, K_MEMBER, NONE, NodeAttrs, NodeId, RelKind, is_dep_byte};
 
-/// "No node" in u32 arrays (ids stop below it).
-pub(crate) const NONE: u32 = u32::MAX;
 /// Tombstone bit of an adjacency entry's kind bits: kind tests never match a tombstone.
 pub(crate) const DEAD: u8 = 0x8;
 /// The kind in an adjacency entry's low bits.
@@ -939,7 +937,25 @@ impl GraphIndex {
 
     /// The network metadata, computed on first use after a change.
     pub(crate) fn meta(&self) -> &NetMeta {
-        self.meta.get_or_init(|| NetMeta::compute(self))
+        self.meta.get_or_init(|| self.compute_meta())
+    }
+
+    /// The network metadata of the current `connected_to` triples and declared core.
+    fn compute_meta(&self) -> NetMeta {
+        let n = self.id_bound();
+        let links = |f: &mut dyn FnMut(NodeId, NodeId)| {
+            for s in 0..n as NodeId {
+                self.for_each_out(s, |d, k| {
+                    if k == K_CONNECTED {
+                        f(s, d);
+                    }
+                });
+            }
+        };
+        let declared: Vec<NodeId> = (0..n as NodeId)
+            .filter(|&id| self.contains(id) && self.attrs(id).core)
+            .collect();
+        NetMeta::from_links(n, &links, &|id| self.key(id), &declared)
     }
 
     /// True when the network metadata is computed (a test hook for laziness).

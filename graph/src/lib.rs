@@ -6,15 +6,22 @@
 //! index: compact adjacency arrays keyed by CI, loaded from storage at start and updated on every
 //! relationship write. The crate is pure: no I/O, no async runtime, no serialisation.
 //!
-//! Layout:
+//! Layout (the code of each module imports only from the modules listed before it and from this
+//! root; unit tests may use any of them):
+//! - `network.rs`: metadata of the `connected_to` network (components, effective core set,
+//!   distance to the core), built from a list of links; the index computes it lazily on the first
+//!   query after a network change.
+//! - `scratch.rs`: the reusable scratch buffers the queries run in, and the pool of them the
+//!   index keeps.
 //! - `index.rs`: [`GraphIndex`], node keys and attributes, forward and reverse adjacency arrays
 //!   (CSR) plus a small overlay of the writes since the last compaction.
-//! - `network.rs`: metadata of the `connected_to` network (components, effective core set,
-//!   distance to the core), computed lazily on the first query after a network change.
-//! - `impact.rs`: [`GraphIndex::impact`], [`GraphIndex::dependencies`], [`GraphIndex::plain_bfs`]
-//!   and the reusable scratch buffers they run in.
-//! - [`reference`](mod@reference): a brute-force implementation of the same semantics, for tests.
-//! - [`synth`]: a synthetic data-centre estate for tests and the benchmark.
+//! - `impact.rs`: [`GraphIndex::impact`], [`GraphIndex::dependencies`] and
+//!   [`GraphIndex::plain_bfs`]; its unit tests are in `impact/tests.rs`.
+//!
+//! Test support, compiled only for this crate's unit tests or with the cargo feature `testing`
+//! (the benchmark and other crates' tests enable it; production builds leave it out):
+//! - `reference`: a brute-force implementation of the same semantics.
+//! - `synth`: a synthetic data-centre estate and the small PRNG the randomised tests use.
 //!
 //! # Impact semantics
 //!
@@ -69,7 +76,10 @@
 mod impact;
 mod index;
 mod network;
+#[cfg(any(test, feature = "testing"))]
 pub mod reference;
+mod scratch;
+#[cfg(any(test, feature = "testing"))]
 pub mod synth;
 
 use std::fmt;
@@ -81,6 +91,9 @@ pub use index::GraphIndex;
 /// (locality) order; later writes keep ids stable, and the id of a removed CI may be reused by a
 /// later one. At most 2^28 CIs.
 pub type NodeId = u32;
+
+/// "No node" in u32 arrays (ids stop below it).
+pub(crate) const NONE: u32 = u32::MAX;
 
 /// Relationship types, lowercase on the wire.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]

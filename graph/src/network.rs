@@ -7,11 +7,14 @@
 //! or the default centre, see the crate documentation) and every network CI's distance to the
 //! nearest core in the intact network, which steers the reachability search of impact analysis
 //! towards the core.
+//!
+//! The metadata is built from a plain list of links ([`NetMeta::from_links`]): `index.rs` feeds
+//! it the index's `connected_to` triples (and, while numbering a bulk load, the raw rows), so this
+//! module does not depend on the index.
 
 use std::collections::VecDeque;
 
-use crate::index::{GraphIndex, NONE};
-use crate::{K_CONNECTED, NodeId};
+use crate::{NONE, NodeId};
 
 /// Network metadata for the ids below `n`; ids created later have no network edges (adding one
 /// resets the metadata).
@@ -34,23 +37,6 @@ pub(crate) struct NetMeta {
 pub(crate) type Links<'a> = &'a dyn Fn(&mut dyn FnMut(NodeId, NodeId));
 
 impl NetMeta {
-    pub(crate) fn compute(g: &GraphIndex) -> NetMeta {
-        let n = g.id_bound();
-        let links = |f: &mut dyn FnMut(NodeId, NodeId)| {
-            for s in 0..n as NodeId {
-                g.for_each_out(s, |d, k| {
-                    if k == K_CONNECTED {
-                        f(s, d);
-                    }
-                });
-            }
-        };
-        let declared: Vec<NodeId> = (0..n as NodeId)
-            .filter(|&id| g.contains(id) && g.attrs(id).core)
-            .collect();
-        Self::from_links(n, &links, &|id| g.key(id), &declared)
-    }
-
     /// The metadata of the network on ids `0..n` given by `links`, with `key` for the tie rule
     /// and the declared core CIs (ascending).
     pub(crate) fn from_links<'k>(

@@ -6,6 +6,9 @@
 //! whole system can be compared against it. It takes the effective core set explicitly (from
 //! [`crate::GraphIndex::core_nodes`], or declared by the caller) instead of re-implementing the
 //! default-core heuristic.
+//!
+//! Test support: compiled for this crate's unit tests, and with the cargo feature `testing` for
+//! other crates' tests; production builds leave it out.
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 

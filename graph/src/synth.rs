@@ -11,6 +11,9 @@
 //! `depends_on` the clusters its tier needs (client → database). Applications `depends_on` front,
 //! middle and database clusters of their domain; business services `depends_on` applications.
 //! Deterministic for given parameters.
+//!
+//! Test support: compiled for this crate's unit tests, and with the cargo feature `testing` for
+//! the benchmark and other crates' tests; production builds leave it out.
 
 use crate::{NodeAttrs, RelKind};
 
