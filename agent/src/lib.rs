@@ -2,12 +2,16 @@
 //!
 //! Layout:
 //! - [`collect`]: one collector per inventory section, reading under a root path;
+//! - [`snmp`]: network devices over SNMP (inventory, polling, discovery sweeps);
 //! - [`config`]: the TOML configuration, validated;
 //! - [`state`]: credential, pinned CA and delivery baseline in the state directory;
 //! - [`spool`]: the durable, bounded on-disk queue of reports;
 //! - [`tls`], [`client`]: pinned rustls and the HTTP calls;
-//! - [`daemon`]: collect → spool → deliver, once or forever.
+//! - [`daemon`]: collect → spool → deliver, once or forever;
+//! - [`cli`]: the command line and its subcommands (the only `anyhow` code); `main.rs` only
+//!   tunes the allocator, sets up logging and maps the result to an exit code.
 
+pub mod cli;
 pub mod client;
 pub mod collect;
 pub mod config;

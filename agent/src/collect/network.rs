@@ -372,8 +372,6 @@ pub fn ipv4_addresses(fib: &[FibEntry], routes: &[Route]) -> Vec<(String, IpAddr
 }
 
 #[cfg(test)]
-// A failed unwrap is how a test fails.
-#[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
     use std::collections::BTreeMap;

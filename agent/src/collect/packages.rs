@@ -257,8 +257,6 @@ pub fn parse_rpm_query(text: &str) -> Vec<Package> {
 }
 
 #[cfg(test)]
-// A failed unwrap is how a test fails.
-#[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
     use std::path::PathBuf;

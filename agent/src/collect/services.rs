@@ -500,8 +500,6 @@ fn services_from_disk(ctx: &Context) -> Result<Vec<Service>, CollectError> {
 }
 
 #[cfg(test)]
-// A failed unwrap is how a test fails.
-#[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
 

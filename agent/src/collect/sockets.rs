@@ -236,8 +236,6 @@ pub fn build_sockets(
 }
 
 #[cfg(test)]
-// A failed unwrap is how a test fails.
-#[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
     use std::net::Ipv4Addr;

@@ -1,0 +1,269 @@
+//! The `cmdb-agent` command line: the clap definition ([`Cli`]) and [`run`], which loads the
+//! configuration and carries out one subcommand; the `snmp` subcommands are in `cli/snmp.rs`.
+//!
+//! This is the start-up glue, the one place in the crate where errors are `anyhow`: `main.rs`
+//! prints them as `error: …` and exits with status 1. Subcommands that succeed but have work
+//! left over (reports still pending, devices that failed) return exit status 3.
+
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+use std::time::Duration;
+
+use anyhow::{Context, bail};
+use clap::{Parser, Subcommand};
+
+use crate::config::Config;
+use crate::daemon::{AGENT_VERSION, Agent, collect_inventory};
+use crate::state::{Credential, StateDir};
+use crate::{client, tls};
+
+mod snmp;
+
+const DEFAULT_CONFIG: &str = "/etc/cmdb-agent/agent.toml";
+
+/// The `cmdb-agent` command line.
+#[derive(Parser)]
+#[command(
+    name = "cmdb-agent",
+    version,
+    about = "Inventories this host and pushes it to cmdb-server"
+)]
+pub struct Cli {
+    /// Config file (missing default file = all defaults).
+    #[arg(long, global = true)]
+    config: Option<PathBuf>,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Print one full inventory as JSON (no server needed).
+    Inventory {
+        /// Read under this root instead of the configured one (fixture trees).
+        #[arg(long)]
+        root: Option<PathBuf>,
+        /// Print on one line.
+        #[arg(long)]
+        compact: bool,
+    },
+    /// Exchange a fleet enrollment token for this agent's own credential.
+    Enroll {
+        /// Server URL, e.g. https://cmdb.example.com:8443
+        #[arg(long)]
+        server: String,
+        /// Fleet enrollment token.
+        #[arg(long)]
+        token: String,
+        /// Pin the server's CA from this PEM file.
+        #[arg(long, conflicts_with = "ca_fingerprint")]
+        ca_cert: Option<PathBuf>,
+        /// Pin the server's CA by the SHA-256 fingerprint of its certificate.
+        #[arg(long)]
+        ca_fingerprint: Option<String>,
+    },
+    /// Run: report on a schedule, deliver the spool, retry with backoff.
+    Run {
+        /// One cycle (collect, spool, deliver), then exit; non-zero if reports stay pending.
+        #[arg(long)]
+        once: bool,
+    },
+    /// Validate the config file and the state directory, then exit.
+    CheckConfig,
+    /// Network devices over SNMP.
+    Snmp {
+        #[command(subcommand)]
+        command: snmp::SnmpCommand,
+    },
+}
+
+/// Loads the configuration and carries out the subcommand; the exit code is 3 when
+/// `run --once` leaves reports pending or `snmp poll` has failed devices.
+pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
+    let cfg = load_config(cli.config)?;
+    match cli.command {
+        Command::Inventory { root, compact } => inventory(cfg, root, compact),
+        Command::Enroll {
+            server,
+            token,
+            ca_cert,
+            ca_fingerprint,
+        } => enroll(
+            &cfg,
+            &server,
+            &token,
+            ca_cert.as_deref(),
+            ca_fingerprint.as_deref(),
+        ),
+        Command::Run { once } => run_agent(cfg, once),
+        Command::CheckConfig => check_config(&cfg),
+        Command::Snmp { command } => snmp::run(&cfg, command),
+    }
+}
+
+fn load_config(path: Option<PathBuf>) -> anyhow::Result<Config> {
+    match path {
+        Some(p) => Ok(Config::load(&p)?),
+        None if Path::new(DEFAULT_CONFIG).exists() => Ok(Config::load(Path::new(DEFAULT_CONFIG))?),
+        None => Ok(Config::default()),
+    }
+}
+
+fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
+    // One thread: the agent does one thing at a time and must stay small.
+    Ok(tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()?)
+}
+
+/// `cmdb-agent inventory`: one inventory of this host (or of `root`) as JSON on stdout.
+fn inventory(mut cfg: Config, root: Option<PathBuf>, compact: bool) -> anyhow::Result<ExitCode> {
+    if let Some(r) = root {
+        if !r.is_absolute() {
+            bail!("--root: must be an absolute path");
+        }
+        cfg.root = r;
+    }
+    let (inv, _errors) = collect_inventory(&cfg);
+    let out = if compact {
+        serde_json::to_string(&inv)?
+    } else {
+        serde_json::to_string_pretty(&inv)?
+    };
+    println!("{out}");
+    Ok(ExitCode::SUCCESS)
+}
+
+/// `cmdb-agent enroll`: trades the fleet token for this agent's credential, pinning the
+/// server's CA from a PEM file or by fingerprint (plain http only on loopback).
+fn enroll(
+    cfg: &Config,
+    server: &str,
+    token: &str,
+    ca_cert: Option<&Path>,
+    ca_fingerprint: Option<&str>,
+) -> anyhow::Result<ExitCode> {
+    let url = reqwest::Url::parse(server)
+        .with_context(|| format!("--server: {server:?} is not a URL"))?;
+    let plain = url.scheme() == "http";
+    if plain
+        && !url
+            .host_str()
+            .is_some_and(|h| h == "localhost" || h == "127.0.0.1" || h == "[::1]")
+    {
+        bail!("--server: plain http is allowed only on loopback; use https");
+    }
+    if !plain && url.scheme() != "https" {
+        bail!("--server: expected an https:// URL");
+    }
+    let timeout = Duration::from_secs(cfg.delivery.timeout_secs);
+    let (tls_cfg, verifier, ca_pem) = match (ca_cert, ca_fingerprint, plain) {
+        (_, _, true) => (None, None, None),
+        (Some(p), None, false) => {
+            let pem = std::fs::read(p)
+                .with_context(|| format!("--ca-cert: cannot read {}", p.display()))?;
+            let c = tls::pinned_ca(&pem).context("--ca-cert")?;
+            (
+                Some(c),
+                None,
+                Some(String::from_utf8_lossy(&pem).to_string()),
+            )
+        }
+        (None, Some(fp), false) => {
+            let v = tls::FingerprintVerifier::new(tls::parse_fingerprint(fp)?);
+            (Some(v.client_config()?), Some(v), None)
+        }
+        _ => bail!("pin the server's CA: pass --ca-cert PATH or --ca-fingerprint SHA256"),
+    };
+    let http = client::build(tls_cfg, timeout)?;
+    let hostname = std::fs::read_to_string(cfg.root.join("proc/sys/kernel/hostname"))
+        .map(|h| h.trim().to_string())
+        .unwrap_or_else(|_| "unknown".into());
+    let req = cmdb_shared::EnrollRequest {
+        hostname,
+        agent_version: AGENT_VERSION.into(),
+    };
+    let base = server.trim_end_matches('/').to_string();
+    let resp = runtime()?
+        .block_on(client::enroll(&http, &base, token, &req))
+        .map_err(|e| anyhow::anyhow!(client::error_chain(&e)))
+        .context("enrollment failed")?;
+    let ca_pem = ca_pem.or_else(|| verifier.and_then(|v| v.found_ca_pem()));
+    let state = StateDir::new(&cfg.state_dir);
+    state.save_enrollment(
+        &Credential {
+            server: base,
+            agent_id: resp.agent_id.clone(),
+            token: resp.token,
+        },
+        ca_pem.as_deref(),
+    )?;
+    println!(
+        "enrolled as agent {}; credential in {}",
+        resp.agent_id,
+        state.credential_path().display()
+    );
+    Ok(ExitCode::SUCCESS)
+}
+
+/// `cmdb-agent run`: the daemon until SIGTERM or Ctrl-C, or with `once` a single cycle
+/// (exit status 3 if reports stay pending).
+fn run_agent(cfg: Config, once: bool) -> anyhow::Result<ExitCode> {
+    let rt = runtime()?;
+    let mut agent = Agent::new(cfg)?;
+    if once {
+        let devices = rt.block_on(agent.poll_devices(true))?;
+        if devices != Default::default() {
+            println!(
+                "devices: {} polled, {} failed, {} range(s) swept",
+                devices.spooled, devices.failed, devices.swept
+            );
+        }
+        let out = rt.block_on(agent.cycle())?;
+        println!(
+            "delivered {} report(s), {} pending{}",
+            out.delivered,
+            out.pending,
+            out.stopped
+                .as_deref()
+                .map(|s| format!(" ({s})"))
+                .unwrap_or_default()
+        );
+        return Ok(if out.pending == 0 {
+            ExitCode::SUCCESS
+        } else {
+            ExitCode::from(3)
+        });
+    }
+    rt.block_on(agent.run(shutdown_signal()))?;
+    Ok(ExitCode::SUCCESS)
+}
+
+/// `cmdb-agent check-config`: the configuration loaded; says whether this agent is enrolled.
+fn check_config(cfg: &Config) -> anyhow::Result<ExitCode> {
+    let state = StateDir::new(&cfg.state_dir);
+    match state.credential() {
+        Ok(c) => println!(
+            "config ok; enrolled as agent {} with {}",
+            c.agent_id, c.server
+        ),
+        Err(e) => println!("config ok; {e}"),
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+async fn shutdown_signal() {
+    use tokio::signal::unix::{SignalKind, signal};
+    match signal(SignalKind::terminate()) {
+        Ok(mut term) => {
+            tokio::select! {
+                _ = term.recv() => {},
+                _ = tokio::signal::ctrl_c() => {},
+            }
+        }
+        Err(_) => {
+            let _ = tokio::signal::ctrl_c().await;
+        }
+    }
+    tracing::info!("shutting down");
+}

@@ -1,0 +1,314 @@
+//! `cmdb-agent snmp …`: one device's inventory, the subtrees it reads, a poll of the
+//! configured devices, and discovery sweeps; [`SnmpAccess`] turns the access flags into
+//! SNMP credentials and client options.
+
+use std::process::ExitCode;
+use std::time::Duration;
+
+use anyhow::bail;
+use clap::Subcommand;
+
+use super::runtime;
+use crate::config::Config;
+use crate::snmp::client::{Credentials, Options, V3Spec};
+use crate::state::StateDir;
+
+#[derive(Subcommand)]
+pub(super) enum SnmpCommand {
+    /// Print one device's inventory (and the metrics sampled with it) as JSON.
+    Inventory {
+        /// HOST or HOST:PORT (port 161 by default; [IPv6]:PORT).
+        target: String,
+        #[command(flatten)]
+        access: SnmpAccess,
+    },
+    /// Print the OID subtrees a device inventory reads, one per line (what a device's SNMP
+    /// view must include).
+    Subtrees,
+    /// Poll every device of the configuration ([snmp] targets, and the responders of its
+    /// discovery ranges) once, and print how each went. Nothing is sent to the server.
+    Poll {
+        /// Print every device's inventory and metrics as JSON instead of a summary.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Probe every address of one or more ranges (sysObjectID, sysName, sysDescr) and list
+    /// the devices that answer.
+    Discover {
+        /// Ranges such as 10.0.0.0/24 (at most 65,536 addresses each) or single addresses.
+        #[arg(required = true)]
+        ranges: Vec<String>,
+        /// UDP port to probe.
+        #[arg(long, default_value_t = 161)]
+        port: u16,
+        /// Addresses probed at the same time.
+        #[arg(long, default_value_t = 64)]
+        concurrency: usize,
+        /// Print the responders as JSON instead of a table.
+        #[arg(long)]
+        json: bool,
+        #[command(flatten)]
+        access: SnmpAccess,
+    },
+}
+
+#[derive(clap::Args)]
+pub(super) struct SnmpAccess {
+    /// SNMPv1/v2c community.
+    #[arg(long, conflicts_with = "v3_user")]
+    community: Option<String>,
+    /// Use SNMPv1 instead of v2c with --community.
+    #[arg(long, requires = "community")]
+    v1: bool,
+    /// SNMPv3 user name.
+    #[arg(long)]
+    v3_user: Option<String>,
+    /// SNMPv3 authentication protocol: md5, sha, sha224, sha256, sha384, sha512.
+    #[arg(long, requires = "v3_user", requires = "auth_key")]
+    auth_protocol: Option<String>,
+    /// SNMPv3 authentication pass phrase.
+    #[arg(long, requires = "v3_user")]
+    auth_key: Option<String>,
+    /// SNMPv3 privacy protocol: des, aes (aes128), aes192, aes256, aes192c, aes256c
+    /// (the "c" forms use Cisco's key extension).
+    #[arg(long, requires = "priv_key", requires = "auth_key")]
+    priv_protocol: Option<String>,
+    /// SNMPv3 privacy pass phrase.
+    #[arg(long, requires = "v3_user")]
+    priv_key: Option<String>,
+    /// SNMPv3 context name.
+    #[arg(long, default_value = "", requires = "v3_user")]
+    context: String,
+    /// Seconds to wait for each answer.
+    #[arg(long, default_value_t = 2.0)]
+    timeout: f64,
+    /// Retries after a timeout.
+    #[arg(long, default_value_t = 2)]
+    retries: u32,
+    /// GETBULK max-repetitions.
+    #[arg(long, default_value_t = 25)]
+    max_repetitions: u32,
+}
+
+impl SnmpAccess {
+    fn credentials(&self) -> anyhow::Result<Credentials> {
+        if let Some(community) = &self.community {
+            if community.is_empty() || community.len() > 255 {
+                bail!("--community: must be 1-255 characters");
+            }
+            return Ok(if self.v1 {
+                Credentials::V1 {
+                    community: community.clone(),
+                }
+            } else {
+                Credentials::V2c {
+                    community: community.clone(),
+                }
+            });
+        }
+        let Some(user) = &self.v3_user else {
+            bail!("give --community (SNMPv1/v2c) or --v3-user (SNMPv3)");
+        };
+        V3Spec {
+            user: user.clone(),
+            auth_protocol: self.auth_protocol.clone(),
+            auth_key: self.auth_key.clone(),
+            priv_protocol: self.priv_protocol.clone(),
+            priv_key: self.priv_key.clone(),
+            context: self.context.clone(),
+        }
+        .credentials(true)
+        .map_err(anyhow::Error::msg)
+    }
+
+    fn options(&self) -> anyhow::Result<Options> {
+        if !(0.05..=60.0).contains(&self.timeout) {
+            bail!("--timeout: must be between 0.05 and 60 seconds");
+        }
+        if self.retries > 10 {
+            bail!("--retries: at most 10");
+        }
+        if !(1..=1000).contains(&self.max_repetitions) {
+            bail!("--max-repetitions: must be from 1 to 1000");
+        }
+        Ok(Options {
+            timeout: Duration::from_secs_f64(self.timeout),
+            retries: self.retries,
+            max_repetitions: self.max_repetitions,
+            ..Default::default()
+        })
+    }
+}
+
+/// Carries out one `snmp` subcommand.
+pub(super) fn run(cfg: &Config, command: SnmpCommand) -> anyhow::Result<ExitCode> {
+    match command {
+        SnmpCommand::Inventory { target, access } => inventory(&target, &access),
+        SnmpCommand::Subtrees => subtrees(),
+        SnmpCommand::Poll { json } => poll(cfg, json),
+        SnmpCommand::Discover {
+            ranges,
+            port,
+            concurrency,
+            json,
+            access,
+        } => discover(&ranges, port, concurrency, json, &access),
+    }
+}
+
+/// `cmdb-agent snmp inventory`: one device's inventory and metrics as JSON.
+fn inventory(target: &str, access: &SnmpAccess) -> anyhow::Result<ExitCode> {
+    let address = crate::snmp::target_address(target).map_err(anyhow::Error::msg)?;
+    let mut client =
+        crate::snmp::client::Client::new(address, access.credentials()?, access.options()?);
+    let (inventory, metrics) = runtime()?.block_on(crate::snmp::inventory(&mut client))?;
+    println!(
+        "{}",
+        serde_json::to_string_pretty(&serde_json::json!({
+            "inventory": inventory,
+            "metrics": metrics,
+        }))?
+    );
+    Ok(ExitCode::SUCCESS)
+}
+
+/// `cmdb-agent snmp subtrees`: the OID subtrees a device inventory reads.
+fn subtrees() -> anyhow::Result<ExitCode> {
+    for s in crate::snmp::mib::SUBTREES {
+        println!("{s}");
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// `cmdb-agent snmp poll`: one round over the configured devices, reported on stdout (exit
+/// status 3 if any device failed); nothing is sent to the server.
+fn poll(cfg: &Config, json: bool) -> anyhow::Result<ExitCode> {
+    let state = StateDir::new(&cfg.state_dir);
+    let Some(mut poller) =
+        crate::snmp::poller::Poller::new(&cfg.snmp, state.dir().join("snmp-discovered.json"))?
+    else {
+        bail!("the configuration has no [[snmp.targets]] and no [[snmp.discovery]] ranges");
+    };
+    let started = std::time::Instant::now();
+    let round = runtime()?.block_on(poller.round(true));
+    let wall = started.elapsed();
+    let failed = round.polled.iter().filter(|p| p.1.is_err()).count();
+    if json {
+        let out: Vec<serde_json::Value> = round
+            .polled
+            .iter()
+            .map(|(t, r, took)| {
+                let mut v = serde_json::json!({
+                    "target": t.address,
+                    "credential": t.credential,
+                    "source": t.source,
+                    "millis": took.as_millis() as u64,
+                });
+                match r {
+                    Ok((inventory, metrics)) => {
+                        v["inventory"] = serde_json::json!(inventory);
+                        v["metrics"] = serde_json::json!(metrics);
+                    }
+                    Err(e) => v["error"] = serde_json::json!(e.to_string()),
+                }
+                v
+            })
+            .collect();
+        println!("{}", serde_json::to_string_pretty(&out)?);
+    } else {
+        for (t, r, took) in &round.polled {
+            match r {
+                Ok((inv, _)) => println!(
+                    "ok    {:<24} {:>6} ms  {} ({} interfaces, {} neighbours, {} forwarding entries)",
+                    t.address,
+                    took.as_millis(),
+                    inv.system.name.as_deref().unwrap_or("-"),
+                    inv.interfaces.len(),
+                    inv.lldp_neighbors.len() + inv.cdp_neighbors.len(),
+                    inv.forwarding.len(),
+                ),
+                Err(e) => {
+                    println!("error {:<24} {:>6} ms  {e}", t.address, took.as_millis())
+                }
+            }
+        }
+    }
+    eprintln!(
+        "{} device(s) polled in {:.2} s, {failed} failed; {} range(s) swept",
+        round.polled.len(),
+        wall.as_secs_f64(),
+        round.swept
+    );
+    Ok(if failed == 0 {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::from(3)
+    })
+}
+
+/// `cmdb-agent snmp discover`: sweeps the ranges and lists the responders as a table (or
+/// JSON), with a progress bar on a terminal.
+fn discover(
+    ranges: &[String],
+    port: u16,
+    concurrency: usize,
+    json: bool,
+    access: &SnmpAccess,
+) -> anyhow::Result<ExitCode> {
+    use crate::snmp::discover::{parse_range, sweep};
+    if port == 0 {
+        bail!("--port: must be from 1 to 65535");
+    }
+    if !(1..=1024).contains(&concurrency) {
+        bail!("--concurrency: must be from 1 to 1024");
+    }
+    let nets = ranges
+        .iter()
+        .map(|r| parse_range(r).map(|n| (n, port)))
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(|e| anyhow::anyhow!("range {e}"))?;
+    let credential = ("command line".to_string(), access.credentials()?);
+    let options = access.options()?;
+    // Drawn only when stderr is a terminal.
+    let bar =
+        indicatif::ProgressBar::with_draw_target(None, indicatif::ProgressDrawTarget::stderr());
+    if let Ok(style) = indicatif::ProgressStyle::with_template(
+        "{bar:40} {pos}/{len} addresses, {msg} ({eta} left)",
+    ) {
+        bar.set_style(style);
+    }
+    let mut total = 0;
+    let responders = runtime()?.block_on(sweep(
+        &nets,
+        std::slice::from_ref(&credential),
+        options,
+        concurrency,
+        |p| {
+            total = p.total;
+            bar.set_length(p.total);
+            bar.set_position(p.done);
+            bar.set_message(format!("{} responder(s)", p.found));
+        },
+    ));
+    bar.finish_and_clear();
+    if json {
+        println!("{}", serde_json::to_string_pretty(&responders)?);
+    } else {
+        println!(
+            "{:<24} {:<20} {:<24} {:<28} DESCRIPTION",
+            "ADDRESS", "VENDOR", "NAME", "SYSOBJECTID"
+        );
+        for r in &responders {
+            println!(
+                "{:<24} {:<20} {:<24} {:<28} {}",
+                r.address,
+                r.vendor.as_deref().unwrap_or("-"),
+                r.name.as_deref().unwrap_or("-"),
+                r.object_id.as_deref().unwrap_or("-"),
+                r.description.as_deref().unwrap_or("-"),
+            );
+        }
+        eprintln!("{} responder(s) in {total} address(es)", responders.len());
+    }
+    Ok(ExitCode::SUCCESS)
+}
