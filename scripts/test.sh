@@ -26,6 +26,11 @@ fi
 # snmpsim (recordings of real devices) and Net-SNMP's snmpd and tools, for the SNMP tests.
 scripts/snmpsim/setup.sh </dev/null
 
+# Hygiene first, so "fmt and clippy clean" cannot rot silently: a formatting or lint failure
+# fails the run before any test.
+cargo fmt --all -- --check </dev/null
+cargo clippy --workspace --all-targets --locked -- -D warnings </dev/null
+
 # The system tests start the real binaries: build them first, and a real SurrealDB server
 # (upstream's, from crates.io) for the remote-storage tests.
 cargo build --workspace --bins </dev/null

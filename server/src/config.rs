@@ -28,13 +28,13 @@ pub struct Config {
     pub lifecycle: Lifecycle,
     /// Relationships: discovery timers and impact analysis.
     #[serde(default)]
-    pub relationships: Relationships,
+    pub relationships: RelationshipsConfig,
 }
 
 /// Relationship discovery and impact analysis.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
-pub struct Relationships {
+pub struct RelationshipsConfig {
     /// A discovered relationship not observed for this long is marked stale: kept, listed,
     /// but no longer carrying impact. Manual relationships never go stale.
     #[serde(default = "default_rel_stale_after_secs")]
@@ -61,7 +61,7 @@ pub struct Relationships {
     pub max_impact_items: usize,
 }
 
-impl Default for Relationships {
+impl Default for RelationshipsConfig {
     fn default() -> Self {
         Self {
             stale_after_secs: default_rel_stale_after_secs(),

@@ -1,128 +1,123 @@
 //! `cmdb-server`: the central CMDB.
 //!
-//! Layout:
-//! - [`config`]: the TOML configuration, validated;
-//! - [`pki`]: the CA and server certificate `init` makes, rustls configuration;
-//! - [`domain`]: pure rules (identification, reconciliation, credentials);
-//! - [`storage`]: the only module that speaks SurrealDB;
-//! - [`ingest`]: report ingestion, hosts and polled network devices (validate → identify →
-//!   reconcile → write);
-//! - [`http`]: axum handlers, one module per resource;
-//! - [`discovery`] (pure) and [`relate`]: relationships derived from reports;
-//! - [`relations`]: relationship writes and the in-memory graph index impact analysis runs on;
-//! - [`setup`]: `init` and `quickstart` (data directory, first tokens).
+//! # Layout
+//!
+//! Three layers; data flows one way, down, and nothing imports upward:
+//!
+//! ```text
+//! http/            handlers only: extract → call one service → render
+//!   │
+//!   ▼
+//! services         one per capability, each owning its locks and caches:
+//!   access           credentials, enrollment, agents, authentication (with its cache)
+//!   ingest/          agent reports → CIs (validate, identify, reconcile, write), then discovery
+//!   relationships/   the only writer of relationships and manual CIs; the graph index;
+//!                    discovery from reports, manual edits, import/export
+//!   impact           impact analysis over the index
+//!   changes          change records with their impact and conflicts
+//!   inventory        reading the CMDB: CI lists, details, history, diffs, software search
+//!   │            (to come, each a room of its own: metrics/, availability/, capacity/, web/)
+//!   ▼
+//! domain/          pure rules: identification, reconciliation, discovery, device polls,
+//!                  version ordering, credentials. No axum, no SurrealDB, no I/O.
+//! storage/         the only module that names SurrealDB, one file per table family.
+//! ```
+//!
+//! Services may call `domain` and `storage`, and services they are built over (ingest runs
+//! discovery through relationships; impact reads the relationships index; changes use impact;
+//! access and inventory read what ingest holds in memory). `http` never names `storage`, and
+//! `domain` names neither axum nor SurrealDB; the `layering` test fails the test run when
+//! either rule is broken. Beside the layers: [`config`] (the TOML file, validated), [`pki`]
+//! (the CA and server certificate), [`metrics`] (the server's own), [`setup`] (`init`,
+//! `quickstart`), [`cli`] (the subcommands), [`error`] (what services answer).
 //!
 //! [`app`] builds the router (tests call it with `oneshot`); [`run`] serves it on a listener
-//! until a shutdown future resolves.
+//! until a shutdown future resolves. `docs/architecture.md` tells the whole design.
 
+pub mod access;
+pub mod changes;
+pub mod cli;
 pub mod config;
-pub mod discovery;
 pub mod domain;
+pub mod error;
 pub mod http;
+pub mod impact;
 pub mod ingest;
+pub mod inventory;
 pub mod metrics;
 pub mod pki;
-pub mod relate;
-pub mod relations;
+pub mod relationships;
 pub mod setup;
 pub mod storage;
 
-use std::collections::HashMap;
+#[cfg(test)]
+mod api_tests;
+#[cfg(test)]
+mod layering;
+
 use std::future::Future;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::Duration;
 
 use axum::Router;
 
+use crate::access::Access;
+use crate::changes::Changes;
 use crate::config::Config;
-use crate::http::Principal;
+use crate::impact::Impact;
 use crate::ingest::Ingestor;
+use crate::inventory::Inventory;
 use crate::metrics::Metrics;
+use crate::relationships::Relationships;
 use crate::storage::Store;
 
-/// Shared state of a running server.
+/// A running server: its configuration, metrics and services.
 #[derive(Debug)]
 pub struct AppState {
     pub config: Arc<Config>,
-    pub store: Store,
-    pub ingestor: Ingestor,
-    pub metrics: Metrics,
-    /// Relationship writes and the in-memory graph index.
-    pub relations: relations::Relations,
-    /// What relationship discovery matches reports against.
-    pub directory: discovery::SharedDirectory,
-    pub(crate) throttle: relate::Throttle,
-    auth_cache: Mutex<HashMap<String, Principal>>,
+    pub metrics: Arc<Metrics>,
+    pub access: Access,
+    pub ingest: Arc<Ingestor>,
+    pub inventory: Inventory,
+    pub relationships: Arc<Relationships>,
+    pub impact: Arc<Impact>,
+    pub changes: Changes,
 }
 
-/// Most credentials kept in the in-memory auth cache before it is cleared.
-const AUTH_CACHE_MAX: usize = 200_000;
-
 impl AppState {
-    /// State over an open store; warms the package catalogue.
+    /// The services over an open store; loads the package catalogue, the relationship index
+    /// and the discovery directory.
     pub async fn new(config: Config, store: Store) -> Result<Arc<Self>, storage::StorageError> {
-        let ingestor = Ingestor::default();
-        ingestor.warm(&store).await?;
-        let relations = relations::Relations::load(&store, config.relationships.clone()).await?;
-        let directory = discovery::SharedDirectory::new(relate::load_directory(&store).await?);
+        let config = Arc::new(config);
+        let metrics = Arc::new(Metrics::default());
+        let relationships = Arc::new(
+            Relationships::load(store.clone(), config.relationships.clone(), metrics.clone())
+                .await?,
+        );
+        let ingest = Arc::new(
+            Ingestor::new(
+                store.clone(),
+                config.limits.clone(),
+                relationships.clone(),
+                metrics.clone(),
+            )
+            .await?,
+        );
+        let impact = Arc::new(Impact::new(
+            store.clone(),
+            relationships.clone(),
+            metrics.clone(),
+        ));
         Ok(Arc::new(Self {
-            config: Arc::new(config),
-            store,
-            ingestor,
-            metrics: Metrics::default(),
-            relations,
-            directory,
-            throttle: relate::Throttle::default(),
-            auth_cache: Mutex::new(HashMap::new()),
+            access: Access::new(store.clone(), ingest.clone(), metrics.clone()),
+            inventory: Inventory::new(store.clone(), config.clone(), ingest.clone()),
+            changes: Changes::new(store, impact.clone()),
+            config,
+            metrics,
+            ingest,
+            relationships,
+            impact,
         }))
-    }
-
-    pub(crate) fn auth_cache_get(&self, hash: &str) -> Option<Principal> {
-        self.auth_cache
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .get(hash)
-            .cloned()
-    }
-
-    pub(crate) fn auth_cache_put(&self, hash: String, p: Principal) {
-        let mut c = self.auth_cache.lock().unwrap_or_else(|e| e.into_inner());
-        if c.len() >= AUTH_CACHE_MAX {
-            c.clear();
-        }
-        c.insert(hash, p);
-    }
-
-    pub(crate) fn auth_cache_remove(&self, hash: &str) {
-        let removed = self
-            .auth_cache
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .remove(hash);
-        if let Some(agent) = removed.and_then(|p| p.agent) {
-            self.ingestor.forget(&agent);
-        }
-    }
-
-    /// Writes coalesced heartbeats; on failure they are kept for the next attempt.
-    pub async fn flush_last_seen(&self) {
-        let items = self.ingestor.take_heartbeats();
-        if !items.is_empty()
-            && let Err(e) = self.store.flush_last_seen(&items).await
-        {
-            self.metrics.last_seen_flush_failures.inc();
-            tracing::warn!(error = %e, count = items.len(), "cannot write last-seen times; will retry");
-            self.ingestor.restore_heartbeats(items);
-        }
-        let devices = self.ingestor.take_device_seen();
-        if devices.is_empty() {
-            return;
-        }
-        if let Err(e) = self.store.flush_ci_seen(&devices).await {
-            self.metrics.last_seen_flush_failures.inc();
-            tracing::warn!(error = %e, count = devices.len(), "cannot write device last-seen times; will retry");
-            self.ingestor.restore_device_seen(devices);
-        }
     }
 }
 
@@ -168,7 +163,7 @@ pub async fn serve(
             let mut tick = tokio::time::interval(every);
             loop {
                 tick.tick().await;
-                state.flush_last_seen().await;
+                state.ingest.flush_last_seen().await;
             }
         })
     };
@@ -179,7 +174,7 @@ pub async fn serve(
             let mut tick = tokio::time::interval(every);
             loop {
                 tick.tick().await;
-                if let Err(e) = state.relations.sweep(&state.store).await {
+                if let Err(e) = state.relationships.sweep().await {
                     tracing::warn!(error = %e, "stale relationship sweep failed; will retry");
                 }
             }
@@ -216,7 +211,7 @@ pub async fn serve(
     }
     flusher.abort();
     sweeper.abort();
-    state.flush_last_seen().await;
+    state.ingest.flush_last_seen().await;
     tracing::info!("stopped");
     Ok(())
 }

@@ -1,16 +1,20 @@
-//! `init`: a new data directory with a config file, a CA and server certificate, and the
-//! first admin and fleet-enrollment tokens (printed once, stored only as hashes).
+//! `init` and `quickstart`: a new data directory with a config file, a CA and server
+//! certificate, and the first admin and fleet-enrollment tokens (printed once, stored only as
+//! hashes); `quickstart` then runs the server with a local agent so the CMDB is populated.
 
 use std::io::Write;
 use std::net::SocketAddr;
 use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
 use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use anyhow::{Context, bail};
 
 use serde::Serialize;
 
+use crate::access::make_token;
 use crate::config::{Config, ConfigError};
 use crate::domain::auth::Role;
-use crate::http::tokens::make_token;
 use crate::pki;
 use crate::storage::{StorageError, Store};
 
@@ -169,4 +173,120 @@ pub async fn create_token(
     let (rec, token) = make_token(role, description);
     store.insert_token(&rec).await?;
     Ok(token)
+}
+
+/// Initialises (if needed) a data directory, starts the server, enrolls and runs a local
+/// agent, and prints the URL and an admin token; serves until Ctrl-C unless
+/// `exit_after_inventory`.
+pub async fn quickstart(
+    data_dir: &Path,
+    listen: SocketAddr,
+    agent_bin: Option<PathBuf>,
+    exit_after_inventory: bool,
+) -> anyhow::Result<()> {
+    let agent_bin = match agent_bin {
+        Some(p) => p,
+        None => std::env::current_exe()?
+            .parent()
+            .context("no directory for this executable")?
+            .join("cmdb-agent"),
+    };
+    if !agent_bin.exists() {
+        bail!(
+            "{} not found: build it (cargo build --release -p cmdb-agent) or pass --agent-bin",
+            agent_bin.display()
+        );
+    }
+    let config_path = data_dir.join("server.toml");
+    let fresh = !config_path.exists();
+    let mut enroll_token = None;
+    let mut store = None;
+    if fresh {
+        let (out, opened) = init(data_dir, listen, &[], "surrealkv", None).await?;
+        enroll_token = Some(out.enroll_token);
+        store = Some(opened);
+    }
+    let cfg = Config::load(&config_path)?;
+    let listener = std::net::TcpListener::bind(cfg.listen)
+        .with_context(|| format!("cannot listen on {}", cfg.listen))?;
+    let addr = listener.local_addr()?;
+    let store = match store {
+        Some(s) => s,
+        None => Store::open(&cfg).await?,
+    };
+    // A fresh admin token for this session: the one from init is not recoverable.
+    let (admin, admin_token) = crate::access::make_token(Role::Admin, "quickstart");
+    store.insert_token(&admin).await?;
+    let agent_dir = cfg.data_dir.join("agent");
+    if enroll_token.is_none() && !agent_dir.join("state/credential.json").exists() {
+        let (rec, t) = crate::access::make_token(Role::Enroll, "quickstart local agent");
+        store.insert_token(&rec).await?;
+        enroll_token = Some(t);
+    }
+    let state = crate::AppState::new(cfg.clone(), store).await?;
+    let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
+    let server = tokio::spawn(crate::serve(state, listener, async move {
+        let _ = stop_rx.await;
+    }));
+    let url = format!("https://localhost:{}", addr.port());
+    let ca = cfg.data_dir.join("tls/ca.pem");
+
+    let agent_cfg = agent_dir.join("agent.toml");
+    if !agent_cfg.exists() {
+        std::fs::create_dir_all(&agent_dir)?;
+        std::fs::write(
+            &agent_cfg,
+            format!(
+                "# Local agent started by `cmdb-server quickstart`.\nstate_dir = \"{}\"\n\n[delivery]\ninterval_secs = 60\nfull_interval_secs = 3600\n",
+                agent_dir.join("state").display()
+            ),
+        )?;
+    }
+    let agent = |args: &[&str]| {
+        let mut c = tokio::process::Command::new(&agent_bin);
+        c.args(args).arg("--config").arg(&agent_cfg);
+        c
+    };
+    if !agent_dir.join("state/credential.json").exists() {
+        let token = enroll_token.context("no enrollment token")?;
+        let status = agent(&["enroll", "--server", &url, "--token", &token])
+            .arg("--ca-cert")
+            .arg(&ca)
+            .status()
+            .await?;
+        if !status.success() {
+            bail!("agent enrollment failed");
+        }
+    }
+    let status = agent(&["run", "--once"]).status().await?;
+    if !status.success() {
+        bail!("the agent's first inventory failed");
+    }
+    println!("\ncmdb-server is running at {url}");
+    println!("  data directory: {}", cfg.data_dir.display());
+    println!("  CA certificate: {}", ca.display());
+    println!("  admin token:    {admin_token}\n");
+    println!("Try:");
+    println!(
+        "  curl --cacert {} -H 'Authorization: Bearer {admin_token}' {url}/api/v1/cis",
+        ca.display()
+    );
+    println!(
+        "  curl --cacert {} -H 'Authorization: Bearer {admin_token}' {url}/api/v1/agents",
+        ca.display()
+    );
+    println!("  curl --cacert {} {url}/api/v1/openapi.json", ca.display());
+    if exit_after_inventory {
+        let _ = stop_tx.send(());
+        server.await??;
+        return Ok(());
+    }
+    println!("\nThe local agent keeps reporting every minute. Ctrl-C stops both.");
+    let mut daemon = agent(&["run"]).kill_on_drop(true).spawn()?;
+    crate::cli::shutdown_signal().await;
+    let _ = daemon.start_kill();
+    let _ = daemon.wait().await;
+    let _ = stop_tx.send(());
+    tokio::time::timeout(Duration::from_secs(15), server).await???;
+    Ok(())
 }

@@ -6,7 +6,6 @@
 //! - [`report`]: the envelope an agent pushes (full or delta), and the server's answers;
 //! - [`hash`]: section hashing that ignores volatile values, so "unchanged" means the same to both sides;
 //! - [`ident`]: normalisation of identifying values (hardware UUIDs, serials, MACs);
-//! - [`version`]: package version ordering (dpkg, rpm, apk).
 //!
 //! This crate has no I/O and no async runtime: it compiles into the agent without SurrealDB,
 //! axum or reqwest.
@@ -16,7 +15,6 @@ pub mod hash;
 pub mod ident;
 pub mod inventory;
 pub mod report;
-pub mod version;
 
 pub use inventory::*;
 pub use report::*;

@@ -1,6 +1,18 @@
-//! Pure rules: identification (hosts and network devices), reconciliation, credentials. No axum, no SurrealDB.
+//! Pure rules: no axum, no SurrealDB, no I/O. Everything here is a function of its arguments,
+//! unit-tested next to the code.
+//!
+//! - [`identify`]: which existing CI a report describes (hosts, network devices);
+//! - [`reconcile`]: a report's sections flattened into attributes and diffed into history;
+//! - [`device_report`]: a network device's poll in canonical form, split into configuration,
+//!   state and observations;
+//! - [`discovery`]: the relationships what hosts and devices report imply, matched through
+//!   the directory;
+//! - [`software`]: package version ordering (dpkg, rpm, apk);
+//! - [`auth`]: roles and token hashing.
 
 pub mod auth;
-pub mod device;
+pub mod device_report;
+pub mod discovery;
 pub mod identify;
 pub mod reconcile;
+pub mod software;

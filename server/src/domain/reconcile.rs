@@ -13,7 +13,7 @@ use serde_json::Value;
 
 /// One changed attribute.
 #[derive(Debug, Clone, PartialEq)]
-pub struct Change {
+pub struct AttributeChange {
     pub attribute: String,
     pub old: Option<Value>,
     pub new: Option<Value>,
@@ -147,12 +147,12 @@ pub fn package_attributes<'a>(
 }
 
 /// The changes between two attribute maps.
-pub fn diff(old: &BTreeMap<String, Value>, new: &BTreeMap<String, Value>) -> Vec<Change> {
+pub fn diff(old: &BTreeMap<String, Value>, new: &BTreeMap<String, Value>) -> Vec<AttributeChange> {
     let mut changes = Vec::new();
     for (k, v) in new {
         match old.get(k) {
             Some(o) if o == v => {}
-            o => changes.push(Change {
+            o => changes.push(AttributeChange {
                 attribute: k.clone(),
                 old: o.cloned(),
                 new: Some(v.clone()),
@@ -161,7 +161,7 @@ pub fn diff(old: &BTreeMap<String, Value>, new: &BTreeMap<String, Value>) -> Vec
     }
     for (k, o) in old {
         if !new.contains_key(k) {
-            changes.push(Change {
+            changes.push(AttributeChange {
                 attribute: k.clone(),
                 old: Some(o.clone()),
                 new: None,
@@ -188,7 +188,7 @@ mod tests {
         );
         assert_eq!(
             diff(&old, &new),
-            vec![Change {
+            vec![AttributeChange {
                 attribute: "os.version_id".into(),
                 old: Some(json!("12")),
                 new: Some(json!("13"))
@@ -227,7 +227,7 @@ mod tests {
         let new = package_attributes(&[p("openssl", "3.0.13-1"), p("curl", "7.88")]);
         let changes = diff(&old, &new);
         assert_eq!(changes.len(), 3);
-        assert!(changes.contains(&Change {
+        assert!(changes.contains(&AttributeChange {
             attribute: "packages.dpkg:openssl:amd64".into(),
             old: Some(json!("3.0.11-1")),
             new: Some(json!("3.0.13-1"))
@@ -247,7 +247,7 @@ mod tests {
         assert_eq!(attrs["device.components.#6.serial"], json!("B"));
         assert_eq!(
             diff(&attrs, &device_attributes(&b)),
-            vec![Change {
+            vec![AttributeChange {
                 attribute: "device.firmware".into(),
                 old: Some(json!("15.2(4)E")),
                 new: Some(json!("15.2(7)E"))

@@ -9,8 +9,8 @@ use cmdb_shared::ErrorBody;
 
 use super::{ApiError, Principal};
 use crate::AppState;
+use crate::access::AgentRecord;
 use crate::domain::auth::Role;
-use crate::storage::AgentRecord;
 
 pub fn router() -> Router<Arc<AppState>> {
     Router::new().route("/api/v1/agents", get(list))
@@ -25,12 +25,5 @@ async fn list(
     principal: Principal,
 ) -> Result<Json<Vec<AgentRecord>>, ApiError> {
     principal.require(Role::Viewer)?;
-    let mut agents = state.store.list_agents().await?;
-    for a in &mut agents {
-        // Heartbeats are coalesced in memory between flushes; show the freshest.
-        if let Some(t) = state.ingestor.pending_last_seen(&a.key) {
-            a.last_seen = Some(t);
-        }
-    }
-    Ok(Json(agents))
+    Ok(Json(state.access.agents().await?))
 }

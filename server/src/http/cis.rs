@@ -1,38 +1,29 @@
-//! Configuration items: list with filters, detail, packages, history. Hosts and network
-//! devices alike; a device's detail adds what its last poll saw.
+//! Configuration items: list with filters, detail, packages, history, diff (the inventory
+//! service); create, edit and delete manual CIs (the relationships service, which owns every
+//! write of a CI people make). Hosts and network devices alike; a device's detail adds what
+//! its last poll saw.
 
 use std::sync::Arc;
 
-use axum::extract::rejection::QueryRejection;
+use axum::extract::rejection::{JsonRejection, QueryRejection};
 use axum::extract::{Path, Query, State};
+use axum::http::StatusCode;
 use axum::routing::get;
 use axum::{Json, Router};
-use cmdb_shared::device::{
-    ArpEntry, CdpNeighbor, DeviceMetrics, ForwardingEntry, LldpNeighbor, TargetSource,
-};
 use cmdb_shared::{ErrorBody, Package};
-use serde::{Deserialize, Serialize};
-use utoipa::{IntoParams, ToSchema};
+use serde::Deserialize;
+use utoipa::IntoParams;
 
-use super::{ApiError, Principal, bad_query};
+use super::{ApiError, Principal, bad_body, bad_query};
 use crate::AppState;
 use crate::domain::auth::Role;
-use crate::domain::device;
-use crate::ingest::time_str;
-use crate::storage::{CiFilter, CiRecord, CiSummary, HistoryRecord, valid_key};
+use crate::inventory::{CiDetail, CiDiff, CiPage, CiQuery, HistoryQuery, HistoryRecord};
+use crate::relationships::manual::{CiInput, CreatedCi};
 
 pub fn router() -> Router<Arc<AppState>> {
     Router::new()
-        .route(
-            "/api/v1/cis",
-            get(list).post(super::relationships::create_ci),
-        )
-        .route(
-            "/api/v1/cis/{id}",
-            get(detail)
-                .patch(super::relationships::edit_ci)
-                .delete(super::relationships::delete_ci),
-        )
+        .route("/api/v1/cis", get(list).post(create))
+        .route("/api/v1/cis/{id}", get(detail).patch(edit).delete(remove))
         .route("/api/v1/cis/{id}/diff", get(diff))
         .route("/api/v1/cis/{id}/packages", get(packages))
         .route("/api/v1/cis/{id}/history", get(history))
@@ -56,28 +47,6 @@ pub struct ListParams {
     offset: Option<u32>,
 }
 
-/// A page of CIs.
-#[derive(Debug, Serialize, ToSchema)]
-pub struct CiPage {
-    items: Vec<CiListItem>,
-    total: u64,
-    limit: u32,
-    offset: u32,
-}
-
-/// One CI in a list.
-#[derive(Debug, Serialize, ToSchema)]
-pub struct CiListItem {
-    #[serde(flatten)]
-    ci: CiSummary,
-    stale: bool,
-}
-
-fn stale_cutoff(state: &AppState) -> String {
-    let secs = i64::try_from(state.config.lifecycle.stale_after_secs).unwrap_or(i64::MAX / 2);
-    time_str(chrono::Utc::now() - chrono::Duration::seconds(secs.min(100 * 365 * 86400)))
-}
-
 /// List CIs.
 #[utoipa::path(get, path = "/api/v1/cis", params(ListParams),
     responses((status = 200, body = CiPage), (status = 400, body = ErrorBody), (status = 401, body = ErrorBody)),
@@ -89,105 +58,14 @@ async fn list(
 ) -> Result<Json<CiPage>, ApiError> {
     principal.require(Role::Viewer)?;
     let Query(p) = params.map_err(bad_query)?;
-    let limit = p.limit.unwrap_or(50);
-    if !(1..=1000).contains(&limit) {
-        return Err(ApiError::BadRequest(
-            "limit: must be between 1 and 1000".into(),
-        ));
-    }
-    if p.q.as_ref().is_some_and(|q| q.len() > 256) {
-        return Err(ApiError::BadRequest("q: at most 256 characters".into()));
-    }
-    let cutoff = stale_cutoff(&state);
-    let filter = CiFilter {
+    let q = CiQuery {
         class: p.class,
-        q: p.q.filter(|q| !q.is_empty()),
+        q: p.q,
         stale: p.stale,
-        stale_cutoff: cutoff.clone(),
-        limit,
-        offset: p.offset.unwrap_or(0),
+        limit: p.limit,
+        offset: p.offset,
     };
-    let (items, total) = state.store.list_cis(&filter).await?;
-    Ok(Json(CiPage {
-        items: items
-            .into_iter()
-            .map(|ci| CiListItem {
-                stale: ci.last_seen < cutoff,
-                ci,
-            })
-            .collect(),
-        total,
-        limit,
-        offset: filter.offset,
-    }))
-}
-
-pub(crate) fn check_id(id: &str) -> Result<(), ApiError> {
-    if valid_key(id) {
-        Ok(())
-    } else {
-        Err(ApiError::BadRequest(format!("id: {id:?} is not a CI id")))
-    }
-}
-
-/// A 400 for a malformed id, a 404 for an unknown CI; reads nothing but the key.
-pub(crate) async fn must_exist(state: &AppState, id: &str) -> Result<(), ApiError> {
-    check_id(id)?;
-    if state
-        .store
-        .existing_cis(std::slice::from_ref(&id.to_string()))
-        .await?
-        .is_empty()
-    {
-        return Err(ApiError::NotFound(format!("no CI with id {id}")));
-    }
-    Ok(())
-}
-
-async fn load(state: &AppState, id: &str) -> Result<CiRecord, ApiError> {
-    check_id(id)?;
-    state
-        .store
-        .ci(id)
-        .await?
-        .ok_or_else(|| ApiError::NotFound(format!("no CI with id {id}")))
-}
-
-/// One CI with all its sections. Packages are listed by `/api/v1/cis/{id}/packages`.
-/// For a network device, `sections.device` is its stable inventory with the latest volatile
-/// values (interface oper_status, storage used_bytes, processor load_percent) overlaid,
-/// `measured_at` when they were sampled, and `device` what the last polls saw.
-#[derive(Debug, Serialize, ToSchema)]
-pub struct CiDetail {
-    #[serde(flatten)]
-    ci: CiRecord,
-    stale: bool,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    device: Option<DeviceDetail>,
-}
-
-/// What the pollers of a network device saw: the latest poll and metrics sample, and the
-/// topology observations (neighbours, forwarding and ARP entries) as last changed.
-#[derive(Debug, Default, Serialize, ToSchema)]
-pub struct DeviceDetail {
-    /// The agent that polled the device last.
-    poller: Option<String>,
-    /// The target it polled (`host`, `host:port`).
-    target: Option<String>,
-    /// Why it polled it: listed in its configuration, or found by a discovery sweep.
-    source: Option<TargetSource>,
-    /// When the server received the last poll.
-    polled_at: Option<String>,
-    /// The latest metrics sample: sysUpTime and per-interface counters, with their time.
-    metrics: Option<DeviceMetrics>,
-    /// When the topology observations below were last different from the poll before.
-    topology_changed_at: Option<String>,
-    lldp_neighbors: Vec<LldpNeighbor>,
-    cdp_neighbors: Vec<CdpNeighbor>,
-    /// MAC address → port (BRIDGE-MIB / Q-BRIDGE-MIB).
-    forwarding: Vec<ForwardingEntry>,
-    /// IP → MAC.
-    arp: Vec<ArpEntry>,
+    Ok(Json(state.inventory.list(q).await?))
 }
 
 /// CI detail.
@@ -200,34 +78,7 @@ async fn detail(
     Path(id): Path<String>,
 ) -> Result<Json<CiDetail>, ApiError> {
     principal.require(Role::Viewer)?;
-    let mut ci = load(&state, &id).await?;
-    let stale = ci.last_seen < stale_cutoff(&state);
-    let device = if ci.class == device::CLASS {
-        let seen = state.store.device_observations(&id).await?;
-        let mut out = DeviceDetail::default();
-        if let Some(st) = seen.state {
-            if let Some(section) = ci.sections.get_mut(device::SECTION) {
-                device::overlay_volatile(section, &st.volatile);
-            }
-            ci.measured_at = Some(st.sample_at);
-            out.poller = Some(st.poller);
-            out.target = Some(st.target);
-            out.source = Some(st.source);
-            out.polled_at = Some(st.at);
-            out.metrics = Some(st.metrics);
-        }
-        if let Some(t) = seen.topology {
-            out.topology_changed_at = Some(t.at);
-            out.lldp_neighbors = t.lldp_neighbors;
-            out.cdp_neighbors = t.cdp_neighbors;
-            out.forwarding = t.forwarding;
-            out.arp = t.arp;
-        }
-        Some(out)
-    } else {
-        None
-    };
-    Ok(Json(CiDetail { ci, stale, device }))
+    Ok(Json(state.inventory.ci(&id).await?))
 }
 
 /// Installed packages of a CI.
@@ -240,11 +91,7 @@ async fn packages(
     Path(id): Path<String>,
 ) -> Result<Json<Vec<Package>>, ApiError> {
     principal.require(Role::Viewer)?;
-    load(&state, &id).await?;
-    let keys = state.store.ci_package_keys(&id).await?;
-    let mut list = state.ingestor.packages_of(&keys);
-    list.sort();
-    Ok(Json(list))
+    Ok(Json(state.inventory.packages(&id).await?))
 }
 
 /// History window.
@@ -259,15 +106,6 @@ pub struct HistoryParams {
     limit: Option<u32>,
 }
 
-fn parse_time(field: &str, v: Option<String>) -> Result<Option<String>, ApiError> {
-    v.map(|s| {
-        chrono::DateTime::parse_from_rfc3339(&s)
-            .map(|t| time_str(t.with_timezone(&chrono::Utc)))
-            .map_err(|e| ApiError::BadRequest(format!("{field}: not an RFC 3339 time ({e})")))
-    })
-    .transpose()
-}
-
 /// Attribute changes of a CI, oldest first.
 #[utoipa::path(get, path = "/api/v1/cis/{id}/history", params(("id" = String, Path, description = "CI id"), HistoryParams),
     responses((status = 200, body = Vec<HistoryRecord>), (status = 400, body = ErrorBody), (status = 404, body = ErrorBody)),
@@ -280,21 +118,12 @@ async fn history(
 ) -> Result<Json<Vec<HistoryRecord>>, ApiError> {
     principal.require(Role::Viewer)?;
     let Query(p) = params.map_err(bad_query)?;
-    let from = parse_time("from", p.from)?;
-    let to = parse_time("to", p.to)?;
-    let limit = p.limit.unwrap_or(1000);
-    if !(1..=10_000).contains(&limit) {
-        return Err(ApiError::BadRequest(
-            "limit: must be between 1 and 10000".into(),
-        ));
-    }
-    load(&state, &id).await?;
-    Ok(Json(
-        state
-            .store
-            .history(&id, from.as_deref(), to.as_deref(), limit)
-            .await?,
-    ))
+    let q = HistoryQuery {
+        from: p.from,
+        to: p.to,
+        limit: p.limit,
+    };
+    Ok(Json(state.inventory.history(&id, q).await?))
 }
 
 /// Diff window.
@@ -305,65 +134,6 @@ pub struct DiffParams {
     from: String,
     /// RFC 3339: the state after changes up to this time (default now).
     to: Option<String>,
-}
-
-/// One attribute (or relationship) that differs between two times.
-#[derive(Debug, Clone, PartialEq, Serialize, ToSchema)]
-pub struct DiffEntry {
-    /// The attribute, or `relationship:<id>` for an edge.
-    pub attribute: String,
-    /// Value at `from` (null: absent).
-    #[schema(value_type = Object)]
-    pub before: serde_json::Value,
-    /// Value at `to` (null: absent).
-    #[schema(value_type = Object)]
-    pub after: serde_json::Value,
-    /// How many changes happened in between.
-    pub changes: usize,
-    /// When it last changed.
-    pub last_changed_at: String,
-}
-
-/// A CI between two times.
-#[derive(Debug, Serialize, ToSchema)]
-pub struct CiDiff {
-    pub id: String,
-    pub from: String,
-    pub to: String,
-    pub entries: Vec<DiffEntry>,
-}
-
-/// Folds history (oldest first) into the net difference per attribute: the first `old` and
-/// the last `new`; attributes that came back to where they were are left out.
-pub fn fold_history(records: &[HistoryRecord]) -> Vec<DiffEntry> {
-    let mut by: std::collections::BTreeMap<String, DiffEntry> = std::collections::BTreeMap::new();
-    for r in records {
-        let attribute = if r.attribute == "relationship" {
-            let rel = r
-                .new
-                .get("rel")
-                .or_else(|| r.old.get("rel"))
-                .and_then(serde_json::Value::as_str)
-                .unwrap_or("?");
-            format!("relationship:{rel}")
-        } else {
-            r.attribute.clone()
-        };
-        by.entry(attribute.clone())
-            .and_modify(|e| {
-                e.after = r.new.clone();
-                e.changes += 1;
-                e.last_changed_at = r.at.clone();
-            })
-            .or_insert(DiffEntry {
-                attribute,
-                before: r.old.clone(),
-                after: r.new.clone(),
-                changes: 1,
-                last_changed_at: r.at.clone(),
-            });
-    }
-    by.into_values().filter(|e| e.before != e.after).collect()
 }
 
 /// What changed on a CI between two times, relationships included: per attribute, the value
@@ -379,76 +149,61 @@ async fn diff(
 ) -> Result<Json<CiDiff>, ApiError> {
     principal.require(Role::Viewer)?;
     let Query(p) = params.map_err(bad_query)?;
-    let from = parse_time("from", Some(p.from))?.unwrap_or_default();
-    let to = parse_time("to", p.to)?.unwrap_or_else(crate::ingest::now_str);
-    if to < from {
-        return Err(ApiError::BadRequest("to: must not be before from".into()));
-    }
-    load(&state, &id).await?;
-    // Changes strictly after `from`, up to `to`.
-    let records: Vec<HistoryRecord> = state
-        .store
-        .history(&id, Some(&from), Some(&to), 100_000)
-        .await?
-        .into_iter()
-        .filter(|r| r.at > from)
-        .collect();
-    Ok(Json(CiDiff {
-        id,
-        from,
-        to,
-        entries: fold_history(&records),
-    }))
+    Ok(Json(state.inventory.diff(&id, p.from, p.to).await?))
 }
 
-#[cfg(test)]
-mod diff_tests {
-    use super::*;
-    use serde_json::json;
+/// Create a manual CI (editors).
+#[utoipa::path(post, path = "/api/v1/cis", request_body = CiInput,
+    responses((status = 201, body = CreatedCi), (status = 400, body = ErrorBody), (status = 403, body = ErrorBody)),
+    security(("bearer" = [])), tag = "cis")]
+async fn create(
+    State(state): State<Arc<AppState>>,
+    principal: Principal,
+    body: Result<Json<CiInput>, JsonRejection>,
+) -> Result<(StatusCode, Json<CreatedCi>), ApiError> {
+    principal.require(Role::Editor)?;
+    let Json(c) = body.map_err(bad_body)?;
+    let created = state
+        .relationships
+        .create_ci(c, &principal.source())
+        .await?;
+    Ok((StatusCode::CREATED, Json(created)))
+}
 
-    fn rec(
-        at: &str,
-        attribute: &str,
-        old: serde_json::Value,
-        new: serde_json::Value,
-    ) -> HistoryRecord {
-        HistoryRecord {
-            ci: "c".into(),
-            at: at.into(),
-            source: "t".into(),
-            attribute: attribute.into(),
-            old,
-            new,
-        }
-    }
+/// Change a CI's manual attributes (editors); a manual CI's name too.
+#[utoipa::path(patch, path = "/api/v1/cis/{id}", params(("id" = String, Path, description = "CI id")), request_body = CiInput,
+    responses((status = 200, body = CreatedCi), (status = 400, body = ErrorBody), (status = 404, body = ErrorBody)),
+    security(("bearer" = [])), tag = "cis")]
+async fn edit(
+    State(state): State<Arc<AppState>>,
+    principal: Principal,
+    Path(id): Path<String>,
+    body: Result<Json<CiInput>, JsonRejection>,
+) -> Result<Json<CreatedCi>, ApiError> {
+    principal.require(Role::Editor)?;
+    let Json(c) = body.map_err(bad_body)?;
+    Ok(Json(
+        state
+            .relationships
+            .edit_ci(&id, c, &principal.source())
+            .await?,
+    ))
+}
 
-    #[test]
-    fn a_diff_keeps_the_first_old_and_last_new_value_and_drops_round_trips() {
-        let h = vec![
-            rec("1", "os", json!("12"), json!("13")),
-            rec("2", "os", json!("13"), json!("14")),
-            rec("3", "owner", json!("a"), json!("b")),
-            rec("4", "owner", json!("b"), json!("a")),
-            rec(
-                "5",
-                "relationship",
-                serde_json::Value::Null,
-                json!({"rel": "r1", "kind": "depends_on"}),
-            ),
-            rec(
-                "6",
-                "relationship",
-                json!({"rel": "r2"}),
-                json!({"rel": "r2", "stale": true}),
-            ),
-        ];
-        let d = fold_history(&h);
-        let attrs: Vec<&str> = d.iter().map(|e| e.attribute.as_str()).collect();
-        assert_eq!(attrs, vec!["os", "relationship:r1", "relationship:r2"]);
-        assert_eq!(
-            (d[0].before.clone(), d[0].after.clone(), d[0].changes),
-            (json!("12"), json!("14"), 2)
-        );
-        assert_eq!(d[1].before, serde_json::Value::Null);
-    }
+/// Delete a manual CI and its relationships (editors). Discovered CIs are refused: they are
+/// marked stale and retired when no longer seen.
+#[utoipa::path(delete, path = "/api/v1/cis/{id}", params(("id" = String, Path, description = "CI id")),
+    responses((status = 204), (status = 400, body = ErrorBody), (status = 404, body = ErrorBody)),
+    security(("bearer" = [])), tag = "cis")]
+async fn remove(
+    State(state): State<Arc<AppState>>,
+    principal: Principal,
+    Path(id): Path<String>,
+) -> Result<StatusCode, ApiError> {
+    principal.require(Role::Editor)?;
+    state
+        .relationships
+        .delete_ci(&id, &principal.source())
+        .await?;
+    Ok(StatusCode::NO_CONTENT)
 }

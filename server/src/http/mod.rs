@@ -1,34 +1,37 @@
-//! HTTP: handlers only. Each resource has its own module with a `router()`; this module
-//! holds the shared pieces: [`ApiError`], the bearer-token extractor and the app router.
+//! HTTP: handlers only. Each resource has its own module with a `router()`; a handler
+//! extracts the request, calls one service and renders the answer. This module holds the
+//! shared pieces: [`ApiError`] (every service error mapped to its status), the body readers
+//! and the app router; [`auth`] turns a bearer token into a [`Principal`]; [`render`] writes
+//! CSV and Graphviz DOT.
 
 pub mod agents;
+pub mod auth;
 pub mod changes;
 pub mod cis;
 pub mod impact;
 pub mod ops;
 pub mod relationships;
+pub mod render;
 pub mod reports;
 pub mod software;
 pub mod tokens;
 pub mod transfer;
 
-#[cfg(test)]
-mod tests;
-
 use std::sync::Arc;
 
 use axum::Router;
-use axum::extract::{DefaultBodyLimit, FromRequestParts};
+use axum::body::Bytes;
+use axum::extract::DefaultBodyLimit;
+use axum::extract::rejection::BytesRejection;
 use axum::http::StatusCode;
-use axum::http::request::Parts;
 use axum::response::{IntoResponse, Response};
 use cmdb_shared::{ErrorBody, ResyncRequired};
 use tower_http::decompression::RequestDecompressionLayer;
 
 use crate::AppState;
-use crate::domain::auth::{Role, hash_token, looks_like_token};
+pub use crate::access::Principal;
+use crate::error::ServiceError;
 use crate::ingest::IngestError;
-use crate::storage::StorageError;
 
 /// Every error an API handler returns. 4xx carry a precise reason; 5xx a generic body, with
 /// the cause logged once here.
@@ -52,9 +55,16 @@ pub enum ApiError {
     Internal(#[source] Box<dyn std::error::Error + Send + Sync>),
 }
 
-impl From<StorageError> for ApiError {
-    fn from(e: StorageError) -> Self {
-        ApiError::Internal(Box::new(e))
+impl From<ServiceError> for ApiError {
+    fn from(e: ServiceError) -> Self {
+        match e {
+            ServiceError::Invalid(m) => ApiError::BadRequest(m),
+            ServiceError::Unauthenticated(m) => ApiError::Unauthorized(m),
+            ServiceError::Forbidden(m) => ApiError::Forbidden(m),
+            ServiceError::NotFound(m) => ApiError::NotFound(m),
+            ServiceError::Unprocessable(m) => ApiError::Unprocessable(m),
+            ServiceError::Storage(s) => ApiError::Internal(Box::new(s)),
+        }
     }
 }
 
@@ -67,7 +77,7 @@ impl From<IngestError> for ApiError {
             IngestError::UnknownAgent => {
                 ApiError::Unauthorized("the agent of this credential no longer exists".into())
             }
-            IngestError::Storage(s) => s.into(),
+            IngestError::Storage(s) => ApiError::Internal(Box::new(s)),
         }
     }
 }
@@ -113,73 +123,37 @@ impl IntoResponse for ApiError {
     }
 }
 
-/// The authenticated caller.
-#[derive(Debug, Clone)]
-pub struct Principal {
-    /// Key of the token record.
-    pub token: String,
-    pub role: Role,
-    /// For agent credentials: the agent key.
-    pub agent: Option<String>,
-}
-
-impl Principal {
-    /// Fails with 403 unless this principal's role allows `needed`.
-    pub fn require(&self, needed: Role) -> Result<(), ApiError> {
-        if self.role.allows(needed) {
-            Ok(())
+/// The body, or 413 over the limit (after decompression) / 400 when unreadable.
+pub fn read_body(body: Result<Bytes, BytesRejection>) -> Result<Bytes, ApiError> {
+    body.map_err(|e| {
+        if e.status() == StatusCode::PAYLOAD_TOO_LARGE {
+            ApiError::TooLarge("request body is larger than limits.max_body_bytes".into())
         } else {
-            Err(ApiError::Forbidden(format!(
-                "this operation needs the {} role; the credential has {}",
-                needed.as_str(),
-                self.role.as_str()
-            )))
+            ApiError::BadRequest(format!("cannot read request body: {}", e.body_text()))
         }
-    }
+    })
 }
 
-impl FromRequestParts<Arc<AppState>> for Principal {
-    type Rejection = ApiError;
+/// Reads a JSON body with precise errors: 413 over the limit, 400 naming the bad field.
+pub fn parse_json<T: serde::de::DeserializeOwned>(
+    body: Result<Bytes, BytesRejection>,
+) -> Result<T, ApiError> {
+    let bytes = read_body(body)?;
+    let de = &mut serde_json::Deserializer::from_slice(&bytes);
+    serde_path_to_error::deserialize(de).map_err(|e| {
+        let path = e.path().to_string();
+        let inner = e.into_inner();
+        if path == "." || path.is_empty() {
+            ApiError::BadRequest(format!("malformed JSON: {inner}"))
+        } else {
+            ApiError::BadRequest(format!("malformed JSON at {path}: {inner}"))
+        }
+    })
+}
 
-    async fn from_request_parts(
-        parts: &mut Parts,
-        state: &Arc<AppState>,
-    ) -> Result<Self, Self::Rejection> {
-        let header = parts
-            .headers
-            .get(axum::http::header::AUTHORIZATION)
-            .ok_or_else(|| ApiError::Unauthorized("missing Authorization: Bearer header".into()))?;
-        let token = header
-            .to_str()
-            .ok()
-            .and_then(|h| h.strip_prefix("Bearer "))
-            .map(str::trim)
-            .ok_or_else(|| {
-                ApiError::Unauthorized("Authorization header is not \"Bearer <token>\"".into())
-            })?;
-        if !looks_like_token(token) {
-            return Err(ApiError::Unauthorized("invalid credential".into()));
-        }
-        let hash = hash_token(token);
-        if let Some(p) = state.auth_cache_get(&hash) {
-            return Ok(p);
-        }
-        let rec = state
-            .store
-            .token_by_hash(&hash)
-            .await?
-            .filter(|t| !t.revoked)
-            .ok_or_else(|| ApiError::Unauthorized("invalid credential".into()))?;
-        let role = Role::parse(&rec.role)
-            .ok_or_else(|| ApiError::Unauthorized("invalid credential".into()))?;
-        let p = Principal {
-            token: rec.key,
-            role,
-            agent: rec.agent,
-        };
-        state.auth_cache_put(hash, p.clone());
-        Ok(p)
-    }
+/// Maps a JSON body rejection to a 400.
+pub fn bad_body(e: axum::extract::rejection::JsonRejection) -> ApiError {
+    ApiError::BadRequest(format!("body: {}", e.body_text()))
 }
 
 /// Maps a query-string rejection to a 400 naming the parameter.

@@ -21,7 +21,7 @@ pub fn router() -> Router<Arc<AppState>> {
 
 /// Liveness and storage reachability; no credential needed.
 async fn healthz(State(state): State<Arc<AppState>>) -> impl IntoResponse {
-    match state.store.ping().await {
+    match state.inventory.ping().await {
         Ok(()) => (StatusCode::OK, Json(serde_json::json!({"status": "ok"}))),
         Err(e) => {
             tracing::error!(error = %e, "health check: storage unreachable");
@@ -35,7 +35,7 @@ async fn healthz(State(state): State<Arc<AppState>>) -> impl IntoResponse {
 
 /// Prometheus text exposition of the server's own metrics.
 async fn metrics(State(state): State<Arc<AppState>>) -> impl IntoResponse {
-    match state.store.counts().await {
+    match state.inventory.counts().await {
         Ok(counts) => state.metrics.set_counts(&counts),
         Err(e) => tracing::warn!(error = %e, "metrics: cannot count records"),
     }
@@ -55,7 +55,7 @@ async fn metrics(State(state): State<Arc<AppState>>) -> impl IntoResponse {
         super::reports::enroll, super::reports::report, super::reports::device_report,
         super::agents::list,
         super::cis::list, super::cis::detail, super::cis::packages, super::cis::history, super::cis::diff,
-        super::relationships::create_ci, super::relationships::edit_ci, super::relationships::delete_ci,
+        super::cis::create, super::cis::edit, super::cis::remove,
         super::relationships::list, super::relationships::one, super::relationships::of_ci,
         super::relationships::create, super::relationships::edit, super::relationships::remove,
         super::impact::impact, super::impact::ci_impact, super::impact::dependencies,

@@ -6,7 +6,6 @@ use std::sync::Arc;
 use axum::body::Bytes;
 use axum::extract::State;
 use axum::extract::rejection::BytesRejection;
-use axum::http::StatusCode;
 use axum::routing::post;
 use axum::{Json, Router};
 use cmdb_shared::device::DeviceReport;
@@ -16,45 +15,15 @@ use cmdb_shared::{
 use serde::Deserialize;
 use serde::de::DeserializeOwned;
 
-use super::{ApiError, Principal};
+use super::{ApiError, Principal, parse_json, read_body};
 use crate::AppState;
-use crate::domain::auth::{Role, hash_token, new_token};
-use crate::ingest::now_str;
-use crate::storage::{AgentRecord, TokenRecord};
+use crate::domain::auth::Role;
 
 pub fn router() -> Router<Arc<AppState>> {
     Router::new()
         .route("/api/v1/enroll", post(enroll))
         .route("/api/v1/reports", post(report))
         .route("/api/v1/device-reports", post(device_report))
-}
-
-/// The body, or 413 over the limit (after decompression) / 400 when unreadable.
-fn read_body(body: Result<Bytes, BytesRejection>) -> Result<Bytes, ApiError> {
-    body.map_err(|e| {
-        if e.status() == StatusCode::PAYLOAD_TOO_LARGE {
-            ApiError::TooLarge("request body is larger than limits.max_body_bytes".into())
-        } else {
-            ApiError::BadRequest(format!("cannot read request body: {}", e.body_text()))
-        }
-    })
-}
-
-/// Reads a JSON body with precise errors: 413 over the limit, 400 naming the bad field.
-pub fn parse_json<T: serde::de::DeserializeOwned>(
-    body: Result<Bytes, BytesRejection>,
-) -> Result<T, ApiError> {
-    let bytes = read_body(body)?;
-    let de = &mut serde_json::Deserializer::from_slice(&bytes);
-    serde_path_to_error::deserialize(de).map_err(|e| {
-        let path = e.path().to_string();
-        let inner = e.into_inner();
-        if path == "." || path.is_empty() {
-            ApiError::BadRequest(format!("malformed JSON: {inner}"))
-        } else {
-            ApiError::BadRequest(format!("malformed JSON at {path}: {inner}"))
-        }
-    })
 }
 
 /// Exchange a fleet enrollment token for a per-agent credential.
@@ -68,43 +37,7 @@ async fn enroll(
 ) -> Result<Json<EnrollResponse>, ApiError> {
     principal.require(Role::Enroll)?;
     let req: EnrollRequest = parse_json(body)?;
-    if req.hostname.is_empty() || req.hostname.len() > 253 {
-        return Err(ApiError::BadRequest(
-            "hostname: must be 1-253 characters".into(),
-        ));
-    }
-    if req.agent_version.is_empty() || req.agent_version.len() > 64 {
-        return Err(ApiError::BadRequest(
-            "agent_version: must be 1-64 characters".into(),
-        ));
-    }
-    let agent_key = uuid::Uuid::new_v4().simple().to_string();
-    let token = new_token(Role::Agent);
-    let now = now_str();
-    let agent = AgentRecord {
-        key: agent_key.clone(),
-        hostname: req.hostname,
-        agent_version: req.agent_version,
-        enrolled_at: now.clone(),
-        last_seen: None,
-        ci: None,
-    };
-    let cred = TokenRecord {
-        key: uuid::Uuid::new_v4().simple().to_string(),
-        hash: hash_token(&token),
-        role: Role::Agent.as_str().into(),
-        description: format!("agent {}", agent.hostname),
-        created_at: now,
-        revoked: false,
-        agent: Some(agent_key.clone()),
-    };
-    state.store.insert_agent(&agent, &cred).await?;
-    state.metrics.enrollments.inc();
-    tracing::info!(agent = %agent_key, hostname = %agent.hostname, "agent enrolled");
-    Ok(Json(EnrollResponse {
-        agent_id: agent_key,
-        token,
-    }))
+    Ok(Json(state.access.enroll(req).await?))
 }
 
 #[derive(Deserialize)]
@@ -127,12 +60,7 @@ async fn report(
     let started = std::time::Instant::now();
     let result = async {
         let report: Report = parse_report(read_body(body)?, |r: &Report| r.schema_version)?;
-        let ack = state
-            .ingestor
-            .ingest(&state.store, &state.config.limits, &agent, &report)
-            .await?;
-        crate::relate::after_host(&state, &ack.ci_id, ack.changes > 0).await;
-        Ok(ack)
+        Ok(state.ingest.ingest(&agent, &report).await?)
     }
     .await;
     state
@@ -158,12 +86,7 @@ async fn device_report(
     let result = async {
         let report: DeviceReport =
             parse_report(read_body(body)?, |r: &DeviceReport| r.schema_version)?;
-        let ack = state
-            .ingestor
-            .ingest_device(&state.store, &state.config.limits, &agent, &report)
-            .await?;
-        crate::relate::after_device(&state, &ack.ci_id, &report.inventory).await;
-        Ok(ack)
+        Ok(state.ingest.ingest_device(&agent, &report).await?)
     }
     .await;
     state

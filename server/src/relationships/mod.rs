@@ -1,10 +1,15 @@
-//! Relationships: the layer between their writers (discovery, the API, import) and storage
-//! plus the in-memory graph index.
+//! The relationships service: the only writer of relationships (and of the CIs they need:
+//! service CIs discovery finds, manual CIs), and the owner of the in-memory graph index that
+//! impact analysis reads.
 //!
-//! Every write goes through [`Relations`], under one lock: read what storage holds, plan,
+//! Every write goes through [`Relationships`], under one lock: read what storage holds, plan,
 //! write storage in one transaction, then update the index. The index is never the source of
-//! truth: it is loaded from storage at start ([`Relations::load`]) and
-//! [`Relations::check`] compares the two.
+//! truth: it is loaded from storage at start ([`Relationships::load`]) and
+//! [`Relationships::check`] compares the two.
+//!
+//! - [`discover`]: edges derived from what a report says, matched through the directory;
+//! - [`manual`]: what people create, edit and delete (manual CIs and relationships);
+//! - [`import`]: bulk import and export of manual CIs and relationships.
 //!
 //! Discovered edges are upserted by a key derived from what identifies them ([`edge_key`]),
 //! so the same link seen from both switches, or the same connection seen from the client and
@@ -12,39 +17,22 @@
 //! `refresh_secs`); one not observed for `stale_after_secs` is marked stale by
 //! [`Relations::sweep`], kept in storage and dropped from the index. Manual edges never expire.
 
+pub use crate::storage::RelationshipRecord;
+
+pub mod discover;
+pub mod import;
+pub mod manual;
+
 use std::collections::{BTreeMap, HashMap};
-use std::sync::RwLock;
+use std::sync::{Arc, RwLock};
 
 use cmdb_graph::{GraphIndex, NodeAttrs, RelKind};
 use serde_json::{Value, json};
-use sha2::{Digest, Sha256};
 
-use crate::config::Relationships as RelConfig;
-use crate::ingest::time_str;
-use crate::storage::{HistoryRecord, RelWrite, RelationshipRecord, StorageError, Store};
-
-/// A discovered edge, as derived from one observation.
-#[derive(Debug, Clone, PartialEq)]
-pub struct Desired {
-    pub key: String,
-    pub from: String,
-    pub to: String,
-    pub kind: RelKind,
-    /// lldp, cdp, fdb, listening, connection, virtualization.
-    pub discovered_by: &'static str,
-    pub evidence: Value,
-}
-
-/// The key of a discovered edge: a hash of its kind and the parts that identify it.
-pub fn edge_key(kind: RelKind, parts: &[&str]) -> String {
-    let mut h = Sha256::new();
-    h.update(kind.as_str().as_bytes());
-    for p in parts {
-        h.update([0]);
-        h.update(p.as_bytes());
-    }
-    hex::encode(&h.finalize()[..16])
-}
+use crate::config::RelationshipsConfig;
+use crate::domain::discovery::{Directory, DiscoveredEdge};
+use crate::metrics::Metrics;
+use crate::storage::{HistoryRecord, RelWrite, StorageError, Store, time_str};
 
 /// What a history row says of an edge.
 fn summary(r: &RelationshipRecord) -> Value {
@@ -97,7 +85,7 @@ pub struct Plan {
 /// ones get a new `last_seen` only when theirs is older than `refresh_before`.
 pub fn plan_discovered(
     existing: &HashMap<String, RelationshipRecord>,
-    desired: &[Desired],
+    desired: &[DiscoveredEdge],
     now: &str,
     refresh_before: &str,
 ) -> Plan {
@@ -189,12 +177,18 @@ pub struct CheckReport {
     pub attribute_mismatches: Vec<String>,
 }
 
-/// Relationship writes and the graph index.
+/// The relationships service: relationship writes, the graph index and the directory.
 #[derive(Debug)]
-pub struct Relations {
+pub struct Relationships {
+    store: Store,
     graph: RwLock<GraphIndex>,
     write: tokio::sync::Mutex<()>,
-    config: RelConfig,
+    config: RelationshipsConfig,
+    /// What discovery matches reports against.
+    directory: RwLock<Directory>,
+    /// When each CI's derivation last ran.
+    throttle: discover::Throttle,
+    metrics: Arc<Metrics>,
 }
 
 /// What the index needs of a CI, from its stored class and fields.
@@ -214,24 +208,36 @@ fn rw_write(l: &RwLock<GraphIndex>) -> std::sync::RwLockWriteGuard<'_, GraphInde
     l.write().unwrap_or_else(|e| e.into_inner())
 }
 
-impl Relations {
-    /// Loads the index from storage.
-    pub async fn load(store: &Store, config: RelConfig) -> Result<Self, StorageError> {
-        let graph = Self::read_index(store, &config).await?;
+impl Relationships {
+    /// Loads the index and the directory from storage.
+    pub async fn load(
+        store: Store,
+        config: RelationshipsConfig,
+        metrics: Arc<Metrics>,
+    ) -> Result<Self, StorageError> {
+        let graph = Self::read_index(&store, &config).await?;
+        let directory = discover::load_directory(&store).await?;
         tracing::info!(
             nodes = graph.node_count(),
             edges = graph.edge_count(),
             "relationship index loaded"
         );
         Ok(Self {
+            store,
             graph: RwLock::new(graph),
             write: tokio::sync::Mutex::new(()),
             config,
+            directory: RwLock::new(directory),
+            throttle: discover::Throttle::default(),
+            metrics,
         })
     }
 
     /// Builds an index from what storage holds now.
-    async fn read_index(store: &Store, config: &RelConfig) -> Result<GraphIndex, StorageError> {
+    async fn read_index(
+        store: &Store,
+        config: &RelationshipsConfig,
+    ) -> Result<GraphIndex, StorageError> {
         let nodes = store.graph_nodes().await?;
         let declared: std::collections::HashSet<&str> =
             config.core.iter().map(String::as_str).collect();
@@ -263,17 +269,16 @@ impl Relations {
         rw_read(&self.graph)
     }
 
-    pub fn config(&self) -> &RelConfig {
+    pub fn config(&self) -> &RelationshipsConfig {
         &self.config
     }
 
     /// Upserts discovered edges (see [`plan_discovered`]), with `base` (the CIs they need)
     /// written in the same transaction.
-    pub async fn upsert_discovered(
+    async fn upsert_discovered(
         &self,
-        store: &Store,
         base: RelWrite,
-        desired: &[Desired],
+        desired: &[DiscoveredEdge],
     ) -> Result<usize, StorageError> {
         let _w = self.write.lock().await;
         let now_t = chrono::Utc::now();
@@ -282,7 +287,8 @@ impl Relations {
             now_t - chrono::Duration::seconds(i64::try_from(self.config.refresh_secs).unwrap_or(0)),
         );
         let keys: Vec<String> = desired.iter().map(|d| d.key.clone()).collect();
-        let existing: HashMap<String, RelationshipRecord> = store
+        let existing: HashMap<String, RelationshipRecord> = self
+            .store
             .relationships_by_keys(&keys)
             .await?
             .into_iter()
@@ -293,7 +299,7 @@ impl Relations {
         let mut w = base;
         w.upserts = plan.upserts;
         w.history.extend(plan.history);
-        store.apply_relationships(&w).await?;
+        self.store.apply_relationships(&w).await?;
         let mut g = rw_write(&self.graph);
         for (f, t, k) in plan.index_add {
             g.add_edge(&f, &t, k);
@@ -302,23 +308,17 @@ impl Relations {
     }
 
     /// Writes a manual operation already validated by the caller: `w` as given, then the
-    /// index effects (`add`/`remove` triples, node attributes to set, nodes to drop).
-    pub async fn apply_manual(
-        &self,
-        store: &Store,
-        w: RelWrite,
-        effects: IndexEffects,
-    ) -> Result<(), StorageError> {
+    /// index effects.
+    async fn write_manual(&self, w: RelWrite, effects: IndexEffects) -> Result<(), StorageError> {
         let _w = self.write.lock().await;
-        store.apply_relationships(&w).await?;
-        let mut g = rw_write(&self.graph);
-        effects.apply(&mut g);
+        self.store.apply_relationships(&w).await?;
+        self.apply_effects(effects);
         Ok(())
     }
 
-    /// Runs `f` under the write lock (callers that must read, decide and write atomically:
-    /// manual edits and imports).
-    pub async fn exclusive<T, F, Fut>(&self, f: F) -> T
+    /// Runs `f` under the write lock: manual edits and imports read, decide and write
+    /// atomically, then apply their index effects ([`Self::apply_effects`]).
+    async fn exclusive<T, F, Fut>(&self, f: F) -> T
     where
         F: FnOnce() -> Fut,
         Fut: std::future::Future<Output = T>,
@@ -327,14 +327,15 @@ impl Relations {
         f().await
     }
 
-    /// Applies index effects of a write the caller made under [`Self::exclusive`].
-    pub fn apply_effects(&self, effects: IndexEffects) {
+    /// Applies the index effects of a write made under [`Self::exclusive`].
+    fn apply_effects(&self, effects: IndexEffects) {
         let mut g = rw_write(&self.graph);
         effects.apply(&mut g);
     }
 
     /// Marks discovered edges not observed for `stale_after_secs` stale; returns how many.
-    pub async fn sweep(&self, store: &Store) -> Result<usize, StorageError> {
+    pub async fn sweep(&self) -> Result<usize, StorageError> {
+        let store = &self.store;
         let _w = self.write.lock().await;
         let now_t = chrono::Utc::now();
         let now = time_str(now_t);
@@ -379,10 +380,10 @@ impl Relations {
     }
 
     /// Compares the index with storage.
-    pub async fn check(&self, store: &Store) -> Result<CheckReport, StorageError> {
+    pub async fn check(&self) -> Result<CheckReport, StorageError> {
         // Under the write lock, so no write lands between the two reads.
         let _w = self.write.lock().await;
-        let fresh = Self::read_index(store, &self.config).await?;
+        let fresh = Self::read_index(&self.store, &self.config).await?;
         let g = rw_read(&self.graph);
         Ok(compare(&fresh, &g))
     }
@@ -465,239 +466,4 @@ impl IndexEffects {
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn desired(key: &str, evidence: Value) -> Desired {
-        Desired {
-            key: key.into(),
-            from: "a".into(),
-            to: "b".into(),
-            kind: RelKind::ConnectedTo,
-            discovered_by: "lldp",
-            evidence,
-        }
-    }
-
-    const T0: &str = "2026-11-01T00:00:00.000Z";
-    const T1: &str = "2026-11-01T00:30:00.000Z";
-    const T2: &str = "2026-11-01T02:00:00.000Z";
-
-    #[test]
-    fn a_new_edge_is_created_with_history_on_both_ends_and_enters_the_index() {
-        let plan = plan_discovered(
-            &HashMap::new(),
-            &[desired("k", json!({"from_port": "ge-0/0/1"}))],
-            T0,
-            T0,
-        );
-        assert_eq!(plan.upserts.len(), 1);
-        assert_eq!(plan.upserts[0].first_seen, T0);
-        let ends: Vec<&str> = plan.history.iter().map(|h| h.ci.as_str()).collect();
-        assert_eq!(ends, vec!["a", "b"]);
-        assert_eq!(
-            plan.index_add,
-            vec![("a".to_string(), "b".to_string(), RelKind::ConnectedTo)]
-        );
-    }
-
-    #[test]
-    fn an_unchanged_edge_is_refreshed_only_when_its_last_seen_is_old() {
-        let first = plan_discovered(&HashMap::new(), &[desired("k", json!({}))], T0, T0);
-        let existing: HashMap<_, _> = first
-            .upserts
-            .into_iter()
-            .map(|r| (r.key.clone(), r))
-            .collect();
-        // Seen again 30 min later with a 1 h refresh: nothing to write.
-        let again = plan_discovered(&existing, &[desired("k", json!({}))], T1, T0);
-        assert_eq!(again, Plan::default());
-        // Two hours later: last_seen moves, no history, no index change.
-        let later = plan_discovered(&existing, &[desired("k", json!({}))], T2, T1);
-        assert_eq!(later.upserts.len(), 1);
-        assert_eq!(later.upserts[0].last_seen, T2);
-        assert_eq!(later.upserts[0].first_seen, T0);
-        assert!(later.history.is_empty() && later.index_add.is_empty());
-    }
-
-    #[test]
-    fn changed_evidence_is_history_and_a_stale_edge_comes_back_into_the_index() {
-        let first = plan_discovered(&HashMap::new(), &[desired("k", json!({"p": 1}))], T0, T0);
-        let mut existing: HashMap<_, _> = first
-            .upserts
-            .into_iter()
-            .map(|r| (r.key.clone(), r))
-            .collect();
-        let moved = plan_discovered(&existing, &[desired("k", json!({"p": 2}))], T1, T0);
-        assert_eq!(moved.history.len(), 2);
-        assert!(moved.index_add.is_empty());
-        if let Some(e) = existing.get_mut("k") {
-            e.stale = true;
-            e.stale_since = Some(T1.into());
-        }
-        let back = plan_discovered(&existing, &[desired("k", json!({"p": 1}))], T2, T1);
-        assert_eq!(back.index_add.len(), 1);
-        assert!(!back.upserts[0].stale);
-        assert_eq!(back.history[0].old["stale"], json!(true));
-    }
-
-    #[test]
-    fn a_second_protocol_seeing_the_same_link_adds_to_discovered_by_without_history() {
-        let first = plan_discovered(&HashMap::new(), &[desired("k", json!({}))], T0, T0);
-        let existing: HashMap<_, _> = first
-            .upserts
-            .into_iter()
-            .map(|r| (r.key.clone(), r))
-            .collect();
-        let mut cdp = desired("k", json!({}));
-        cdp.discovered_by = "cdp";
-        let plan = plan_discovered(&existing, &[cdp], T1, T0);
-        assert_eq!(plan.upserts[0].discovered_by, vec!["cdp", "lldp"]);
-        assert!(plan.history.is_empty());
-    }
-
-    #[test]
-    fn a_link_in_both_the_lldp_and_cdp_tables_of_one_poll_is_one_edge_discovered_by_both() {
-        let mut cdp = desired("k", json!({}));
-        cdp.discovered_by = "cdp";
-        let plan = plan_discovered(&HashMap::new(), &[desired("k", json!({})), cdp], T0, T0);
-        assert_eq!(plan.upserts.len(), 1);
-        assert_eq!(plan.upserts[0].discovered_by, vec!["cdp", "lldp"]);
-        assert_eq!(plan.history.len(), 2);
-    }
-
-    #[test]
-    fn edge_keys_depend_on_every_part_and_on_the_kind() {
-        let a = edge_key(RelKind::DependsOn, &["x", "y"]);
-        assert_eq!(a.len(), 32);
-        assert_ne!(a, edge_key(RelKind::RunsOn, &["x", "y"]));
-        assert_ne!(a, edge_key(RelKind::DependsOn, &["xy"]));
-        assert_eq!(a, edge_key(RelKind::DependsOn, &["x", "y"]));
-    }
-
-    async fn store_with(cis: &[&str]) -> Store {
-        let store = Store::memory().await.expect("memory");
-        let w = RelWrite {
-            cis: cis
-                .iter()
-                .map(|k| {
-                    (
-                        k.to_string(),
-                        json!({"class": "host", "name": k, "identified_by": "test", "keys": {},
-                               "first_seen": T0, "last_seen": T0}),
-                    )
-                })
-                .collect(),
-            ..Default::default()
-        };
-        store.apply_relationships(&w).await.expect("cis");
-        store
-    }
-
-    #[tokio::test]
-    async fn an_edge_not_observed_for_stale_after_goes_stale_and_leaves_the_index_but_manual_ones_stay()
-     {
-        let store = store_with(&["a", "b", "c"]).await;
-        let rels = Relations::load(&store, RelConfig::default())
-            .await
-            .expect("load");
-        rels.upsert_discovered(&store, RelWrite::default(), &[desired("k", json!({}))])
-            .await
-            .expect("discovered");
-        let manual = crate::storage::RelationshipRecord {
-            key: "m".into(),
-            from: "c".into(),
-            to: "a".into(),
-            kind: "depends_on".into(),
-            source: "manual".into(),
-            discovered_by: vec![],
-            first_seen: T0.into(),
-            last_seen: T0.into(),
-            evidence: json!({}),
-            stale: false,
-            stale_since: None,
-            note: None,
-        };
-        rels.apply_manual(
-            &store,
-            RelWrite {
-                upserts: vec![manual],
-                ..Default::default()
-            },
-            IndexEffects {
-                add: vec![("c".into(), "a".into(), RelKind::DependsOn)],
-                ..Default::default()
-            },
-        )
-        .await
-        .expect("manual");
-        assert_eq!(rels.graph().edge_count(), 2);
-        assert_eq!(rels.sweep(&store).await.expect("sweep"), 0, "seen just now");
-        // Back-date the discovered edge's last observation past stale_after_secs.
-        let mut old = store.relationship("k").await.expect("read").expect("edge");
-        old.last_seen = T0.into();
-        store
-            .apply_relationships(&RelWrite {
-                upserts: vec![old],
-                ..Default::default()
-            })
-            .await
-            .expect("backdate");
-        assert_eq!(rels.sweep(&store).await.expect("sweep"), 1);
-        let k = store.relationship("k").await.expect("read").expect("kept");
-        assert!(k.stale && k.stale_since.is_some());
-        assert_eq!(
-            rels.graph().edges().len(),
-            1,
-            "only the manual edge carries impact"
-        );
-        assert!(rels.check(&store).await.expect("check").consistent);
-        let h = store.history("a", None, None, 10).await.expect("history");
-        assert!(
-            h.iter()
-                .any(|r| r.attribute == "relationship" && r.new["stale"] == json!(true))
-        );
-        // Seen again: back in the index, not stale.
-        rels.upsert_discovered(&store, RelWrite::default(), &[desired("k", json!({}))])
-            .await
-            .expect("again");
-        assert_eq!(rels.graph().edge_count(), 2);
-        assert!(
-            !store
-                .relationship("k")
-                .await
-                .expect("read")
-                .expect("edge")
-                .stale
-        );
-    }
-
-    #[tokio::test]
-    async fn the_check_reports_an_index_that_drifted_from_storage() {
-        let store = store_with(&["a", "b"]).await;
-        let rels = Relations::load(&store, RelConfig::default())
-            .await
-            .expect("load");
-        rels.upsert_discovered(&store, RelWrite::default(), &[desired("k", json!({}))])
-            .await
-            .expect("discovered");
-        assert!(rels.check(&store).await.expect("check").consistent);
-        rels.apply_effects(IndexEffects {
-            remove: vec![("a".into(), "b".into(), RelKind::ConnectedTo)],
-            add: vec![("b".into(), "a".into(), RelKind::DependsOn)],
-            ..Default::default()
-        });
-        let r = rels.check(&store).await.expect("check");
-        assert!(!r.consistent);
-        assert_eq!(
-            r.missing_from_index,
-            vec!["a -connected_to-> b ×1".to_string()]
-        );
-        assert_eq!(r.extra_in_index, vec!["b -depends_on-> a ×1".to_string()]);
-        // A restart reloads what storage holds.
-        let again = Relations::load(&store, RelConfig::default())
-            .await
-            .expect("reload");
-        assert!(again.check(&store).await.expect("check").consistent);
-    }
-}
+mod tests;

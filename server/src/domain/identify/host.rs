@@ -1,6 +1,6 @@
 //! Host identification: which existing CI, if any, an incoming inventory describes.
 //!
-//! Ordered, explainable rules (DESIGN.md): hardware UUID (canonical, so byte-swapped forms
+//! Ordered, explainable rules (docs/architecture.md): hardware UUID (canonical, so byte-swapped forms
 //! match; bogus values ignored), then vendor + serial (placeholders ignored), then machine-id,
 //! then a shared permanent MAC of a physical NIC, then FQDN. The first rule with a candidate
 //! wins and its name is stored with the CI.
@@ -15,7 +15,9 @@ use std::collections::BTreeSet;
 use cmdb_shared::{Identity, NetworkInterface, ident};
 use serde::{Deserialize, Serialize};
 
-/// Identification keys of one host, normalised.
+use super::candidate::{self, oldest_of};
+
+/// HostIdentification keys of one host, normalised.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct HostKeys {
     pub hardware_uuid: Option<String>,
@@ -72,7 +74,7 @@ impl HostKeys {
 /// The identification rules, strongest first.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
-pub enum Rule {
+pub enum HostRule {
     HardwareUuid,
     VendorSerial,
     MachineId,
@@ -80,46 +82,46 @@ pub enum Rule {
     Fqdn,
 }
 
-impl Rule {
+impl HostRule {
     /// All rules in order.
-    pub const ORDER: [Rule; 5] = [
-        Rule::HardwareUuid,
-        Rule::VendorSerial,
-        Rule::MachineId,
-        Rule::Mac,
-        Rule::Fqdn,
+    pub const ORDER: [HostRule; 5] = [
+        HostRule::HardwareUuid,
+        HostRule::VendorSerial,
+        HostRule::MachineId,
+        HostRule::Mac,
+        HostRule::Fqdn,
     ];
 
     /// Wire name, stored with the CI.
     pub fn as_str(self) -> &'static str {
         match self {
-            Rule::HardwareUuid => "hardware_uuid",
-            Rule::VendorSerial => "vendor_serial",
-            Rule::MachineId => "machine_id",
-            Rule::Mac => "mac",
-            Rule::Fqdn => "fqdn",
+            HostRule::HardwareUuid => "hardware_uuid",
+            HostRule::VendorSerial => "vendor_serial",
+            HostRule::MachineId => "machine_id",
+            HostRule::Mac => "mac",
+            HostRule::Fqdn => "fqdn",
         }
     }
 
     /// Whether both key sets have this key and it is the same.
     fn matches(self, a: &HostKeys, b: &HostKeys) -> bool {
         match self {
-            Rule::HardwareUuid => both_eq(&a.hardware_uuid, &b.hardware_uuid),
-            Rule::VendorSerial => both_eq(&a.vendor_serial, &b.vendor_serial),
-            Rule::MachineId => both_eq(&a.machine_id, &b.machine_id),
-            Rule::Mac => a.macs.iter().any(|m| b.macs.contains(m)),
-            Rule::Fqdn => both_eq(&a.fqdn, &b.fqdn),
+            HostRule::HardwareUuid => both_eq(&a.hardware_uuid, &b.hardware_uuid),
+            HostRule::VendorSerial => both_eq(&a.vendor_serial, &b.vendor_serial),
+            HostRule::MachineId => both_eq(&a.machine_id, &b.machine_id),
+            HostRule::Mac => a.macs.iter().any(|m| b.macs.contains(m)),
+            HostRule::Fqdn => both_eq(&a.fqdn, &b.fqdn),
         }
     }
 
     /// Whether both key sets have this key and it differs: evidence of two machines.
     fn contradicts(self, a: &HostKeys, b: &HostKeys) -> bool {
         match self {
-            Rule::HardwareUuid => both_ne(&a.hardware_uuid, &b.hardware_uuid),
-            Rule::VendorSerial => both_ne(&a.vendor_serial, &b.vendor_serial),
+            HostRule::HardwareUuid => both_ne(&a.hardware_uuid, &b.hardware_uuid),
+            HostRule::VendorSerial => both_ne(&a.vendor_serial, &b.vendor_serial),
             // A machine-id changes on reinstall, MACs on NIC swaps, FQDNs on renames: none of
             // them proves two machines.
-            Rule::MachineId | Rule::Mac | Rule::Fqdn => false,
+            HostRule::MachineId | HostRule::Mac | HostRule::Fqdn => false,
         }
     }
 }
@@ -132,55 +134,26 @@ fn both_ne(a: &Option<String>, b: &Option<String>) -> bool {
     matches!((a, b), (Some(x), Some(y)) if x != y)
 }
 
-/// An existing CI that shares at least one key with the incoming host (or, with
-/// `DeviceKeys`, network device).
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Candidate<K = HostKeys> {
-    pub ci_id: String,
-    pub keys: K,
-    /// When the CI was first seen (RFC 3339); the oldest wins among equals.
-    pub first_seen: String,
-}
+/// An existing host CI that shares at least one lookup key with the incoming report.
+pub type HostCandidate = candidate::Candidate<HostKeys>;
 
-/// The outcome of identification, by host (or device) rules `R`.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Identification<R = Rule> {
-    /// Matched an existing CI by `rule`; `duplicates` are other CIs the same rule matched,
-    /// to be flagged as suspected duplicates.
-    Existing {
-        ci_id: String,
-        rule: R,
-        duplicates: Vec<String>,
-    },
-    /// No candidate survived: a new CI.
-    New,
-}
-
-/// The CIs one rule matched, if any: the oldest wins, the others are suspected duplicates.
-pub fn oldest_of<K, R>(rule: R, mut matched: Vec<&Candidate<K>>) -> Option<Identification<R>> {
-    matched.sort_by(|a, b| a.first_seen.cmp(&b.first_seen).then(a.ci_id.cmp(&b.ci_id)));
-    let (first, rest) = matched.split_first()?;
-    Some(Identification::Existing {
-        ci_id: first.ci_id.clone(),
-        rule,
-        duplicates: rest.iter().map(|c| c.ci_id.clone()).collect(),
-    })
-}
+/// The outcome of host identification.
+pub type HostIdentification = candidate::Identification<HostRule>;
 
 /// Whether two key sets prove two different machines (a strong key present on both sides
 /// and different).
-pub fn contradicts(a: &HostKeys, b: &HostKeys) -> bool {
-    Rule::ORDER.iter().any(|r| r.contradicts(a, b))
+pub fn host_contradicts(a: &HostKeys, b: &HostKeys) -> bool {
+    HostRule::ORDER.iter().any(|r| r.contradicts(a, b))
 }
 
 /// Applies the ordered rules to `candidates` (CIs sharing any key with `incoming`).
-pub fn identify(incoming: &HostKeys, candidates: &[Candidate]) -> Identification {
-    for (strength, rule) in Rule::ORDER.iter().enumerate() {
-        let matched: Vec<&Candidate> = candidates
+pub fn identify_host(incoming: &HostKeys, candidates: &[HostCandidate]) -> HostIdentification {
+    for (strength, rule) in HostRule::ORDER.iter().enumerate() {
+        let matched: Vec<&HostCandidate> = candidates
             .iter()
             .filter(|c| rule.matches(incoming, &c.keys))
             .filter(|c| {
-                !Rule::ORDER[..strength]
+                !HostRule::ORDER[..strength]
                     .iter()
                     .any(|stronger| stronger.contradicts(incoming, &c.keys))
             })
@@ -189,7 +162,7 @@ pub fn identify(incoming: &HostKeys, candidates: &[Candidate]) -> Identification
             return found;
         }
     }
-    Identification::New
+    HostIdentification::New
 }
 
 #[cfg(test)]
@@ -219,8 +192,8 @@ mod tests {
         }
     }
 
-    fn candidate(id: &str, keys: HostKeys, first_seen: &str) -> Candidate {
-        Candidate {
+    fn candidate(id: &str, keys: HostKeys, first_seen: &str) -> HostCandidate {
+        HostCandidate {
             ci_id: id.into(),
             keys,
             first_seen: first_seen.into(),
@@ -242,12 +215,12 @@ mod tests {
             &identity(UUID_A, "CZ1234", MID_B),
             Some(&[nic("b4:96:91:00:00:01")]),
         );
-        let got = identify(&new, &[candidate("ci1", old, "2026-01-01T00:00:00Z")]);
+        let got = identify_host(&new, &[candidate("ci1", old, "2026-01-01T00:00:00Z")]);
         assert_eq!(
             got,
-            Identification::Existing {
+            HostIdentification::Existing {
                 ci_id: "ci1".into(),
-                rule: Rule::HardwareUuid,
+                rule: HostRule::HardwareUuid,
                 duplicates: vec![]
             }
         );
@@ -262,8 +235,8 @@ mod tests {
         let old = HostKeys::from_inventory(&original, Some(&[nic("00:50:56:00:00:01")]));
         let new = HostKeys::from_inventory(&clone, Some(&[nic("00:50:56:00:00:02")]));
         assert_eq!(
-            identify(&new, &[candidate("ci1", old, "2026-01-01T00:00:00Z")]),
-            Identification::New
+            identify_host(&new, &[candidate("ci1", old, "2026-01-01T00:00:00Z")]),
+            HostIdentification::New
         );
     }
 
@@ -288,8 +261,8 @@ mod tests {
         a_keys.fqdn = Some("a.example.com".into());
         b_keys.fqdn = Some("b.example.com".into());
         assert_eq!(
-            identify(&b_keys, &[candidate("ci1", a_keys, "2026-01-01T00:00:00Z")]),
-            Identification::New
+            identify_host(&b_keys, &[candidate("ci1", a_keys, "2026-01-01T00:00:00Z")]),
+            HostIdentification::New
         );
     }
 
@@ -300,8 +273,8 @@ mod tests {
             &identity("44454c4c-4400-1035-8052-b4c04f4e5331", "X", MID_B),
             None,
         );
-        match identify(&new, &[candidate("ci1", old, "2026-01-01T00:00:00Z")]) {
-            Identification::Existing { rule, .. } => assert_eq!(rule, Rule::HardwareUuid),
+        match identify_host(&new, &[candidate("ci1", old, "2026-01-01T00:00:00Z")]) {
+            HostIdentification::Existing { rule, .. } => assert_eq!(rule, HostRule::HardwareUuid),
             other => panic!("expected a match, got {other:?}"),
         }
     }
@@ -316,8 +289,8 @@ mod tests {
             &identity("03000200-0400-0500-0006-000700080009", "CZ1234", MID_B),
             None,
         );
-        match identify(&new, &[candidate("ci1", old, "2026-01-01T00:00:00Z")]) {
-            Identification::Existing { rule, .. } => assert_eq!(rule, Rule::VendorSerial),
+        match identify_host(&new, &[candidate("ci1", old, "2026-01-01T00:00:00Z")]) {
+            HostIdentification::Existing { rule, .. } => assert_eq!(rule, HostRule::VendorSerial),
             other => panic!("expected a match, got {other:?}"),
         }
     }
@@ -328,7 +301,7 @@ mod tests {
             machine_id: Some(MID_A.into()),
             ..Default::default()
         };
-        let got = identify(
+        let got = identify_host(
             &keys,
             &[
                 candidate("newer", keys.clone(), "2026-05-01T00:00:00Z"),
@@ -337,9 +310,9 @@ mod tests {
         );
         assert_eq!(
             got,
-            Identification::Existing {
+            HostIdentification::Existing {
                 ci_id: "older".into(),
-                rule: Rule::MachineId,
+                rule: HostRule::MachineId,
                 duplicates: vec!["newer".into()]
             }
         );
@@ -361,9 +334,9 @@ mod tests {
         let new = HostKeys::from_inventory(&a, Some(&[nic("b4:96:91:00:00:01")]));
         assert_eq!(old.macs, vec!["b4:96:91:00:00:01".to_string()]);
         assert!(matches!(
-            identify(&new, &[candidate("ci1", old, "2026-01-01T00:00:00Z")]),
-            Identification::Existing {
-                rule: Rule::Mac,
+            identify_host(&new, &[candidate("ci1", old, "2026-01-01T00:00:00Z")]),
+            HostIdentification::Existing {
+                rule: HostRule::Mac,
                 ..
             }
         ));

@@ -1,5 +1,5 @@
-//! Relationships (graph edges made with `RELATE` in the `rel` table), manual CIs and change
-//! records.
+//! Relationships: graph edges made with `RELATE` in the `rel` table, and the one write that
+//! changes edges together with the CIs they need (service CIs, manual CIs) and their history.
 //!
 //! An edge's key is chosen by the server: a hash of what identifies it for discovered edges
 //! (so a link seen from both ends, or a connection seen from both hosts, is one record), a
@@ -9,6 +9,7 @@
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 
+use super::ci_doc::{NewCi, create_ci_sql, set_fields};
 use super::{HistoryRecord, StorageError, Store, rid, to_doc};
 
 /// One stored relationship.
@@ -65,7 +66,7 @@ pub struct RelWrite {
     /// Edge keys to delete.
     pub deletes: Vec<String>,
     /// CIs to create or replace (service CIs found by discovery, manual CIs): key and document.
-    pub cis: Vec<(String, Value)>,
+    pub cis: Vec<(String, NewCi)>,
     /// Top-level fields to set on existing CIs: key and an object of fields.
     pub ci_updates: Vec<(String, Value)>,
     /// CIs to delete (manual CIs), with their lookup rows.
@@ -84,72 +85,6 @@ impl RelWrite {
     }
 }
 
-/// What the graph index needs of a CI.
-#[derive(Debug, Clone, Deserialize)]
-pub struct GraphNodeRow {
-    pub key: String,
-    pub class: String,
-    #[serde(default)]
-    pub min_up: Option<u32>,
-    #[serde(default)]
-    pub core: Option<bool>,
-}
-
-/// What relationship discovery's directory reads of a CI.
-#[derive(Debug, Clone, Deserialize)]
-pub struct DirectoryRow {
-    pub key: String,
-    pub class: String,
-    pub name: String,
-    #[serde(default)]
-    pub fqdn: Option<String>,
-    #[serde(default)]
-    pub uuid: Option<String>,
-    #[serde(default)]
-    pub addresses: Option<Vec<String>>,
-    #[serde(default)]
-    pub chassis_ids: Option<Vec<String>>,
-    #[serde(default)]
-    pub serial: Option<String>,
-    #[serde(default)]
-    pub network: Option<Value>,
-    #[serde(default)]
-    pub virtualization: Option<Value>,
-    #[serde(default)]
-    pub interfaces: Option<Value>,
-    /// Service CIs: `{host, process, ports}`.
-    #[serde(default)]
-    pub service: Option<Value>,
-}
-
-/// A stored change record.
-#[derive(Debug, Clone, Serialize, Deserialize, utoipa::ToSchema)]
-pub struct ChangeRecord {
-    #[serde(default)]
-    pub key: String,
-    pub title: String,
-    /// CIs the change works on.
-    pub cis: Vec<String>,
-    /// Window, RFC 3339 UTC.
-    pub start: String,
-    pub end: String,
-    pub created_at: String,
-    /// Token key of the creator.
-    pub created_by: String,
-    /// Every CI the impact analysis found affected (the CIs themselves included).
-    pub affected: Vec<String>,
-    /// The impact report as returned when the change was recorded.
-    #[schema(value_type = Object)]
-    pub impact: Value,
-}
-
-/// The `key` column of rows.
-fn key_column(rows: Vec<Value>) -> Vec<String> {
-    rows.iter()
-        .filter_map(|r| r.get("key").and_then(Value::as_str).map(str::to_string))
-        .collect()
-}
-
 const REL_FIELDS: &str = "record::id(id) AS key, record::id(in) AS from, record::id(out) AS to, kind, source, discovered_by, first_seen, last_seen, evidence, stale, stale_since, note";
 
 impl Store {
@@ -165,8 +100,8 @@ impl Store {
                 .map(|k| rid("rel", k))
                 .collect::<Result<Vec<_>, _>>()?;
             let sql = format!("SELECT {REL_FIELDS} FROM {};", ids.join(", "));
-            let mut res = self.run(&sql, Value::Null).await?;
-            out.extend(Self::rows::<RelationshipRecord>(&mut res, 0)?);
+            let edges: Vec<RelationshipRecord> = self.query_rows(&sql, Value::Null).await?;
+            out.extend(edges);
         }
         Ok(out)
     }
@@ -239,13 +174,11 @@ impl Store {
 
     /// Every edge, stale ones included (export).
     pub async fn all_relationships(&self) -> Result<Vec<RelationshipRecord>, StorageError> {
-        let mut res = self
-            .run(
-                &format!("SELECT {REL_FIELDS} FROM rel ORDER BY key"),
-                Value::Null,
-            )
-            .await?;
-        Self::rows(&mut res, 0)
+        self.query_rows(
+            &format!("SELECT {REL_FIELDS} FROM rel ORDER BY key"),
+            Value::Null,
+        )
+        .await
     }
 
     /// (from, to, kind) of every edge that carries impact (not stale): what the graph index
@@ -257,16 +190,13 @@ impl Store {
             t: String,
             kind: String,
         }
-        let mut res = self
-            .run(
+        let rows: Vec<Row> = self
+            .query_rows(
                 "SELECT record::id(in) AS f, record::id(out) AS t, kind FROM rel WHERE stale = false",
                 Value::Null,
             )
             .await?;
-        Ok(Self::rows::<Row>(&mut res, 0)?
-            .into_iter()
-            .map(|r| (r.f, r.t, r.kind))
-            .collect())
+        Ok(rows.into_iter().map(|r| (r.f, r.t, r.kind)).collect())
     }
 
     /// Discovered edges not yet stale whose last observation is older than `cutoff`.
@@ -274,26 +204,13 @@ impl Store {
         &self,
         cutoff: &str,
     ) -> Result<Vec<RelationshipRecord>, StorageError> {
-        let mut res = self
-            .run(
-                &format!(
-                    "SELECT {REL_FIELDS} FROM rel WHERE last_seen < $cutoff AND stale = false AND source = 'discovered'"
-                ),
-                json!({ "cutoff": cutoff }),
-            )
-            .await?;
-        Self::rows(&mut res, 0)
-    }
-
-    /// What the graph index needs of every CI.
-    pub async fn graph_nodes(&self) -> Result<Vec<GraphNodeRow>, StorageError> {
-        let mut res = self
-            .run(
-                "SELECT record::id(id) AS key, class, min_up, core FROM ci",
-                Value::Null,
-            )
-            .await?;
-        Self::rows(&mut res, 0)
+        self.query_rows(
+            &format!(
+                "SELECT {REL_FIELDS} FROM rel WHERE last_seen < $cutoff AND stale = false AND source = 'discovered'"
+            ),
+            json!({ "cutoff": cutoff }),
+        )
+        .await
     }
 
     /// Writes edges, CIs and their history in one transaction.
@@ -304,23 +221,12 @@ impl Store {
         let mut sql = String::from("BEGIN TRANSACTION;\n");
         let mut vars = serde_json::Map::new();
         for (i, (key, doc)) in w.cis.iter().enumerate() {
-            sql.push_str(&format!("UPSERT {} CONTENT $c{i};\n", rid("ci", key)?));
-            vars.insert(format!("c{i}"), doc.clone());
+            create_ci_sql(key, doc, &format!("c{i}"), true, &mut sql, &mut vars)?;
         }
         for (i, (key, fields)) in w.ci_updates.iter().enumerate() {
             let mut sets = Vec::new();
             if let Value::Object(fields) = fields {
-                for (j, (field, value)) in fields.iter().enumerate() {
-                    if !field.bytes().all(|b| b.is_ascii_lowercase() || b == b'_') {
-                        return Err(StorageError::BadKey(field.clone()));
-                    }
-                    if value.is_null() {
-                        sets.push(format!("{field} = NONE"));
-                    } else {
-                        sets.push(format!("{field} = $u{i}_{j}"));
-                        vars.insert(format!("u{i}_{j}"), value.clone());
-                    }
-                }
+                set_fields(fields, &format!("u{i}_"), true, &mut sets, &mut vars)?;
             }
             if !sets.is_empty() {
                 sql.push_str(&format!(
@@ -362,46 +268,6 @@ impl Store {
         self.run_write(&sql, Value::Object(vars)).await
     }
 
-    /// Whether these CIs exist: the keys among them that do.
-    pub async fn existing_cis(&self, keys: &[String]) -> Result<Vec<String>, StorageError> {
-        let mut out = Vec::new();
-        for chunk in keys.chunks(500) {
-            let ids = chunk
-                .iter()
-                .map(|k| rid("ci", k))
-                .collect::<Result<Vec<_>, _>>()?;
-            let sql = format!("SELECT record::id(id) AS key FROM {};", ids.join(", "));
-            let mut res = self.run(&sql, Value::Null).await?;
-            out.extend(key_column(res.take(0)?));
-        }
-        Ok(out)
-    }
-
-    /// Keys of the CIs with this exact name: of `class` if given, manual ones only if asked,
-    /// at most `limit` if given.
-    pub async fn ci_keys_named(
-        &self,
-        name: &str,
-        class: Option<&str>,
-        manual_only: bool,
-        limit: Option<u32>,
-    ) -> Result<Vec<String>, StorageError> {
-        let mut sql = String::from("SELECT record::id(id) AS key FROM ci WHERE name = $name");
-        if class.is_some() {
-            sql.push_str(" AND class = $class");
-        }
-        if manual_only {
-            sql.push_str(" AND identified_by = 'manual'");
-        }
-        if limit.is_some() {
-            sql.push_str(" LIMIT $limit");
-        }
-        let mut res = self
-            .run(&sql, json!({"name": name, "class": class, "limit": limit}))
-            .await?;
-        Ok(key_column(res.take(0)?))
-    }
-
     /// The manual edge (from, kind, to), if any.
     pub async fn manual_relationship(
         &self,
@@ -414,132 +280,7 @@ impl Store {
             rid("ci", from)?,
             rid("ci", to)?
         );
-        let mut res = self.run(&sql, json!({ "kind": kind })).await?;
-        Ok(Self::rows(&mut res, 0)?.into_iter().next())
-    }
-
-    /// Manual CIs (for export): whole documents with their keys.
-    pub async fn manual_cis(&self) -> Result<Vec<Value>, StorageError> {
-        let mut res = self
-            .run(
-                "SELECT record::id(id) AS key, class, name, description, owner, min_up, core, attributes, first_seen, last_seen FROM ci WHERE identified_by = 'manual' ORDER BY class, name",
-                Value::Null,
-            )
-            .await?;
-        Ok(res.take(0)?)
-    }
-
-    /// (key, name, class) of these CIs (those that exist).
-    pub async fn names_of(
-        &self,
-        keys: &[String],
-    ) -> Result<Vec<(String, String, String)>, StorageError> {
-        #[derive(Deserialize)]
-        struct Row {
-            key: String,
-            name: String,
-            class: String,
-        }
-        let mut out = Vec::with_capacity(keys.len());
-        for chunk in keys.chunks(1000) {
-            let ids = chunk
-                .iter()
-                .map(|k| rid("ci", k))
-                .collect::<Result<Vec<_>, _>>()?;
-            let sql = format!(
-                "SELECT record::id(id) AS key, name, class FROM {};",
-                ids.join(", ")
-            );
-            let mut res = self.run(&sql, Value::Null).await?;
-            out.extend(
-                Self::rows::<Row>(&mut res, 0)?
-                    .into_iter()
-                    .map(|r| (r.key, r.name, r.class)),
-            );
-        }
-        Ok(out)
-    }
-
-    /// The fields manual edits touch, with class and how the CI was identified.
-    pub async fn ci_manual_fields(&self, key: &str) -> Result<Option<Value>, StorageError> {
-        let sql = format!(
-            "SELECT class, name, identified_by, description, owner, min_up, core, attributes FROM {}",
-            rid("ci", key)?
-        );
-        let mut res = self.run(&sql, Value::Null).await?;
-        let rows: Vec<Value> = res.take(0)?;
-        Ok(rows.into_iter().next())
-    }
-
-    /// Key and name of every CI.
-    pub async fn ci_names(&self) -> Result<Vec<(String, String)>, StorageError> {
-        #[derive(Deserialize)]
-        struct Row {
-            key: String,
-            name: String,
-        }
-        let mut res = self
-            .run("SELECT record::id(id) AS key, name FROM ci", Value::Null)
-            .await?;
-        Ok(Self::rows::<Row>(&mut res, 0)?
-            .into_iter()
-            .map(|r| (r.key, r.name))
-            .collect())
-    }
-
-    /// What relationship discovery's directory needs of every CI.
-    pub async fn directory_rows(&self) -> Result<Vec<DirectoryRow>, StorageError> {
-        let mut res = self
-            .run(
-                "SELECT record::id(id) AS key, class, name, keys.fqdn AS fqdn, keys.hardware_uuid AS uuid, addresses, chassis_ids, serial, sections.network AS network, sections.virtualization AS virtualization, sections.device.interfaces AS interfaces, service FROM ci",
-                Value::Null,
-            )
-            .await?;
-        Self::rows(&mut res, 0)
-    }
-
-    // ---- changes -----------------------------------------------------------------------
-
-    /// Stores a change record.
-    pub async fn insert_change(&self, c: &ChangeRecord) -> Result<(), StorageError> {
-        let sql = format!("CREATE {} CONTENT $doc", rid("change", &c.key)?);
-        self.run_write(&sql, json!({ "doc": to_doc(c)? })).await
-    }
-
-    /// Changes whose window overlaps [start, end).
-    pub async fn changes_overlapping(
-        &self,
-        start: &str,
-        end: &str,
-    ) -> Result<Vec<ChangeRecord>, StorageError> {
-        let mut res = self
-            .run(
-                "SELECT *, record::id(id) AS key FROM change WHERE start < $end AND end > $start ORDER BY start",
-                json!({"start": start, "end": end}),
-            )
-            .await?;
-        Self::rows(&mut res, 0)
-    }
-
-    /// One change.
-    pub async fn change(&self, key: &str) -> Result<Option<ChangeRecord>, StorageError> {
-        let sql = format!(
-            "SELECT *, record::id(id) AS key FROM {}",
-            rid("change", key)?
-        );
-        let mut res = self.run(&sql, Value::Null).await?;
-        Ok(Self::rows(&mut res, 0)?.into_iter().next())
-    }
-
-    /// Changes, newest window first.
-    pub async fn list_changes(&self, limit: u32) -> Result<Vec<ChangeRecord>, StorageError> {
-        let mut res = self
-            .run(
-                "SELECT *, record::id(id) AS key FROM change ORDER BY start DESC LIMIT $limit",
-                json!({ "limit": limit }),
-            )
-            .await?;
-        Self::rows(&mut res, 0)
+        self.query_one(&sql, json!({ "kind": kind })).await
     }
 }
 
@@ -572,7 +313,16 @@ mod tests {
                 .map(|k| {
                     (
                         k.to_string(),
-                        json!({"class": "application", "name": k, "identified_by": "manual", "keys": {}, "first_seen": "2026-11-01T00:00:00.000Z", "last_seen": "2026-11-01T00:00:00.000Z"}),
+                        NewCi::manual(
+                            "application".into(),
+                            k.to_string(),
+                            "2026-11-01T00:00:00.000Z",
+                            None,
+                            None,
+                            None,
+                            false,
+                            json!({}),
+                        ),
                     )
                 })
                 .collect(),

@@ -12,11 +12,13 @@ use tower::ServiceExt;
 use crate::AppState;
 use crate::config::Config;
 use crate::domain::auth::{Role, hash_token, new_token};
-use crate::ingest::now_str;
+use crate::storage::now_str;
 use crate::storage::{AgentRecord, Store, TokenRecord};
 
 struct App {
     state: Arc<AppState>,
+    /// The same storage, for fixtures.
+    store: Store,
     agent_token: String,
     viewer_token: String,
 }
@@ -65,7 +67,8 @@ async fn app() -> App {
         .await
         .expect("viewer");
     App {
-        state: AppState::new(config, store).await.expect("state"),
+        state: AppState::new(config, store.clone()).await.expect("state"),
+        store,
         agent_token,
         viewer_token,
     }
@@ -112,7 +115,7 @@ impl App {
     }
 
     async fn ci_count(&self) -> u64 {
-        self.state.store.counts().await.expect("counts")["cis"]
+        self.state.inventory.counts().await.expect("counts")["cis"]
     }
 }
 
@@ -284,7 +287,7 @@ async fn bad_device_reports_get_a_4xx_naming_the_field_and_change_nothing() {
 
 #[test]
 fn the_openapi_document_has_the_device_report_endpoint() {
-    let doc = serde_json::to_value(super::ops::openapi_doc()).expect("json");
+    let doc = serde_json::to_value(crate::http::ops::openapi_doc()).expect("json");
     assert!(doc["paths"]["/api/v1/device-reports"]["post"].is_object());
     let schemas = &doc["components"]["schemas"];
     for s in ["DeviceReport", "DeviceDetail", "DeviceKeys"] {
@@ -295,8 +298,7 @@ fn the_openapi_document_has_the_device_report_endpoint() {
 impl App {
     async fn editor(&self) -> String {
         let token = new_token(Role::Editor);
-        self.state
-            .store
+        self.store
             .insert_token(&TokenRecord {
                 key: "te".into(),
                 hash: hash_token(&token),

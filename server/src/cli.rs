@@ -1,0 +1,348 @@
+//! The `cmdb-server` command line: the subcommands and what each does. `main.rs` only parses
+//! the arguments, sets up logging and the runtime, and turns the outcome into an exit code.
+//!
+//! `impact` and `graph-check` are clients of a running server (its REST API, over TLS with
+//! the server's CA); the others work on a data directory.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use crate::config::Config;
+use crate::domain::auth::Role;
+use crate::setup;
+use anyhow::{Context, bail};
+use clap::{Args, Parser, Subcommand, ValueEnum};
+
+#[derive(Parser)]
+#[command(
+    name = "cmdb-server",
+    version,
+    about = "The CMDB server: configuration items, history, API"
+)]
+pub struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Create a data directory: config file, CA and server certificate, first tokens.
+    Init {
+        /// Directory to create (the database and certificates live here).
+        #[arg(long)]
+        data_dir: PathBuf,
+        /// Address to listen on.
+        #[arg(long, default_value = "127.0.0.1:8443")]
+        listen: SocketAddr,
+        /// Extra DNS name or IP address for the server certificate (repeatable).
+        #[arg(long = "san")]
+        sans: Vec<String>,
+        /// Storage engine: surrealkv, memory, or ws://HOST:PORT / wss://HOST:PORT (remote SurrealDB).
+        #[arg(long, default_value = "surrealkv")]
+        engine: String,
+        /// Root user of a remote SurrealDB; the password is read from CMDB_SURREAL_PASSWORD.
+        #[arg(long)]
+        storage_user: Option<String>,
+        /// Print the result as one JSON object (for scripts).
+        #[arg(long)]
+        json: bool,
+    },
+    /// Run the server.
+    Serve {
+        #[arg(long)]
+        config: PathBuf,
+    },
+    /// Validate a config file and exit (systemd ExecStartPre).
+    CheckConfig {
+        #[arg(long)]
+        config: PathBuf,
+    },
+    /// Manage API tokens.
+    Token {
+        #[command(subcommand)]
+        command: TokenCommand,
+    },
+    /// Initialise (if needed) a data directory, start the server, enroll and run a local
+    /// agent, and print the URL and an admin token.
+    Quickstart {
+        /// Data directory.
+        #[arg(long, default_value = "cmdb-data")]
+        data_dir: PathBuf,
+        /// Address to listen on.
+        #[arg(long, default_value = "127.0.0.1:8443")]
+        listen: SocketAddr,
+        /// The agent binary (default: cmdb-agent next to this binary).
+        #[arg(long)]
+        agent_bin: Option<PathBuf>,
+        /// Exit after the first inventory instead of serving until Ctrl-C.
+        #[arg(long)]
+        exit_after_inventory: bool,
+    },
+    /// Impact analysis against a running server: what fails and what degrades if these CIs
+    /// fail, with paths and the business services hit.
+    Impact {
+        /// CI ids or unique names.
+        #[arg(required = true)]
+        cis: Vec<String>,
+        /// Output format.
+        #[arg(long, value_enum, default_value_t = OutputFormat::Json)]
+        format: OutputFormat,
+        /// Stop propagating this many hops from a failed CI.
+        #[arg(long)]
+        max_depth: Option<u32>,
+        #[command(flatten)]
+        remote: Remote,
+    },
+    /// Compare a running server's in-memory relationship index with storage; exits 1 when
+    /// they differ.
+    GraphCheck {
+        #[command(flatten)]
+        remote: Remote,
+    },
+}
+
+/// Output formats of `impact`.
+#[derive(Clone, Copy, ValueEnum)]
+enum OutputFormat {
+    Json,
+    Csv,
+    Dot,
+}
+
+/// How to reach a running server.
+#[derive(Args)]
+struct Remote {
+    /// The server's config file: its address and CA are used.
+    #[arg(long, conflicts_with = "url")]
+    config: Option<PathBuf>,
+    /// Server URL (default https://127.0.0.1:8443).
+    #[arg(long)]
+    url: Option<String>,
+    /// CA certificate (PEM) the server's certificate is checked against (default: the data
+    /// directory's tls/ca.pem with --config).
+    #[arg(long)]
+    ca: Option<PathBuf>,
+    /// API token (viewer for impact, editor for graph-check).
+    #[arg(long, env = "CMDB_TOKEN", hide_env_values = true)]
+    token: String,
+}
+
+impl Remote {
+    /// Base URL and an HTTP client trusting the server's CA.
+    fn client(&self) -> anyhow::Result<(String, reqwest::Client)> {
+        let (url, ca) = match &self.config {
+            Some(path) => {
+                let cfg = Config::load(path)?;
+                let scheme = if cfg.tls.enabled { "https" } else { "http" };
+                let ca = cfg.tls.enabled.then(|| cfg.data_dir.join("tls/ca.pem"));
+                (format!("{scheme}://{}", cfg.listen), self.ca.clone().or(ca))
+            }
+            None => (
+                self.url
+                    .clone()
+                    .unwrap_or_else(|| "https://127.0.0.1:8443".into()),
+                self.ca.clone(),
+            ),
+        };
+        let url = url.trim_end_matches('/').to_string();
+        let mut b = reqwest::Client::builder()
+            .timeout(Duration::from_secs(120))
+            .no_proxy()
+            .user_agent(concat!("cmdb-server/", env!("CARGO_PKG_VERSION")));
+        if url.starts_with("https://") {
+            let ca = ca.context(
+                "--ca: the server's CA certificate is needed for https (or give --config)",
+            )?;
+            let mut roots = rustls::RootCertStore::empty();
+            use rustls_pki_types::pem::PemObject;
+            for cert in rustls_pki_types::CertificateDer::pem_file_iter(&ca)
+                .with_context(|| format!("cannot read {}", ca.display()))?
+            {
+                roots
+                    .add(cert.with_context(|| format!("{}: not a PEM certificate", ca.display()))?)
+                    .with_context(|| format!("{}: unusable certificate", ca.display()))?;
+            }
+            let tls = rustls::ClientConfig::builder_with_provider(std::sync::Arc::new(
+                rustls::crypto::ring::default_provider(),
+            ))
+            .with_safe_default_protocol_versions()?
+            .with_root_certificates(roots)
+            .with_no_client_auth();
+            b = b.use_preconfigured_tls(tls).https_only(true);
+        } else if !url.starts_with("http://") {
+            bail!("--url: expected http:// or https://, got {url:?}");
+        }
+        Ok((url, b.build()?))
+    }
+}
+
+/// Sends a request and returns the body, or fails with the server's reason.
+async fn call(req: reqwest::RequestBuilder) -> anyhow::Result<String> {
+    let res = req.send().await.context("cannot reach the server")?;
+    let status = res.status();
+    let body = res.text().await.context("reading the answer")?;
+    if !status.is_success() {
+        let reason = serde_json::from_str::<serde_json::Value>(&body)
+            .ok()
+            .and_then(|v| v.get("error").and_then(|e| e.as_str()).map(str::to_string))
+            .unwrap_or(body);
+        bail!("server answered {status}: {reason}");
+    }
+    Ok(body)
+}
+
+#[derive(Subcommand)]
+enum TokenCommand {
+    /// Create a token directly in the data directory (server stopped, or remote storage).
+    /// While the server runs, use POST /api/v1/tokens with an admin token instead.
+    Create {
+        #[arg(long)]
+        config: PathBuf,
+        /// admin, editor, viewer or enroll.
+        #[arg(long)]
+        role: String,
+        #[arg(long, default_value = "created by the command line")]
+        description: String,
+    },
+}
+
+/// Runs one subcommand to its end.
+pub async fn run(cli: Cli) -> anyhow::Result<()> {
+    let cmd = cli.command;
+    match cmd {
+        Command::Impact {
+            cis,
+            format,
+            max_depth,
+            remote,
+        } => {
+            let (url, client) = remote.client()?;
+            let format = match format {
+                OutputFormat::Json => "json",
+                OutputFormat::Csv => "csv",
+                OutputFormat::Dot => "dot",
+            };
+            let body = call(
+                client
+                    .post(format!("{url}/api/v1/impact"))
+                    .bearer_auth(&remote.token)
+                    .json(&serde_json::json!({ "cis": cis, "max_depth": max_depth, "format": format })),
+            )
+            .await?;
+            print!("{body}");
+            if format == "json" {
+                println!();
+            }
+            Ok(())
+        }
+        Command::GraphCheck { remote } => {
+            let (url, client) = remote.client()?;
+            let body = call(
+                client
+                    .get(format!("{url}/api/v1/graph/check"))
+                    .bearer_auth(&remote.token),
+            )
+            .await?;
+            let v: serde_json::Value = serde_json::from_str(&body)?;
+            println!("{}", serde_json::to_string_pretty(&v)?);
+            if v.get("consistent").and_then(serde_json::Value::as_bool) != Some(true) {
+                bail!("the relationship index differs from storage");
+            }
+            Ok(())
+        }
+        Command::Init {
+            data_dir,
+            listen,
+            sans,
+            engine,
+            storage_user,
+            json,
+        } => {
+            let (out, _store) =
+                setup::init(&data_dir, listen, &sans, &engine, storage_user.as_deref()).await?;
+            if json {
+                println!("{}", serde_json::to_string_pretty(&out)?);
+            } else {
+                print_init(&out);
+            }
+            Ok(())
+        }
+        Command::Serve { config } => {
+            let cfg = Config::load(&config)?;
+            let listener = std::net::TcpListener::bind(cfg.listen)
+                .with_context(|| format!("cannot listen on {}", cfg.listen))?;
+            crate::run(cfg, listener, shutdown_signal()).await?;
+            Ok(())
+        }
+        Command::CheckConfig { config } => {
+            let cfg = Config::load(&config)?;
+            if cfg.tls.enabled {
+                crate::pki::server_config(&cfg.resolve(&cfg.tls.cert), &cfg.resolve(&cfg.tls.key))?;
+            }
+            println!("{}: ok", config.display());
+            Ok(())
+        }
+        Command::Token {
+            command:
+                TokenCommand::Create {
+                    config,
+                    role,
+                    description,
+                },
+        } => {
+            let role = match Role::parse(&role) {
+                Some(r @ (Role::Admin | Role::Editor | Role::Viewer | Role::Enroll)) => r,
+                _ => bail!("--role: expected admin, editor, viewer or enroll, got {role:?}"),
+            };
+            let cfg = Config::load(&config)?;
+            let token = setup::create_token(&cfg, role, &description)
+                .await
+                .context("cannot open the data directory (stop the server first, or use POST /api/v1/tokens)")?;
+            println!("{token}");
+            Ok(())
+        }
+        Command::Quickstart {
+            data_dir,
+            listen,
+            agent_bin,
+            exit_after_inventory,
+        } => setup::quickstart(&data_dir, listen, agent_bin, exit_after_inventory).await,
+    }
+}
+
+fn print_init(out: &setup::InitOutput) {
+    println!("Initialised. These tokens are shown once; the server keeps only their hashes.\n");
+    println!("  config:          {}", out.config.display());
+    println!("  url:             {}", out.url);
+    println!("  CA certificate:  {}", out.ca_cert.display());
+    println!("  CA fingerprint:  {}", out.ca_fingerprint);
+    println!("  admin token:     {}", out.admin_token);
+    println!("  enroll token:    {}", out.enroll_token);
+    println!(
+        "\nStart it:  cmdb-server serve --config {}",
+        out.config.display()
+    );
+    println!(
+        "Enroll an agent:  cmdb-agent enroll --server {} --token {} --ca-fingerprint {}",
+        out.url, out.enroll_token, out.ca_fingerprint
+    );
+}
+
+/// Resolves on SIGTERM or Ctrl-C.
+pub async fn shutdown_signal() {
+    use tokio::signal::unix::{SignalKind, signal};
+    let mut term = match signal(SignalKind::terminate()) {
+        Ok(s) => s,
+        Err(e) => {
+            tracing::error!(error = %e, "cannot install SIGTERM handler");
+            let _ = tokio::signal::ctrl_c().await;
+            return;
+        }
+    };
+    tokio::select! {
+        _ = term.recv() => {},
+        _ = tokio::signal::ctrl_c() => {},
+    }
+    tracing::info!("shutting down");
+}

@@ -1,0 +1,42 @@
+//! The error every service returns to its callers (the HTTP handlers, the CLI).
+//!
+//! Services speak in terms of what went wrong with a request — invalid, not found, not
+//! allowed — never in HTTP status codes; `http/` maps each variant to its status. 4xx variants
+//! carry a precise reason for the caller; storage failures carry their cause, which the
+//! handler logs once and answers with a generic 500.
+
+use crate::storage::{StorageError, valid_key};
+
+/// Why a service refused or failed a request.
+#[derive(Debug, thiserror::Error)]
+pub enum ServiceError {
+    /// The request is malformed or inconsistent; the message names the field.
+    #[error("{0}")]
+    Invalid(String),
+    /// The caller's credential is not (or no longer) valid.
+    #[error("{0}")]
+    Unauthenticated(String),
+    /// The credential is valid but may not do this.
+    #[error("{0}")]
+    Forbidden(String),
+    /// What the request names does not exist.
+    #[error("{0}")]
+    NotFound(String),
+    /// Well-formed, but cannot be applied (an unsupported version, a missing section).
+    #[error("{0}")]
+    Unprocessable(String),
+    #[error("storage failure")]
+    Storage(#[from] StorageError),
+}
+
+/// Checks an id a caller gave before it reaches a query: `field: "x" is not a CI id` (`what`
+/// names the kind of record: CI, token, relationship).
+pub fn check_id(field: &str, id: &str, what: &str) -> Result<(), ServiceError> {
+    if valid_key(id) {
+        Ok(())
+    } else {
+        Err(ServiceError::Invalid(format!(
+            "{field}: {id:?} is not a {what} id"
+        )))
+    }
+}

@@ -1,0 +1,320 @@
+//! The impact service: "if these CIs fail, what fails and what degrades?", what a CI depends
+//! on, and the graph index's size and consistency. Answers come from the in-memory index the
+//! relationships service keeps; names and classes are read from storage for the CIs listed
+//! (one query per 1,000).
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use cmdb_graph::{ImpactOptions, NodeId, State as CiState};
+use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
+
+use crate::error::ServiceError;
+use crate::metrics::Metrics;
+use crate::relationships::{CheckReport, Relationships};
+use crate::storage::{Store, valid_key};
+
+/// One affected CI.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+pub struct AffectedCi {
+    pub id: String,
+    pub name: Option<String>,
+    pub class: Option<String>,
+    /// down or degraded.
+    pub state: String,
+    /// failed, depends_on, runs_on, hosted_on, powered_by, member_of, redundancy, cut_off, lost_link.
+    pub cause: String,
+    /// The CI it inherits its state from.
+    pub via: Option<String>,
+    /// Hops from a failed CI.
+    pub depth: u32,
+    /// Ids from a failed CI to this one.
+    pub path: Vec<String>,
+}
+
+/// An impact analysis.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+pub struct ImpactReport {
+    /// The CIs assumed down, as ids.
+    pub failed: Vec<String>,
+    pub down: usize,
+    pub degraded: usize,
+    /// Affected business services (down or degraded).
+    pub business_services: Vec<AffectedCi>,
+    /// Every affected CI (the failed ones included), by depth.
+    pub affected: Vec<AffectedCi>,
+    /// True when `affected` was cut at `relationships.max_impact_items` (counts stay exact).
+    pub truncated: bool,
+    /// Time the index took, in milliseconds.
+    pub elapsed_ms: f64,
+}
+
+/// What a CI depends on.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct Dependencies {
+    pub id: String,
+    /// Every CI whose failure could affect this one, nearest first.
+    pub dependencies: Vec<AffectedCi>,
+}
+
+/// Size of the graph index and its effective core set.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct GraphSummary {
+    pub nodes: usize,
+    pub edges: usize,
+    pub memory_bytes: usize,
+    /// CIs reachability is measured against: declared core/gateway CIs, else each network's
+    /// centre.
+    pub core: Vec<String>,
+}
+
+/// The impact service.
+#[derive(Debug)]
+pub struct Impact {
+    store: Store,
+    relationships: Arc<Relationships>,
+    metrics: Arc<Metrics>,
+}
+
+impl Impact {
+    pub fn new(store: Store, relationships: Arc<Relationships>, metrics: Arc<Metrics>) -> Self {
+        Self {
+            store,
+            relationships,
+            metrics,
+        }
+    }
+
+    /// Resolves CI references (ids or unique names) to keys; `field` names them in errors.
+    pub async fn resolve(&self, refs: &[String], field: &str) -> Result<Vec<String>, ServiceError> {
+        if refs.is_empty() {
+            return Err(ServiceError::Invalid(format!(
+                "{field}: name at least one CI"
+            )));
+        }
+        if refs.len() > 10_000 {
+            return Err(ServiceError::Invalid(format!("{field}: at most 10000 CIs")));
+        }
+        if let Some(i) = refs
+            .iter()
+            .position(|r| r.trim().is_empty() || r.trim().len() > 255)
+        {
+            return Err(ServiceError::Invalid(format!(
+                "{field}[{i}]: expected a CI id or name of 1 to 255 characters"
+            )));
+        }
+        // Ids in one lookup; the rest are names.
+        let ids: Vec<String> = refs
+            .iter()
+            .map(|r| r.trim().to_string())
+            .filter(|r| valid_key(r))
+            .collect();
+        let known: std::collections::HashSet<String> =
+            self.store.existing_cis(&ids).await?.into_iter().collect();
+        let mut out = Vec::with_capacity(refs.len());
+        for (i, r) in refs.iter().enumerate() {
+            let r = r.trim();
+            if known.contains(r) {
+                out.push(r.to_string());
+                continue;
+            }
+            let found = self.store.ci_keys_named(r, None, false, Some(20)).await?;
+            match found.as_slice() {
+                [one] => out.push(one.clone()),
+                [] => {
+                    return Err(ServiceError::Invalid(format!(
+                        "{field}[{i}]: no CI with id or name {r:?}"
+                    )));
+                }
+                many => {
+                    return Err(ServiceError::Invalid(format!(
+                        "{field}[{i}]: {} CIs are named {r:?}; give an id ({})",
+                        many.len(),
+                        many.join(", ")
+                    )));
+                }
+            }
+        }
+        out.sort();
+        out.dedup();
+        Ok(out)
+    }
+
+    /// Runs an impact analysis on the index and names the result.
+    pub async fn analyse(
+        &self,
+        failed: &[String],
+        max_depth: Option<u32>,
+    ) -> Result<ImpactReport, ServiceError> {
+        let started = std::time::Instant::now();
+        let limit = self.relationships.config().max_impact_items;
+        let (mut rows, down, degraded, truncated, elapsed_ms, alone) = {
+            let g = self.relationships.graph();
+            let ids: Vec<NodeId> = failed.iter().filter_map(|k| g.node_id(k)).collect();
+            // CIs without any relationship are not in the index: they are down, alone.
+            let alone: Vec<&String> = failed.iter().filter(|k| g.node_id(k).is_none()).collect();
+            let result = g.impact(&ids, &ImpactOptions { max_depth });
+            let elapsed_ms = started.elapsed().as_secs_f64() * 1000.0;
+            let all = result.affected();
+            let rows: Vec<AffectedCi> = all
+                .iter()
+                .take(limit)
+                .map(|a| AffectedCi {
+                    id: g.key(a.node).to_string(),
+                    name: None,
+                    class: None,
+                    state: a.state.as_str().into(),
+                    cause: a.cause.as_str().into(),
+                    via: a.via.map(|v| g.key(v).to_string()),
+                    depth: a.depth,
+                    path: result
+                        .path(a.node)
+                        .into_iter()
+                        .map(|n| g.key(n).to_string())
+                        .collect(),
+                })
+                .collect();
+            (
+                rows,
+                result.count(CiState::Down),
+                result.count(CiState::Degraded),
+                all.len() > limit,
+                elapsed_ms,
+                alone,
+            )
+        };
+        rows.extend(alone.iter().map(|k| AffectedCi {
+            id: k.to_string(),
+            name: None,
+            class: None,
+            state: "down".into(),
+            cause: "failed".into(),
+            via: None,
+            depth: 0,
+            path: vec![k.to_string()],
+        }));
+        // Within a depth, by id: the same answer whatever the index's internal order.
+        rows.sort_by(|a, b| (a.depth, &a.id).cmp(&(b.depth, &b.id)));
+        self.name_rows(&mut rows).await?;
+        let business_services = rows
+            .iter()
+            .filter(|r| r.class.as_deref() == Some("business_service"))
+            .cloned()
+            .collect();
+        self.metrics.impact_queries.inc();
+        Ok(ImpactReport {
+            failed: failed.to_vec(),
+            down: down + alone.len(),
+            degraded,
+            business_services,
+            affected: rows,
+            truncated,
+            elapsed_ms,
+        })
+    }
+
+    async fn name_rows(&self, rows: &mut [AffectedCi]) -> Result<(), ServiceError> {
+        let keys: Vec<String> = rows.iter().map(|r| r.id.clone()).collect();
+        let names: HashMap<String, (String, String)> = self
+            .store
+            .names_of(&keys)
+            .await?
+            .into_iter()
+            .map(|(k, n, c)| (k, (n, c)))
+            .collect();
+        for r in rows {
+            if let Some((n, c)) = names.get(&r.id) {
+                r.name = Some(n.clone());
+                r.class = Some(c.clone());
+            }
+        }
+        Ok(())
+    }
+
+    /// What fails if `id` fails.
+    pub async fn of_ci(
+        &self,
+        id: &str,
+        max_depth: Option<u32>,
+    ) -> Result<ImpactReport, ServiceError> {
+        self.relationships.must_exist(id).await?;
+        self.analyse(std::slice::from_ref(&id.to_string()), max_depth)
+            .await
+    }
+
+    /// What `id` depends on: everything whose failure could affect it, nearest first.
+    pub async fn dependencies(
+        &self,
+        id: &str,
+        max_depth: Option<u32>,
+    ) -> Result<Dependencies, ServiceError> {
+        self.relationships.must_exist(id).await?;
+        let id = id.to_string();
+        let limit = self.relationships.config().max_impact_items;
+        let mut rows: Vec<AffectedCi> = {
+            let g = self.relationships.graph();
+            match g.node_id(&id) {
+                None => Vec::new(),
+                Some(n) => {
+                    let reached = g.dependencies(n, max_depth);
+                    let via: HashMap<NodeId, NodeId> =
+                        reached.iter().map(|r| (r.node, r.via)).collect();
+                    reached
+                        .iter()
+                        .take(limit)
+                        .map(|r| {
+                            let mut path = vec![r.node];
+                            let mut at = r.node;
+                            while let Some(v) = via.get(&at) {
+                                path.push(*v);
+                                at = *v;
+                                if at == n || path.len() > 100_000 {
+                                    break;
+                                }
+                            }
+                            path.reverse();
+                            AffectedCi {
+                                id: g.key(r.node).to_string(),
+                                name: None,
+                                class: None,
+                                state: "dependency".into(),
+                                cause: r.kind.as_str().into(),
+                                via: Some(g.key(r.via).to_string()),
+                                depth: r.depth,
+                                path: path.into_iter().map(|x| g.key(x).to_string()).collect(),
+                            }
+                        })
+                        .collect()
+                }
+            }
+        };
+        self.name_rows(&mut rows).await?;
+        Ok(Dependencies {
+            id,
+            dependencies: rows,
+        })
+    }
+
+    /// Compares the in-memory graph index with storage.
+    pub async fn check(&self) -> Result<CheckReport, ServiceError> {
+        Ok(self.relationships.check().await?)
+    }
+
+    /// Size of the graph index and its effective core set.
+    pub fn summary(&self) -> GraphSummary {
+        let g = self.relationships.graph();
+        let mut core: Vec<String> = g
+            .core_nodes()
+            .into_iter()
+            .map(|n| g.key(n).to_string())
+            .collect();
+        core.sort();
+        GraphSummary {
+            nodes: g.node_count(),
+            edges: g.edge_count(),
+            memory_bytes: g.memory_bytes(),
+            core,
+        }
+    }
+}

@@ -1,0 +1,205 @@
+//! The ingest service: agent reports become CIs. validate → identify → reconcile → write →
+//! discover.
+//!
+//! The hot path is the unchanged report (a heartbeat, or a full inventory identical to what the
+//! server holds): it is answered from memory (the agent's CI and section hashes are cached) and
+//! only bumps an in-memory "last seen" ([`presence`]) that a background task writes in batches.
+//! Reports that change something are written in one SurrealDB transaction with their history.
+//! Then relationship discovery runs on what the report says ([`crate::relationships`]); its
+//! failure is logged and counted, never the agent's problem: the next report derives the same
+//! edges again.
+//!
+//! - [`host`]: host reports (full inventories and deltas);
+//! - [`device`]: network devices polled over SNMP: the same steps, their own identification
+//!   rules and records;
+//! - [`validate`]: what a report must satisfy before anything is looked up;
+//! - [`catalog`]: the normalised package catalogue;
+//! - [`presence`]: coalesced last-seen times;
+//! - [`reservations`]: identification keys held while a report is identified.
+
+mod catalog;
+mod device;
+mod host;
+mod presence;
+mod reservations;
+mod validate;
+
+#[cfg(test)]
+mod tests;
+
+use std::collections::{BTreeMap, HashMap};
+use std::sync::{Arc, Mutex};
+
+use cmdb_shared::device::DeviceReport;
+use cmdb_shared::{Package, Report, ReportAck};
+use serde_json::Value;
+
+pub use catalog::package_key;
+pub use validate::{validate_device, validate_host};
+
+use crate::config::Limits;
+use crate::domain::reconcile::AttributeChange;
+use crate::metrics::Metrics;
+use crate::relationships::Relationships;
+use crate::storage::{HistoryRecord, StorageError, Store};
+
+/// Why a report was not applied.
+#[derive(Debug, thiserror::Error)]
+pub enum IngestError {
+    /// The report is malformed or inconsistent (400).
+    #[error("{0}")]
+    Invalid(String),
+    /// A valid report that cannot be applied: an identification key or section is missing (422).
+    #[error("{0}")]
+    Unprocessable(String),
+    /// The delta's baseline is not what the server holds: send a full inventory (409).
+    #[error("{0}")]
+    Resync(String),
+    /// The agent's credential outlived the agent record (401).
+    #[error("unknown agent")]
+    UnknownAgent,
+    #[error("storage failure")]
+    Storage(#[from] StorageError),
+}
+
+/// What the server remembers about an agent between reports.
+#[derive(Debug, Clone, Default)]
+struct AgentView {
+    ci: Option<String>,
+    identified_by: String,
+    hashes: BTreeMap<String, String>,
+}
+
+/// The ingest service: its storage, limits and in-memory state, shared by all requests.
+#[derive(Debug)]
+pub struct Ingestor {
+    store: Store,
+    limits: Limits,
+    relationships: Arc<Relationships>,
+    metrics: Arc<Metrics>,
+    views: Mutex<HashMap<String, AgentView>>,
+    locks: Mutex<HashMap<String, Arc<tokio::sync::Mutex<()>>>>,
+    reservations: reservations::Reservations,
+    catalog: catalog::Catalog,
+    presence: presence::Presence,
+    /// Device identifications: `agent|target host` → the CI and the keys it was found by.
+    device_targets: Mutex<HashMap<String, device::DeviceTarget>>,
+}
+
+fn new_key() -> String {
+    uuid::Uuid::new_v4().simple().to_string()
+}
+
+fn lock_or_recover<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+/// History records of `changes` made by `agent`'s report.
+fn history_records(
+    ci: &str,
+    agent: &str,
+    now: &str,
+    changes: &[AttributeChange],
+) -> Vec<HistoryRecord> {
+    changes
+        .iter()
+        .map(|c| HistoryRecord {
+            ci: ci.to_string(),
+            at: now.to_string(),
+            source: format!("agent:{agent}"),
+            attribute: c.attribute.clone(),
+            old: c.old.clone().unwrap_or(Value::Null),
+            new: c.new.clone().unwrap_or(Value::Null),
+        })
+        .collect()
+}
+
+impl Ingestor {
+    /// The service over `store`; loads the package catalogue.
+    pub async fn new(
+        store: Store,
+        limits: Limits,
+        relationships: Arc<Relationships>,
+        metrics: Arc<Metrics>,
+    ) -> Result<Self, StorageError> {
+        let catalog = catalog::Catalog::default();
+        catalog.warm(&store).await?;
+        Ok(Self {
+            store,
+            limits,
+            relationships,
+            metrics,
+            views: Mutex::default(),
+            locks: Mutex::default(),
+            reservations: reservations::Reservations::default(),
+            catalog,
+            presence: presence::Presence::default(),
+            device_targets: Mutex::default(),
+        })
+    }
+
+    /// Applies one host report from `agent`, then derives the relationships it shows.
+    pub async fn ingest(&self, agent: &str, report: &Report) -> Result<ReportAck, IngestError> {
+        let ack = self.apply_host(agent, report).await?;
+        self.relationships
+            .discover_host(&ack.ci_id, &report.inventory, ack.changes > 0)
+            .await;
+        Ok(ack)
+    }
+
+    /// Applies one device poll reported by `agent`, then derives the relationships it shows.
+    pub async fn ingest_device(
+        &self,
+        agent: &str,
+        report: &DeviceReport,
+    ) -> Result<ReportAck, IngestError> {
+        let (ack, inventory) = self.apply_device(agent, report).await?;
+        self.relationships
+            .discover_device(&ack.ci_id, &inventory)
+            .await;
+        Ok(ack)
+    }
+
+    /// The packages behind these keys (from the in-memory catalogue).
+    pub fn packages_of(&self, keys: &[String]) -> Vec<Package> {
+        self.catalog.packages_of(keys)
+    }
+
+    /// The in-memory last-seen time of an agent not yet flushed.
+    pub fn pending_last_seen(&self, agent: &str) -> Option<String> {
+        self.presence.pending(agent)
+    }
+
+    /// Forgets cached state of an agent (credential revoked).
+    pub fn forget(&self, agent: &str) {
+        lock_or_recover(&self.views).remove(agent);
+    }
+
+    /// Writes coalesced last-seen times; on failure they are kept for the next attempt.
+    pub async fn flush_last_seen(&self) {
+        let items = self.presence.take_agents();
+        if !items.is_empty()
+            && let Err(e) = self.store.flush_last_seen(&items).await
+        {
+            self.metrics.last_seen_flush_failures.inc();
+            tracing::warn!(error = %e, count = items.len(), "cannot write last-seen times; will retry");
+            self.presence.restore_agents(items);
+        }
+        let devices = self.presence.take_devices();
+        if devices.is_empty() {
+            return;
+        }
+        if let Err(e) = self.store.flush_ci_seen(&devices).await {
+            self.metrics.last_seen_flush_failures.inc();
+            tracing::warn!(error = %e, count = devices.len(), "cannot write device last-seen times; will retry");
+            self.presence.restore_devices(devices);
+        }
+    }
+
+    fn agent_lock(&self, agent: &str) -> Arc<tokio::sync::Mutex<()>> {
+        lock_or_recover(&self.locks)
+            .entry(agent.to_string())
+            .or_default()
+            .clone()
+    }
+}

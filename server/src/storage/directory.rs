@@ -1,0 +1,78 @@
+//! Whole-table reads of every CI that the in-memory directory (relationship discovery) and
+//! graph index are loaded from at start: only the fields they need, no inventory.
+
+use serde::Deserialize;
+use serde_json::Value;
+
+use super::{StorageError, Store};
+
+/// What relationship discovery's directory reads of a CI.
+#[derive(Debug, Clone, Deserialize)]
+pub struct DirectoryRow {
+    pub key: String,
+    pub class: String,
+    pub name: String,
+    #[serde(default)]
+    pub fqdn: Option<String>,
+    #[serde(default)]
+    pub uuid: Option<String>,
+    #[serde(default)]
+    pub addresses: Option<Vec<String>>,
+    #[serde(default)]
+    pub chassis_ids: Option<Vec<String>>,
+    #[serde(default)]
+    pub serial: Option<String>,
+    #[serde(default)]
+    pub network: Option<Value>,
+    #[serde(default)]
+    pub virtualization: Option<Value>,
+    #[serde(default)]
+    pub interfaces: Option<Value>,
+    /// Service CIs: `{host, process, ports}`.
+    #[serde(default)]
+    pub service: Option<Value>,
+}
+
+/// What the graph index needs of a CI.
+#[derive(Debug, Clone, Deserialize)]
+pub struct GraphNodeRow {
+    pub key: String,
+    pub class: String,
+    #[serde(default)]
+    pub min_up: Option<u32>,
+    #[serde(default)]
+    pub core: Option<bool>,
+}
+
+impl Store {
+    /// What relationship discovery's directory needs of every CI.
+    pub async fn directory_rows(&self) -> Result<Vec<DirectoryRow>, StorageError> {
+        self.query_rows(
+            "SELECT record::id(id) AS key, class, name, keys.fqdn AS fqdn, keys.hardware_uuid AS uuid, addresses, chassis_ids, serial, sections.network AS network, sections.virtualization AS virtualization, sections.device.interfaces AS interfaces, service FROM ci",
+            Value::Null,
+        )
+        .await
+    }
+
+    /// What the graph index needs of every CI.
+    pub async fn graph_nodes(&self) -> Result<Vec<GraphNodeRow>, StorageError> {
+        self.query_rows(
+            "SELECT record::id(id) AS key, class, min_up, core FROM ci",
+            Value::Null,
+        )
+        .await
+    }
+
+    /// Key and name of every CI.
+    pub async fn ci_names(&self) -> Result<Vec<(String, String)>, StorageError> {
+        #[derive(Deserialize)]
+        struct Row {
+            key: String,
+            name: String,
+        }
+        let rows: Vec<Row> = self
+            .query_rows("SELECT record::id(id) AS key, name FROM ci", Value::Null)
+            .await?;
+        Ok(rows.into_iter().map(|r| (r.key, r.name)).collect())
+    }
+}
