@@ -3,9 +3,10 @@
 //! while the server is away, and pushes them; the real `cmdb-server` identifies each unit
 //! once and serves it through the API.
 //!
-//! What each device's inventory must contain is checked against Net-SNMP in `snmp.rs`; here
-//! the API must give back exactly what the agent read (compared with `cmdb-agent snmp
-//! inventory` of the same device), and two captures of one unit must be one CI.
+//! What each device's inventory must contain is checked against Net-SNMP in the `snmp`
+//! module; here the API must give back exactly what the agent read (compared with
+//! `cmdb-agent snmp inventory` of the same device), and two captures of one unit must be one
+//! CI.
 
 use std::path::Path;
 use std::time::Duration;
@@ -14,9 +15,8 @@ use cmdb_tests::snmp::{Snmpsim, V3_AUTH_KEY, V3_PRIV_KEY, V3_USER, poll, v3_args
 use cmdb_tests::{Agent, Server};
 use serde_json::Value;
 
-const C3560: &str = "cisco-c3560";
-const BDCOM: &str = "bdcom-s5612";
-const LINUX: &str = "linux-unknown-006";
+use crate::common::{BDCOM, C3560, LINUX};
+
 const LIMIT: Duration = Duration::from_secs(60);
 
 fn devices(server: &Server) -> Vec<Value> {

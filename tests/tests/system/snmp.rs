@@ -19,25 +19,21 @@ use cmdb_tests::snmp::{
     hex_colons, index_bytes, int, ip, opt_text, parse_oid, poll, text, unicast_mac, v3_args,
 };
 
+use crate::common::{
+    BDCOM, C3560, CDP_CACHE_ENTRY, IF_ENTRY, IF_NAME, IF_X_ENTRY, LINUX, LLDP_LOC_CHASSIS_ID,
+    LLDP_LOC_PORT_ENTRY, LLDP_LOC_SYS_NAME, LLDP_REM_ENTRY, MX960, N5000, PROCURVE, SYS_NAME, walk,
+};
+
 /// How long one `snmp inventory` may take. Every recording here is inventoried in a few
 /// seconds; a walk that loops or stalls is cut off well before the test's own timeout.
 const LIMIT: Duration = Duration::from_secs(45);
 
 const SYS_DESCR: &str = "1.3.6.1.2.1.1.1.0";
 const SYS_OBJECT_ID: &str = "1.3.6.1.2.1.1.2.0";
-const SYS_NAME: &str = "1.3.6.1.2.1.1.5.0";
-const IF_ENTRY: &str = "1.3.6.1.2.1.2.2.1";
-const IF_X_ENTRY: &str = "1.3.6.1.2.1.31.1.1.1";
-const IF_NAME: &str = "1.3.6.1.2.1.31.1.1.1.1";
 const ENT_PHYSICAL_ENTRY: &str = "1.3.6.1.2.1.47.1.1.1.1";
-const CDP_CACHE_ENTRY: &str = "1.3.6.1.4.1.9.9.23.1.2.1.1";
 const IP_NET_TO_MEDIA_ENTRY: &str = "1.3.6.1.2.1.4.22.1";
 const IP_NET_TO_PHYSICAL_ENTRY: &str = "1.3.6.1.2.1.4.35.1";
 const LLDP_LOC_CHASSIS_ID_SUBTYPE: &str = "1.0.8802.1.1.2.1.3.1.0";
-const LLDP_LOC_CHASSIS_ID: &str = "1.0.8802.1.1.2.1.3.2.0";
-const LLDP_LOC_SYS_NAME: &str = "1.0.8802.1.1.2.1.3.3.0";
-const LLDP_LOC_PORT_ENTRY: &str = "1.0.8802.1.1.2.1.3.7.1";
-const LLDP_REM_ENTRY: &str = "1.0.8802.1.1.2.1.4.1.1";
 const DOT1D_BASE_PORT_IF_INDEX: &str = "1.3.6.1.2.1.17.1.4.1.2";
 const DOT1D_TP_FDB_ENTRY: &str = "1.3.6.1.2.1.17.4.3.1";
 const DOT1Q_TP_FDB_ENTRY: &str = "1.3.6.1.2.1.17.7.1.2.2.1";
@@ -46,26 +42,9 @@ const HR_STORAGE_TYPES: &str = "1.3.6.1.2.1.25.2.1";
 const HR_PROCESSOR_LOAD: &str = "1.3.6.1.2.1.25.3.3.1.2";
 const IF_HC_IN_OCTETS: &str = "1.3.6.1.2.1.31.1.1.1.6";
 
-const C3560: &str = "cisco-c3560";
-const N5000: &str = "cisco-n5000";
-const PROCURVE: &str = "hpe-procurve-516733-b21";
-const BDCOM: &str = "bdcom-s5612";
-const LINUX: &str = "linux-unknown-006";
-const MX960: [&str; 4] = [
-    "juniper-mx960-12-3r6-6",
-    "juniper-mx960-13-3r9-13",
-    "juniper-mx960-16-1r6-7-a",
-    "juniper-mx960-16-1r6-7-b",
-];
-
 fn poll_v2c(sim: &Snmpsim, recording: &str) -> Polled {
     poll(&sim.target(), &["--community", recording], LIMIT)
         .unwrap_or_else(|e| panic!("{recording}: {e:#}"))
-}
-
-fn walk(r: &NetSnmp, subtree: &str) -> Walk {
-    r.walk(subtree)
-        .unwrap_or_else(|e| panic!("snmpbulkwalk {subtree}: {e:#}"))
 }
 
 fn get(r: &NetSnmp, oids: &[&str]) -> Walk {

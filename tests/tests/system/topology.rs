@@ -15,34 +15,22 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::fmt;
 use std::path::Path;
 
-use cmdb_tests::snmp::{NetSnmp, Snmpsim, Walk, bytes, hex_colons, opt_text, text};
+use cmdb_tests::snmp::{Snmpsim, Walk, bytes, hex_colons, opt_text, text};
 use cmdb_tests::{Agent, Server};
 use serde_json::Value;
 
-const MX960: [&str; 4] = [
-    "juniper-mx960-12-3r6-6",
-    "juniper-mx960-13-3r9-13",
-    "juniper-mx960-16-1r6-7-a",
-    "juniper-mx960-16-1r6-7-b",
-];
-const N5000: &str = "cisco-n5000";
-const PROCURVE: &str = "hpe-procurve-516733-b21";
+use crate::common::{
+    CDP_CACHE_ENTRY, IF_ENTRY, IF_NAME, IF_X_ENTRY, LLDP_LOC_CHASSIS_ID, LLDP_LOC_PORT_ENTRY,
+    LLDP_LOC_SYS_NAME, LLDP_REM_ENTRY, MX960, N5000, PROCURVE, SYS_NAME, walk,
+};
+
 /// Every polled device, in the order of the agent's targets.
 const DEVICES: [&str; 6] = [MX960[0], MX960[1], MX960[2], MX960[3], N5000, PROCURVE];
-/// One snmpsim work directory (and warm index) for every test of this file.
+/// One snmpsim work directory (and warm index) for every test of this module.
 const SIM: &str = "topology";
 
-const SYS_NAME: &str = "1.3.6.1.2.1.1.5.0";
 const DOT1D_BASE_BRIDGE_ADDRESS: &str = "1.3.6.1.2.1.17.1.1.0";
-const IF_ENTRY: &str = "1.3.6.1.2.1.2.2.1";
 const IF_DESCR: &str = "1.3.6.1.2.1.2.2.1.2";
-const IF_X_ENTRY: &str = "1.3.6.1.2.1.31.1.1.1";
-const IF_NAME: &str = "1.3.6.1.2.1.31.1.1.1.1";
-const LLDP_LOC_CHASSIS_ID: &str = "1.0.8802.1.1.2.1.3.2.0";
-const LLDP_LOC_SYS_NAME: &str = "1.0.8802.1.1.2.1.3.3.0";
-const LLDP_LOC_PORT_ENTRY: &str = "1.0.8802.1.1.2.1.3.7.1";
-const LLDP_REM_ENTRY: &str = "1.0.8802.1.1.2.1.4.1.1";
-const CDP_CACHE_ENTRY: &str = "1.3.6.1.4.1.9.9.23.1.2.1.1";
 
 // ---- the reference: links as Net-SNMP's walks show them ----------------------------------
 
@@ -115,11 +103,6 @@ struct Device {
     local_ports: BTreeMap<u32, (Option<String>, Option<String>)>,
     rem: Walk,
     cdp: Walk,
-}
-
-fn walk(r: &NetSnmp, subtree: &str) -> Walk {
-    r.walk(subtree)
-        .unwrap_or_else(|e| panic!("snmpbulkwalk {subtree}: {e:#}"))
 }
 
 impl Device {
