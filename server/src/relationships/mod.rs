@@ -385,12 +385,12 @@ impl Relationships {
         let _w = self.write.lock().await;
         let fresh = Self::read_index(&self.store, &self.config).await?;
         let g = rw_read(&self.graph);
-        Ok(compare(&fresh, &g))
+        Ok(compare_index(&fresh, &g))
     }
 }
 
 /// Differences between `storage` (an index freshly built from storage) and `index`.
-pub fn compare(storage: &GraphIndex, index: &GraphIndex) -> CheckReport {
+pub fn compare_index(storage: &GraphIndex, index: &GraphIndex) -> CheckReport {
     let count = |g: &GraphIndex| -> BTreeMap<(String, String, RelKind), u32> {
         g.edges()
             .into_iter()

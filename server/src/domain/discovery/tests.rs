@@ -1,4 +1,3 @@
-
 use super::*;
 use cmdb_graph::RelKind;
 use cmdb_shared::device::DeviceInventory;
