@@ -127,13 +127,12 @@ impl Ingestor {
             .await
     }
 
-    /// Validates, identifies and writes one device poll reported by `agent`; returns the
-    /// acknowledgement and the poll's inventory in canonical form (what discovery reads).
+    /// Validates, identifies and writes one device poll reported by `agent`.
     pub(super) async fn apply_device(
         &self,
         agent: &str,
         report: &DeviceReport,
-    ) -> Result<(ReportAck, DeviceInventory), IngestError> {
+    ) -> Result<ReportAck, IngestError> {
         let store = &self.store;
         if report.schema_version != cmdb_shared::SCHEMA_VERSION {
             return Err(IngestError::Unprocessable(format!(
@@ -194,15 +193,12 @@ impl Ingestor {
                 keys: poll.keys.clone(),
             },
         );
-        Ok((
-            ReportAck {
-                report_id: report.report_id.clone(),
-                ci_id: ci,
-                identified_by: rule,
-                changes,
-            },
-            poll.inv,
-        ))
+        Ok(ReportAck {
+            report_id: report.report_id.clone(),
+            ci_id: ci,
+            identified_by: rule,
+            changes,
+        })
     }
 
     async fn create_device(

@@ -153,9 +153,9 @@ impl Ingestor {
         agent: &str,
         report: &DeviceReport,
     ) -> Result<ReportAck, IngestError> {
-        let (ack, inventory) = self.apply_device(agent, report).await?;
+        let ack = self.apply_device(agent, report).await?;
         self.relationships
-            .discover_device(&ack.ci_id, &inventory)
+            .discover_device(&ack.ci_id, &report.inventory)
             .await;
         Ok(ack)
     }

@@ -283,7 +283,7 @@ impl Relationships {
         Ok(())
     }
 
-    /// Discovery after a device poll (`inv` in canonical form).
+    /// Discovery after a device poll.
     pub async fn discover_device(&self, ci: &str, inv: &DeviceInventory) {
         if let Err(e) = self.device(ci, inv).await {
             self.metrics.discovery_failures.inc();
