@@ -83,7 +83,7 @@ fn flatten(prefix: &str, value: &Value, out: &mut BTreeMap<String, Value>) {
     }
 }
 
-/// A network device's stable section (see [`super::device::split`]) as attributes:
+/// A network device's stable section (see [`super::device_report::split`]) as attributes:
 /// `device.firmware`, `device.system.location`, `device.interfaces.Gi1/0/1.speed_mbps`,
 /// `device.components.PSU 1.serial`, `device.addresses.10.0.0.1.prefix_len`, …
 /// Interfaces, components and storage are keyed by name (their index when the name is empty

@@ -3,19 +3,19 @@
 //!
 //! The hot path is the unchanged report (a heartbeat, or a full inventory identical to what the
 //! server holds): it is answered from memory (the agent's CI and section hashes are cached) and
-//! only bumps an in-memory "last seen" ([`presence`]) that a background task writes in batches.
+//! only bumps an in-memory "last seen" (`presence`) that a background task writes in batches.
 //! Reports that change something are written in one SurrealDB transaction with their history.
 //! Then relationship discovery runs on what the report says ([`crate::relationships`]); its
 //! failure is logged and counted, never the agent's problem: the next report derives the same
 //! edges again.
 //!
-//! - [`host`]: host reports (full inventories and deltas);
-//! - [`device`]: network devices polled over SNMP: the same steps, their own identification
+//! - `host`: host reports (full inventories and deltas);
+//! - `device`: network devices polled over SNMP: the same steps, their own identification
 //!   rules and records;
-//! - [`validate`]: what a report must satisfy before anything is looked up;
-//! - [`catalog`]: the normalised package catalogue;
-//! - [`presence`]: coalesced last-seen times;
-//! - [`reservations`]: identification keys held while a report is identified.
+//! - `validate`: what a report must satisfy before anything is looked up;
+//! - `catalog`: the normalised package catalogue;
+//! - `presence`: coalesced last-seen times;
+//! - `reservations`: identification keys held while a report is identified.
 
 mod catalog;
 mod device;

@@ -24,7 +24,7 @@ use crate::domain::discovery::{
     device_facts, host_addresses, host_facts, listening_services,
 };
 use crate::domain::identify::HostKeys;
-use crate::storage::{DirectoryRow, NewCi, RelWrite, StorageError, Store, now_str};
+use crate::storage::{DirectoryRow, GraphWrite, NewCi, StorageError, Store, now_str};
 
 /// The sections of a host report discovery reads.
 const HOST_SECTIONS: [&str; 4] = ["identity", "network", "sockets", "virtualization"];
@@ -248,7 +248,7 @@ impl Relationships {
         if !self.throttle.due(ci, &hash, refresh) {
             return Ok(());
         }
-        let mut base = RelWrite::default();
+        let mut base = GraphWrite::default();
         // Services the directory does not list for this host may still be stored (a service that
         // came back): one lookup for all of them.
         let unlisted: Vec<String> = services
@@ -306,7 +306,7 @@ impl Relationships {
         if !self.throttle.due(ci, &hash, refresh) {
             return Ok(());
         }
-        self.upsert_discovered(RelWrite::default(), &desired)
+        self.upsert_discovered(GraphWrite::default(), &desired)
             .await?;
         self.throttle.done(ci, hash);
         Ok(())

@@ -20,7 +20,7 @@ use super::manual::{
 };
 use super::{IndexEffects, Relationships, history_rows, node_attrs};
 use crate::error::ServiceError;
-use crate::storage::{HistoryRecord, RelWrite, RelationshipRecord, Store, now_str, valid_key};
+use crate::storage::{GraphWrite, HistoryRecord, RelationshipRecord, Store, now_str, valid_key};
 
 /// A relationship to import.
 #[derive(Debug, Clone, Default, Deserialize, Serialize, ToSchema)]
@@ -212,14 +212,14 @@ async fn plan(
     b: &Bundle,
     dry_run: bool,
     who: &str,
-) -> Result<(ImportReport, RelWrite, IndexEffects), ServiceError> {
+) -> Result<(ImportReport, GraphWrite, IndexEffects), ServiceError> {
     let now = now_str();
     let mut errors: Vec<String> = Vec::new();
     let mut report = ImportReport {
         dry_run,
         ..Default::default()
     };
-    let mut w = RelWrite::default();
+    let mut w = GraphWrite::default();
     let mut fx = IndexEffects::default();
     // class/name → key, for references (existing manual CIs and those created here).
     let mut planned: HashMap<(String, String), String> = HashMap::new();

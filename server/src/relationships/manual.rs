@@ -14,7 +14,7 @@ use utoipa::ToSchema;
 
 use super::{IndexEffects, Relationships, history_rows, node_attrs};
 use crate::error::{ServiceError, check_id};
-use crate::storage::{HistoryRecord, NewCi, RelFilter, RelWrite, RelationshipRecord, now_str};
+use crate::storage::{GraphWrite, HistoryRecord, NewCi, RelFilter, RelationshipRecord, now_str};
 
 /// Classes only discovery creates.
 pub const DISCOVERED_CLASSES: [&str; 3] = ["host", "network_device", "service"];
@@ -459,7 +459,7 @@ impl Relationships {
             let now = now_str();
             let r = manual_record(&n.from, &n.to, kind, n.note, n.evidence, &now);
             self.store
-                .apply_relationships(&RelWrite {
+                .apply_relationships(&GraphWrite {
                     upserts: vec![r.clone()],
                     history: history_rows(None, Some(&r), &now, who),
                     ..Default::default()
@@ -507,7 +507,7 @@ impl Relationships {
             if after != before {
                 let now = now_str();
                 self.store
-                    .apply_relationships(&RelWrite {
+                    .apply_relationships(&GraphWrite {
                         upserts: vec![after.clone()],
                         history: history_rows(Some(&before), Some(&after), &now, who),
                         ..Default::default()
@@ -536,7 +536,7 @@ impl Relationships {
             }
             let now = now_str();
             self.store
-                .apply_relationships(&RelWrite {
+                .apply_relationships(&GraphWrite {
                     deletes: vec![id.to_string()],
                     history: history_rows(Some(&before), None, &now, who),
                     ..Default::default()
@@ -562,7 +562,7 @@ impl Relationships {
         let key = uuid::Uuid::new_v4().simple().to_string();
         let doc = manual_ci_doc(&c, &now);
         let shown = serde_json::to_value(&doc).map_err(crate::storage::StorageError::from)?;
-        let w = RelWrite {
+        let w = GraphWrite {
             cis: vec![(key.clone(), doc)],
             history: vec![HistoryRecord {
                 ci: key.clone(),
@@ -617,7 +617,7 @@ impl Relationships {
             if !changes.is_empty() {
                 let now = now_str();
                 self.store
-                    .apply_relationships(&RelWrite {
+                    .apply_relationships(&GraphWrite {
                         ci_updates: vec![(id.to_string(), Value::Object(changes.clone()))],
                         history: ci_history(id, &current, &changes, &now, who),
                         ..Default::default()
@@ -653,7 +653,7 @@ impl Relationships {
             }
             let rels = self.store.relationships_of(id).await?;
             let now = now_str();
-            let mut w = RelWrite {
+            let mut w = GraphWrite {
                 deletes: rels.iter().map(|r| r.key.clone()).collect(),
                 ci_deletes: vec![id.to_string()],
                 ..Default::default()

@@ -11,11 +11,11 @@
 //! - [`manual`]: what people create, edit and delete (manual CIs and relationships);
 //! - [`import`]: bulk import and export of manual CIs and relationships.
 //!
-//! Discovered edges are upserted by a key derived from what identifies them ([`edge_key`]),
+//! Discovered edges are upserted by a key derived from what identifies them ([`edge_key`](crate::domain::discovery::edge_key)),
 //! so the same link seen from both switches, or the same connection seen from the client and
 //! the server, is one edge. An edge observed again refreshes its `last_seen` (at most once per
 //! `refresh_secs`); one not observed for `stale_after_secs` is marked stale by
-//! [`Relations::sweep`], kept in storage and dropped from the index. Manual edges never expire.
+//! [`Relationships::sweep`], kept in storage and dropped from the index. Manual edges never expire.
 
 pub use crate::storage::RelationshipRecord;
 
@@ -32,7 +32,7 @@ use serde_json::{Value, json};
 use crate::config::RelationshipsConfig;
 use crate::domain::discovery::{Directory, DiscoveredEdge};
 use crate::metrics::Metrics;
-use crate::storage::{HistoryRecord, RelWrite, StorageError, Store, time_str};
+use crate::storage::{GraphWrite, HistoryRecord, StorageError, Store, time_str};
 
 /// What a history row says of an edge.
 fn summary(r: &RelationshipRecord) -> Value {
@@ -277,7 +277,7 @@ impl Relationships {
     /// written in the same transaction.
     async fn upsert_discovered(
         &self,
-        base: RelWrite,
+        base: GraphWrite,
         desired: &[DiscoveredEdge],
     ) -> Result<usize, StorageError> {
         let _w = self.write.lock().await;
@@ -309,7 +309,7 @@ impl Relationships {
 
     /// Writes a manual operation already validated by the caller: `w` as given, then the
     /// index effects.
-    async fn write_manual(&self, w: RelWrite, effects: IndexEffects) -> Result<(), StorageError> {
+    async fn write_manual(&self, w: GraphWrite, effects: IndexEffects) -> Result<(), StorageError> {
         let _w = self.write.lock().await;
         self.store.apply_relationships(&w).await?;
         self.apply_effects(effects);
@@ -349,7 +349,7 @@ impl Relationships {
         if candidates.is_empty() {
             return Ok(0);
         }
-        let mut w = RelWrite::default();
+        let mut w = GraphWrite::default();
         let mut remove = Vec::new();
         for e in &candidates {
             let mut r = e.clone();
@@ -364,7 +364,7 @@ impl Relationships {
         }
         for chunk in w.upserts.chunks(200).zip(w.history.chunks(400)) {
             store
-                .apply_relationships(&RelWrite {
+                .apply_relationships(&GraphWrite {
                     upserts: chunk.0.to_vec(),
                     history: chunk.1.to_vec(),
                     ..Default::default()

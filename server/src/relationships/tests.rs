@@ -112,7 +112,7 @@ fn edge_keys_depend_on_every_part_and_on_the_kind() {
 
 async fn store_with(cis: &[&str]) -> Store {
     let store = Store::memory().await.expect("memory");
-    let w = RelWrite {
+    let w = GraphWrite {
         cis: cis
             .iter()
             .map(|k| {
@@ -139,7 +139,7 @@ async fn an_edge_not_observed_for_stale_after_goes_stale_and_leaves_the_index_bu
     )
     .await
     .expect("load");
-    rels.upsert_discovered(RelWrite::default(), &[desired("k", json!({}))])
+    rels.upsert_discovered(GraphWrite::default(), &[desired("k", json!({}))])
         .await
         .expect("discovered");
     let manual = crate::storage::RelationshipRecord {
@@ -157,7 +157,7 @@ async fn an_edge_not_observed_for_stale_after_goes_stale_and_leaves_the_index_bu
         note: None,
     };
     rels.write_manual(
-        RelWrite {
+        GraphWrite {
             upserts: vec![manual],
             ..Default::default()
         },
@@ -174,7 +174,7 @@ async fn an_edge_not_observed_for_stale_after_goes_stale_and_leaves_the_index_bu
     let mut old = store.relationship("k").await.expect("read").expect("edge");
     old.last_seen = T0.into();
     store
-        .apply_relationships(&RelWrite {
+        .apply_relationships(&GraphWrite {
             upserts: vec![old],
             ..Default::default()
         })
@@ -195,7 +195,7 @@ async fn an_edge_not_observed_for_stale_after_goes_stale_and_leaves_the_index_bu
             .any(|r| r.attribute == "relationship" && r.new["stale"] == json!(true))
     );
     // Seen again: back in the index, not stale.
-    rels.upsert_discovered(RelWrite::default(), &[desired("k", json!({}))])
+    rels.upsert_discovered(GraphWrite::default(), &[desired("k", json!({}))])
         .await
         .expect("again");
     assert_eq!(rels.graph().edge_count(), 2);
@@ -219,7 +219,7 @@ async fn the_check_reports_an_index_that_drifted_from_storage() {
     )
     .await
     .expect("load");
-    rels.upsert_discovered(RelWrite::default(), &[desired("k", json!({}))])
+    rels.upsert_discovered(GraphWrite::default(), &[desired("k", json!({}))])
         .await
         .expect("discovered");
     assert!(rels.check().await.expect("check").consistent);

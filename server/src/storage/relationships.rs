@@ -58,9 +58,11 @@ pub struct RelFilter {
     pub offset: u32,
 }
 
-/// Everything one relationship operation writes, atomically.
+/// Everything one write to the CMDB graph makes, atomically: edges, and the CIs they need or
+/// that people manage (service CIs discovery finds, manual CIs). Only the relationships
+/// service builds one.
 #[derive(Debug, Clone, Default)]
-pub struct RelWrite {
+pub struct GraphWrite {
     /// Edges to create or replace (whole record).
     pub upserts: Vec<RelationshipRecord>,
     /// Edge keys to delete.
@@ -74,7 +76,7 @@ pub struct RelWrite {
     pub history: Vec<HistoryRecord>,
 }
 
-impl RelWrite {
+impl GraphWrite {
     pub fn is_empty(&self) -> bool {
         self.upserts.is_empty()
             && self.deletes.is_empty()
@@ -214,7 +216,7 @@ impl Store {
     }
 
     /// Writes edges, CIs and their history in one transaction.
-    pub async fn apply_relationships(&self, w: &RelWrite) -> Result<(), StorageError> {
+    pub async fn apply_relationships(&self, w: &GraphWrite) -> Result<(), StorageError> {
         if w.is_empty() {
             return Ok(());
         }
@@ -307,7 +309,7 @@ mod tests {
 
     async fn with_cis(keys: &[&str]) -> Store {
         let store = Store::memory().await.expect("memory");
-        let w = RelWrite {
+        let w = GraphWrite {
             cis: keys
                 .iter()
                 .map(|k| {
@@ -337,7 +339,7 @@ mod tests {
         let store = with_cis(&["a", "b", "c"]).await;
         let mut e = edge("e1", "a", "b");
         store
-            .apply_relationships(&RelWrite {
+            .apply_relationships(&GraphWrite {
                 upserts: vec![e.clone(), edge("e2", "c", "a")],
                 ..Default::default()
             })
@@ -359,7 +361,7 @@ mod tests {
         e.stale = true;
         e.stale_since = Some("2026-11-02T00:00:00.000Z".into());
         store
-            .apply_relationships(&RelWrite {
+            .apply_relationships(&GraphWrite {
                 upserts: vec![e.clone()],
                 ..Default::default()
             })
@@ -380,7 +382,7 @@ mod tests {
             .expect("list");
         assert_eq!((page.len(), total), (1, 1));
         store
-            .apply_relationships(&RelWrite {
+            .apply_relationships(&GraphWrite {
                 deletes: vec!["e1".into()],
                 ..Default::default()
             })
@@ -393,7 +395,7 @@ mod tests {
     async fn an_edge_to_a_missing_ci_is_refused_and_writes_nothing() {
         let store = with_cis(&["a"]).await;
         let err = store
-            .apply_relationships(&RelWrite {
+            .apply_relationships(&GraphWrite {
                 upserts: vec![edge("e1", "a", "nope")],
                 history: vec![HistoryRecord {
                     ci: "a".into(),
