@@ -19,6 +19,17 @@ pub struct AttributeChange {
     pub new: Option<Value>,
 }
 
+impl AttributeChange {
+    /// The change that records a CI's creation: attribute `ci`, from nothing to "created".
+    pub fn created() -> Self {
+        Self {
+            attribute: "ci".into(),
+            old: None,
+            new: Some(Value::String("created".into())),
+        }
+    }
+}
+
 /// Flattens one section (in JSON form) into attributes. Packages are handled by
 /// [`package_attributes`] because the server stores them normalised.
 pub fn section_attributes(section: &str, value: &Value) -> BTreeMap<String, Value> {

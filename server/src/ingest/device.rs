@@ -219,16 +219,7 @@ impl Ingestor {
             BTreeMap::from([(SECTION.to_string(), poll.stable_hash.clone())]),
             poll.denormalised(&targets),
         );
-        let history = history_records(
-            &key,
-            agent,
-            now,
-            &[AttributeChange {
-                attribute: "ci".into(),
-                old: None,
-                new: Some(json!("created")),
-            }],
-        );
+        let history = history_records(&key, agent, now, &[AttributeChange::created()]);
         let write = DeviceWrite {
             ci_key: key.clone(),
             doc: CiDoc::New(Box::new(doc)),

@@ -354,16 +354,7 @@ impl Ingestor {
                 .map(host_addresses)
                 .unwrap_or_default(),
         );
-        let history = history_records(
-            &key,
-            agent,
-            now,
-            &[AttributeChange {
-                attribute: "ci".into(),
-                old: None,
-                new: Some(json!("created")),
-            }],
-        );
+        let history = history_records(&key, agent, now, &[AttributeChange::created()]);
         let write = CiWrite {
             ci_key: key.clone(),
             doc: CiDoc::New(Box::new(doc)),
