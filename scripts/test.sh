@@ -33,8 +33,9 @@ cargo clippy --workspace --all-targets --locked -- -D warnings </dev/null
 
 # The system tests start the real binaries: build them first, and a real SurrealDB server
 # (upstream's, from crates.io) for the remote-storage tests.
-# With the features the test build unifies (the system tests use cmdb-graph's test support),
-# so the test build reuses these artifacts instead of compiling the server a second time.
+# They are built with cmdb-graph's `testing` feature, which the test build turns on anyway (the
+# system tests check impact answers against its reference): the test build then reuses these
+# artifacts instead of compiling the server a second time.
 cargo build --workspace --bins --features cmdb-graph/testing </dev/null
 (cd tools/surreal && cargo build --locked </dev/null)
 exec cargo nextest run --workspace --no-fail-fast </dev/null
