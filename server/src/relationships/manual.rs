@@ -388,10 +388,23 @@ impl Relationships {
     /// One relationship.
     pub async fn relationship(&self, id: &str) -> Result<RelationshipRecord, ServiceError> {
         check_id("id", id, "relationship")?;
+        self.stored_relationship(id).await
+    }
+
+    /// The stored relationship `id`, or 404.
+    async fn stored_relationship(&self, id: &str) -> Result<RelationshipRecord, ServiceError> {
         self.store
             .relationship(id)
             .await?
             .ok_or_else(|| ServiceError::NotFound(format!("no relationship with id {id}")))
+    }
+
+    /// The manual fields (and class, name, rule) of CI `id`, or 404.
+    async fn manual_fields(&self, id: &str) -> Result<Value, ServiceError> {
+        self.store
+            .ci_manual_fields(id)
+            .await?
+            .ok_or_else(|| ServiceError::NotFound(format!("no CI with id {id}")))
     }
 
     /// Every relationship of a CI, both directions, stale ones included.
@@ -488,10 +501,7 @@ impl Relationships {
         check_note("note", &p.note)?;
         check_evidence("evidence", &p.evidence)?;
         self.exclusive(|| async {
-            let before =
-                self.store.relationship(id).await?.ok_or_else(|| {
-                    ServiceError::NotFound(format!("no relationship with id {id}"))
-                })?;
+            let before = self.stored_relationship(id).await?;
             let mut after = before.clone();
             if let Some(n) = p.note {
                 after.note = Some(n).filter(|n| !n.trim().is_empty());
@@ -524,11 +534,7 @@ impl Relationships {
     pub async fn delete_relationship(&self, id: &str, who: &str) -> Result<(), ServiceError> {
         check_id("id", id, "relationship")?;
         self.exclusive(|| async {
-            let before = self
-                .store
-                .relationship(id)
-                .await?
-                .ok_or_else(|| ServiceError::NotFound(format!("no relationship with id {id}")))?;
+            let before = self.stored_relationship(id).await?;
             if before.source != "manual" {
                 return Err(ServiceError::Invalid(format!(
                     "id: relationship {id} was discovered; discovery would bring it back (it goes stale when no longer observed)"
@@ -603,11 +609,7 @@ impl Relationships {
         }
         validate_ci("", &c, false)?;
         self.exclusive(|| async {
-            let current = self
-                .store
-                .ci_manual_fields(id)
-                .await?
-                .ok_or_else(|| ServiceError::NotFound(format!("no CI with id {id}")))?;
+            let current = self.manual_fields(id).await?;
             let discovered = current.get("identified_by").and_then(Value::as_str) != Some("manual");
             let changes = ci_changes(&current, &c, discovered)?;
             let mut after = current.clone();
@@ -641,11 +643,7 @@ impl Relationships {
     pub async fn delete_ci(&self, id: &str, who: &str) -> Result<(), ServiceError> {
         check_id("id", id, "CI")?;
         self.exclusive(|| async {
-            let current = self
-                .store
-                .ci_manual_fields(id)
-                .await?
-                .ok_or_else(|| ServiceError::NotFound(format!("no CI with id {id}")))?;
+            let current = self.manual_fields(id).await?;
             if current.get("identified_by").and_then(Value::as_str) != Some("manual") {
                 return Err(ServiceError::Invalid(format!(
                     "id: CI {id} was discovered; it is marked stale when no longer seen"
