@@ -8,9 +8,13 @@
 //! - [`discovery`]: the relationships what hosts and devices report imply, matched through
 //!   the directory;
 //! - [`software`]: package version ordering (dpkg, rpm, apk);
-//! - [`auth`]: roles and token hashing.
+//! - [`auth`]: roles and token hashing;
+//! - [`availability`]: state timelines, interval algebra through the graph, SLA figures;
+//! - [`capacity`]: robust trends and threshold forecasts.
 
 pub mod auth;
+pub mod availability;
+pub mod capacity;
 pub mod device_report;
 pub mod discovery;
 pub mod identify;

@@ -1,0 +1,1 @@
+//! Compressed time-series blocks and rollups (work in progress).

@@ -1,0 +1,1 @@
+//! Availability maths (in progress).

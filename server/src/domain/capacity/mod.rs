@@ -1,0 +1,1 @@
+//! Capacity maths (in progress).
