@@ -15,8 +15,8 @@ use utoipa::ToSchema;
 use crate::domain::auth::{Role, hash_token, looks_like_token, new_token};
 use crate::error::{ServiceError, check_id};
 use crate::ingest::Ingestor;
-use crate::metrics::Metrics;
 use crate::storage::{Store, TokenRecord, now_str};
+use crate::telemetry::Telemetry;
 
 pub use crate::storage::AgentRecord;
 
@@ -93,16 +93,16 @@ pub fn make_token(role: Role, description: &str) -> (TokenRecord, String) {
 pub struct Access {
     store: Store,
     ingest: Arc<Ingestor>,
-    metrics: Arc<Metrics>,
+    telemetry: Arc<Telemetry>,
     cache: Mutex<HashMap<String, Principal>>,
 }
 
 impl Access {
-    pub fn new(store: Store, ingest: Arc<Ingestor>, metrics: Arc<Metrics>) -> Self {
+    pub fn new(store: Store, ingest: Arc<Ingestor>, telemetry: Arc<Telemetry>) -> Self {
         Self {
             store,
             ingest,
-            metrics,
+            telemetry,
             cache: Mutex::default(),
         }
     }
@@ -174,7 +174,7 @@ impl Access {
             agent: Some(agent_key.clone()),
         };
         self.store.insert_agent(&agent, &cred).await?;
-        self.metrics.enrollments.inc();
+        self.telemetry.enrollments.inc();
         tracing::info!(agent = %agent_key, hostname = %agent.hostname, "agent enrolled");
         Ok(EnrollResponse {
             agent_id: agent_key,

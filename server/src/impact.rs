@@ -11,9 +11,9 @@ use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
 use crate::error::ServiceError;
-use crate::metrics::Metrics;
 use crate::relationships::{CheckReport, Relationships};
 use crate::storage::{Store, valid_key};
+use crate::telemetry::Telemetry;
 
 /// One affected CI.
 #[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
@@ -74,15 +74,15 @@ pub struct GraphSummary {
 pub struct Impact {
     store: Store,
     relationships: Arc<Relationships>,
-    metrics: Arc<Metrics>,
+    telemetry: Arc<Telemetry>,
 }
 
 impl Impact {
-    pub fn new(store: Store, relationships: Arc<Relationships>, metrics: Arc<Metrics>) -> Self {
+    pub fn new(store: Store, relationships: Arc<Relationships>, telemetry: Arc<Telemetry>) -> Self {
         Self {
             store,
             relationships,
-            metrics,
+            telemetry,
         }
     }
 
@@ -202,7 +202,7 @@ impl Impact {
             .filter(|r| r.class.as_deref() == Some("business_service"))
             .cloned()
             .collect();
-        self.metrics.impact_queries.inc();
+        self.telemetry.impact_queries.inc();
         Ok(ImpactReport {
             failed: failed.to_vec(),
             down: down + alone.len(),

@@ -28,7 +28,7 @@
 //! access and inventory read what ingest holds in memory). `http` never names `storage`, and
 //! `domain` names neither axum nor SurrealDB; the `layering` test fails the test run when
 //! either rule is broken. Beside the layers: [`config`] (the TOML file, validated), [`pki`]
-//! (the CA and server certificate), [`metrics`] (the server's own), [`setup`] (`init`,
+//! (the CA and server certificate), [`telemetry`] (the server's own metrics, for Prometheus), [`setup`] (`init`,
 //! `quickstart`), [`cli`] (the subcommands), [`error`] (what services answer).
 //!
 //! [`app`] builds the router (tests call it with `oneshot`); [`run`] serves it on a listener
@@ -44,11 +44,11 @@ pub mod http;
 pub mod impact;
 pub mod ingest;
 pub mod inventory;
-pub mod metrics;
 pub mod pki;
 pub mod relationships;
 pub mod setup;
 pub mod storage;
+pub mod telemetry;
 
 #[cfg(test)]
 mod api_tests;
@@ -67,15 +67,15 @@ use crate::config::Config;
 use crate::impact::Impact;
 use crate::ingest::Ingestor;
 use crate::inventory::Inventory;
-use crate::metrics::Metrics;
 use crate::relationships::Relationships;
 use crate::storage::Store;
+use crate::telemetry::Telemetry;
 
 /// A running server: its configuration, metrics and services.
 #[derive(Debug)]
 pub struct AppState {
     pub config: Arc<Config>,
-    pub metrics: Arc<Metrics>,
+    pub telemetry: Arc<Telemetry>,
     pub access: Access,
     pub ingest: Arc<Ingestor>,
     pub inventory: Inventory,
@@ -89,31 +89,35 @@ impl AppState {
     /// and the discovery directory.
     pub async fn new(config: Config, store: Store) -> Result<Arc<Self>, storage::StorageError> {
         let config = Arc::new(config);
-        let metrics = Arc::new(Metrics::default());
+        let telemetry = Arc::new(Telemetry::default());
         let relationships = Arc::new(
-            Relationships::load(store.clone(), config.relationships.clone(), metrics.clone())
-                .await?,
+            Relationships::load(
+                store.clone(),
+                config.relationships.clone(),
+                telemetry.clone(),
+            )
+            .await?,
         );
         let ingest = Arc::new(
             Ingestor::new(
                 store.clone(),
                 config.limits.clone(),
                 relationships.clone(),
-                metrics.clone(),
+                telemetry.clone(),
             )
             .await?,
         );
         let impact = Arc::new(Impact::new(
             store.clone(),
             relationships.clone(),
-            metrics.clone(),
+            telemetry.clone(),
         ));
         Ok(Arc::new(Self {
-            access: Access::new(store.clone(), ingest.clone(), metrics.clone()),
+            access: Access::new(store.clone(), ingest.clone(), telemetry.clone()),
             inventory: Inventory::new(store.clone(), config.clone(), ingest.clone()),
             changes: Changes::new(store, impact.clone()),
             config,
-            metrics,
+            telemetry,
             ingest,
             relationships,
             impact,

@@ -36,7 +36,7 @@ async fn healthz(State(state): State<Arc<AppState>>) -> impl IntoResponse {
 /// Prometheus text exposition of the server's own metrics.
 async fn metrics(State(state): State<Arc<AppState>>) -> impl IntoResponse {
     match state.inventory.counts().await {
-        Ok(counts) => state.metrics.set_counts(&counts),
+        Ok(counts) => state.telemetry.set_counts(&counts),
         Err(e) => tracing::warn!(error = %e, "metrics: cannot count records"),
     }
     (
@@ -44,7 +44,7 @@ async fn metrics(State(state): State<Arc<AppState>>) -> impl IntoResponse {
             header::CONTENT_TYPE,
             "application/openmetrics-text; version=1.0.0; charset=utf-8",
         )],
-        state.metrics.render(),
+        state.telemetry.render(),
     )
 }
 

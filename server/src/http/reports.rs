@@ -64,7 +64,7 @@ async fn report(
     }
     .await;
     state
-        .metrics
+        .telemetry
         .observe_report(outcome(&result), started.elapsed().as_secs_f64());
     result.map(Json)
 }
@@ -90,7 +90,7 @@ async fn device_report(
     }
     .await;
     state
-        .metrics
+        .telemetry
         .observe_device_report(outcome(&result), started.elapsed().as_secs_f64());
     result.map(Json)
 }

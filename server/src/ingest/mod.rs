@@ -39,9 +39,9 @@ pub use validate::{validate_device, validate_host};
 
 use crate::config::Limits;
 use crate::domain::reconcile::AttributeChange;
-use crate::metrics::Metrics;
 use crate::relationships::Relationships;
 use crate::storage::{HistoryRecord, StorageError, Store};
+use crate::telemetry::Telemetry;
 
 /// Why a report was not applied.
 #[derive(Debug, thiserror::Error)]
@@ -76,7 +76,7 @@ pub struct Ingestor {
     store: Store,
     limits: Limits,
     relationships: Arc<Relationships>,
-    metrics: Arc<Metrics>,
+    telemetry: Arc<Telemetry>,
     views: Mutex<HashMap<String, AgentView>>,
     locks: Mutex<HashMap<String, Arc<tokio::sync::Mutex<()>>>>,
     reservations: reservations::Reservations,
@@ -120,7 +120,7 @@ impl Ingestor {
         store: Store,
         limits: Limits,
         relationships: Arc<Relationships>,
-        metrics: Arc<Metrics>,
+        telemetry: Arc<Telemetry>,
     ) -> Result<Self, StorageError> {
         let catalog = catalog::Catalog::default();
         catalog.warm(&store).await?;
@@ -128,7 +128,7 @@ impl Ingestor {
             store,
             limits,
             relationships,
-            metrics,
+            telemetry,
             views: Mutex::default(),
             locks: Mutex::default(),
             reservations: reservations::Reservations::default(),
@@ -181,7 +181,7 @@ impl Ingestor {
         if !items.is_empty()
             && let Err(e) = self.store.flush_last_seen(&items).await
         {
-            self.metrics.last_seen_flush_failures.inc();
+            self.telemetry.last_seen_flush_failures.inc();
             tracing::warn!(error = %e, count = items.len(), "cannot write last-seen times; will retry");
             self.presence.restore_agents(items);
         }
@@ -190,7 +190,7 @@ impl Ingestor {
             return;
         }
         if let Err(e) = self.store.flush_ci_seen(&devices).await {
-            self.metrics.last_seen_flush_failures.inc();
+            self.telemetry.last_seen_flush_failures.inc();
             tracing::warn!(error = %e, count = devices.len(), "cannot write device last-seen times; will retry");
             self.presence.restore_devices(devices);
         }

@@ -90,13 +90,13 @@ pub(super) async fn setup(agents: &[&str]) -> (Store, Ingestor) {
 
 /// A new ingest service over `store`, with nothing cached (a restarted server).
 pub(super) async fn cold(store: &Store) -> Ingestor {
-    let metrics = Arc::new(Metrics::default());
+    let telemetry = Arc::new(Telemetry::default());
     let relationships = Arc::new(
-        Relationships::load(store.clone(), Default::default(), metrics.clone())
+        Relationships::load(store.clone(), Default::default(), telemetry.clone())
             .await
             .expect("relationships"),
     );
-    Ingestor::new(store.clone(), Limits::default(), relationships, metrics)
+    Ingestor::new(store.clone(), Limits::default(), relationships, telemetry)
         .await
         .expect("ingestor")
 }
@@ -107,13 +107,13 @@ pub(super) async fn setup_with(agents: &[&str], limits: Limits) -> (Store, Inges
     for a in agents {
         agent(&store, a).await;
     }
-    let metrics = Arc::new(Metrics::default());
+    let telemetry = Arc::new(Telemetry::default());
     let relationships = Arc::new(
-        Relationships::load(store.clone(), Default::default(), metrics.clone())
+        Relationships::load(store.clone(), Default::default(), telemetry.clone())
             .await
             .expect("relationships"),
     );
-    let ing = Ingestor::new(store.clone(), limits, relationships, metrics)
+    let ing = Ingestor::new(store.clone(), limits, relationships, telemetry)
         .await
         .expect("ingestor");
     (store, ing)

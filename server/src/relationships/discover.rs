@@ -155,7 +155,7 @@ impl Relationships {
             return;
         }
         if let Err(e) = self.host(ci, report).await {
-            self.metrics.discovery_failures.inc();
+            self.telemetry.discovery_failures.inc();
             tracing::warn!(ci, error = %e, source = ?std::error::Error::source(&e), "relationship discovery failed; the next report retries");
         }
     }
@@ -286,7 +286,7 @@ impl Relationships {
     /// Discovery after a device poll.
     pub async fn discover_device(&self, ci: &str, inv: &DeviceInventory) {
         if let Err(e) = self.device(ci, inv).await {
-            self.metrics.discovery_failures.inc();
+            self.telemetry.discovery_failures.inc();
             tracing::warn!(ci, error = %e, source = ?std::error::Error::source(&e), "relationship discovery failed; the next poll retries");
         }
     }

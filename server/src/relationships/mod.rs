@@ -31,8 +31,8 @@ use serde_json::{Value, json};
 
 use crate::config::RelationshipsConfig;
 use crate::domain::discovery::{Directory, DiscoveredEdge};
-use crate::metrics::Metrics;
 use crate::storage::{GraphWrite, HistoryRecord, StorageError, Store, time_str};
+use crate::telemetry::Telemetry;
 
 /// What a history row says of an edge.
 fn summary(r: &RelationshipRecord) -> Value {
@@ -188,7 +188,7 @@ pub struct Relationships {
     directory: RwLock<Directory>,
     /// When each CI's derivation last ran.
     throttle: discover::Throttle,
-    metrics: Arc<Metrics>,
+    telemetry: Arc<Telemetry>,
 }
 
 /// What the index needs of a CI, from its stored class and fields.
@@ -213,7 +213,7 @@ impl Relationships {
     pub async fn load(
         store: Store,
         config: RelationshipsConfig,
-        metrics: Arc<Metrics>,
+        telemetry: Arc<Telemetry>,
     ) -> Result<Self, StorageError> {
         let graph = Self::read_index(&store, &config).await?;
         let directory = discover::load_directory(&store).await?;
@@ -229,7 +229,7 @@ impl Relationships {
             config,
             directory: RwLock::new(directory),
             throttle: discover::Throttle::default(),
-            metrics,
+            telemetry,
         })
     }
 

@@ -21,7 +21,7 @@ struct KindLabel {
 }
 
 /// Counters and gauges; cheap to update from any request.
-pub struct Metrics {
+pub struct Telemetry {
     registry: Registry,
     reports: Family<OutcomeLabel, Counter>,
     report_seconds: Histogram,
@@ -34,13 +34,13 @@ pub struct Metrics {
     records: Family<KindLabel, Gauge>,
 }
 
-impl std::fmt::Debug for Metrics {
+impl std::fmt::Debug for Telemetry {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str("Metrics")
+        f.write_str("Telemetry")
     }
 }
 
-impl Default for Metrics {
+impl Default for Telemetry {
     fn default() -> Self {
         let mut registry = Registry::with_prefix("cmdb");
         let reports = Family::<OutcomeLabel, Counter>::default();
@@ -104,7 +104,7 @@ impl Default for Metrics {
     }
 }
 
-impl Metrics {
+impl Telemetry {
     /// Counts one report.
     pub fn observe_report(&self, outcome: &str, seconds: f64) {
         self.reports
