@@ -884,6 +884,35 @@ impl GraphIndex {
         }
     }
 
+    /// What `n` needs directly, for availability derived through the graph: the targets of
+    /// its live dependency edges (`depends_on`, `runs_on`, `hosted_on`, `powered_by`) and, when
+    /// it is a redundancy group, its members (the sources of live `member_of` edges to it).
+    /// Each list sorted and without repeats.
+    pub fn direct_requirements(&self, n: NodeId) -> (Vec<NodeId>, Vec<NodeId>) {
+        let (mut deps, mut members) = (Vec::new(), Vec::new());
+        if !self.contains(n) {
+            return (deps, members);
+        }
+        self.for_each_out(n, |x, k| {
+            if crate::is_dep_byte(k) {
+                deps.push(x);
+            }
+        });
+        self.for_each_in(n, |x, k| {
+            if k == crate::K_MEMBER {
+                members.push(x);
+            }
+        });
+        // Overlay entries may repeat base ones and tombstones may hide others: keep the live.
+        deps.retain(|&x| self.contains(x));
+        members.retain(|&x| self.contains(x));
+        deps.sort_unstable();
+        deps.dedup();
+        members.sort_unstable();
+        members.dedup();
+        (deps, members)
+    }
+
     /// Calls `f(target, kind, multiplicity)` for every live forward triple of `n`.
     fn for_each_out_mult(&self, n: NodeId, mut f: impl FnMut(NodeId, RelKind, u32)) {
         let i = n as usize;

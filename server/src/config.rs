@@ -29,6 +29,178 @@ pub struct Config {
     /// Relationships: discovery timers and impact analysis.
     #[serde(default)]
     pub relationships: RelationshipsConfig,
+    /// Metric time series: compaction and retention.
+    #[serde(default)]
+    pub metrics: MetricsConfig,
+    /// Availability: when silence is an outage.
+    #[serde(default)]
+    pub availability: AvailabilityConfig,
+    /// Capacity forecasts: window and thresholds.
+    #[serde(default)]
+    pub capacity: CapacityConfig,
+}
+
+/// Metric time series.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct MetricsConfig {
+    /// How often the compaction looks for closed days to turn into blocks and rollups.
+    #[serde(default = "default_compact_secs")]
+    pub compact_secs: u64,
+    /// A UTC day is compacted this long after it ends, so batches still in flight land first
+    /// (later ones are merged into the day's blocks by the next compaction).
+    #[serde(default = "default_compact_grace_secs")]
+    pub compact_grace_secs: u64,
+    /// Days raw samples are kept.
+    #[serde(default = "default_raw_days")]
+    pub raw_retention_days: u32,
+    /// Days 5-minute and hourly rollups are kept. Daily rollups are kept for ever.
+    #[serde(default = "default_rollup_days")]
+    pub rollup_retention_days: u32,
+}
+
+impl Default for MetricsConfig {
+    fn default() -> Self {
+        Self {
+            compact_secs: default_compact_secs(),
+            compact_grace_secs: default_compact_grace_secs(),
+            raw_retention_days: default_raw_days(),
+            rollup_retention_days: default_rollup_days(),
+        }
+    }
+}
+
+fn default_compact_secs() -> u64 {
+    300
+}
+fn default_compact_grace_secs() -> u64 {
+    600
+}
+fn default_raw_days() -> u32 {
+    30
+}
+fn default_rollup_days() -> u32 {
+    365
+}
+
+/// Availability.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AvailabilityConfig {
+    /// Heartbeats (or probe results) missed in a row before a CI counts as down, dated from
+    /// the last one received.
+    #[serde(default = "default_missed")]
+    pub missed_intervals: u32,
+    /// How often this server records that it is alive (and listening): time no server was
+    /// alive is unknown, not down.
+    #[serde(default = "default_alive_secs")]
+    pub alive_secs: u64,
+    /// A CI unseen this long is retired: kept and listed, out of impact and reports, back if
+    /// it reports again (stale comes first, after `lifecycle.stale_after_secs`).
+    #[serde(default = "default_retire_secs")]
+    pub retire_after_secs: u64,
+}
+
+impl Default for AvailabilityConfig {
+    fn default() -> Self {
+        Self {
+            missed_intervals: default_missed(),
+            alive_secs: default_alive_secs(),
+            retire_after_secs: default_retire_secs(),
+        }
+    }
+}
+
+fn default_missed() -> u32 {
+    3
+}
+fn default_alive_secs() -> u64 {
+    30
+}
+fn default_retire_secs() -> u64 {
+    30 * 86_400
+}
+
+/// Capacity forecasts.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CapacityConfig {
+    /// Days of daily values the trend is fitted over.
+    #[serde(default = "default_window_days")]
+    pub window_days: u32,
+    /// Fewer daily values than this: "not enough data".
+    #[serde(default = "default_min_days")]
+    pub min_days: u32,
+    /// Crossings further away than this many days: "will not cross".
+    #[serde(default = "default_horizon_days")]
+    pub horizon_days: u32,
+    /// Default thresholds, percent.
+    #[serde(default = "default_warning")]
+    pub warning_pct: f64,
+    #[serde(default = "default_critical")]
+    pub critical_pct: f64,
+    /// Thresholds per CI class (`host`, `network_device`, …), e.g.
+    /// `[capacity.class.network_device] warning_pct = 70`.
+    #[serde(default)]
+    pub class: std::collections::BTreeMap<String, Thresholds>,
+    /// Thresholds per CI key.
+    #[serde(default)]
+    pub ci: std::collections::BTreeMap<String, Thresholds>,
+}
+
+/// Warning and critical thresholds, percent; a missing one falls back to the default.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Thresholds {
+    pub warning_pct: Option<f64>,
+    pub critical_pct: Option<f64>,
+}
+
+impl Default for CapacityConfig {
+    fn default() -> Self {
+        Self {
+            window_days: default_window_days(),
+            min_days: default_min_days(),
+            horizon_days: default_horizon_days(),
+            warning_pct: default_warning(),
+            critical_pct: default_critical(),
+            class: Default::default(),
+            ci: Default::default(),
+        }
+    }
+}
+
+impl CapacityConfig {
+    /// The thresholds for a CI of `class`: its own, else its class's, else the defaults.
+    pub fn thresholds_for(&self, ci: &str, class: &str) -> (f64, f64) {
+        let own = self.ci.get(ci);
+        let cls = self.class.get(class);
+        let warning = own
+            .and_then(|t| t.warning_pct)
+            .or(cls.and_then(|t| t.warning_pct))
+            .unwrap_or(self.warning_pct);
+        let critical = own
+            .and_then(|t| t.critical_pct)
+            .or(cls.and_then(|t| t.critical_pct))
+            .unwrap_or(self.critical_pct);
+        (warning, critical)
+    }
+}
+
+fn default_window_days() -> u32 {
+    90
+}
+fn default_min_days() -> u32 {
+    7
+}
+fn default_horizon_days() -> u32 {
+    1095
+}
+fn default_warning() -> f64 {
+    80.0
+}
+fn default_critical() -> f64 {
+    90.0
 }
 
 /// Relationship discovery and impact analysis.
@@ -351,6 +523,119 @@ impl Config {
                 reason: format!(
                     "entries must be CI keys or names of 1 to 255 characters, got {c:?}"
                 ),
+            });
+        }
+        let m = &self.metrics;
+        for (field, v, lo, hi) in [
+            ("metrics.compact_secs", m.compact_secs, 1, 86_400),
+            (
+                "metrics.compact_grace_secs",
+                m.compact_grace_secs,
+                0,
+                86_400,
+            ),
+            (
+                "metrics.raw_retention_days",
+                u64::from(m.raw_retention_days),
+                2,
+                3650,
+            ),
+            (
+                "metrics.rollup_retention_days",
+                u64::from(m.rollup_retention_days),
+                2,
+                36_500,
+            ),
+            (
+                "availability.missed_intervals",
+                u64::from(self.availability.missed_intervals),
+                1,
+                1000,
+            ),
+            (
+                "availability.alive_secs",
+                self.availability.alive_secs,
+                1,
+                3600,
+            ),
+            (
+                "availability.retire_after_secs",
+                self.availability.retire_after_secs,
+                1,
+                u64::MAX,
+            ),
+            (
+                "capacity.window_days",
+                u64::from(self.capacity.window_days),
+                2,
+                3650,
+            ),
+            (
+                "capacity.min_days",
+                u64::from(self.capacity.min_days),
+                2,
+                3650,
+            ),
+            (
+                "capacity.horizon_days",
+                u64::from(self.capacity.horizon_days),
+                1,
+                36_500,
+            ),
+        ] {
+            if v < lo || v > hi {
+                return Err(ConfigError::Invalid {
+                    field,
+                    reason: format!("must be between {lo} and {hi}, got {v}"),
+                });
+            }
+        }
+        if m.rollup_retention_days < m.raw_retention_days {
+            return Err(ConfigError::Invalid {
+                field: "metrics.rollup_retention_days",
+                reason: format!(
+                    "must be at least metrics.raw_retention_days ({})",
+                    m.raw_retention_days
+                ),
+            });
+        }
+        if self.availability.retire_after_secs <= self.lifecycle.stale_after_secs {
+            return Err(ConfigError::Invalid {
+                field: "availability.retire_after_secs",
+                reason: format!(
+                    "must be longer than lifecycle.stale_after_secs ({})",
+                    self.lifecycle.stale_after_secs
+                ),
+            });
+        }
+        let c = &self.capacity;
+        let pct_ok = |v: f64| v.is_finite() && v > 0.0 && v <= 100.0;
+        let mut all = vec![(
+            "capacity".to_string(),
+            Some(c.warning_pct),
+            Some(c.critical_pct),
+        )];
+        all.extend(
+            c.class
+                .iter()
+                .map(|(k, t)| (format!("capacity.class.{k}"), t.warning_pct, t.critical_pct)),
+        );
+        all.extend(
+            c.ci.iter()
+                .map(|(k, t)| (format!("capacity.ci.{k}"), t.warning_pct, t.critical_pct)),
+        );
+        for (at, w, cr) in all {
+            if let Some(bad) = [w, cr].into_iter().flatten().find(|v| !pct_ok(*v)) {
+                return Err(ConfigError::Invalid {
+                    field: "capacity",
+                    reason: format!("{at}: thresholds must be percentages in (0, 100], got {bad}"),
+                });
+            }
+        }
+        if c.warning_pct > c.critical_pct {
+            return Err(ConfigError::Invalid {
+                field: "capacity.warning_pct",
+                reason: format!("must not exceed capacity.critical_pct ({})", c.critical_pct),
             });
         }
         if self.lifecycle.last_seen_flush_secs == 0 || self.lifecycle.last_seen_flush_secs > 3600 {

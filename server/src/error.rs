@@ -25,6 +25,10 @@ pub enum ServiceError {
     /// Well-formed, but cannot be applied (an unsupported version, a missing section).
     #[error("{0}")]
     Unprocessable(String),
+    /// Cannot be done yet, may be later (a metric batch from an agent whose host is not
+    /// identified yet): the caller retries.
+    #[error("{0}")]
+    NotYet(String),
     #[error("storage failure")]
     Storage(#[from] StorageError),
 }

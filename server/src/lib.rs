@@ -16,7 +16,12 @@
 //!   impact           impact analysis over the index
 //!   changes          change records with their impact and conflicts
 //!   inventory        reading the CMDB: CI lists, details, history, diffs, software search
-//!   │            (to come, each a room of its own: metrics/, availability/, capacity/, web/)
+//!   metrics/         metric batches in (durable per batch), compaction into blocks and
+//!                    rollups, retention, series reads
+//!   availability/    heartbeats, probes and polls merged into signals; timelines through
+//!                    the graph; outages, SLA figures, maintenance windows
+//!   capacity/        daily peak trends and threshold forecasts, ranked
+//!   │            (to come: web/)
 //!   ▼
 //! domain/          pure rules: identification, reconciliation, discovery, device polls,
 //!                  version ordering, credentials. No axum, no SurrealDB, no I/O.
@@ -35,6 +40,8 @@
 //! until a shutdown future resolves. `docs/architecture.md` tells the whole design.
 
 pub mod access;
+pub mod availability;
+pub mod capacity;
 pub mod changes;
 pub mod cli;
 pub mod config;
@@ -44,6 +51,7 @@ pub mod http;
 pub mod impact;
 pub mod ingest;
 pub mod inventory;
+pub mod metrics;
 pub mod pki;
 pub mod relationships;
 pub mod setup;
@@ -62,11 +70,14 @@ use std::time::Duration;
 use axum::Router;
 
 use crate::access::Access;
+use crate::availability::Availability;
+use crate::capacity::Capacity;
 use crate::changes::Changes;
 use crate::config::Config;
 use crate::impact::Impact;
 use crate::ingest::Ingestor;
 use crate::inventory::Inventory;
+use crate::metrics::Metrics;
 use crate::relationships::Relationships;
 use crate::storage::Store;
 use crate::telemetry::Telemetry;
@@ -82,6 +93,9 @@ pub struct AppState {
     pub relationships: Arc<Relationships>,
     pub impact: Arc<Impact>,
     pub changes: Changes,
+    pub metrics: Arc<Metrics>,
+    pub availability: Arc<Availability>,
+    pub capacity: Capacity,
 }
 
 impl AppState {
@@ -112,7 +126,24 @@ impl AppState {
             relationships.clone(),
             telemetry.clone(),
         ));
+        let availability = Arc::new(Availability::new(
+            store.clone(),
+            config.clone(),
+            relationships.clone(),
+            impact.clone(),
+        ));
+        let metrics = Arc::new(Metrics::new(
+            store.clone(),
+            config.clone(),
+            ingest.clone(),
+            relationships.clone(),
+            availability.clone(),
+            telemetry.clone(),
+        ));
         Ok(Arc::new(Self {
+            capacity: Capacity::new(store.clone(), config.clone(), metrics.clone()),
+            metrics,
+            availability,
             access: Access::new(store.clone(), ingest.clone(), telemetry.clone()),
             inventory: Inventory::new(store.clone(), config.clone(), ingest.clone()),
             changes: Changes::new(store, impact.clone()),
@@ -184,6 +215,53 @@ pub async fn serve(
             }
         })
     };
+    let compactor = {
+        let state = state.clone();
+        let every = Duration::from_secs(config.metrics.compact_secs);
+        tokio::spawn(async move {
+            let mut tick = tokio::time::interval(every);
+            loop {
+                tick.tick().await;
+                let now = chrono::Utc::now().timestamp();
+                match state.metrics.compact(now).await {
+                    Ok(s) => {
+                        state.telemetry.compactions.inc_by(s.days as u64);
+                        if s.days > 0 {
+                            tracing::info!(
+                                days = s.days,
+                                series = s.series,
+                                samples = s.samples,
+                                "metric samples compacted"
+                            );
+                        }
+                    }
+                    Err(e) => {
+                        state.telemetry.compaction_failures.inc();
+                        tracing::warn!(error = %e, "metric compaction failed; will retry");
+                    }
+                }
+                if let Err(e) = state.metrics.expire(now).await {
+                    tracing::warn!(error = %e, "metric retention failed; will retry");
+                }
+            }
+        })
+    };
+    let heart = {
+        let state = state.clone();
+        let every = Duration::from_secs(config.availability.alive_secs);
+        let run = uuid::Uuid::new_v4().simple().to_string();
+        let started = chrono::Utc::now().timestamp();
+        tokio::spawn(async move {
+            let mut tick = tokio::time::interval(every);
+            loop {
+                tick.tick().await;
+                let now = chrono::Utc::now().timestamp();
+                if let Err(e) = state.availability.alive(&run, started, now).await {
+                    tracing::warn!(error = %e, "cannot record that the server is alive; will retry");
+                }
+            }
+        })
+    };
     listener.set_nonblocking(true)?;
     let addr = listener.local_addr()?;
     let router = app(state.clone());
@@ -215,6 +293,8 @@ pub async fn serve(
     }
     flusher.abort();
     sweeper.abort();
+    compactor.abort();
+    heart.abort();
     state.ingest.flush_last_seen().await;
     tracing::info!("stopped");
     Ok(())

@@ -31,6 +31,10 @@ pub struct Telemetry {
     pub last_seen_flush_failures: Counter,
     pub discovery_failures: Counter,
     pub impact_queries: Counter,
+    pub metric_samples: Counter,
+    pub metric_samples_skipped: Counter,
+    pub compactions: Counter,
+    pub compaction_failures: Counter,
     records: Family<KindLabel, Gauge>,
 }
 
@@ -87,6 +91,30 @@ impl Default for Telemetry {
             "Impact analyses answered",
             impact_queries.clone(),
         );
+        let metric_samples = Counter::default();
+        registry.register(
+            "metric_samples",
+            "Metric samples accepted from agents",
+            metric_samples.clone(),
+        );
+        let metric_samples_skipped = Counter::default();
+        registry.register(
+            "metric_samples_skipped",
+            "Metric samples of devices not identified yet, skipped",
+            metric_samples_skipped.clone(),
+        );
+        let compactions = Counter::default();
+        registry.register(
+            "series_compactions",
+            "CI days of metric samples compacted into blocks and rollups",
+            compactions.clone(),
+        );
+        let compaction_failures = Counter::default();
+        registry.register(
+            "series_compaction_failures",
+            "Compaction passes that failed (retried at the next pass)",
+            compaction_failures.clone(),
+        );
         let records = Family::<KindLabel, Gauge>::default();
         registry.register("records", "Stored records by kind", records.clone());
         Self {
@@ -99,6 +127,10 @@ impl Default for Telemetry {
             last_seen_flush_failures,
             discovery_failures,
             impact_queries,
+            metric_samples,
+            metric_samples_skipped,
+            compactions,
+            compaction_failures,
             records,
         }
     }

@@ -10,6 +10,7 @@
 //! - [`software`]: package version ordering (dpkg, rpm, apk);
 //! - [`auth`]: roles and token hashing;
 //! - [`availability`]: state timelines, interval algebra through the graph, SLA figures;
+//! - [`signals`]: availability observations merged into stored spans;
 //! - [`capacity`]: robust trends and threshold forecasts.
 
 pub mod auth;
@@ -19,4 +20,5 @@ pub mod device_report;
 pub mod discovery;
 pub mod identify;
 pub mod reconcile;
+pub mod signals;
 pub mod software;

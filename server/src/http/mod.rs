@@ -6,9 +6,12 @@
 
 pub mod agents;
 pub mod auth;
+pub mod availability;
+pub mod capacity;
 pub mod changes;
 pub mod cis;
 pub mod impact;
+pub mod metrics;
 pub mod ops;
 pub mod relationships;
 pub mod render;
@@ -47,6 +50,9 @@ pub enum ApiError {
     NotFound(String),
     #[error("{0}")]
     Resync(String),
+    /// Not now: the request may succeed later (the agent retries).
+    #[error("{0}")]
+    Conflict(String),
     #[error("{0}")]
     TooLarge(String),
     #[error("{0}")]
@@ -63,6 +69,7 @@ impl From<ServiceError> for ApiError {
             ServiceError::Forbidden(m) => ApiError::Forbidden(m),
             ServiceError::NotFound(m) => ApiError::NotFound(m),
             ServiceError::Unprocessable(m) => ApiError::Unprocessable(m),
+            ServiceError::NotYet(m) => ApiError::Conflict(m),
             ServiceError::Storage(s) => ApiError::Internal(Box::new(s)),
         }
     }
@@ -89,7 +96,7 @@ impl IntoResponse for ApiError {
             ApiError::Unauthorized(_) => StatusCode::UNAUTHORIZED,
             ApiError::Forbidden(_) => StatusCode::FORBIDDEN,
             ApiError::NotFound(_) => StatusCode::NOT_FOUND,
-            ApiError::Resync(_) => StatusCode::CONFLICT,
+            ApiError::Resync(_) | ApiError::Conflict(_) => StatusCode::CONFLICT,
             ApiError::TooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
             ApiError::Unprocessable(_) => StatusCode::UNPROCESSABLE_ENTITY,
             ApiError::Internal(cause) => {
@@ -174,6 +181,9 @@ pub fn router(state: Arc<AppState>) -> Router {
         .merge(relationships::router())
         .merge(impact::router())
         .merge(changes::router())
+        .merge(metrics::router())
+        .merge(availability::router())
+        .merge(capacity::router())
         .merge(transfer::router())
         // The limit applies after decompression, so a small zstd bomb cannot get past it.
         .layer(DefaultBodyLimit::max(max_body))

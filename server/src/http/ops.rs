@@ -50,7 +50,7 @@ async fn metrics(State(state): State<Arc<AppState>>) -> impl IntoResponse {
 
 #[derive(OpenApi)]
 #[openapi(
-    info(title = "cmdb-server API", description = "CMDB: configuration items (hosts, network devices, services, manual CIs), relationships, impact analysis, changes, agents, software, history."),
+    info(title = "cmdb-server API", description = "CMDB: configuration items (hosts, network devices, services, manual CIs), relationships, impact analysis, changes, agents, software, history, metrics, availability and capacity."),
     paths(
         super::reports::enroll, super::reports::report, super::reports::device_report,
         super::agents::list,
@@ -64,6 +64,12 @@ async fn metrics(State(state): State<Arc<AppState>>) -> impl IntoResponse {
         super::transfer::import, super::transfer::export,
         super::software::search,
         super::tokens::create, super::tokens::list, super::tokens::revoke,
+        super::metrics::push, super::metrics::series,
+        super::availability::of_ci, super::availability::report,
+        super::availability::sla, super::availability::set_sla, super::availability::delete_sla,
+        super::availability::list_maintenance, super::availability::add_maintenance,
+        super::availability::delete_maintenance,
+        super::capacity::report,
     ),
     modifiers(&Security),
 )]

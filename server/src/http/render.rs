@@ -186,3 +186,13 @@ pub fn export_csv(export: &Export, what: Option<&str>) -> Result<Response, ApiEr
         .map_err(|e| ApiError::Internal(Box::new(e.into_error())))?;
     Ok(([(header::CONTENT_TYPE, "text/csv; charset=utf-8")], bytes).into_response())
 }
+
+/// A cell safe to open in a spreadsheet: text from agents (host names, mount points) that
+/// starts like a formula gets a leading apostrophe, so `=HYPERLINK(…)` stays text.
+pub fn csv_safe(s: &str) -> std::borrow::Cow<'_, str> {
+    if s.starts_with(['=', '+', '-', '@', '\t', '\r']) {
+        std::borrow::Cow::Owned(format!("'{s}"))
+    } else {
+        std::borrow::Cow::Borrowed(s)
+    }
+}

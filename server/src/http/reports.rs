@@ -96,7 +96,7 @@ async fn device_report(
 }
 
 /// The agent behind an agent credential.
-fn reporting_agent(principal: &Principal) -> Result<String, ApiError> {
+pub(super) fn reporting_agent(principal: &Principal) -> Result<String, ApiError> {
     principal.require(Role::Agent)?;
     principal
         .agent
@@ -117,7 +117,7 @@ fn outcome(result: &Result<ReportAck, ApiError>) -> &'static str {
 
 /// Parses a report body of any kind. The common case, a well-formed report of this version,
 /// is parsed once; anything else is parsed again, slowly, for a precise error.
-fn parse_report<T: DeserializeOwned>(
+pub(super) fn parse_report<T: DeserializeOwned>(
     bytes: Bytes,
     schema_version: impl Fn(&T) -> u32,
 ) -> Result<T, ApiError> {

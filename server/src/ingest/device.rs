@@ -37,6 +37,12 @@ pub(super) struct DeviceTarget {
     keys: DeviceKeys,
 }
 
+impl DeviceTarget {
+    pub(super) fn ci(&self) -> &str {
+        &self.ci
+    }
+}
+
 /// One poll, prepared once: canonical, split, hashed and keyed.
 struct Poll {
     inv: DeviceInventory,

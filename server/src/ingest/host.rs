@@ -17,7 +17,7 @@ use crate::domain::reconcile::{AttributeChange, diff, package_attributes, sectio
 use crate::storage::{CiDoc, CiRecord, CiWrite, NewCi, StorageError, VolatileWrite, now_str};
 
 impl Ingestor {
-    async fn view(&self, agent: &str) -> Result<AgentView, IngestError> {
+    pub(super) async fn view(&self, agent: &str) -> Result<AgentView, IngestError> {
         let store = &self.store;
         if let Some(v) = lock_or_recover(&self.views).get(agent) {
             return Ok(v.clone());

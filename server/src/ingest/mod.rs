@@ -161,6 +161,27 @@ impl Ingestor {
     }
 
     /// The packages behind these keys (from the in-memory catalogue).
+    /// The host CI `agent` reports for, once its inventory has been identified.
+    pub async fn host_ci(&self, agent: &str) -> Result<Option<String>, IngestError> {
+        Ok(self.view(agent).await?.ci)
+    }
+
+    /// The device CI `agent` polls at `target` (as in its device reports), if identified.
+    pub async fn device_ci(
+        &self,
+        agent: &str,
+        target: &str,
+    ) -> Result<Option<String>, IngestError> {
+        let address = crate::domain::device_report::target_address(target);
+        let cached = lock_or_recover(&self.device_targets)
+            .get(&format!("{agent}|{address}"))
+            .map(|t| t.ci().to_string());
+        match cached {
+            Some(ci) => Ok(Some(ci)),
+            None => Ok(self.store.device_ci_for_target(agent, target).await?),
+        }
+    }
+
     pub fn packages_of(&self, keys: &[String]) -> Vec<Package> {
         self.catalog.packages_of(keys)
     }

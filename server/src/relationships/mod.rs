@@ -269,6 +269,15 @@ impl Relationships {
         rw_read(&self.graph)
     }
 
+    /// The CI holding `ip`, as discovery knows it (host interfaces, device addresses).
+    pub fn ci_by_address(&self, ip: &std::net::IpAddr) -> Option<String> {
+        self.directory
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .by_address(ip)
+            .map(str::to_string)
+    }
+
     pub fn config(&self) -> &RelationshipsConfig {
         &self.config
     }

@@ -93,6 +93,21 @@ pub struct DeviceTopologyRecord {
 }
 
 impl Store {
+    /// The device CI `poller` last polled at `target`, if any.
+    pub async fn device_ci_for_target(
+        &self,
+        poller: &str,
+        target: &str,
+    ) -> Result<Option<String>, StorageError> {
+        let rows: Vec<Value> = self
+            .query_rows(
+                "SELECT VALUE record::id(id) FROM device_state WHERE poller = $p AND target = $t LIMIT 1",
+                serde_json::json!({ "p": poller, "t": target }),
+            )
+            .await?;
+        Ok(rows.first().and_then(Value::as_str).map(str::to_string))
+    }
+
     /// Device CIs having any of these `device_key` values, with their keys.
     pub async fn device_candidates(
         &self,

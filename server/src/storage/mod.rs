@@ -22,6 +22,8 @@ mod directory;
 mod packages;
 mod relationships;
 pub mod schema;
+mod series;
+mod signals;
 mod time;
 mod tokens;
 
@@ -38,6 +40,8 @@ pub use devices::*;
 pub use directory::*;
 pub use packages::*;
 pub use relationships::*;
+pub use series::*;
+pub use signals::*;
 pub use time::*;
 pub use tokens::*;
 
@@ -163,7 +167,22 @@ impl Store {
     async fn run(&self, sql: &str, vars: Value) -> Result<surrealdb::IndexedResults, StorageError> {
         let q = self.db.query(sql);
         let q = if vars.is_null() { q } else { q.bind(vars) };
-        let mut res = q.await?;
+        Self::checked(q.await?)
+    }
+
+    /// [`Self::run`] with variables that JSON cannot carry (bytes).
+    async fn run_vars(
+        &self,
+        sql: &str,
+        vars: surrealdb::types::Variables,
+    ) -> Result<surrealdb::IndexedResults, StorageError> {
+        Self::checked(self.db.query(sql).bind(vars).await?)
+    }
+
+    /// The results, or the error of the statement that failed.
+    fn checked(
+        mut res: surrealdb::IndexedResults,
+    ) -> Result<surrealdb::IndexedResults, StorageError> {
         let mut errors: Vec<(usize, surrealdb::Error)> = res.take_errors().into_iter().collect();
         if errors.is_empty() {
             return Ok(res);

@@ -60,6 +60,27 @@ pub const MIGRATIONS: &[&str] = &[
      DEFINE INDEX IF NOT EXISTS rel_last_seen ON rel FIELDS last_seen;
      DEFINE TABLE IF NOT EXISTS change SCHEMALESS;
      DEFINE INDEX IF NOT EXISTS change_start ON change FIELDS start;",
+    // 5: availability and capacity. Metric samples arrive as one record per batch and CI
+    // (`metric_batch`), marked pending per CI and day; the compaction turns a closed day into
+    // one raw record and one rollup record per CI, and one daily-rollup record per series
+    // (read by name for capacity). Availability signals are merged spans per CI and signal;
+    // server runs say when anyone was listening; SLA targets and maintenance windows.
+    "DEFINE TABLE IF NOT EXISTS metric_batch SCHEMALESS;
+     DEFINE TABLE IF NOT EXISTS series_pending SCHEMALESS;
+     DEFINE INDEX IF NOT EXISTS series_pending_day ON series_pending FIELDS day;
+     DEFINE TABLE IF NOT EXISTS series_raw SCHEMALESS;
+     DEFINE INDEX IF NOT EXISTS series_raw_day ON series_raw FIELDS day;
+     DEFINE TABLE IF NOT EXISTS series_roll SCHEMALESS;
+     DEFINE INDEX IF NOT EXISTS series_roll_day ON series_roll FIELDS day;
+     DEFINE TABLE IF NOT EXISTS series_daily SCHEMALESS;
+     DEFINE INDEX IF NOT EXISTS series_daily_n ON series_daily FIELDS n;
+     DEFINE TABLE IF NOT EXISTS signal SCHEMALESS;
+     DEFINE TABLE IF NOT EXISTS server_run SCHEMALESS;
+     DEFINE INDEX IF NOT EXISTS server_run_alive ON server_run FIELDS alive;
+     DEFINE TABLE IF NOT EXISTS sla SCHEMALESS;
+     DEFINE TABLE IF NOT EXISTS maintenance SCHEMALESS;
+     DEFINE INDEX IF NOT EXISTS maintenance_ci ON maintenance FIELDS ci;
+     DEFINE INDEX IF NOT EXISTS maintenance_start ON maintenance FIELDS start;",
 ];
 
 /// The schema version this build writes.

@@ -1,0 +1,181 @@
+//! The availability service: observations in (heartbeats, probe results, device polls),
+//! timelines, outages and SLA figures out.
+//!
+//! Observations are merged into stored spans per CI and signal (`domain::signals`), so a
+//! record grows with state changes, not with samples. A CI's timeline is derived when asked:
+//! each signal's spans become up/degraded/down where observed; a silence longer than the
+//! missed intervals is down while a server was alive to hear (dated from the last
+//! observation), and unknown while none was; reboots seen through uptime are down for the
+//! boot's length; the worst known signal wins. A business service's timeline is derived
+//! through the graph by interval algebra over its dependencies' timelines.
+
+mod report;
+
+use std::collections::{BTreeMap, HashMap};
+use std::sync::{Arc, Mutex};
+
+use crate::config::Config;
+use crate::domain::signals;
+use crate::error::ServiceError;
+use crate::relationships::Relationships;
+use crate::storage::{SignalRecord, Store};
+
+pub use report::*;
+
+/// Which signal an observation feeds.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum Source {
+    /// The agent's own ticks: its host is up.
+    Heartbeat,
+    /// A probe run by an agent against a CI.
+    Probe,
+    /// A device's answer (or silence) to an SNMP poll.
+    Snmp,
+}
+
+impl Source {
+    pub fn key(self) -> &'static str {
+        match self {
+            Source::Heartbeat => "heartbeat",
+            Source::Probe => "probe",
+            Source::Snmp => "snmp",
+        }
+    }
+}
+
+/// Observations of one signal of one CI, from one batch.
+#[derive(Debug, Clone)]
+pub struct Observation {
+    pub ci: String,
+    pub source: Source,
+    /// The probe's name (with its agent); empty for heartbeats and polls.
+    pub name: String,
+    /// Seconds between observations the signal promises.
+    pub interval: i64,
+    /// `(time, state code)`.
+    pub states: Vec<(i64, u8)>,
+    /// `(time, seconds since boot)`, for reboots.
+    pub uptimes: Vec<(i64, u64)>,
+}
+
+/// Reboot estimates may disagree by this much (clock jitter, rounding of uptime).
+const BOOT_SLACK: i64 = 30;
+
+/// The availability service.
+#[derive(Debug)]
+pub struct Availability {
+    store: Store,
+    config: Arc<Config>,
+    relationships: Arc<Relationships>,
+    impact: Arc<crate::impact::Impact>,
+    /// One writer per CI's signals at a time (batches of one agent may overlap on retry).
+    locks: Mutex<HashMap<String, Arc<tokio::sync::Mutex<()>>>>,
+}
+
+impl Availability {
+    pub fn new(
+        store: Store,
+        config: Arc<Config>,
+        relationships: Arc<Relationships>,
+        impact: Arc<crate::impact::Impact>,
+    ) -> Self {
+        Self {
+            store,
+            config,
+            relationships,
+            impact,
+            locks: Mutex::default(),
+        }
+    }
+
+    fn lock_of(&self, ci: &str) -> Arc<tokio::sync::Mutex<()>> {
+        let mut locks = self.locks.lock().unwrap_or_else(|e| e.into_inner());
+        if locks.len() > 100_000 {
+            // Only locks nobody holds are dropped.
+            locks.retain(|_, l| Arc::strong_count(l) > 1);
+        }
+        locks.entry(ci.to_string()).or_default().clone()
+    }
+
+    /// Merges observations into the stored signals.
+    pub async fn record(&self, obs: Vec<Observation>) -> Result<(), ServiceError> {
+        let mut by_ci: BTreeMap<String, Vec<Observation>> = BTreeMap::new();
+        for o in obs {
+            by_ci.entry(o.ci.clone()).or_default().push(o);
+        }
+        let missed = i64::from(self.config.availability.missed_intervals);
+        for (ci, obs) in by_ci {
+            let lock = self.lock_of(&ci);
+            let _held = lock.lock().await;
+            let mut stored: BTreeMap<(String, String), SignalRecord> = self
+                .store
+                .signals_of(&ci)
+                .await?
+                .into_iter()
+                .map(|s| ((s.source.clone(), s.name.clone()), s))
+                .collect();
+            let mut touched = std::collections::BTreeSet::new();
+            for o in obs {
+                let key = (o.source.key().to_string(), o.name.clone());
+                let rec = stored.entry(key.clone()).or_insert_with(|| SignalRecord {
+                    ci: ci.clone(),
+                    source: o.source.key().to_string(),
+                    name: o.name.clone(),
+                    interval: o.interval,
+                    spans: Vec::new(),
+                    boot: None,
+                });
+                rec.interval = o.interval.max(1);
+                signals::merge(
+                    &mut rec.spans,
+                    &o.states,
+                    rec.interval,
+                    rec.interval * missed,
+                );
+                touched.insert(key);
+                if !o.uptimes.is_empty() {
+                    let seen = rec.spans.clone();
+                    let interval = rec.interval;
+                    let (downs, boot) = signals::reboots(
+                        rec.boot,
+                        |t| signals::last_seen_before(&seen, interval, t),
+                        &o.uptimes,
+                        BOOT_SLACK,
+                    );
+                    rec.boot = boot;
+                    if !downs.is_empty() {
+                        let rkey = ("reboot".to_string(), o.name.clone());
+                        let r = stored.entry(rkey.clone()).or_insert_with(|| SignalRecord {
+                            ci: ci.clone(),
+                            source: "reboot".into(),
+                            name: o.name.clone(),
+                            interval: 1,
+                            spans: Vec::new(),
+                            boot: None,
+                        });
+                        for (a, b) in downs {
+                            if !r.spans.iter().any(|s| s.0 == a && s.1 == b) {
+                                r.spans.push((a, b, signals::DOWN));
+                            }
+                        }
+                        r.spans.sort_unstable();
+                        touched.insert(rkey);
+                    }
+                }
+            }
+            let writes: Vec<SignalRecord> = touched
+                .iter()
+                .filter_map(|k| stored.get(k).cloned())
+                .collect();
+            self.store.put_signals(&writes).await?;
+        }
+        Ok(())
+    }
+
+    /// Records that this server run is alive now (a background job calls it every
+    /// `availability.alive_secs`).
+    pub async fn alive(&self, run: &str, started: i64, now: i64) -> Result<(), ServiceError> {
+        self.store.server_alive(run, started, now).await?;
+        Ok(())
+    }
+}

@@ -1,0 +1,186 @@
+//! The capacity service: per resource (CPU, memory, each filesystem, each interface, device
+//! storage) the current value, the daily peak trend and the dates the warning and critical
+//! thresholds will be crossed, ranked across the fleet.
+//!
+//! Daily values come from the daily rollups the metrics compaction keeps for ever: the day's
+//! p95 for utilisations that swing (CPU, memory, interfaces), the day's max for levels that
+//! only a clean-up brings down (filesystems, device storage). The fit is `domain::capacity`
+//! (Theil–Sen over the window, restarted after a level shift, placed on the peaks).
+
+use std::collections::{BTreeMap, HashMap};
+use std::sync::Arc;
+
+use cmdb_shared::metrics::names;
+use serde::Serialize;
+
+use crate::config::Config;
+use crate::domain::capacity::{self, Daily, Forecast, Settings, Thresholds};
+use crate::error::ServiceError;
+use crate::metrics::Metrics;
+use crate::storage::Store;
+
+/// The series capacity is planned on, and how each day is summarised.
+pub const RESOURCES: &[(&str, Daily, &str)] = &[
+    (names::CPU_UTIL, Daily::P95, "CPU"),
+    (names::MEM_USED_PCT, Daily::P95, "memory"),
+    (names::SWAP_USED_PCT, Daily::Max, "swap"),
+    (names::FS_USED_PCT, Daily::Max, "filesystem"),
+    (names::NET_UTIL, Daily::P95, "interface"),
+    (names::IF_IN_UTIL, Daily::P95, "interface in"),
+    (names::IF_OUT_UTIL, Daily::P95, "interface out"),
+    (names::HR_CPU, Daily::P95, "CPU"),
+    (names::HR_STORAGE_USED_PCT, Daily::Max, "storage"),
+];
+
+/// One resource's line in the capacity report.
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
+pub struct CapacityRow {
+    pub ci: String,
+    pub ci_name: String,
+    pub class: String,
+    /// What the resource is (`CPU`, `filesystem`, …).
+    pub resource: String,
+    /// The series (`fs.used_pct`) and its instance (`/var`).
+    pub series: String,
+    pub instance: String,
+    /// `p95` or `max`: how each day was summarised.
+    pub daily: String,
+    pub warning_pct: f64,
+    pub critical_pct: f64,
+    #[schema(value_type = Object)]
+    pub forecast: Forecast,
+}
+
+/// Which rows a capacity report holds.
+#[derive(Debug, Clone, Default)]
+pub struct CapacityQuery {
+    pub ci: Option<Vec<String>>,
+    pub class: Option<String>,
+    /// Only the series named so (`fs.used_pct`).
+    pub series: Option<String>,
+}
+
+/// The capacity service.
+#[derive(Debug)]
+pub struct Capacity {
+    store: Store,
+    config: Arc<Config>,
+    metrics: Arc<Metrics>,
+}
+
+impl Capacity {
+    pub fn new(store: Store, config: Arc<Config>, metrics: Arc<Metrics>) -> Self {
+        Self {
+            store,
+            config,
+            metrics,
+        }
+    }
+
+    fn settings(&self) -> Settings {
+        let c = &self.config.capacity;
+        Settings {
+            window_days: c.window_days,
+            min_days: c.min_days,
+            horizon_days: c.horizon_days,
+            ..Settings::default()
+        }
+    }
+
+    /// The ranked report as of `now`.
+    pub async fn report(
+        &self,
+        q: &CapacityQuery,
+        now: i64,
+    ) -> Result<Vec<CapacityRow>, ServiceError> {
+        let wanted: Vec<&str> = RESOURCES
+            .iter()
+            .map(|r| r.0)
+            .filter(|n| q.series.as_deref().is_none_or(|s| s == *n))
+            .collect();
+        if wanted.is_empty() {
+            return Err(ServiceError::Invalid(format!(
+                "series: {:?} is not a capacity resource; one of {}",
+                q.series.as_deref().unwrap_or_default(),
+                RESOURCES.iter().map(|r| r.0).collect::<Vec<_>>().join(", ")
+            )));
+        }
+        let only: Option<std::collections::HashSet<&String>> =
+            q.ci.as_ref().map(|v| v.iter().collect());
+        let dailies: Vec<_> = self
+            .metrics
+            .dailies(&wanted)
+            .await?
+            .into_iter()
+            .filter(|d| only.as_ref().is_none_or(|o| o.contains(&d.0)))
+            .collect();
+        let keys: Vec<String> = {
+            let mut k: Vec<String> = dailies.iter().map(|d| d.0.clone()).collect();
+            k.sort();
+            k.dedup();
+            k
+        };
+        let named: HashMap<String, (String, String)> = self
+            .store
+            .names_of(&keys)
+            .await?
+            .into_iter()
+            .map(|(k, n, c)| (k, (n, c)))
+            .collect();
+        let how: BTreeMap<&str, (Daily, &str)> =
+            RESOURCES.iter().map(|r| (r.0, (r.1, r.2))).collect();
+        let settings = self.settings();
+        let window_start = now - i64::from(settings.window_days) * capacity::DAY;
+        let mut rows = Vec::new();
+        for (ci, name, instance, rollups) in dailies {
+            // CIs that no longer exist (deleted) or are out of the class asked for are left out.
+            let Some((ci_name, class)) = named.get(&ci) else {
+                continue;
+            };
+            if q.class.as_deref().is_some_and(|c| c != class) {
+                continue;
+            }
+            let Some((daily, resource)) = how.get(name.as_str()).copied() else {
+                continue;
+            };
+            let values: Vec<(i64, f64)> = rollups
+                .iter()
+                .filter(|r| r.start >= window_start - capacity::DAY)
+                .map(|r| {
+                    let v = match daily {
+                        Daily::Max => r.max,
+                        Daily::P95 => r.p95,
+                    };
+                    (r.start, v)
+                })
+                .collect();
+            let (warning, critical) = self.config.capacity.thresholds_for(&ci, class);
+            let th = Thresholds { warning, critical };
+            let current = self.metrics.latest(&ci, &name, &instance);
+            let forecast = capacity::forecast(&values, current, now, &th, &settings);
+            rows.push(CapacityRow {
+                ci: ci.clone(),
+                ci_name: ci_name.clone(),
+                class: class.clone(),
+                resource: resource.to_string(),
+                series: name,
+                instance,
+                daily: match daily {
+                    Daily::Max => "max",
+                    Daily::P95 => "p95",
+                }
+                .to_string(),
+                warning_pct: warning,
+                critical_pct: critical,
+                forecast,
+            });
+        }
+        rows.sort_by(|a, b| {
+            capacity::rank_order(&a.forecast, &b.forecast)
+                .then_with(|| a.ci_name.cmp(&b.ci_name))
+                .then_with(|| a.series.cmp(&b.series))
+                .then_with(|| a.instance.cmp(&b.instance))
+        });
+        Ok(rows)
+    }
+}
