@@ -126,41 +126,40 @@ impl Availability {
                     boot: None,
                 });
                 rec.interval = o.interval.max(1);
-                signals::merge(
-                    &mut rec.spans,
-                    &o.states,
-                    rec.interval,
-                    rec.interval * missed,
-                );
-                touched.insert(key);
-                if !o.uptimes.is_empty() {
-                    let seen = rec.spans.clone();
-                    let interval = rec.interval;
-                    let (downs, boot) = signals::reboots(
+                let interval = rec.interval;
+                // Reboots first: a reboot is dated from the last sign of life *before* these
+                // observations.
+                let (downs, boot) = if o.uptimes.is_empty() {
+                    (Vec::new(), rec.boot)
+                } else {
+                    let seen = &rec.spans;
+                    signals::reboots(
                         rec.boot,
-                        |t| signals::last_seen_before(&seen, interval, t),
+                        |t| signals::last_seen_before(seen, interval, t),
                         &o.uptimes,
                         BOOT_SLACK,
-                    );
-                    rec.boot = boot;
-                    if !downs.is_empty() {
-                        let rkey = ("reboot".to_string(), o.name.clone());
-                        let r = stored.entry(rkey.clone()).or_insert_with(|| SignalRecord {
-                            ci: ci.clone(),
-                            source: "reboot".into(),
-                            name: o.name.clone(),
-                            interval: 1,
-                            spans: Vec::new(),
-                            boot: None,
-                        });
-                        for (a, b) in downs {
-                            if !r.spans.iter().any(|s| s.0 == a && s.1 == b) {
-                                r.spans.push((a, b, signals::DOWN));
-                            }
+                    )
+                };
+                rec.boot = boot;
+                signals::merge(&mut rec.spans, &o.states, interval, interval * missed);
+                touched.insert(key);
+                if !downs.is_empty() {
+                    let rkey = ("reboot".to_string(), o.name.clone());
+                    let r = stored.entry(rkey.clone()).or_insert_with(|| SignalRecord {
+                        ci: ci.clone(),
+                        source: "reboot".into(),
+                        name: o.name.clone(),
+                        interval: 1,
+                        spans: Vec::new(),
+                        boot: None,
+                    });
+                    for (a, b) in downs {
+                        if !r.spans.iter().any(|s| s.0 == a && s.1 == b) {
+                            r.spans.push((a, b, signals::DOWN));
                         }
-                        r.spans.sort_unstable();
-                        touched.insert(rkey);
                     }
+                    r.spans.sort_unstable();
+                    touched.insert(rkey);
                 }
             }
             let writes: Vec<SignalRecord> = touched

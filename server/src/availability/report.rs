@@ -101,16 +101,17 @@ fn parse_rfc3339(field: &str, v: &str) -> Result<i64, ServiceError> {
 }
 
 impl Availability {
-    /// When some server was alive to receive, from its runs.
+    /// When some server was alive to receive, from its runs: from each start to the last
+    /// time it recorded itself alive (a crash's last seconds count as not listening, so they
+    /// can only make time unknown, never down).
     async fn listening(&self, from: i64) -> Result<Vec<Interval>, ServiceError> {
-        let slack = self.config.availability.alive_secs as i64;
         Ok(av::interval::normalize(
             &self
                 .store
                 .server_runs(from)
                 .await?
                 .into_iter()
-                .map(|r| (r.start, r.alive + slack))
+                .map(|r| (r.start, r.alive))
                 .collect::<Vec<_>>(),
         ))
     }

@@ -132,8 +132,11 @@ pub struct Metrics {
     probe_cis: Mutex<HashMap<String, String>>,
     /// The newest sample of each capacity series, for the report's "current" (bounded; after
     /// a restart the report falls back to the last daily value until samples arrive).
-    latest: Mutex<HashMap<(String, String, String), (i64, f64)>>,
+    latest: Mutex<HashMap<SeriesKey, (i64, f64)>>,
 }
+
+/// (CI, name, instance).
+type SeriesKey = (String, String, String);
 
 const MAX_LATEST: usize = 1_000_000;
 

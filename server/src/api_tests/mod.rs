@@ -555,3 +555,5 @@ async fn two_switches_that_see_each_other_over_lldp_make_one_link() {
     assert_eq!(ports, [(ca, "Gi1/0/1"), (cb, "xe-0/0/0")].into(), "{e}");
     assert_eq!(e["discovered_by"], json!(["lldp"]));
 }
+
+mod availability;
