@@ -100,6 +100,46 @@ enum Command {
         #[command(flatten)]
         remote: Remote,
     },
+    /// Availability or capacity report from a running server.
+    Report {
+        /// Which report.
+        #[arg(value_enum)]
+        kind: ReportKind,
+        /// Start of the period (availability), RFC 3339 or unix seconds; default 30 days ago.
+        #[arg(long)]
+        from: Option<String>,
+        /// End of the period (availability), exclusive; default now.
+        #[arg(long)]
+        to: Option<String>,
+        /// Only these CIs (ids, repeatable).
+        #[arg(long)]
+        ci: Vec<String>,
+        /// Only CIs of this class.
+        #[arg(long)]
+        class: Option<String>,
+        /// Availability: a business service (id) and what it depends on.
+        #[arg(long)]
+        service: Option<String>,
+        /// Output format.
+        #[arg(long, value_enum, default_value_t = ReportFormat::Json)]
+        format: ReportFormat,
+        #[command(flatten)]
+        remote: Remote,
+    },
+}
+
+/// The reports `report` prints.
+#[derive(Clone, Copy, ValueEnum)]
+enum ReportKind {
+    Availability,
+    Capacity,
+}
+
+/// Output formats of `report`.
+#[derive(Clone, Copy, ValueEnum)]
+enum ReportFormat {
+    Json,
+    Csv,
 }
 
 /// Output formats of `impact`.
@@ -233,6 +273,62 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
             print!("{body}");
             if format == "json" {
                 println!();
+            }
+            Ok(())
+        }
+        Command::Report {
+            kind,
+            from,
+            to,
+            ci,
+            class,
+            service,
+            format,
+            remote,
+        } => {
+            let (url, client) = remote.client()?;
+            let (path, mut query) = match kind {
+                ReportKind::Availability => ("availability", Vec::new()),
+                ReportKind::Capacity => ("capacity", Vec::new()),
+            };
+            if matches!(kind, ReportKind::Capacity)
+                && (from.is_some() || to.is_some() || service.is_some())
+            {
+                bail!("--from, --to and --service apply to the availability report only");
+            }
+            for (k, v) in [
+                ("from", from),
+                ("to", to),
+                ("class", class),
+                ("service", service),
+            ] {
+                if let Some(v) = v {
+                    query.push((k, v));
+                }
+            }
+            if !ci.is_empty() {
+                query.push(("ci", ci.join(",")));
+            }
+            query.push((
+                "format",
+                match format {
+                    ReportFormat::Json => "json",
+                    ReportFormat::Csv => "csv",
+                }
+                .to_string(),
+            ));
+            let body = call(
+                client
+                    .get(format!("{url}/api/v1/reports/{path}"))
+                    .query(&query)
+                    .bearer_auth(&remote.token),
+            )
+            .await?;
+            if matches!(format, ReportFormat::Json) {
+                let v: serde_json::Value = serde_json::from_str(&body)?;
+                println!("{}", serde_json::to_string_pretty(&v)?);
+            } else {
+                print!("{body}");
             }
             Ok(())
         }

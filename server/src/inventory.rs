@@ -51,6 +51,29 @@ pub struct CiListItem {
     #[serde(flatten)]
     pub ci: CiSummary,
     pub stale: bool,
+    /// `active`, `stale` (unseen for `lifecycle.stale_after_secs`) or `retired` (a host or
+    /// device unseen for `availability.retire_after_secs`: kept and listed, left out of
+    /// availability and capacity reports; back to active when it reports again).
+    pub lifecycle: &'static str,
+}
+
+/// A CI's lifecycle state from its class and when it was last seen (`stale_cutoff` and
+/// `retire_cutoff` as stored times). Only discovered CIs (hosts, devices) retire: manual ones
+/// are not "seen".
+pub fn lifecycle(
+    class: &str,
+    last_seen: &str,
+    stale_cutoff: &str,
+    retire_cutoff: &str,
+) -> &'static str {
+    let discovered = class == "host" || class == device::CLASS;
+    if discovered && last_seen < retire_cutoff {
+        "retired"
+    } else if last_seen < stale_cutoff {
+        "stale"
+    } else {
+        "active"
+    }
 }
 
 /// One CI with all its sections. Packages are listed by `/api/v1/cis/{id}/packages`.
@@ -62,6 +85,8 @@ pub struct CiDetail {
     #[serde(flatten)]
     pub ci: CiRecord,
     pub stale: bool,
+    /// `active`, `stale` or `retired` (see the CI list).
+    pub lifecycle: &'static str,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub device: Option<DeviceDetail>,
 }
@@ -205,6 +230,13 @@ impl Inventory {
         }
     }
 
+    /// Hosts and devices last seen before this time are retired.
+    pub fn retire_cutoff(&self) -> String {
+        let secs =
+            i64::try_from(self.config.availability.retire_after_secs).unwrap_or(i64::MAX / 2);
+        time_str(chrono::Utc::now() - chrono::Duration::seconds(secs.min(100 * 365 * 86400)))
+    }
+
     fn stale_cutoff(&self) -> String {
         let secs = i64::try_from(self.config.lifecycle.stale_after_secs).unwrap_or(i64::MAX / 2);
         time_str(chrono::Utc::now() - chrono::Duration::seconds(secs.min(100 * 365 * 86400)))
@@ -230,6 +262,7 @@ impl Inventory {
             return Err(ServiceError::Invalid("q: at most 256 characters".into()));
         }
         let cutoff = self.stale_cutoff();
+        let retire = self.retire_cutoff();
         let filter = CiFilter {
             class: q.class,
             q: q.q.filter(|q| !q.is_empty()),
@@ -244,6 +277,7 @@ impl Inventory {
                 .into_iter()
                 .map(|ci| CiListItem {
                     stale: ci.last_seen < cutoff,
+                    lifecycle: lifecycle(&ci.class, &ci.last_seen, &cutoff, &retire),
                     ci,
                 })
                 .collect(),
@@ -257,6 +291,12 @@ impl Inventory {
     pub async fn ci(&self, id: &str) -> Result<CiDetail, ServiceError> {
         let mut ci = self.load(id).await?;
         let stale = ci.last_seen < self.stale_cutoff();
+        let lifecycle = lifecycle(
+            &ci.class,
+            &ci.last_seen,
+            &self.stale_cutoff(),
+            &self.retire_cutoff(),
+        );
         let device = if ci.class == device::CLASS {
             let seen = self.store.device_observations(id).await?;
             let mut out = DeviceDetail::default();
@@ -282,7 +322,12 @@ impl Inventory {
         } else {
             None
         };
-        Ok(CiDetail { ci, stale, device })
+        Ok(CiDetail {
+            ci,
+            stale,
+            lifecycle,
+            device,
+        })
     }
 
     /// Installed packages of a CI, sorted.

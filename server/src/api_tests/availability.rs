@@ -785,3 +785,67 @@ fn the_openapi_document_has_the_metrics_availability_and_capacity_endpoints() {
         assert!(doc["paths"].get(p).is_some(), "{p} missing");
     }
 }
+
+#[tokio::test]
+async fn a_host_unseen_for_long_is_retired_out_of_reports_and_back_when_it_reports() {
+    let app = app().await;
+    let ci = app.host().await;
+    let t0 = now() - 2 * HOUR;
+    app.server_ran("run", t0 - DAY, now()).await;
+    let ticks = beats(t0, t0 + HOUR, t0 - DAY);
+    assert_eq!(
+        app.push(batch("a", &ticks, json!([]), json!([]), json!([])))
+            .await
+            .0,
+        StatusCode::OK
+    );
+    app.state.ingest.flush_last_seen().await;
+    let lifecycle = |v: &Value| v["lifecycle"].as_str().expect("lifecycle").to_string();
+    assert_eq!(
+        lifecycle(&app.get(&format!("/api/v1/cis/{ci}")).await),
+        "active"
+    );
+    let listed = |v: &Value| {
+        v.as_array()
+            .expect("rows")
+            .iter()
+            .any(|r| r["ci"] == ci.as_str())
+    };
+    assert!(listed(&app.get("/api/v1/reports/availability").await));
+
+    app.store
+        .raw(&format!(
+            "UPDATE ci:⟨{ci}⟩ SET last_seen = '2020-01-01T00:00:00.000Z'"
+        ))
+        .await
+        .expect("age it");
+    assert_eq!(
+        lifecycle(&app.get(&format!("/api/v1/cis/{ci}")).await),
+        "retired"
+    );
+    let page = app.get("/api/v1/cis?class=host").await;
+    assert_eq!(
+        page["items"][0]["lifecycle"], "retired",
+        "kept and listed: {page}"
+    );
+    assert!(!listed(&app.get("/api/v1/reports/availability").await));
+    // Asked for by id, it is still reported.
+    assert!(listed(
+        &app.get(&format!("/api/v1/reports/availability?ci={ci}"))
+            .await
+    ));
+
+    // It reports again: active.
+    let ticks = beats(now() - 5 * MIN, now(), t0 - DAY);
+    assert_eq!(
+        app.push(batch("b", &ticks, json!([]), json!([]), json!([])))
+            .await
+            .0,
+        StatusCode::OK
+    );
+    app.state.ingest.flush_last_seen().await;
+    assert_eq!(
+        lifecycle(&app.get(&format!("/api/v1/cis/{ci}")).await),
+        "active"
+    );
+}

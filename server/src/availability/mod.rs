@@ -20,6 +20,8 @@ use crate::error::ServiceError;
 use crate::relationships::Relationships;
 use crate::storage::{SignalRecord, Store};
 
+/// Stored SLA targets and maintenance windows, as the API shows them.
+pub use crate::storage::{MaintenanceRecord, SlaRecord};
 pub use report::*;
 
 /// Which signal an observation feeds.

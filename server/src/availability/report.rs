@@ -94,6 +94,14 @@ struct Period {
     slas: HashMap<String, SlaRecord>,
 }
 
+/// The stored-time cutoff before which hosts and devices are retired.
+pub fn retire_cutoff(retire_after_secs: u64, now: i64) -> String {
+    let secs = i64::try_from(retire_after_secs).unwrap_or(i64::MAX / 2);
+    chrono::DateTime::from_timestamp(now.saturating_sub(secs.min(100 * 365 * 86_400)), 0)
+        .map(crate::storage::time_str)
+        .unwrap_or_default()
+}
+
 fn parse_rfc3339(field: &str, v: &str) -> Result<i64, ServiceError> {
     chrono::DateTime::parse_from_rfc3339(v)
         .map(|t| t.timestamp())
@@ -422,12 +430,19 @@ impl Availability {
             keys.extend(leaves);
         }
         let keys: Vec<String> = keys.into_iter().collect();
+        let retire = retire_cutoff(self.config.availability.retire_after_secs, now);
         let named: BTreeMap<String, (String, String)> = self
             .store
-            .names_of(&keys)
+            .briefs_of(&keys)
             .await?
             .into_iter()
-            .map(|(k, n, c)| (k, (n, c)))
+            // Retired hosts and devices are out of reports, unless asked for by id.
+            .filter(|(k, _, c, seen)| {
+                q.ci.is_some()
+                    || crate::inventory::lifecycle(c, seen, "", &retire) != "retired"
+                    || q.service.as_deref() == Some(k.as_str())
+            })
+            .map(|(k, n, c, _)| (k, (n, c)))
             .collect();
         let mut out = Vec::new();
         for (ci, (name, class)) in &named {

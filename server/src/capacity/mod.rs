@@ -120,12 +120,18 @@ impl Capacity {
             k.dedup();
             k
         };
+        let retire =
+            crate::availability::retire_cutoff(self.config.availability.retire_after_secs, now);
         let named: HashMap<String, (String, String)> = self
             .store
-            .names_of(&keys)
+            .briefs_of(&keys)
             .await?
             .into_iter()
-            .map(|(k, n, c)| (k, (n, c)))
+            // Retired hosts and devices are out of the report, unless asked for by id.
+            .filter(|(_, _, c, seen)| {
+                q.ci.is_some() || crate::inventory::lifecycle(c, seen, "", &retire) != "retired"
+            })
+            .map(|(k, n, c, _)| (k, (n, c)))
             .collect();
         let how: BTreeMap<&str, (Daily, &str)> =
             RESOURCES.iter().map(|r| (r.0, (r.1, r.2))).collect();

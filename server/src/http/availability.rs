@@ -16,10 +16,11 @@ use utoipa::IntoParams;
 use super::metrics::parse_time;
 use super::{ApiError, Principal, bad_body, bad_query};
 use crate::AppState;
-use crate::availability::{AvailabilityQuery, CiAvailability, NewMaintenance, NewSla};
+use crate::availability::{
+    AvailabilityQuery, CiAvailability, MaintenanceRecord, NewMaintenance, NewSla, SlaRecord,
+};
 use crate::domain::auth::Role;
 use crate::error::check_id;
-use crate::storage::{MaintenanceRecord, SlaRecord};
 
 pub fn router() -> Router<Arc<AppState>> {
     Router::new()

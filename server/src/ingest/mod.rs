@@ -182,6 +182,16 @@ impl Ingestor {
         }
     }
 
+    /// A metric batch is a sign of life of its agent's host and of the devices that
+    /// answered its polls: their "last seen" moves (coalesced, like unchanged reports).
+    pub fn heard(&self, agent: &str, host: &str, version: &str, devices: &[String]) {
+        let now = crate::storage::now_str();
+        self.presence.agent_seen(agent, Some(host), version, &now);
+        for d in devices {
+            self.presence.device_seen(d, &now);
+        }
+    }
+
     pub fn packages_of(&self, keys: &[String]) -> Vec<Package> {
         self.catalog.packages_of(keys)
     }

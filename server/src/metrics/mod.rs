@@ -264,6 +264,15 @@ impl Metrics {
                 });
             }
         }
+        let answered: Vec<String> = observations
+            .iter()
+            .filter(|o| {
+                o.source == Source::Snmp
+                    && o.states.iter().any(|s| s.1 == crate::domain::signals::UP)
+            })
+            .map(|o| o.ci.clone())
+            .collect();
+        self.ingest.heard(agent, &host, &b.agent_version, &answered);
         let mut probes: BTreeMap<(String, String), Vec<(i64, u8)>> = BTreeMap::new();
         for p in &b.probes {
             let Some(ci) = self.probe_ci(&p.ci).await? else {

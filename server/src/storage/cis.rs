@@ -589,6 +589,38 @@ impl Store {
         Ok(key_column(rows))
     }
 
+    /// (key, name, class, last_seen) of these CIs (those that exist).
+    pub async fn briefs_of(
+        &self,
+        keys: &[String],
+    ) -> Result<Vec<(String, String, String, String)>, StorageError> {
+        #[derive(Deserialize)]
+        struct Row {
+            key: String,
+            name: String,
+            class: String,
+            #[serde(default)]
+            last_seen: String,
+        }
+        let mut out = Vec::with_capacity(keys.len());
+        for chunk in keys.chunks(1000) {
+            let ids = chunk
+                .iter()
+                .map(|k| rid("ci", k))
+                .collect::<Result<Vec<_>, _>>()?;
+            let sql = format!(
+                "SELECT record::id(id) AS key, name, class, last_seen FROM {};",
+                ids.join(", ")
+            );
+            let rows: Vec<Row> = self.query_rows(&sql, Value::Null).await?;
+            out.extend(
+                rows.into_iter()
+                    .map(|r| (r.key, r.name, r.class, r.last_seen)),
+            );
+        }
+        Ok(out)
+    }
+
     /// (key, name, class) of these CIs (those that exist).
     pub async fn names_of(
         &self,
