@@ -147,6 +147,16 @@ impl Server {
         Ok(())
     }
 
+    /// Kills the server with SIGKILL: no shutdown, no flush; what it acknowledged must
+    /// already be durable.
+    pub fn kill9(&mut self) -> anyhow::Result<()> {
+        if let Some(mut c) = self.child.take() {
+            c.kill()?;
+            c.wait()?;
+        }
+        Ok(())
+    }
+
     fn wait_healthy(&mut self) -> anyhow::Result<()> {
         let deadline = Instant::now() + Duration::from_secs(60);
         let client = self.client()?;
@@ -385,6 +395,14 @@ impl Agent {
                 .spawn()?,
         );
         Ok(())
+    }
+
+    /// The agent's bearer token (from its state directory, after enrollment).
+    pub fn token(&self) -> anyhow::Result<String> {
+        let cred: Value = serde_json::from_slice(&std::fs::read(
+            self.dir.path().join("state/credential.json"),
+        )?)?;
+        Ok(cred["token"].as_str().context("token")?.to_string())
     }
 
     /// Files waiting in the spool.

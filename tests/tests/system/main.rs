@@ -12,6 +12,7 @@ mod dependencies;
 mod devices;
 mod e2e;
 mod impact;
+mod metrics;
 mod packaging;
 mod remote_storage;
 mod snmp;
