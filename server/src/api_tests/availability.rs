@@ -77,6 +77,23 @@ impl App {
         v
     }
 
+    async fn admin(&self) -> String {
+        let token = new_token(Role::Admin);
+        self.store
+            .insert_token(&TokenRecord {
+                key: "tadmin".into(),
+                hash: hash_token(&token),
+                role: "admin".into(),
+                description: String::new(),
+                created_at: now_str(),
+                revoked: false,
+                agent: None,
+            })
+            .await
+            .expect("admin");
+        token
+    }
+
     /// A server run covering [start, alive].
     async fn server_ran(&self, key: &str, start: i64, alive: i64) {
         self.state
@@ -204,6 +221,19 @@ async fn samples_are_stored_compacted_into_rollups_equal_to_brute_force_and_expi
     assert_eq!(daily["points"][0]["count"], 1440);
     let hourly = app.get(&uri("1h")).await;
     assert_eq!(hourly["points"].as_array().map(Vec::len), Some(24));
+
+    // The store's figures count the compacted samples.
+    let admin = app.admin().await;
+    let (status, sizes) = app
+        .send("GET", "/api/v1/metrics/storage", &admin, None)
+        .await;
+    assert_eq!(status, StatusCode::OK, "{sizes}");
+    assert_eq!(sizes["samples"], 1464, "{sizes}");
+    assert!(sizes["raw_bytes"].as_u64().expect("raw") > 0, "{sizes}");
+    assert!(
+        sizes["bytes_per_sample"].as_f64().expect("bps") > 0.0,
+        "{sizes}"
+    );
 
     // A late batch for the compacted day is merged by the next compaction.
     let late = batch(
@@ -775,6 +805,7 @@ fn the_openapi_document_has_the_metrics_availability_and_capacity_endpoints() {
     for p in [
         "/api/v1/metrics",
         "/api/v1/cis/{id}/metrics",
+        "/api/v1/metrics/storage",
         "/api/v1/cis/{id}/availability",
         "/api/v1/reports/availability",
         "/api/v1/reports/capacity",

@@ -17,12 +17,13 @@ use super::{ApiError, Principal, bad_query, read_body};
 use crate::AppState;
 use crate::domain::auth::Role;
 use crate::error::check_id;
-use crate::metrics::{SeriesAnswer, SeriesName};
+use crate::metrics::{SeriesAnswer, SeriesName, StorageFigures};
 
 pub fn router() -> Router<Arc<AppState>> {
     Router::new()
         .route("/api/v1/metrics", post(push))
         .route("/api/v1/cis/{id}/metrics", get(series))
+        .route("/api/v1/metrics/storage", get(storage))
 }
 
 /// Push one metric batch (samples, heartbeats, probe results, device polls). Bodies may be
@@ -42,6 +43,20 @@ pub(super) async fn push(
     let batch: MetricBatch =
         super::reports::parse_report(read_body(body)?, |b: &MetricBatch| b.schema_version)?;
     Ok(Json(state.metrics.ingest(&agent, &batch).await?))
+}
+
+/// What the compacted time series take in storage, all levels: raw blocks, 5-minute and
+/// hourly rollups, daily rollups, and bytes per compacted sample. Reads every daily block:
+/// an operator's diagnostic (admin).
+#[utoipa::path(get, path = "/api/v1/metrics/storage",
+    responses((status = 200, body = StorageFigures), (status = 403, body = ErrorBody)),
+    security(("bearer" = [])), tag = "metrics")]
+pub(super) async fn storage(
+    State(state): State<Arc<AppState>>,
+    principal: Principal,
+) -> Result<Json<StorageFigures>, ApiError> {
+    principal.require(Role::Admin)?;
+    Ok(Json(state.metrics.storage().await?))
 }
 
 /// Series query.

@@ -64,7 +64,7 @@ async fn metrics(State(state): State<Arc<AppState>>) -> impl IntoResponse {
         super::transfer::import, super::transfer::export,
         super::software::search,
         super::tokens::create, super::tokens::list, super::tokens::revoke,
-        super::metrics::push, super::metrics::series,
+        super::metrics::push, super::metrics::series, super::metrics::storage,
         super::availability::of_ci, super::availability::report,
         super::availability::sla, super::availability::set_sla, super::availability::delete_sla,
         super::availability::list_maintenance, super::availability::add_maintenance,

@@ -405,99 +405,119 @@ impl Metrics {
         let before = day_start(now - self.config.metrics.compact_grace_secs as i64);
         let mut stats = CompactStats::default();
         loop {
-            let pending = self.store.pending_days(before, 20).await?;
+            let pending = self.store.pending_days(before, 500).await?;
             if pending.is_empty() {
                 break;
             }
+            let mut by_ci: BTreeMap<String, Vec<(i64, i64)>> = BTreeMap::new();
             for p in pending {
-                let s = self.compact_day(&p.ci, p.day, p.writes).await?;
-                stats.days += 1;
-                stats.series += s.series;
-                stats.samples += s.samples;
+                by_ci.entry(p.ci).or_default().push((p.day, p.writes));
+            }
+            for (ci, days) in by_ci {
+                // A month per transaction at most: a long backlog stays in bounded writes.
+                for chunk in days.chunks(31) {
+                    let s = self.compact_ci(&ci, chunk).await?;
+                    stats.days += s.days;
+                    stats.series += s.series;
+                    stats.samples += s.samples;
+                }
             }
         }
         Ok(stats)
     }
 
-    async fn compact_day(
+    /// Compacts days of one CI in one transaction: the daily rollups are read and written
+    /// once however many days there are (a backlog after an outage, a backfill).
+    async fn compact_ci(
         &self,
         ci: &str,
-        day: i64,
-        writes: i64,
+        days: &[(i64, i64)],
     ) -> Result<CompactStats, ServiceError> {
-        let rows = self.store.metric_records(ci, day, day + DAY).await?;
-        let mut series: BTreeMap<(String, String), Vec<Point>> = BTreeMap::new();
-        let mut consumed = Vec::with_capacity(rows.len());
-        let mut fresh = 0usize;
-        // Blocks compacted before (late batches merge into them), then the records in the
-        // order they were keyed: a newer sample for a timestamp wins.
-        if !rows.is_empty() {
-            for b in self.store.raw_day(ci, day).await? {
-                let pts = cmdb_series::decode_points(&b.data).map_err(corrupt)?;
-                series.insert((b.name, b.instance), pts);
+        let mut stats = CompactStats::default();
+        let mut dailies: Option<BTreeMap<(String, String), Vec<Rollup>>> = None;
+        let mut touched: std::collections::BTreeSet<(String, String)> = Default::default();
+        let mut out = Vec::with_capacity(days.len());
+        for &(day, writes) in days {
+            let rows = self.store.metric_records(ci, day, day + DAY).await?;
+            let mut series: BTreeMap<(String, String), Vec<Point>> = BTreeMap::new();
+            let mut consumed = Vec::with_capacity(rows.len());
+            // Blocks compacted before (late batches merge into them), then the records in
+            // the order they were keyed: a newer sample for a timestamp wins.
+            if !rows.is_empty() {
+                for b in self.store.raw_day(ci, day).await? {
+                    let pts = cmdb_series::decode_points(&b.data).map_err(corrupt)?;
+                    series.insert((b.name, b.instance), pts);
+                }
             }
-        }
-        for row in rows {
-            let body = decode_body(&row.body)?;
-            for (name, instance, pts) in body.s {
-                fresh += pts.len();
-                let e = series.entry((name, instance)).or_default();
-                *e = cmdb_series::merge(e, &pts);
+            for row in rows {
+                let body = decode_body(&row.body)?;
+                for (name, instance, pts) in body.s {
+                    stats.samples += pts.len();
+                    let e = series.entry((name, instance)).or_default();
+                    *e = cmdb_series::merge(e, &pts);
+                }
+                consumed.push(row.id);
             }
-            consumed.push(row.id);
+            let mut c = Compacted {
+                ci: ci.to_string(),
+                day,
+                raw: Vec::new(),
+                roll: Vec::new(),
+                consumed,
+                writes,
+            };
+            if !c.consumed.is_empty() {
+                if dailies.is_none() {
+                    let mut m = BTreeMap::new();
+                    for b in self.store.daily_of_ci(ci).await? {
+                        let r = cmdb_series::decode_rollups(&b.data).map_err(corrupt)?;
+                        m.insert((b.name, b.instance), r);
+                    }
+                    dailies = Some(m);
+                }
+                let dailies = dailies.get_or_insert_with(BTreeMap::new);
+                for ((name, instance), pts) in &series {
+                    let key = (name.clone(), instance.clone());
+                    let daily = dailies.entry(key.clone()).or_default();
+                    daily.retain(|r| r.start != day);
+                    daily.extend(cmdb_series::rollup(pts, Level::Day));
+                    daily.sort_by_key(|r| r.start);
+                    touched.insert(key);
+                    c.raw.push(SeriesBlock {
+                        name: name.clone(),
+                        instance: instance.clone(),
+                        data: cmdb_series::encode_points(pts),
+                    });
+                    c.roll.push(RollBlock {
+                        name: name.clone(),
+                        instance: instance.clone(),
+                        five_min: cmdb_series::encode_rollups(&cmdb_series::rollup(
+                            pts,
+                            Level::FiveMin,
+                        )),
+                        hour: cmdb_series::encode_rollups(&cmdb_series::rollup(pts, Level::Hour)),
+                    });
+                }
+                stats.series += c.raw.len();
+            }
+            stats.days += 1;
+            out.push(c);
         }
-        let mut c = Compacted {
-            ci: ci.to_string(),
-            day,
-            raw: Vec::new(),
-            roll: Vec::new(),
-            daily: Vec::new(),
-            consumed,
-            writes,
+        let daily: Vec<SeriesBlock> = match &dailies {
+            Some(m) => touched
+                .iter()
+                .filter_map(|k| {
+                    m.get(k).map(|r| SeriesBlock {
+                        name: k.0.clone(),
+                        instance: k.1.clone(),
+                        data: cmdb_series::encode_rollups(r),
+                    })
+                })
+                .collect(),
+            None => Vec::new(),
         };
-        if !c.consumed.is_empty() {
-            let mut dailies: HashMap<(String, String), Vec<u8>> = self
-                .store
-                .daily_of_ci(ci)
-                .await?
-                .into_iter()
-                .map(|b| ((b.name, b.instance), b.data))
-                .collect();
-            for ((name, instance), pts) in &series {
-                let five = cmdb_series::rollup(pts, Level::FiveMin);
-                let hour = cmdb_series::rollup(pts, Level::Hour);
-                let today = cmdb_series::rollup(pts, Level::Day);
-                let mut daily = match dailies.remove(&(name.clone(), instance.clone())) {
-                    Some(bytes) => cmdb_series::decode_rollups(&bytes).map_err(corrupt)?,
-                    None => Vec::new(),
-                };
-                daily.retain(|r| r.start != day);
-                daily.extend(today);
-                daily.sort_by_key(|r| r.start);
-                c.raw.push(SeriesBlock {
-                    name: name.clone(),
-                    instance: instance.clone(),
-                    data: cmdb_series::encode_points(pts),
-                });
-                c.roll.push(RollBlock {
-                    name: name.clone(),
-                    instance: instance.clone(),
-                    five_min: cmdb_series::encode_rollups(&five),
-                    hour: cmdb_series::encode_rollups(&hour),
-                });
-                c.daily.push(SeriesBlock {
-                    name: name.clone(),
-                    instance: instance.clone(),
-                    data: cmdb_series::encode_rollups(&daily),
-                });
-            }
-        }
-        self.store.write_compacted(&c).await?;
-        Ok(CompactStats {
-            days: 1,
-            series: c.raw.len(),
-            samples: fresh,
-        })
+        self.store.write_compacted(ci, &out, &daily).await?;
+        Ok(stats)
     }
 
     /// Drops raw blocks and 5-minute/hourly rollups past their retention.
@@ -659,6 +679,45 @@ impl Metrics {
         lock(&self.latest)
             .get(&(ci.to_string(), name.to_string(), instance.to_string()))
             .map(|p| p.1)
+    }
+}
+
+/// What compacted series take in storage.
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
+pub struct StorageFigures {
+    /// Samples in compacted days (counted from the daily rollups).
+    pub samples: u64,
+    pub raw_bytes: u64,
+    /// 5-minute and hourly rollups.
+    pub rollup_bytes: u64,
+    pub daily_bytes: u64,
+    /// All levels, per compacted sample; `None` before any compaction.
+    pub bytes_per_sample: Option<f64>,
+}
+
+impl Metrics {
+    /// Sizes of the compacted series (block bytes as stored in records; SurrealDB's own
+    /// per-record overhead is not in them).
+    pub async fn storage(&self) -> Result<StorageFigures, ServiceError> {
+        let (raw, roll, dailies) = self.store.series_sizes().await?;
+        let mut samples = 0u64;
+        let mut daily_bytes = 0u64;
+        for d in dailies {
+            daily_bytes += d.len() as u64;
+            samples += cmdb_series::decode_rollups(&d)
+                .map_err(corrupt)?
+                .iter()
+                .map(|r| u64::from(r.count))
+                .sum::<u64>();
+        }
+        let total = raw + roll + daily_bytes;
+        Ok(StorageFigures {
+            samples,
+            raw_bytes: raw,
+            rollup_bytes: roll,
+            daily_bytes,
+            bytes_per_sample: (samples > 0).then(|| total as f64 / samples as f64),
+        })
     }
 }
 

@@ -64,15 +64,13 @@ pub struct PendingDay {
     pub writes: i64,
 }
 
-/// Everything one compaction of a (CI, day) writes, in one transaction.
+/// What the compaction of one (CI, day) writes.
 #[derive(Debug, Clone)]
 pub struct Compacted {
     pub ci: String,
     pub day: i64,
     pub raw: Vec<SeriesBlock>,
     pub roll: Vec<RollBlock>,
-    /// Whole daily-rollup blocks (old days merged in by the caller), keyed by series.
-    pub daily: Vec<SeriesBlock>,
     /// The ingest records now in the blocks.
     pub consumed: Vec<surrealdb::types::RecordId>,
     /// The pending marker's counter when the records were read.
@@ -133,13 +131,6 @@ struct PendingDb {
     ci: String,
     day: i64,
     n: i64,
-}
-
-#[derive(SurrealValue)]
-#[surreal(crate = "surrealdb::types")]
-struct SizeDb {
-    bytes: i64,
-    samples: i64,
 }
 
 fn bytes(v: &[u8]) -> SValue {
@@ -393,66 +384,81 @@ impl Store {
             .collect())
     }
 
-    /// Writes one compaction's result and removes the ingest records it consumed, in one
-    /// transaction; the pending marker goes only if no batch renewed it meanwhile.
-    pub async fn write_compacted(&self, c: &Compacted) -> Result<(), StorageError> {
-        key_ok(&c.ci)?;
-        let (ci, day) = (&c.ci, c.day);
+    /// Writes compactions of one CI (several days) and its updated daily-rollup blocks, and
+    /// removes the ingest records they consumed, in one transaction; each day's pending
+    /// marker goes only if no batch renewed it meanwhile.
+    pub async fn write_compacted(
+        &self,
+        ci: &str,
+        days: &[Compacted],
+        daily: &[SeriesBlock],
+    ) -> Result<(), StorageError> {
+        key_ok(ci)?;
         let mut vars = Variables::new();
-        let raw: Vec<SValue> = c
-            .raw
-            .iter()
-            .map(|b| {
-                SValue::Object(
-                    [
-                        ("n".to_string(), SValue::String(b.name.clone())),
-                        ("i".to_string(), SValue::String(b.instance.clone())),
-                        ("d".to_string(), bytes(&b.data)),
-                    ]
-                    .into_iter()
-                    .collect::<std::collections::BTreeMap<_, _>>()
-                    .into(),
-                )
-            })
-            .collect();
-        let roll: Vec<SValue> = c
-            .roll
-            .iter()
-            .map(|b| {
-                SValue::Object(
-                    [
-                        ("n".to_string(), SValue::String(b.name.clone())),
-                        ("i".to_string(), SValue::String(b.instance.clone())),
-                        ("m5".to_string(), bytes(&b.five_min)),
-                        ("h1".to_string(), bytes(&b.hour)),
-                    ]
-                    .into_iter()
-                    .collect::<std::collections::BTreeMap<_, _>>()
-                    .into(),
-                )
-            })
-            .collect();
-        vars.insert("raw".to_string(), SValue::Array(raw.into()));
-        vars.insert("roll".to_string(), SValue::Array(roll.into()));
-        vars.insert(
-            "consumed".to_string(),
-            SValue::Array(
-                c.consumed
-                    .iter()
-                    .cloned()
-                    .map(SValue::RecordId)
-                    .collect::<Vec<_>>()
-                    .into(),
-            ),
-        );
         let mut sql = String::from("BEGIN TRANSACTION;");
-        if !c.consumed.is_empty() {
+        let obj = |pairs: Vec<(&str, SValue)>| {
+            SValue::Object(
+                pairs
+                    .into_iter()
+                    .map(|(k, v)| (k.to_string(), v))
+                    .collect::<std::collections::BTreeMap<_, _>>()
+                    .into(),
+            )
+        };
+        for (n, c) in days.iter().enumerate() {
+            if c.ci != ci {
+                return Err(StorageError::BadKey(c.ci.clone()));
+            }
+            let day = c.day;
+            if !c.consumed.is_empty() {
+                let raw: Vec<SValue> = c
+                    .raw
+                    .iter()
+                    .map(|b| {
+                        obj(vec![
+                            ("n", SValue::String(b.name.clone())),
+                            ("i", SValue::String(b.instance.clone())),
+                            ("d", bytes(&b.data)),
+                        ])
+                    })
+                    .collect();
+                let roll: Vec<SValue> = c
+                    .roll
+                    .iter()
+                    .map(|b| {
+                        obj(vec![
+                            ("n", SValue::String(b.name.clone())),
+                            ("i", SValue::String(b.instance.clone())),
+                            ("m5", bytes(&b.five_min)),
+                            ("h1", bytes(&b.hour)),
+                        ])
+                    })
+                    .collect();
+                vars.insert(format!("raw{n}"), SValue::Array(raw.into()));
+                vars.insert(format!("roll{n}"), SValue::Array(roll.into()));
+                vars.insert(
+                    format!("consumed{n}"),
+                    SValue::Array(
+                        c.consumed
+                            .iter()
+                            .cloned()
+                            .map(SValue::RecordId)
+                            .collect::<Vec<_>>()
+                            .into(),
+                    ),
+                );
+                sql.push_str(&format!(
+                    "UPSERT series_raw:['{ci}', {day}] CONTENT {{ ci: '{ci}', day: {day}, s: $raw{n} }};
+                     UPSERT series_roll:['{ci}', {day}] CONTENT {{ ci: '{ci}', day: {day}, s: $roll{n} }};
+                     DELETE $consumed{n};"
+                ));
+            }
             sql.push_str(&format!(
-                "UPSERT series_raw:['{ci}', {day}] CONTENT {{ ci: '{ci}', day: {day}, s: $raw }};
-                 UPSERT series_roll:['{ci}', {day}] CONTENT {{ ci: '{ci}', day: {day}, s: $roll }};"
+                "DELETE series_pending:['{ci}', {day}] WHERE n = {};",
+                c.writes
             ));
         }
-        for (k, b) in c.daily.iter().enumerate() {
+        for (k, b) in daily.iter().enumerate() {
             name_ok(&b.name)?;
             sql.push_str(&format!(
                 "UPSERT series_daily:['{ci}', '{name}', '{ik}'] CONTENT {{ ci: '{ci}', n: '{name}', i: $di{k}, d: $dd{k} }};",
@@ -462,12 +468,7 @@ impl Store {
             vars.insert(format!("di{k}"), SValue::String(b.instance.clone()));
             vars.insert(format!("dd{k}"), bytes(&b.data));
         }
-        sql.push_str(&format!(
-            "DELETE $consumed;
-             DELETE series_pending:['{ci}', {day}] WHERE n = {writes};
-             COMMIT TRANSACTION;",
-            writes = c.writes
-        ));
+        sql.push_str("COMMIT TRANSACTION;");
         self.run_write_vars(&sql, vars).await
     }
 
@@ -484,17 +485,22 @@ impl Store {
         self.run_vars(&sql, Variables::new()).await.map(|_| ())
     }
 
-    /// Bytes held in compacted blocks and rollups, all levels (for the size benchmark).
-    pub async fn series_bytes(&self) -> Result<u64, StorageError> {
-        let sql = "RETURN {
-            bytes: math::sum((SELECT VALUE math::sum(s.map(|$b| bytes::len($b.d))) FROM series_raw))
-                + math::sum((SELECT VALUE math::sum(s.map(|$b| bytes::len($b.m5) + bytes::len($b.h1))) FROM series_roll))
-                + math::sum((SELECT VALUE bytes::len(d) FROM series_daily)),
-            samples: 0
-        }";
+    /// Bytes held in compacted raw blocks, in 5-minute and hourly rollups, and in daily
+    /// rollups (the size benchmark reads them; the daily blocks come back whole, to count
+    /// their samples).
+    pub async fn series_sizes(&self) -> Result<(u64, u64, Vec<Vec<u8>>), StorageError> {
+        let sql = "RETURN math::sum((SELECT VALUE math::sum(s.map(|$b| bytes::len($b.d))) FROM series_raw));
+                   RETURN math::sum((SELECT VALUE math::sum(s.map(|$b| bytes::len($b.m5) + bytes::len($b.h1))) FROM series_roll));
+                   SELECT ci, n, i, d FROM series_daily;";
         let mut res = self.run_vars(sql, Variables::new()).await?;
-        let row: Option<SizeDb> = res.take(0)?;
-        Ok(row.map(|r| r.bytes.max(0) as u64).unwrap_or(0))
+        let raw: Option<i64> = res.take(0)?;
+        let roll: Option<i64> = res.take(1)?;
+        let daily: Vec<DailyDb> = res.take(2)?;
+        Ok((
+            raw.unwrap_or(0).max(0) as u64,
+            roll.unwrap_or(0).max(0) as u64,
+            daily.into_iter().map(|d| d.d.to_vec()).collect(),
+        ))
     }
 }
 
