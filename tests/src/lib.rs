@@ -190,6 +190,47 @@ impl Server {
         format!("https://localhost:{}", self.port)
     }
 
+    /// Appends `toml` to the server's config file and restarts it.
+    pub fn configure(&mut self, toml: &str) -> anyhow::Result<()> {
+        self.stop()?;
+        let mut text = std::fs::read_to_string(&self.init.config)?;
+        text.push('\n');
+        text.push_str(toml);
+        std::fs::write(&self.init.config, text)?;
+        self.resume()
+    }
+
+    /// A maker of HTTP clients that keep no connection between requests: each client opens
+    /// its own TCP connection and TLS session, as an agent delivering every few minutes does.
+    pub fn client_builder(
+        &self,
+    ) -> anyhow::Result<impl Fn() -> anyhow::Result<reqwest::Client> + Send + Sync + 'static>
+    {
+        let tls = self.tls_config()?;
+        Ok(move || {
+            Ok(reqwest::Client::builder()
+                .use_preconfigured_tls(tls.clone())
+                .pool_max_idle_per_host(0)
+                .timeout(Duration::from_secs(60))
+                .no_proxy()
+                .build()?)
+        })
+    }
+
+    fn tls_config(&self) -> anyhow::Result<rustls::ClientConfig> {
+        let pem = std::fs::read(&self.init.ca_cert)?;
+        let mut roots = rustls::RootCertStore::empty();
+        for c in rustls_pki_types::pem::PemObject::pem_slice_iter(&pem) {
+            roots.add(c?)?;
+        }
+        Ok(rustls::ClientConfig::builder_with_provider(std::sync::Arc::new(
+            rustls::crypto::ring::default_provider(),
+        ))
+        .with_safe_default_protocol_versions()?
+        .with_root_certificates(roots)
+        .with_no_client_auth())
+    }
+
     /// An HTTP client trusting only this server's CA.
     pub fn client(&self) -> anyhow::Result<reqwest::Client> {
         let pem = std::fs::read(&self.init.ca_cert)?;
