@@ -204,8 +204,7 @@ impl Server {
     /// its own TCP connection and TLS session, as an agent delivering every few minutes does.
     pub fn client_builder(
         &self,
-    ) -> anyhow::Result<impl Fn() -> anyhow::Result<reqwest::Client> + Send + Sync + 'static>
-    {
+    ) -> anyhow::Result<impl Fn() -> anyhow::Result<reqwest::Client> + Send + Sync + 'static> {
         let tls = self.tls_config()?;
         Ok(move || {
             Ok(reqwest::Client::builder()
@@ -223,12 +222,14 @@ impl Server {
         for c in rustls_pki_types::pem::PemObject::pem_slice_iter(&pem) {
             roots.add(c?)?;
         }
-        Ok(rustls::ClientConfig::builder_with_provider(std::sync::Arc::new(
-            rustls::crypto::ring::default_provider(),
-        ))
-        .with_safe_default_protocol_versions()?
-        .with_root_certificates(roots)
-        .with_no_client_auth())
+        Ok(
+            rustls::ClientConfig::builder_with_provider(std::sync::Arc::new(
+                rustls::crypto::ring::default_provider(),
+            ))
+            .with_safe_default_protocol_versions()?
+            .with_root_certificates(roots)
+            .with_no_client_auth(),
+        )
     }
 
     /// An HTTP client trusting only this server's CA.

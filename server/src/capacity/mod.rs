@@ -107,13 +107,27 @@ impl Capacity {
         }
         let only: Option<std::collections::HashSet<&String>> =
             q.ci.as_ref().map(|v| v.iter().collect());
-        let dailies: Vec<_> = self
+        let mut dailies: Vec<_> = self
             .metrics
             .dailies(&wanted)
             .await?
             .into_iter()
             .filter(|d| only.as_ref().is_none_or(|o| o.contains(&d.0)))
             .collect();
+        // Resources with samples but no compacted day yet (a new host) are listed too, with
+        // their current value: "not enough data" is their honest forecast.
+        let known: std::collections::HashSet<(String, String, String)> = dailies
+            .iter()
+            .map(|d| (d.0.clone(), d.1.clone(), d.2.clone()))
+            .collect();
+        for (ci, name, instance) in self.metrics.latest_keys() {
+            if wanted.contains(&name.as_str())
+                && only.as_ref().is_none_or(|o| o.contains(&ci))
+                && !known.contains(&(ci.clone(), name.clone(), instance.clone()))
+            {
+                dailies.push((ci, name, instance, Vec::new()));
+            }
+        }
         let keys: Vec<String> = {
             let mut k: Vec<String> = dailies.iter().map(|d| d.0.clone()).collect();
             k.sort();

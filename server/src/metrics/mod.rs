@@ -674,6 +674,11 @@ impl Metrics {
 }
 
 impl Metrics {
+    /// Capacity series with a sample since this server started: `(ci, name, instance)`.
+    pub fn latest_keys(&self) -> Vec<(String, String, String)> {
+        lock(&self.latest).keys().cloned().collect()
+    }
+
     /// The newest sample of a capacity series received since this server started.
     pub fn latest(&self, ci: &str, name: &str, instance: &str) -> Option<f64> {
         lock(&self.latest)

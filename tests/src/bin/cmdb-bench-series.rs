@@ -95,7 +95,11 @@ fn host_day(h: usize, day: i64) -> Vec<Series> {
             .position(|k| k.name.starts_with(name))
             .unwrap_or(0)
     };
-    let cpu = if h % 4 == 0 { kind("cpu.util (busy)") } else { kind("cpu.util (idle)") };
+    let cpu = if h % 4 == 0 {
+        kind("cpu.util (busy)")
+    } else {
+        kind("cpu.util (idle)")
+    };
     add("cpu.util", String::new(), cpu, 0);
     add("load.1", String::new(), kind("load.1"), 0);
     add("load.5", String::new(), kind("load.1"), 1);
@@ -111,22 +115,37 @@ fn host_day(h: usize, day: i64) -> Vec<Series> {
         add("fs.inodes_free", (*m).into(), kind("fs.used_pct"), 20 + j);
     }
     for (j, i) in ["eno1", "eno2"].iter().enumerate() {
-        for (n, name) in ["net.rx_bytes", "net.tx_bytes", "net.rx_packets", "net.tx_packets"]
-            .iter()
-            .enumerate()
+        for (n, name) in [
+            "net.rx_bytes",
+            "net.tx_bytes",
+            "net.rx_packets",
+            "net.tx_packets",
+        ]
+        .iter()
+        .enumerate()
         {
             add(name, (*i).into(), kind("net.rx_bytes"), j * 10 + n);
         }
-        for (n, name) in ["net.rx_errors", "net.tx_errors", "net.rx_drops", "net.tx_drops"]
-            .iter()
-            .enumerate()
+        for (n, name) in [
+            "net.rx_errors",
+            "net.tx_errors",
+            "net.rx_drops",
+            "net.tx_drops",
+        ]
+        .iter()
+        .enumerate()
         {
             add(name, (*i).into(), kind("zero"), j * 10 + n);
         }
     }
-    for (n, name) in ["disk.read_bytes", "disk.write_bytes", "disk.read_ops", "disk.write_ops"]
-        .iter()
-        .enumerate()
+    for (n, name) in [
+        "disk.read_bytes",
+        "disk.write_bytes",
+        "disk.read_ops",
+        "disk.write_ops",
+    ]
+    .iter()
+    .enumerate()
     {
         add(name, "nvme0n1".into(), kind("net.rx_bytes"), 40 + n);
     }
@@ -198,7 +217,10 @@ async fn post_all(
                 Ok(r) if r.status().is_success() => Ok(elapsed),
                 Ok(r) => {
                     let s = r.status();
-                    Err(anyhow::anyhow!("{s}: {}", r.text().await.unwrap_or_default()))
+                    Err(anyhow::anyhow!(
+                        "{s}: {}",
+                        r.text().await.unwrap_or_default()
+                    ))
                 }
                 Err(e) => Err(e.into()),
             }
