@@ -275,6 +275,14 @@ pub async fn quickstart(
         "  curl --cacert {} -H 'Authorization: Bearer {admin_token}' {url}/api/v1/agents",
         ca.display()
     );
+    println!(
+        "  curl --cacert {} -H 'Authorization: Bearer {admin_token}' '{url}/api/v1/reports/availability'   # after a few minutes: this host's availability",
+        ca.display()
+    );
+    println!(
+        "  curl --cacert {} -H 'Authorization: Bearer {admin_token}' {url}/api/v1/reports/capacity",
+        ca.display()
+    );
     println!("  curl --cacert {} {url}/api/v1/openapi.json", ca.display());
     if exit_after_inventory {
         let _ = stop_tx.send(());
