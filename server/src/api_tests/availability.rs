@@ -880,3 +880,87 @@ async fn a_host_unseen_for_long_is_retired_out_of_reports_and_back_when_it_repor
         "active"
     );
 }
+
+#[tokio::test]
+async fn a_state_entered_by_hand_replaces_what_the_signals_said() {
+    let app = app().await;
+    let ci = app.host().await;
+    let ed = app.editor().await;
+    let t0 = cmdb_series::day_start(now()) - DAY;
+    app.server_ran("run", t0 - DAY, now()).await;
+    let ticks = beats(t0, t0 + HOUR, t0 - DAY);
+    assert_eq!(
+        app.push(batch("m", &ticks, json!([]), json!([]), json!([])))
+            .await
+            .0,
+        StatusCode::OK
+    );
+    // A power cut the heartbeats did not show (the agent's clock ran on a UPS, say).
+    let body = json!({"start": rfc(t0 + 10 * MIN), "end": rfc(t0 + 20 * MIN), "state": "down", "reason": "PDU A failed, confirmed by facilities"});
+    let (status, entry) = app
+        .send(
+            "POST",
+            &format!("/api/v1/cis/{ci}/availability/manual"),
+            &ed,
+            Some(body.to_string()),
+        )
+        .await;
+    assert_eq!(status, StatusCode::CREATED, "{entry}");
+    let period = format!("from={}&to={}", t0, t0 + HOUR);
+    let v = app
+        .get(&format!("/api/v1/cis/{ci}/availability?{period}"))
+        .await;
+    assert_eq!(
+        outages(&v),
+        vec![(
+            t0 + 10 * MIN,
+            t0 + 20 * MIN,
+            10 * MIN,
+            "manual".into(),
+            false
+        )],
+        "{v}"
+    );
+    // Overlaps and bad states are refused; the entry can be removed.
+    let (status, err) = app
+        .send(
+            "POST",
+            &format!("/api/v1/cis/{ci}/availability/manual"),
+            &ed,
+            Some(body.to_string()),
+        )
+        .await;
+    assert_eq!(status, StatusCode::BAD_REQUEST, "{err}");
+    assert!(
+        err["error"].as_str().expect("error").contains("overlaps"),
+        "{err}"
+    );
+    let bad = json!({"start": rfc(t0), "end": rfc(t0 + 1), "state": "broken", "reason": "x"});
+    let (status, err) = app
+        .send(
+            "POST",
+            &format!("/api/v1/cis/{ci}/availability/manual"),
+            &ed,
+            Some(bad.to_string()),
+        )
+        .await;
+    assert_eq!(status, StatusCode::BAD_REQUEST, "{err}");
+    assert!(
+        err["error"].as_str().expect("error").starts_with("state"),
+        "{err}"
+    );
+    let id = entry["key"].as_str().expect("key");
+    let (status, _) = app
+        .send(
+            "DELETE",
+            &format!("/api/v1/availability/manual/{id}"),
+            &ed,
+            None,
+        )
+        .await;
+    assert_eq!(status, StatusCode::NO_CONTENT);
+    let v = app
+        .get(&format!("/api/v1/cis/{ci}/availability?{period}"))
+        .await;
+    assert_eq!(outages(&v), vec![], "{v}");
+}

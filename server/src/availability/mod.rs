@@ -21,7 +21,7 @@ use crate::relationships::Relationships;
 use crate::storage::{SignalRecord, Store};
 
 /// Stored SLA targets and maintenance windows, as the API shows them.
-pub use crate::storage::{MaintenanceRecord, SlaRecord};
+pub use crate::storage::{MaintenanceRecord, ManualStateRecord, SlaRecord};
 pub use report::*;
 
 /// Which signal an observation feeds.

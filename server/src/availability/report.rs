@@ -11,7 +11,7 @@ use crate::domain::availability::{
 };
 use crate::domain::signals::{self, Silence};
 use crate::error::{ServiceError, check_id};
-use crate::storage::{MaintenanceRecord, SignalRecord, SlaRecord, now_str};
+use crate::storage::{MaintenanceRecord, ManualStateRecord, SignalRecord, SlaRecord, now_str};
 
 /// Longest period a report covers.
 pub const MAX_PERIOD_SECS: i64 = 400 * 86_400;
@@ -92,6 +92,27 @@ struct Period {
     signals: HashMap<String, Vec<SignalRecord>>,
     planned: HashMap<String, Vec<Interval>>,
     slas: HashMap<String, SlaRecord>,
+    manual: HashMap<String, Vec<av::Span>>,
+}
+
+fn clip_spans(spans: &[av::Span], from: i64, to: i64) -> Vec<av::Span> {
+    spans
+        .iter()
+        .map(|s| av::Span::new(s.start.max(from), s.end.min(to), s.state, s.source))
+        .filter(|s| s.start < s.end)
+        .collect()
+}
+
+/// A state entered by hand.
+#[derive(Debug, Clone, Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct NewManualState {
+    /// RFC 3339.
+    pub start: String,
+    pub end: String,
+    /// `up`, `degraded` or `down`.
+    pub state: String,
+    pub reason: String,
 }
 
 /// The stored-time cutoff before which hosts and devices are retired.
@@ -175,8 +196,23 @@ impl Availability {
             .into_iter()
             .map(|s| (s.ci.clone(), s))
             .collect();
+        let mut manual: HashMap<String, Vec<av::Span>> = HashMap::new();
+        for m in self.store.manual_states(None, from, to).await? {
+            let state = match m.state.as_str() {
+                "up" => av::State::Up,
+                "degraded" => av::State::Degraded,
+                _ => av::State::Down,
+            };
+            manual.entry(m.ci).or_default().push(av::Span::new(
+                m.start,
+                m.end,
+                state,
+                Source::Manual,
+            ));
+        }
         let tol = i64::from(self.config.availability.missed_intervals) * 86_400;
         Ok(Period {
+            manual,
             from,
             to,
             now,
@@ -187,9 +223,16 @@ impl Availability {
         })
     }
 
-    /// One CI's own timeline from its signals; `None` when it has none.
+    /// One CI's own timeline from its signals, with the states entered by hand written over
+    /// it; `None` when it has neither.
     fn own_timeline(&self, p: &Period, ci: &str) -> Option<Timeline> {
-        let recs = p.signals.get(ci)?;
+        let manual = p.manual.get(ci);
+        let Some(recs) = p.signals.get(ci) else {
+            return manual.map(|m| {
+                Timeline::from_spans(p.from, p.to, Source::Manual, [])
+                    .patch(&clip_spans(m, p.from, p.to))
+            });
+        };
         let missed = self.config.availability.missed_intervals;
         let mut parts = Vec::new();
         let mut reboots = Vec::new();
@@ -233,6 +276,9 @@ impl Availability {
             );
             t = av::overlay(&t, &spans);
         }
+        if let Some(m) = manual {
+            t = t.patch(&clip_spans(m, p.from, p.to));
+        }
         Some(t)
     }
 
@@ -267,7 +313,7 @@ impl Availability {
             *budget -= 1;
             let key = g.key(n).to_string();
             let mut parts = Vec::new();
-            if p.signals.contains_key(&key) {
+            if p.signals.contains_key(&key) || p.manual.contains_key(&key) {
                 let next = leaves.len();
                 let i = *leaf_of.entry(key.clone()).or_insert(next);
                 if i == next {
@@ -563,6 +609,73 @@ impl Availability {
             None => None,
         };
         Ok(self.store.maintenance(cis.as_deref(), from, to).await?)
+    }
+
+    /// Records a state entered by hand over a period of a CI: it replaces what the signals
+    /// said there (an outage no monitor saw, or a false alarm).
+    pub async fn add_manual(
+        &self,
+        ci: &str,
+        m: NewManualState,
+        by: &str,
+    ) -> Result<ManualStateRecord, ServiceError> {
+        check_id("id", ci, "CI")?;
+        if self.store.existing_cis(&[ci.to_string()]).await?.is_empty() {
+            return Err(ServiceError::NotFound(format!("no CI {ci}")));
+        }
+        let start = parse_rfc3339("start", &m.start)?;
+        let end = parse_rfc3339("end", &m.end)?;
+        if start >= end {
+            return Err(ServiceError::Invalid("end: must be after start".into()));
+        }
+        if end - start > MAX_PERIOD_SECS {
+            return Err(ServiceError::Invalid(
+                "end: at most 400 days after start".into(),
+            ));
+        }
+        if !["up", "degraded", "down"].contains(&m.state.as_str()) {
+            return Err(ServiceError::Invalid(format!(
+                "state: {:?} must be up, degraded or down",
+                m.state
+            )));
+        }
+        if m.reason.trim().is_empty() || m.reason.len() > 1000 {
+            return Err(ServiceError::Invalid(
+                "reason: say why, in 1 to 1000 characters".into(),
+            ));
+        }
+        if let Some(o) = self
+            .store
+            .manual_states(Some(ci), start, end)
+            .await?
+            .first()
+        {
+            return Err(ServiceError::Invalid(format!(
+                "start/end: overlaps manual entry {} ({}..{}); delete it first",
+                o.key, o.start, o.end
+            )));
+        }
+        let rec = ManualStateRecord {
+            key: uuid::Uuid::new_v4().simple().to_string(),
+            ci: ci.to_string(),
+            start,
+            end,
+            state: m.state,
+            reason: m.reason,
+            created_by: by.to_string(),
+        };
+        self.store.insert_manual_state(&rec).await?;
+        Ok(rec)
+    }
+
+    /// Removes a state entered by hand.
+    pub async fn delete_manual(&self, id: &str) -> Result<(), ServiceError> {
+        check_id("id", id, "manual entry")?;
+        if self.store.delete_manual_state(id).await? {
+            Ok(())
+        } else {
+            Err(ServiceError::NotFound(format!("no manual entry {id}")))
+        }
     }
 
     /// Removes a maintenance window.

@@ -7,7 +7,7 @@ use axum::extract::rejection::{JsonRejection, QueryRejection};
 use axum::extract::{Path, Query, State};
 use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
-use axum::routing::{delete, get};
+use axum::routing::{delete, get, post};
 use axum::{Json, Router};
 use cmdb_shared::ErrorBody;
 use serde::Deserialize;
@@ -17,7 +17,8 @@ use super::metrics::parse_time;
 use super::{ApiError, Principal, bad_body, bad_query};
 use crate::AppState;
 use crate::availability::{
-    AvailabilityQuery, CiAvailability, MaintenanceRecord, NewMaintenance, NewSla, SlaRecord,
+    AvailabilityQuery, CiAvailability, MaintenanceRecord, ManualStateRecord, NewMaintenance,
+    NewManualState, NewSla, SlaRecord,
 };
 use crate::domain::auth::Role;
 use crate::error::check_id;
@@ -35,6 +36,8 @@ pub fn router() -> Router<Arc<AppState>> {
             get(list_maintenance).post(add_maintenance),
         )
         .route("/api/v1/maintenance/{id}", delete(delete_maintenance))
+        .route("/api/v1/cis/{id}/availability/manual", post(add_manual))
+        .route("/api/v1/availability/manual/{id}", delete(delete_manual))
 }
 
 /// `json` (default) or `csv`.
@@ -332,5 +335,39 @@ pub(super) async fn delete_maintenance(
 ) -> Result<StatusCode, ApiError> {
     principal.require(Role::Editor)?;
     state.availability.delete_maintenance(&id).await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+/// Enter a CI's state by hand over a period (an outage no monitor saw, or a false alarm): it
+/// replaces what the signals said there, with source `manual`.
+#[utoipa::path(post, path = "/api/v1/cis/{id}/availability/manual", params(("id" = String, Path, description = "CI id")), request_body = NewManualState,
+    responses((status = 201, body = ManualStateRecord), (status = 400, body = ErrorBody), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody)),
+    security(("bearer" = [])), tag = "availability")]
+pub(super) async fn add_manual(
+    State(state): State<Arc<AppState>>,
+    principal: Principal,
+    Path(id): Path<String>,
+    body: Result<Json<NewManualState>, JsonRejection>,
+) -> Result<(StatusCode, Json<ManualStateRecord>), ApiError> {
+    principal.require(Role::Editor)?;
+    let Json(m) = body.map_err(bad_body)?;
+    let rec = state
+        .availability
+        .add_manual(&id, m, &principal.source())
+        .await?;
+    Ok((StatusCode::CREATED, Json(rec)))
+}
+
+/// Remove a state entered by hand.
+#[utoipa::path(delete, path = "/api/v1/availability/manual/{id}", params(("id" = String, Path, description = "manual entry id")),
+    responses((status = 204), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody)),
+    security(("bearer" = [])), tag = "availability")]
+pub(super) async fn delete_manual(
+    State(state): State<Arc<AppState>>,
+    principal: Principal,
+    Path(id): Path<String>,
+) -> Result<StatusCode, ApiError> {
+    principal.require(Role::Editor)?;
+    state.availability.delete_manual(&id).await?;
     Ok(StatusCode::NO_CONTENT)
 }

@@ -69,6 +69,7 @@ async fn metrics(State(state): State<Arc<AppState>>) -> impl IntoResponse {
         super::availability::sla, super::availability::set_sla, super::availability::delete_sla,
         super::availability::list_maintenance, super::availability::add_maintenance,
         super::availability::delete_maintenance,
+        super::availability::add_manual, super::availability::delete_manual,
         super::capacity::report,
     ),
     modifiers(&Security),

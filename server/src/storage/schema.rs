@@ -64,7 +64,8 @@ pub const MIGRATIONS: &[&str] = &[
     // (`metric_batch`), marked pending per CI and day; the compaction turns a closed day into
     // one raw record and one rollup record per CI, and one daily-rollup record per series
     // (read by name for capacity). Availability signals are merged spans per CI and signal;
-    // server runs say when anyone was listening; SLA targets and maintenance windows.
+    // server runs say when anyone was listening; SLA targets, maintenance windows, and states
+    // entered by hand (an outage no monitor saw).
     "DEFINE TABLE IF NOT EXISTS metric_batch SCHEMALESS;
      DEFINE TABLE IF NOT EXISTS series_pending SCHEMALESS;
      DEFINE INDEX IF NOT EXISTS series_pending_day ON series_pending FIELDS day;
@@ -80,7 +81,9 @@ pub const MIGRATIONS: &[&str] = &[
      DEFINE TABLE IF NOT EXISTS sla SCHEMALESS;
      DEFINE TABLE IF NOT EXISTS maintenance SCHEMALESS;
      DEFINE INDEX IF NOT EXISTS maintenance_ci ON maintenance FIELDS ci;
-     DEFINE INDEX IF NOT EXISTS maintenance_start ON maintenance FIELDS start;",
+     DEFINE INDEX IF NOT EXISTS maintenance_start ON maintenance FIELDS start;
+     DEFINE TABLE IF NOT EXISTS manual_state SCHEMALESS;
+     DEFINE INDEX IF NOT EXISTS manual_state_ci ON manual_state FIELDS ci;",
 ];
 
 /// The schema version this build writes.

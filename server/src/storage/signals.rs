@@ -65,6 +65,21 @@ pub struct MaintenanceRecord {
     pub created_by: String,
 }
 
+/// A state entered by hand over a period: it replaces what the signals said there.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
+pub struct ManualStateRecord {
+    #[serde(default)]
+    pub key: String,
+    pub ci: String,
+    /// Unix seconds.
+    pub start: i64,
+    pub end: i64,
+    /// `up`, `degraded` or `down`.
+    pub state: String,
+    pub reason: String,
+    pub created_by: String,
+}
+
 fn signal_id(ci: &str, source: &str, name: &str) -> Result<String, StorageError> {
     if !valid_key(ci) || !valid_key(source) {
         return Err(StorageError::BadKey(format!("{ci}/{source}")));
@@ -220,6 +235,35 @@ impl Store {
                 .await
             }
         }
+    }
+
+    /// Stores a manual state.
+    pub async fn insert_manual_state(&self, m: &ManualStateRecord) -> Result<(), StorageError> {
+        let sql = format!("CREATE {} CONTENT $doc", rid("manual_state", &m.key)?);
+        self.run_write(&sql, json!({ "doc": super::to_doc(m)? }))
+            .await
+    }
+
+    /// Manual states overlapping [from, to) (of one CI when given).
+    pub async fn manual_states(
+        &self,
+        ci: Option<&str>,
+        from: i64,
+        to: i64,
+    ) -> Result<Vec<ManualStateRecord>, StorageError> {
+        let filter = if ci.is_some() { "ci = $ci AND " } else { "" };
+        self.query_rows(
+            &format!("SELECT *, record::id(id) AS key FROM manual_state WHERE {filter}start < $to AND end > $from ORDER BY start"),
+            json!({ "ci": ci, "from": from, "to": to }),
+        )
+        .await
+    }
+
+    /// Removes a manual state; false when there was none.
+    pub async fn delete_manual_state(&self, key: &str) -> Result<bool, StorageError> {
+        let sql = format!("DELETE {} RETURN BEFORE", rid("manual_state", key)?);
+        let rows: Vec<Value> = self.query_rows(&sql, Value::Null).await?;
+        Ok(!rows.is_empty())
     }
 
     /// Removes a maintenance window; false when there was none.
