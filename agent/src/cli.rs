@@ -68,8 +68,32 @@ enum Command {
         #[arg(long)]
         once: bool,
     },
-    /// Validate the config file and the state directory, then exit.
+    /// Validate the config file and the state directory, and check that every probe can run
+    /// on this host, then exit.
     CheckConfig,
+    /// Print one metric batch of this host as JSON (no server needed): two samples SECS
+    /// apart, so rates and CPU utilisation exist, and one run of every probe.
+    Metrics {
+        /// Read under this root instead of the configured one (fixture trees).
+        #[arg(long)]
+        root: Option<PathBuf>,
+        /// Seconds between the two samples.
+        #[arg(long, default_value_t = 1.0)]
+        over: f64,
+        /// Do not run the configured probes.
+        #[arg(long)]
+        no_probes: bool,
+        /// Print on one line.
+        #[arg(long)]
+        compact: bool,
+    },
+    /// Measure the CPU cost of metrics ticks: run TICKS ticks in-process (sample, batch,
+    /// compress, spool to a temporary directory, then discard) and print the CPU time per tick.
+    #[command(hide = true)]
+    BenchMetrics {
+        #[arg(long, default_value_t = 1000)]
+        ticks: u32,
+    },
     /// Network devices over SNMP.
     Snmp {
         #[command(subcommand)]
@@ -97,6 +121,13 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         ),
         Command::Run { once } => run_agent(cfg, once),
         Command::CheckConfig => check_config(&cfg),
+        Command::Metrics {
+            root,
+            over,
+            no_probes,
+            compact,
+        } => metrics(cfg, root, over, no_probes, compact),
+        Command::BenchMetrics { ticks } => bench_metrics(cfg, ticks),
         Command::Snmp { command } => snmp::run(&cfg, command),
     }
 }
@@ -219,6 +250,12 @@ fn run_agent(cfg: Config, once: bool) -> anyhow::Result<ExitCode> {
                 devices.spooled, devices.failed, devices.swept
             );
         }
+        if let Some(m) = rt.block_on(agent.spool_metrics())? {
+            println!(
+                "metrics: batch {} spooled ({} series, {} probe results, {} devices)",
+                m.batch_id, m.series, m.probes, m.devices
+            );
+        }
         let out = rt.block_on(agent.cycle())?;
         println!(
             "delivered {} report(s), {} pending{}",
@@ -239,8 +276,15 @@ fn run_agent(cfg: Config, once: bool) -> anyhow::Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
-/// `cmdb-agent check-config`: the configuration loaded; says whether this agent is enrolled.
+/// `cmdb-agent check-config`: the configuration loaded and every probe can run here; says
+/// whether this agent is enrolled.
 fn check_config(cfg: &Config) -> anyhow::Result<ExitCode> {
+    if cfg.metrics.enabled {
+        let probes = crate::probe::Probes::new(cfg);
+        if !probes.problems().is_empty() {
+            bail!("{}", probes.problems().join("\n"));
+        }
+    }
     let state = StateDir::new(&cfg.state_dir);
     match state.credential() {
         Ok(c) => println!(
@@ -249,6 +293,106 @@ fn check_config(cfg: &Config) -> anyhow::Result<ExitCode> {
         ),
         Err(e) => println!("config ok; {e}"),
     }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// `cmdb-agent metrics`: one metric batch of this host (or of `root`) as JSON on stdout.
+fn metrics(
+    mut cfg: Config,
+    root: Option<PathBuf>,
+    over: f64,
+    no_probes: bool,
+    compact: bool,
+) -> anyhow::Result<ExitCode> {
+    if let Some(r) = root {
+        if !r.is_absolute() {
+            bail!("--root: must be an absolute path");
+        }
+        cfg.root = r;
+    }
+    if !(0.0..=3600.0).contains(&over) {
+        bail!("--over: must be between 0 and 3600 seconds");
+    }
+    if no_probes {
+        cfg.probes.clear();
+    }
+    let rt = runtime()?;
+    let ctx = crate::collect::Context::new(&cfg.root);
+    let mut sampler = crate::metrics::Sampler::new();
+    sampler.sample(&ctx);
+    std::thread::sleep(Duration::from_secs_f64(over));
+    let sample = sampler.sample(&ctx);
+    let mut probes = crate::probe::Probes::new(&cfg);
+    for p in probes.problems() {
+        eprintln!("warning: {p}");
+    }
+    let results = rt.block_on(probes.run_due(tokio::time::Instant::now(), true));
+    let batch = crate::metrics::batch::tick_batch(
+        "cli".into(),
+        cfg.metrics.interval_secs,
+        sample,
+        results,
+        Vec::new(),
+    );
+    let out = if compact {
+        serde_json::to_string(&batch)?
+    } else {
+        serde_json::to_string_pretty(&batch)?
+    };
+    println!("{out}");
+    Ok(ExitCode::SUCCESS)
+}
+
+/// `cmdb-agent bench-metrics`: the CPU time of the daemon's metrics tick, probes aside.
+fn bench_metrics(mut cfg: Config, ticks: u32) -> anyhow::Result<ExitCode> {
+    use nix::sys::resource::{UsageWho, getrusage};
+    if ticks == 0 {
+        bail!("--ticks: at least 1");
+    }
+    cfg.probes.clear();
+    let dir = std::env::temp_dir().join(format!("cmdb-agent-bench-{}", std::process::id()));
+    let result = (|| -> anyhow::Result<()> {
+        let spool_dir = dir.join("spool");
+        let rt = runtime()?;
+        let mut role = crate::metrics::role::MetricsRole::new(&cfg, &spool_dir, None)?;
+        let spool = crate::spool::Spool::open(&spool_dir, u64::MAX, usize::MAX)?;
+        // The first tick has no previous counters, hence no rates: not a steady-state tick.
+        rt.block_on(role.tick(false))?;
+        let cpu = || -> anyhow::Result<Duration> {
+            let u = getrusage(UsageWho::RUSAGE_SELF)?;
+            let t = |tv: nix::sys::time::TimeVal| {
+                Duration::new(tv.tv_sec() as u64, tv.tv_usec() as u32 * 1000)
+            };
+            Ok(t(u.user_time()) + t(u.system_time()))
+        };
+        let (mut series, mut bytes) = (0, 0);
+        let started = std::time::Instant::now();
+        let before = cpu()?;
+        for _ in 0..ticks {
+            let s = rt.block_on(role.tick(false))?;
+            series += s.series;
+            bytes += s.bytes;
+            // As an acknowledged delivery would, so the spool stays at its usual size.
+            for e in spool.entries()? {
+                spool.remove(&e)?;
+            }
+        }
+        let spent = cpu()? - before;
+        let wall = started.elapsed();
+        let max_rss_kib = getrusage(UsageWho::RUSAGE_SELF)?.max_rss();
+        let n = f64::from(ticks);
+        println!(
+            "{ticks} metrics ticks: CPU {:.3} ms per tick (wall {:.3} ms), {:.0} series and {:.0} compressed bytes per batch, peak RSS {:.1} MB",
+            spent.as_secs_f64() * 1000.0 / n,
+            wall.as_secs_f64() * 1000.0 / n,
+            series as f64 / n,
+            bytes as f64 / n,
+            max_rss_kib as f64 / 1024.0
+        );
+        Ok(())
+    })();
+    let _ = std::fs::remove_dir_all(&dir);
+    result?;
     Ok(ExitCode::SUCCESS)
 }
 

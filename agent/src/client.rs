@@ -35,6 +35,8 @@ pub enum ClientError {
     Status { status: StatusCode, body: String },
     #[error("server's answer is not what was expected")]
     Decode(#[source] reqwest::Error),
+    #[error("TLS")]
+    Tls(#[from] crate::tls::TlsError),
 }
 
 /// Builds a client with `tls` (or plain HTTP when `None`: loopback servers only).
@@ -47,9 +49,12 @@ pub fn build(
         .connect_timeout(timeout.min(Duration::from_secs(10)))
         .no_proxy()
         .user_agent(concat!("cmdb-agent/", env!("CARGO_PKG_VERSION")));
-    if let Some(tls) = tls {
-        b = b.use_preconfigured_tls(tls).https_only(true);
-    }
+    b = match tls {
+        Some(tls) => b.use_preconfigured_tls(tls).https_only(true),
+        // reqwest builds a TLS connector even for plain HTTP, and with `rustls-no-provider`
+        // it panics unless given one: give it one that trusts no server at all.
+        None => b.use_preconfigured_tls(crate::tls::trust_nothing()?),
+    };
     b.build().map_err(ClientError::Build)
 }
 
@@ -145,6 +150,11 @@ pub fn error_chain(e: &dyn std::error::Error) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_plain_http_client_builds() {
+        assert!(build(None, Duration::from_secs(1)).is_ok());
+    }
 
     #[test]
     fn answers_map_to_spool_actions() {

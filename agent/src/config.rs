@@ -24,6 +24,72 @@ pub struct Config {
     /// The SNMP poller role: network devices to inventory (none by default).
     #[serde(default)]
     pub snmp: Snmp,
+    /// Host metrics and heartbeats.
+    #[serde(default)]
+    pub metrics: Metrics,
+    /// Availability probes, e.g. `[[probes]]` (none by default).
+    #[serde(default)]
+    pub probes: Vec<Probe>,
+}
+
+/// Host metrics: every tick the agent samples this host (CPU, load, memory, filesystems,
+/// disks, interfaces, processes, uptime), runs the probes that are due and spools one metric
+/// batch, whose tick is also the host's heartbeat.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Metrics {
+    /// Whether metrics, heartbeats, probes and SNMP device metrics run at all.
+    #[serde(default = "default_true")]
+    pub enabled: bool,
+    /// Seconds between two ticks.
+    #[serde(default = "default_metrics_interval_secs")]
+    pub interval_secs: u64,
+}
+
+impl Default for Metrics {
+    fn default() -> Self {
+        Self {
+            enabled: true,
+            interval_secs: default_metrics_interval_secs(),
+        }
+    }
+}
+
+/// An availability probe of something this host can reach, a signal for a CI.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Probe {
+    /// Unique among the probes; the instance of its `probe.*` series.
+    pub name: String,
+    /// `tcp` (connect), `http` (GET; https too) or `icmp` (echo).
+    pub kind: cmdb_shared::metrics::ProbeKind,
+    /// `host:port` (tcp), a URL (http), or a host name or address (icmp).
+    pub target: String,
+    /// The CI the probe is a signal for: a CI id, a name or an address.
+    pub ci: String,
+    /// Seconds between two runs; `[metrics] interval_secs` by default.
+    pub interval_secs: Option<u64>,
+    /// Milliseconds before the probe gives up (and the target is down); shorter than the
+    /// probe's interval and the metrics interval.
+    #[serde(default = "default_probe_timeout_ms")]
+    pub timeout_ms: u64,
+    /// Milliseconds of latency above which the target is degraded rather than up.
+    pub degraded_ms: Option<u64>,
+    /// HTTP only: the statuses that mean up (200 to 399 when not given).
+    pub expect_status: Option<Vec<u16>>,
+    /// HTTP only: a server certificate expiring within this many days makes the target
+    /// degraded (14 when not given).
+    pub cert_warn_days: Option<u32>,
+    /// HTTP only: do not verify the server certificate (its expiry is still reported).
+    #[serde(default)]
+    pub insecure: bool,
+}
+
+impl Probe {
+    /// The probe's interval given the metrics interval.
+    pub fn interval_secs(&self, metrics: &Metrics) -> u64 {
+        self.interval_secs.unwrap_or(metrics.interval_secs)
+    }
 }
 
 /// The SNMP poller: credentials (stored once, referenced by name), configured targets and
@@ -34,6 +100,10 @@ pub struct Snmp {
     /// Seconds between two polls of a device (a target may set its own).
     #[serde(default = "default_snmp_interval_secs")]
     pub interval_secs: u64,
+    /// Seconds between two metrics polls of a device (interface counters, uptime, processor
+    /// and storage use), between its inventory polls: 300, or `interval_secs` when that is
+    /// shorter. A device inventoried more often is not polled for metrics in between.
+    pub metrics_interval_secs: Option<u64>,
     /// Most devices polled (or addresses probed) at the same time.
     #[serde(default = "default_snmp_concurrency")]
     pub concurrency: usize,
@@ -61,6 +131,7 @@ impl Default for Snmp {
     fn default() -> Self {
         Self {
             interval_secs: default_snmp_interval_secs(),
+            metrics_interval_secs: None,
             concurrency: default_snmp_concurrency(),
             timeout_secs: default_snmp_timeout_secs(),
             retries: default_snmp_retries(),
@@ -186,6 +257,20 @@ pub struct Collectors {
 fn default_snmp_interval_secs() -> u64 {
     900
 }
+fn default_snmp_metrics_interval_secs() -> u64 {
+    300
+}
+fn default_true() -> bool {
+    true
+}
+fn default_metrics_interval_secs() -> u64 {
+    60
+}
+fn default_probe_timeout_ms() -> u64 {
+    5000
+}
+/// Days before a probed server certificate's expiry at which the probe says degraded.
+pub const DEFAULT_CERT_WARN_DAYS: u32 = 14;
 fn default_snmp_concurrency() -> usize {
     32
 }
@@ -237,6 +322,8 @@ impl Default for Config {
             delivery: Delivery::default(),
             collectors: Collectors::default(),
             snmp: Snmp::default(),
+            metrics: Metrics::default(),
+            probes: Vec::new(),
         }
     }
 }
@@ -340,7 +427,110 @@ impl Config {
                 reason: "must be an absolute path".into(),
             });
         }
-        self.snmp.validate()
+        self.snmp.validate()?;
+        self.validate_metrics()
+    }
+
+    fn validate_metrics(&self) -> Result<(), ConfigError> {
+        let m = &self.metrics;
+        if !(10..=3600).contains(&m.interval_secs) && m.interval_secs != 1 {
+            return Err(invalid(
+                "metrics.interval_secs",
+                format!(
+                    "must be between 10 and 3600 (or 1 for tests), got {}",
+                    m.interval_secs
+                ),
+            ));
+        }
+        if !self.probes.is_empty() && !m.enabled {
+            return Err(invalid(
+                "probes",
+                "probes need [metrics] enabled = true: their results travel in metric batches",
+            ));
+        }
+        for (i, p) in self.probes.iter().enumerate() {
+            let at = |f: &str| format!("probes[{i}].{f}");
+            if p.name.trim().is_empty() {
+                return Err(invalid(at("name"), "must not be empty"));
+            }
+            cmdb_shared::metrics::check_series_key(
+                cmdb_shared::metrics::names::PROBE_LATENCY_MS,
+                &p.name,
+            )
+            .map_err(|e| invalid(at("name"), e))?;
+            if self.probes[..i].iter().any(|q| q.name == p.name) {
+                return Err(invalid(
+                    at("name"),
+                    format!(
+                        "{:?} is the name of an earlier probe; names must be unique",
+                        p.name
+                    ),
+                ));
+            }
+            if p.ci.trim().is_empty() {
+                return Err(invalid(
+                    at("ci"),
+                    "name the CI the probe is a signal for (its id, name or address)",
+                ));
+            }
+            crate::probe::check_target(p.kind, &p.target).map_err(|e| invalid(at("target"), e))?;
+            let interval = p.interval_secs(m);
+            if !(10..=86_400).contains(&interval) && interval != 1 {
+                return Err(invalid(
+                    at("interval_secs"),
+                    format!("must be between 10 and 86400 (or 1 for tests), got {interval}"),
+                ));
+            }
+            // A probe that may outlast its interval would pile runs up; one that may outlast
+            // a tick would hold up the next heartbeat.
+            let limit = interval.min(m.interval_secs) * 1000;
+            if p.timeout_ms == 0 || p.timeout_ms >= limit || p.timeout_ms > 60_000 {
+                return Err(invalid(
+                    at("timeout_ms"),
+                    format!(
+                        "must be from 1 to 60000 and shorter than the probe's interval and the metrics interval ({} s), got {}",
+                        limit / 1000,
+                        p.timeout_ms
+                    ),
+                ));
+            }
+            if let Some(d) = p.degraded_ms
+                && (d == 0 || d >= p.timeout_ms)
+            {
+                return Err(invalid(
+                    at("degraded_ms"),
+                    format!(
+                        "must be from 1 to timeout_ms - 1 ({}), got {d}",
+                        p.timeout_ms - 1
+                    ),
+                ));
+            }
+            let http = p.kind == cmdb_shared::metrics::ProbeKind::Http;
+            for (field, set) in [
+                ("expect_status", p.expect_status.is_some()),
+                ("cert_warn_days", p.cert_warn_days.is_some()),
+                ("insecure", p.insecure),
+            ] {
+                if set && !http {
+                    return Err(invalid(at(field), "only for kind = \"http\""));
+                }
+            }
+            if let Some(codes) = &p.expect_status {
+                if codes.is_empty() {
+                    return Err(invalid(at("expect_status"), "list at least one status"));
+                }
+                if let Some(c) = codes.iter().find(|c| !(100..=599).contains(*c)) {
+                    return Err(invalid(
+                        at("expect_status"),
+                        format!("{c} is not an HTTP status (100 to 599)"),
+                    ));
+                }
+            }
+            if p.cert_warn_days.is_some_and(|d| d > 3650) {
+                return Err(invalid(at("cert_warn_days"), "at most 3650"));
+            }
+        }
+        Ok(())
     }
 }
 
@@ -363,9 +553,27 @@ fn check_interval(field: String, secs: u64) -> Result<(), ConfigError> {
 }
 
 impl Snmp {
+    /// Seconds between two metrics polls of a device.
+    pub fn metrics_interval_secs(&self) -> u64 {
+        self.metrics_interval_secs
+            .unwrap_or_else(|| default_snmp_metrics_interval_secs().min(self.interval_secs))
+    }
+
     /// Checks values serde cannot, naming the field (`snmp.targets[2].credential`, …).
     pub fn validate(&self) -> Result<(), ConfigError> {
         check_interval("snmp.interval_secs".into(), self.interval_secs)?;
+        if let Some(secs) = self.metrics_interval_secs
+            && secs != 1
+            && !(10..=self.interval_secs).contains(&secs)
+        {
+            return Err(invalid(
+                "snmp.metrics_interval_secs",
+                format!(
+                    "must be between 10 and snmp.interval_secs ({}) (or 1 for tests), got {secs}",
+                    self.interval_secs
+                ),
+            ));
+        }
         if !(1..=1024).contains(&self.concurrency) {
             return Err(invalid("snmp.concurrency", "must be from 1 to 1024"));
         }
@@ -618,6 +826,142 @@ credentials = ["ro", "v3"]
             let text = SNMP.replacen(from, to, 1);
             let err = Config::parse(&text, Path::new("x")).expect_err(to);
             assert!(err.to_string().starts_with(field), "{to}: {err}");
+        }
+    }
+
+    const PROBES: &str = r#"
+[metrics]
+interval_secs = 60
+[[probes]]
+name = "shop"
+kind = "http"
+target = "https://shop.example.com/health"
+ci = "shop-web"
+timeout_ms = 3000
+degraded_ms = 800
+expect_status = [200, 204]
+cert_warn_days = 21
+[[probes]]
+name = "db"
+kind = "tcp"
+target = "db1.example.com:5432"
+ci = "db1"
+interval_secs = 30
+[[probes]]
+name = "gw"
+kind = "icmp"
+target = "10.0.0.1"
+ci = "10.0.0.1"
+"#;
+
+    #[test]
+    fn metrics_are_on_by_default_and_probes_parse() {
+        let cfg = Config::parse("", Path::new("x")).expect("defaults");
+        assert!(cfg.metrics.enabled);
+        assert_eq!(cfg.metrics.interval_secs, 60);
+        assert_eq!(cfg.snmp.metrics_interval_secs(), 300);
+        let cfg = Config::parse("[snmp]\ninterval_secs = 120\n", Path::new("x")).expect("ok");
+        assert_eq!(
+            cfg.snmp.metrics_interval_secs(),
+            120,
+            "never after the inventory"
+        );
+        let cfg = Config::parse(PROBES, Path::new("x")).expect("probes");
+        assert_eq!(cfg.probes.len(), 3);
+        assert_eq!(cfg.probes[0].kind, cmdb_shared::metrics::ProbeKind::Http);
+        assert_eq!(cfg.probes[1].interval_secs(&cfg.metrics), 30);
+        assert_eq!(cfg.probes[2].interval_secs(&cfg.metrics), 60);
+        assert_eq!(cfg.probes[2].timeout_ms, 5000);
+    }
+
+    #[test]
+    fn metrics_and_probe_mistakes_name_the_field() {
+        for (from, to, field) in [
+            (
+                "interval_secs = 60",
+                "interval_secs = 5",
+                "metrics.interval_secs",
+            ),
+            ("name = \"db\"", "name = \"shop\"", "probes[1].name"),
+            ("name = \"db\"", "name = \"a\\nb\"", "probes[1].name"),
+            ("ci = \"db1\"", "ci = \"\"", "probes[1].ci"),
+            (
+                "target = \"db1.example.com:5432\"",
+                "target = \"db1.example.com\"",
+                "probes[1].target",
+            ),
+            (
+                "target = \"https://shop.example.com/health\"",
+                "target = \"shop.example.com\"",
+                "probes[0].target",
+            ),
+            (
+                "target = \"10.0.0.1\"",
+                "target = \"10.0.0.1:7\"",
+                "probes[2].target",
+            ),
+            (
+                "interval_secs = 30",
+                "interval_secs = 3",
+                "probes[1].interval_secs",
+            ),
+            (
+                "timeout_ms = 3000",
+                "timeout_ms = 60000",
+                "probes[0].timeout_ms",
+            ),
+            (
+                "degraded_ms = 800",
+                "degraded_ms = 3000",
+                "probes[0].degraded_ms",
+            ),
+            (
+                "expect_status = [200, 204]",
+                "expect_status = [42]",
+                "probes[0].expect_status",
+            ),
+            (
+                "expect_status = [200, 204]",
+                "expect_status = []",
+                "probes[0].expect_status",
+            ),
+            (
+                "interval_secs = 30",
+                "insecure = true",
+                "probes[1].insecure",
+            ),
+            ("kind = \"tcp\"", "kind = \"udp\"", "x: "),
+        ] {
+            assert!(PROBES.contains(from), "{from}");
+            let text = PROBES.replacen(from, to, 1);
+            let err = Config::parse(&text, Path::new("x")).expect_err(to);
+            assert!(err.to_string().starts_with(field), "{to}: {err}");
+        }
+        // A probe may not outlast a tick, whatever its own interval.
+        let slow = PROBES
+            .replacen("interval_secs = 60", "interval_secs = 10", 1)
+            .replacen(
+                "timeout_ms = 3000",
+                "timeout_ms = 10000\ninterval_secs = 600",
+                1,
+            );
+        let err = Config::parse(&slow, Path::new("x")).expect_err("longer than a tick");
+        assert!(err.to_string().starts_with("probes[0].timeout_ms"), "{err}");
+        let off = PROBES.replacen("interval_secs = 60", "enabled = false", 1);
+        let err = Config::parse(&off, Path::new("x")).expect_err("probes without metrics");
+        assert!(err.to_string().starts_with("probes: "), "{err}");
+        for (text, field) in [
+            (
+                "[snmp]\ninterval_secs = 300\nmetrics_interval_secs = 600\n",
+                "snmp.metrics_interval_secs",
+            ),
+            (
+                "[snmp]\nmetrics_interval_secs = 5\n",
+                "snmp.metrics_interval_secs",
+            ),
+        ] {
+            let err = Config::parse(text, Path::new("x")).expect_err(text);
+            assert!(err.to_string().starts_with(field), "{err}");
         }
     }
 

@@ -4,7 +4,14 @@
 //! A delta carries the sections whose stable hash differs from the newest spooled report's,
 //! plus the hashes of all sections, so the server can check the baseline and ask for a full
 //! inventory (409) when the two pictures have drifted apart.
+//!
+//! The daemon ([`Agent::run`]) runs three loops side by side on its one thread: this cycle
+//! with the devices' inventory polls, the metrics role's ticks ([`crate::metrics::role`]),
+//! and the devices' metrics polls ([`crate::snmp::metrics`]). Each waits on its own
+//! schedule, so a long device sweep or a slow server never delays a heartbeat. The metrics
+//! loop delivers the metric batches; this one delivers everything else.
 
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use cmdb_shared::hash::{delta, inventory_hashes};
@@ -14,6 +21,9 @@ use rand::Rng;
 use crate::client::{self, Delivery};
 use crate::collect::{self, Context};
 use crate::config::Config;
+use crate::metrics::batch::{self, Resume};
+use crate::metrics::role::{MetricsRole, Spooled};
+use crate::snmp::metrics::{DeviceFeed, SharedFeed, lock};
 use crate::snmp::poller::Poller;
 use crate::spool::{Kind, Spool, SpoolError};
 use crate::state::{Credential, DeliveryState, StateDir, StateError};
@@ -87,6 +97,15 @@ pub struct Agent {
     http: reqwest::Client,
     /// The SNMP poller role, when the configuration names devices or ranges.
     poller: Option<Poller>,
+    /// The metrics role, unless `[metrics] enabled = false` (taken out while `run` runs it).
+    metrics: Option<MetricsRole>,
+    /// Device samples and series, shared by device polls and the metrics role (with metrics
+    /// on and devices to poll).
+    feed: Option<SharedFeed>,
+    /// Where delivering metric batches from `cycle` got to.
+    metrics_resume: Resume,
+    /// While `run` runs the metrics loop, which delivers the metric batches itself.
+    metrics_loop_running: bool,
 }
 
 /// What a round of device polls achieved.
@@ -113,6 +132,19 @@ impl Agent {
             cfg.delivery.spool_max_reports,
         )?;
         let poller = Poller::new(&cfg.snmp, state.dir().join("snmp-discovered.json"))?;
+        let feed = match &poller {
+            Some(p) if cfg.metrics.enabled => {
+                let mut f = DeviceFeed::new(Duration::from_secs(cfg.snmp.metrics_interval_secs()));
+                f.set_targets(p.targets(), tokio::time::Instant::now());
+                Some(Arc::new(Mutex::new(f)))
+            }
+            _ => None,
+        };
+        let metrics = if cfg.metrics.enabled {
+            Some(MetricsRole::new(&cfg, &state.spool_dir(), feed.clone())?)
+        } else {
+            None
+        };
         Ok(Self {
             cfg,
             state,
@@ -120,7 +152,20 @@ impl Agent {
             spool,
             http,
             poller,
+            metrics,
+            feed,
+            metrics_resume: Resume::default(),
+            metrics_loop_running: false,
         })
+    }
+
+    /// One metrics tick now (`run --once`): the host's sample, every probe, the device series
+    /// of the polls so far, spooled as one batch. `None` with metrics off.
+    pub async fn spool_metrics(&mut self) -> Result<Option<Spooled>, AgentError> {
+        match self.metrics.as_mut() {
+            Some(m) => m.tick(true).await.map(Some),
+            None => Ok(None),
+        }
     }
 
     /// Sweeps the discovery ranges and polls the devices that are due (all of them when
@@ -130,6 +175,15 @@ impl Agent {
             return Ok(DevicesOutcome::default());
         };
         let round = poller.round(all).await;
+        if let Some(f) = &self.feed {
+            // Sweeps change the targets; every poll is a sample for the devices' metrics.
+            let now = tokio::time::Instant::now();
+            let mut f = lock(f);
+            f.set_targets(poller.targets(), now);
+            for (target, result, _) in &round.polled {
+                f.record_inventory(target, result.as_ref().map(|(i, m)| (i, m)), now);
+            }
+        }
         self.spool_devices(round)
     }
 
@@ -237,16 +291,23 @@ impl Agent {
         Duration::from_secs_f64((base * (1.0 + j)).max(1.0))
     }
 
-    /// Sends every spooled report, oldest first, until one cannot be delivered.
+    /// Sends every spooled report, oldest first, until one cannot be delivered. Metric
+    /// batches are not reports: see [`Agent::deliver_metrics`].
     pub async fn deliver_all(&mut self) -> Result<DeliveryOutcome, AgentError> {
         let mut out = DeliveryOutcome::default();
-        let entries = self.spool.entries()?;
+        let entries: Vec<_> = self
+            .spool
+            .entries()?
+            .into_iter()
+            .filter(|e| e.kind != Kind::Metrics)
+            .collect();
         let total = entries.len();
         for (i, e) in entries.iter().enumerate() {
             let bytes = self.spool.read(e)?;
             let path = match e.kind {
                 Kind::Device => client::DEVICE_REPORTS_PATH,
                 Kind::Full | Kind::Delta => client::REPORTS_PATH,
+                Kind::Metrics => cmdb_shared::metrics::METRICS_PATH,
             };
             let answer =
                 client::deliver(&self.http, &self.cred.server, path, &self.cred.token, bytes).await;
@@ -299,8 +360,22 @@ impl Agent {
         Ok(out)
     }
 
-    /// One cycle (`run --once`): spool a report and deliver. A resync answer is handled at
-    /// once with a full inventory.
+    /// Sends the pending metric batches (merged when several are pending), as the metrics
+    /// loop does while the daemon runs.
+    pub async fn deliver_metrics(&mut self) -> Result<DeliveryOutcome, AgentError> {
+        batch::deliver(
+            &self.spool,
+            &self.http,
+            &self.cred,
+            None,
+            &mut self.metrics_resume,
+        )
+        .await
+    }
+
+    /// One cycle: spool a report and deliver. A resync answer is handled at once with a full
+    /// inventory. Unless the metrics loop runs (`run --once`, or metrics turned off with
+    /// batches left in the spool), the metric batches are delivered too.
     pub async fn cycle(&mut self) -> Result<DeliveryOutcome, AgentError> {
         self.spool_report(false)?;
         let mut out = self.deliver_all().await?;
@@ -311,16 +386,62 @@ impl Agent {
             out.pending = again.pending;
             out.stopped = again.stopped;
         }
+        if !self.metrics_loop_running {
+            let m = self.deliver_metrics().await?;
+            out.delivered += m.delivered;
+            out.pending += m.pending;
+            out.stopped = out.stopped.or(m.stopped);
+        }
         Ok(out)
     }
 
-    /// The daemon: a cycle every `interval_secs`; between cycles, retries of pending reports
-    /// with exponential backoff and jitter. Returns when `shutdown` resolves.
+    /// The daemon: the inventory loop (a cycle every `interval_secs`, device polls, retries
+    /// of pending reports with exponential backoff and jitter), the metrics loop and the
+    /// devices' metrics polls, side by side. Returns when `shutdown` resolves.
     pub async fn run(
         &mut self,
         shutdown: impl std::future::Future<Output = ()>,
     ) -> Result<(), AgentError> {
         tokio::pin!(shutdown);
+        let mut metrics = self.metrics.take();
+        self.metrics_loop_running = metrics.is_some();
+        let http = self.http.clone();
+        let cred = self.cred.clone();
+        let device_metrics = match (&self.feed, &self.poller) {
+            (Some(f), Some(p)) => Some(crate::snmp::metrics::run(
+                f.clone(),
+                p.options(),
+                self.cfg.snmp.concurrency,
+            )),
+            _ => None,
+        };
+        {
+            let metrics_loop = async {
+                match metrics.as_mut() {
+                    Some(m) => m.run(&http, &cred).await,
+                    None => std::future::pending().await,
+                }
+            };
+            let device_loop = async {
+                match device_metrics {
+                    Some(d) => d.await,
+                    None => std::future::pending().await,
+                }
+            };
+            tokio::select! {
+                _ = &mut shutdown => {}
+                _ = self.inventory_loop() => {}
+                _ = metrics_loop => {}
+                _ = device_loop => {}
+            }
+        }
+        self.metrics = metrics;
+        self.metrics_loop_running = false;
+        Ok(())
+    }
+
+    /// Cycles, device polls and report deliveries, forever.
+    async fn inventory_loop(&mut self) {
         let interval = Duration::from_secs(self.cfg.delivery.interval_secs);
         let max_backoff = Duration::from_secs(self.cfg.delivery.backoff_max_secs);
         let mut next_cycle = tokio::time::Instant::now();
@@ -362,10 +483,7 @@ impl Agent {
                     backoff(attempt, max_backoff, &mut rand::rng())
                 }
             };
-            tokio::select! {
-                _ = &mut shutdown => return Ok(()),
-                _ = tokio::time::sleep(wait) => {}
-            }
+            tokio::time::sleep(wait).await;
         }
     }
 }
@@ -374,6 +492,60 @@ impl Agent {
 mod tests {
     use super::*;
     use rand::SeedableRng;
+
+    #[tokio::test]
+    async fn the_daemon_ticks_metrics_beside_its_inventory_cycle() {
+        let (url, seen) = crate::testing::server(vec![]).await;
+        let dir = tempfile::tempdir().expect("tempdir");
+        let state = dir.path().join("state");
+        StateDir::new(&state)
+            .save_enrollment(
+                &Credential {
+                    server: url,
+                    agent_id: "a1".into(),
+                    token: "t".into(),
+                },
+                None,
+            )
+            .expect("enrolled");
+        let root = concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/fixtures/metrics/debian12-firecracker/t2"
+        );
+        let text =
+            format!("state_dir = {state:?}\nroot = {root:?}\n[metrics]\ninterval_secs = 1\n");
+        let cfg = Config::parse(&text, std::path::Path::new("agent.toml")).expect("config");
+        let mut agent = Agent::new(cfg).expect("agent");
+        agent
+            .run(tokio::time::sleep(Duration::from_millis(2500)))
+            .await
+            .expect("run");
+        let seen = seen.lock().expect("lock");
+        let count = |path: &str| seen.iter().filter(|(p, _)| p == path).count();
+        assert_eq!(count(client::REPORTS_PATH), 1, "one cycle in 2.5 s");
+        let ticks = count(cmdb_shared::metrics::METRICS_PATH);
+        assert!((2..=3).contains(&ticks), "a tick a second: {ticks}");
+        let first: cmdb_shared::metrics::MetricBatch = serde_json::from_slice(
+            &seen
+                .iter()
+                .find(|(p, _)| p == cmdb_shared::metrics::METRICS_PATH)
+                .expect("a batch")
+                .1,
+        )
+        .expect("batch");
+        assert_eq!(first.interval_secs, 1);
+        assert_eq!(first.ticks[0].uptime_secs, Some(9088));
+        assert!(agent.metrics.is_some(), "the role is back after run");
+        assert!(
+            agent
+                .spool
+                .entries()
+                .expect("entries")
+                .iter()
+                .all(|e| e.kind == Kind::Metrics),
+            "reports delivered; at most a tick spooled as run stopped"
+        );
+    }
 
     #[test]
     fn backoff_grows_to_the_cap_and_stays_jittered() {

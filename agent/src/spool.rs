@@ -2,10 +2,14 @@
 //! before it is sent, and deleted only after the server acknowledges it. A server outage, a
 //! crash or a reboot loses nothing; the spool is bounded so a long outage cannot fill the disk.
 //!
-//! File names are `<unix millis, 16 digits>-<seq>-<full|delta|device>.json.zst`: they sort in
-//! creation order and the stem doubles as the report id (in the body, for logs and the
-//! acknowledgement). A redelivery after a lost acknowledgement is harmless: the server
-//! already holds the report's section hashes and records no change.
+//! File names are `<unix millis, 16 digits>-<seq>-<full|delta|device|metrics>.json.zst`: they
+//! sort in creation order and the stem doubles as the report id (in the body, for logs and
+//! the acknowledgement). A redelivery after a lost acknowledgement is harmless: the server
+//! already holds the report's section hashes and records no change, and it keeps metric
+//! batches by id.
+//!
+//! When the spool is full, metric batches go first (oldest first), then device polls, then
+//! host reports; see [`Spool::push`].
 
 use std::fs::{self, File};
 use std::io::Write;
@@ -38,6 +42,8 @@ pub enum Kind {
     Delta,
     /// One poll of a network device (always complete).
     Device,
+    /// One metrics tick: heartbeat, host series, probe results, device series.
+    Metrics,
 }
 
 impl Kind {
@@ -46,11 +52,12 @@ impl Kind {
             Kind::Full => "full",
             Kind::Delta => "delta",
             Kind::Device => "device",
+            Kind::Metrics => "metrics",
         }
     }
 
     fn of_id(id: &str) -> Option<Kind> {
-        [Kind::Full, Kind::Delta, Kind::Device]
+        [Kind::Full, Kind::Delta, Kind::Device, Kind::Metrics]
             .into_iter()
             .find(|k| id.rsplit('-').next() == Some(k.suffix()))
     }
@@ -100,7 +107,11 @@ impl Spool {
         format!("{ms:016}-{:06}-{}", self.seq % 1_000_000, kind.suffix())
     }
 
-    /// Writes a compressed report durably. Returns the ids dropped to stay within bounds.
+    /// Writes a compressed report durably. Returns the ids dropped to stay within bounds:
+    /// metric batches first (each tick is one file, so a long outage fills the spool with
+    /// them, and old samples are worth least), then device polls (a newer poll of the device
+    /// supersedes each), then host reports (deltas build on one another); oldest first
+    /// within each kind, never the newest file.
     pub fn push(&mut self, id: &str, compressed: &[u8]) -> Result<Vec<String>, SpoolError> {
         let final_path = self.dir.join(format!("{id}.json.zst"));
         let tmp = self.dir.join(format!("{id}.tmp"));
@@ -178,17 +189,15 @@ impl Spool {
         let mut total: u64 = entries.iter().map(|e| e.bytes).sum();
         let mut count = entries.len();
         let mut dropped = Vec::new();
-        // Device polls go first, oldest first: each is a complete picture that a newer poll
-        // of the same device supersedes, while a host's deltas build on one another. Never
-        // drop the newest report: it describes the host (or device) as it is now.
-        let droppable = entries.len().saturating_sub(1);
-        let order = entries[..droppable]
-            .iter()
-            .filter(|e| e.kind == Kind::Device)
+        // Never drop the newest report: it describes the host (or device) as it is now.
+        let droppable = &entries[..entries.len().saturating_sub(1)];
+        let order = [Kind::Metrics, Kind::Device]
+            .into_iter()
+            .flat_map(|k| droppable.iter().filter(move |e| e.kind == k))
             .chain(
-                entries[..droppable]
+                droppable
                     .iter()
-                    .filter(|e| e.kind != Kind::Device),
+                    .filter(|e| !matches!(e.kind, Kind::Metrics | Kind::Device)),
             );
         for e in order {
             if total <= self.max_bytes && count <= self.max_reports {
@@ -281,6 +290,42 @@ mod tests {
             .map(|e| e.id)
             .collect();
         assert_eq!(kept, vec![full, delta, dev2]);
+    }
+
+    #[test]
+    fn metric_batches_are_dropped_before_device_polls_and_host_reports() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let mut s = Spool::open(dir.path(), 1 << 20, 3).expect("open");
+        let full = s.next_id(Kind::Full);
+        let m1 = s.next_id(Kind::Metrics);
+        let dev = s.next_id(Kind::Device);
+        let m2 = s.next_id(Kind::Metrics);
+        let m3 = s.next_id(Kind::Metrics);
+        let m4 = s.next_id(Kind::Metrics);
+        let mut dropped = Vec::new();
+        for id in [&full, &m1, &dev, &m2, &m3, &m4] {
+            dropped.extend(s.push(id, b"x").expect("push"));
+        }
+        assert_eq!(dropped, vec![m1, m2, m3]);
+        let kept: Vec<(String, Kind)> = s
+            .entries()
+            .expect("entries")
+            .into_iter()
+            .map(|e| (e.id, e.kind))
+            .collect();
+        assert_eq!(
+            kept,
+            vec![
+                (full, Kind::Full),
+                (dev.clone(), Kind::Device),
+                (m4.clone(), Kind::Metrics)
+            ]
+        );
+        // The last metric batch goes before the device poll; then the device poll goes.
+        let delta = s.next_id(Kind::Delta);
+        assert_eq!(s.push(&delta, b"x").expect("push"), vec![m4]);
+        let delta2 = s.next_id(Kind::Delta);
+        assert_eq!(s.push(&delta2, b"x").expect("push"), vec![dev]);
     }
 
     #[test]

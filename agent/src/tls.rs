@@ -50,6 +50,15 @@ pub fn pinned_ca(ca_pem: &[u8]) -> Result<rustls::ClientConfig, TlsError> {
         .with_no_client_auth())
 }
 
+/// Client configuration trusting no CA: for clients that must never speak HTTPS (a plain
+/// HTTP loopback server), so none can be verified by accident.
+pub fn trust_nothing() -> Result<rustls::ClientConfig, TlsError> {
+    Ok(rustls::ClientConfig::builder_with_provider(provider())
+        .with_safe_default_protocol_versions()?
+        .with_root_certificates(RootCertStore::empty())
+        .with_no_client_auth())
+}
+
 /// Parses a SHA-256 fingerprint ("ab:cd:…" or "abcd…").
 pub fn parse_fingerprint(s: &str) -> Result<[u8; 32], TlsError> {
     let hex: String = s.chars().filter(|c| *c != ':').collect();

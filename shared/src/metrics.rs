@@ -59,7 +59,9 @@ pub struct MetricBatch {
 pub struct Tick {
     pub at: DateTime<Utc>,
     /// Seconds since boot (`/proc/uptime`); going backwards between ticks is a reboot.
-    pub uptime_secs: u64,
+    /// Absent when it could not be read (no reboot can be told from such a tick).
+    #[serde(default)]
+    pub uptime_secs: Option<u64>,
 }
 
 /// Samples of one series: one name and instance on one CI.

@@ -22,6 +22,17 @@ pub(super) enum SnmpCommand {
         #[command(flatten)]
         access: SnmpAccess,
     },
+    /// Poll one device's metrics twice, SECS apart, and print the device series a metric
+    /// batch would carry for it, as JSON.
+    Metrics {
+        /// HOST or HOST:PORT (port 161 by default; [IPv6]:PORT).
+        target: String,
+        /// Seconds between the two polls.
+        #[arg(long, default_value_t = 10.0)]
+        over: f64,
+        #[command(flatten)]
+        access: SnmpAccess,
+    },
     /// Print the OID subtrees a device inventory reads, one per line (what a device's SNMP
     /// view must include).
     Subtrees,
@@ -144,6 +155,11 @@ impl SnmpAccess {
 pub(super) fn run(cfg: &Config, command: SnmpCommand) -> anyhow::Result<ExitCode> {
     match command {
         SnmpCommand::Inventory { target, access } => inventory(&target, &access),
+        SnmpCommand::Metrics {
+            target,
+            over,
+            access,
+        } => metrics(&target, over, &access),
         SnmpCommand::Subtrees => subtrees(),
         SnmpCommand::Poll { json } => poll(cfg, json),
         SnmpCommand::Discover {
@@ -169,6 +185,57 @@ fn inventory(target: &str, access: &SnmpAccess) -> anyhow::Result<ExitCode> {
             "metrics": metrics,
         }))?
     );
+    Ok(ExitCode::SUCCESS)
+}
+
+/// `cmdb-agent snmp metrics`: two metrics polls of one device and the series they give.
+fn metrics(target: &str, over: f64, access: &SnmpAccess) -> anyhow::Result<ExitCode> {
+    use crate::snmp::metrics::{DeviceFeed, poll};
+    use crate::snmp::mib::interfaces;
+    if !(0.0..=3600.0).contains(&over) {
+        bail!("--over: must be between 0 and 3600 seconds");
+    }
+    let address = crate::snmp::target_address(target).map_err(anyhow::Error::msg)?;
+    let t = crate::snmp::poller::Target {
+        address: address.clone(),
+        credential: "command line".into(),
+        credentials: access.credentials()?,
+        source: cmdb_shared::device::TargetSource::Config,
+        interval: Duration::from_secs(900),
+    };
+    let mut client =
+        crate::snmp::client::Client::new(address, t.credentials.clone(), access.options()?);
+    let rt = runtime()?;
+    // The names an inventory would give the interfaces: ifName, else ifDescr.
+    let mut names = crate::snmp::oid::Walk::default();
+    let columns = [
+        crate::oid!(interfaces::IF_ENTRY).child(&[2]),
+        crate::oid!(interfaces::IF_X_ENTRY).child(&[1]),
+    ];
+    rt.block_on(client.walk_side_by_side(&columns, &mut names))?;
+    let mut inv = cmdb_shared::device::DeviceInventory::default();
+    interfaces::apply(&names, &mut inv);
+    let mut feed = DeviceFeed::new(Duration::from_secs_f64(over.max(1.0)));
+    feed.set_names(
+        &t,
+        inv.interfaces
+            .into_iter()
+            .map(|i| (i.index, i.name))
+            .collect(),
+    );
+    for i in 0..2 {
+        if i == 1 {
+            std::thread::sleep(Duration::from_secs_f64(over));
+        }
+        let walk = rt.block_on(poll(&mut client))?;
+        feed.record_poll(
+            &t,
+            chrono::Utc::now(),
+            Ok(&walk),
+            tokio::time::Instant::now(),
+        );
+    }
+    println!("{}", serde_json::to_string_pretty(&feed.take_pending())?);
     Ok(ExitCode::SUCCESS)
 }
 

@@ -40,7 +40,7 @@ fn read_disk(ctx: &Context, name: String) -> Option<Disk> {
     let attr = |rel: &str| ctx.read_trimmed(&format!("/sys/block/{name}/{rel}"));
     let kind = disk_kind(&name);
     let size_bytes = attr("size").and_then(|s| parse_size(&s)).unwrap_or(0);
-    if size_bytes == 0 && matches!(kind, "loop" | "ram" | "zram" | "nbd") {
+    if !is_listed(kind, size_bytes) {
         return None;
     }
     let serial = attr("device/serial")
@@ -58,6 +58,12 @@ fn read_disk(ctx: &Context, name: String) -> Option<Disk> {
         size_bytes,
         name,
     })
+}
+
+/// Whether a `/sys/block` device of `kind` and size is listed: all but the loop, ram, zram
+/// and nbd devices that are unused (size 0). The disk metrics use the same rule.
+pub fn is_listed(kind: &str, size_bytes: u64) -> bool {
+    size_bytes > 0 || !matches!(kind, "loop" | "ram" | "zram" | "nbd")
 }
 
 /// The device kind from its kernel name.

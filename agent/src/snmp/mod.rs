@@ -7,12 +7,15 @@
 //!   captured from real devices;
 //! - [`decode`]: what real agents put in strings (NUL padding, non-UTF-8, MACs as text or
 //!   bytes) and LLDP identifiers by subtype;
-//! - [`enterprise`]: vendor names from IANA private enterprise numbers.
+//! - [`enterprise`]: vendor names from IANA private enterprise numbers;
+//! - [`poller`]: which devices are polled when; [`metrics`]: the light metrics polls between
+//!   inventories and the device series of metric batches.
 
 pub mod client;
 pub mod decode;
 pub mod discover;
 pub mod enterprise;
+pub mod metrics;
 pub mod mib;
 pub mod oid;
 pub mod poller;

@@ -185,7 +185,8 @@ impl Poller {
         }))
     }
 
-    fn options(&self) -> Options {
+    /// Client options from the configuration.
+    pub fn options(&self) -> Options {
         Options {
             timeout: Duration::from_secs_f64(self.cfg.timeout_secs),
             retries: self.cfg.retries,

@@ -203,7 +203,7 @@ impl Metrics {
                 uptimes: b
                     .ticks
                     .iter()
-                    .map(|t| (t.at.timestamp(), t.uptime_secs))
+                    .filter_map(|t| Some((t.at.timestamp(), t.uptime_secs?)))
                     .collect(),
             });
         }

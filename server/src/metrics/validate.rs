@@ -175,7 +175,7 @@ mod tests {
             interval_secs: 60,
             ticks: vec![Tick {
                 at: Utc.timestamp_opt(1_000, 0).single().expect("time"),
-                uptime_secs: 10,
+                uptime_secs: Some(10),
             }],
             series: vec![Series {
                 name: "cpu.util".into(),

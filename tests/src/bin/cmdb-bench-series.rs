@@ -95,7 +95,7 @@ fn host_day(h: usize, day: i64) -> Vec<Series> {
             .position(|k| k.name.starts_with(name))
             .unwrap_or(0)
     };
-    let cpu = if h % 4 == 0 {
+    let cpu = if h.is_multiple_of(4) {
         kind("cpu.util (busy)")
     } else {
         kind("cpu.util (idle)")
@@ -174,7 +174,7 @@ fn zstd_json(v: &impl serde::Serialize) -> anyhow::Result<Vec<u8>> {
 fn tick(t: i64, boot: i64) -> Tick {
     Tick {
         at: chrono::DateTime::from_timestamp(t, 0).unwrap_or_default(),
-        uptime_secs: (t - boot).max(0) as u64,
+        uptime_secs: Some((t - boot).max(0) as u64),
     }
 }
 
@@ -370,7 +370,7 @@ fn main() -> anyhow::Result<()> {
             .collect::<anyhow::Result<_>>()?;
         let fresh_server = server.client_builder()?;
         let fresh: Arc<dyn Fn() -> anyhow::Result<reqwest::Client> + Send + Sync> =
-            Arc::new(move || fresh_server());
+            Arc::new(fresh_server);
         let ingest = post_all(fresh, &format!("{base}/api/v1/metrics"), jobs, a.concurrency).await?;
         let samples = (ingest.count * series_per_batch) as f64;
 
@@ -381,7 +381,7 @@ fn main() -> anyhow::Result<()> {
         let before_du = du(&db_dir);
         let mut jobs = Vec::new();
         let mut expected = 0usize;
-        for h in 0..a.size_hosts {
+        for (h, token) in tokens.iter().enumerate().take(a.size_hosts) {
             let day = host_day(h, size_day);
             for hour in 0..24 {
                 let (from, to) = (size_day + hour * 3_600, size_day + (hour + 1) * 3_600);
@@ -395,7 +395,7 @@ fn main() -> anyhow::Result<()> {
                     .collect();
                 expected += series.iter().map(|s| s.points.len()).sum::<usize>();
                 let b = batch(format!("s-{h}-{hour}"), 60, vec![], series);
-                jobs.push((tokens[h].clone(), zstd_json(&b)?));
+                jobs.push((token.clone(), zstd_json(&b)?));
             }
         }
         post_all(keep.clone(), &format!("{base}/api/v1/metrics"), jobs, a.concurrency).await?;

@@ -104,7 +104,8 @@ interval_secs = 1
     std::fs::write(&agent.config, cfg).expect("write config");
     agent.enroll(&server).expect("enroll");
 
-    // Server away: the host report and the four device polls wait in the spool.
+    // Server away: the host report, the four device polls and a metric batch wait in the
+    // spool.
     server.stop().expect("stop server");
     let (ok, out) = agent.cmd(&["run", "--once"]).expect("run");
     assert!(!ok, "nothing can be delivered: {out}");
@@ -112,7 +113,7 @@ interval_secs = 1
         out.contains("devices: 4 polled, 0 failed, 1 range(s) swept"),
         "{out}"
     );
-    assert_eq!(agent.spooled(), 5, "{out}");
+    assert_eq!(agent.spooled(), 6, "{out}");
 
     server.resume().expect("resume server");
     let out = agent.run_once().expect("deliver");

@@ -9,8 +9,8 @@ use crate::snmp::decode;
 
 pub const IF_TABLE: &str = "1.3.6.1.2.1.2.2";
 pub const IF_X_TABLE: &str = "1.3.6.1.2.1.31.1.1";
-const IF_ENTRY: &str = "1.3.6.1.2.1.2.2.1";
-const IF_X_ENTRY: &str = "1.3.6.1.2.1.31.1.1.1";
+pub const IF_ENTRY: &str = "1.3.6.1.2.1.2.2.1";
+pub const IF_X_ENTRY: &str = "1.3.6.1.2.1.31.1.1.1";
 
 /// ifIndex → (ifTable row, ifXTable row).
 type Rows<'a> = BTreeMap<u32, (BTreeMap<u32, &'a Value>, BTreeMap<u32, &'a Value>)>;
@@ -41,15 +41,7 @@ pub fn apply(walk: &Walk, inv: &mut DeviceInventory) {
         let Some(name) = text(&xrow, 1).or_else(|| descr.clone()) else {
             continue;
         };
-        let speed_mbps = num(&xrow, 15)
-            .and_then(|n| u64::try_from(n).ok())
-            .filter(|n| *n > 0)
-            .or_else(|| {
-                num(&row, 5)
-                    .and_then(|n| u64::try_from(n).ok())
-                    .filter(|n| *n > 0)
-                    .map(|bps| bps / 1_000_000)
-            });
+        let speed_mbps = speed_mbps(&row, &xrow);
         inv.interfaces.push(DeviceInterface {
             index,
             name,
@@ -75,6 +67,29 @@ pub fn apply(walk: &Walk, inv: &mut DeviceInventory) {
             mtu: u32_col(&row, 4).filter(|m| *m > 0),
         });
     }
+}
+
+/// ifHighSpeed, else ifSpeed / 10⁶, in Mbit/s; `None` when unknown or 0.
+fn speed_mbps(row: &BTreeMap<u32, &Value>, xrow: &BTreeMap<u32, &Value>) -> Option<u64> {
+    num(xrow, 15)
+        .and_then(|n| u64::try_from(n).ok())
+        .filter(|n| *n > 0)
+        .or_else(|| {
+            num(row, 5)
+                .and_then(|n| u64::try_from(n).ok())
+                .filter(|n| *n > 0)
+                .map(|bps| bps / 1_000_000)
+        })
+}
+
+/// Each interface's speed in Mbit/s (as [`DeviceInterface::speed_mbps`]), by ifIndex; for
+/// metrics polls, which do not walk the names.
+pub fn speeds(walk: &Walk) -> BTreeMap<u32, u64> {
+    let (e, x) = (oid(IF_ENTRY), oid(IF_X_ENTRY));
+    rows(walk, &e, &x)
+        .into_iter()
+        .filter_map(|(index, (row, xrow))| Some((index, speed_mbps(&row, &xrow)?)))
+        .collect()
 }
 
 /// The interface counters: 64-bit ifHC octets where present, else the 32-bit ones.
