@@ -60,6 +60,20 @@ pub struct Observation {
     pub uptimes: Vec<(i64, u64)>,
 }
 
+/// Signals merged and ready to be written, with the locks of their CIs held.
+#[derive(Debug, Default)]
+pub struct Prepared {
+    /// The signal records to write.
+    pub writes: Vec<SignalRecord>,
+    /// Every signal of each CI after the merge (for the cache).
+    after: Vec<(String, Vec<SignalRecord>)>,
+    held: Vec<tokio::sync::OwnedMutexGuard<()>>,
+}
+
+/// Most CIs whose signals are cached (the cache is cleared when full; it is only a
+/// read-through copy of storage).
+const MAX_CACHED: usize = 200_000;
+
 /// Reboot estimates may disagree by this much (clock jitter, rounding of uptime).
 const BOOT_SLACK: i64 = 30;
 
@@ -72,6 +86,11 @@ pub struct Availability {
     impact: Arc<crate::impact::Impact>,
     /// One writer per CI's signals at a time (batches of one agent may overlap on retry).
     locks: Mutex<HashMap<String, Arc<tokio::sync::Mutex<()>>>>,
+    /// The signals of recently written CIs, as stored: ingest merges into them without a
+    /// read. Written through (only after a successful write), so it never holds what storage
+    /// does not. Another server instance writing the same CI would make it stale: one
+    /// agent reports for a CI, through one connection at a time.
+    cache: Mutex<HashMap<String, Vec<SignalRecord>>>,
 }
 
 impl Availability {
@@ -87,6 +106,7 @@ impl Availability {
             relationships,
             impact,
             locks: Mutex::default(),
+            cache: Mutex::default(),
         }
     }
 
@@ -99,20 +119,39 @@ impl Availability {
         locks.entry(ci.to_string()).or_default().clone()
     }
 
-    /// Merges observations into the stored signals.
+    /// Merges observations into the stored signals, and writes them.
     pub async fn record(&self, obs: Vec<Observation>) -> Result<(), ServiceError> {
+        let p = self.prepare(obs).await?;
+        self.store.put_signals(&p.writes).await?;
+        self.committed(p);
+        Ok(())
+    }
+
+    /// Merges observations into the signals they touch, holding those CIs' locks until the
+    /// result is [`Self::committed`] (or dropped, when the write that carries it failed), so
+    /// the caller can write the signals in the same transaction as the batch they came in.
+    pub async fn prepare(&self, obs: Vec<Observation>) -> Result<Prepared, ServiceError> {
         let mut by_ci: BTreeMap<String, Vec<Observation>> = BTreeMap::new();
         for o in obs {
             by_ci.entry(o.ci.clone()).or_default().push(o);
         }
         let missed = i64::from(self.config.availability.missed_intervals);
+        let mut prepared = Prepared::default();
+        // Locks are taken in key order (a BTreeMap), so two batches touching the same CIs
+        // cannot wait on each other.
         for (ci, obs) in by_ci {
-            let lock = self.lock_of(&ci);
-            let _held = lock.lock().await;
-            let mut stored: BTreeMap<(String, String), SignalRecord> = self
-                .store
-                .signals_of(&ci)
-                .await?
+            let held = self.lock_of(&ci).lock_owned().await;
+            let cached = self
+                .cache
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .get(&ci)
+                .cloned();
+            let current = match cached {
+                Some(c) => c,
+                None => self.store.signals_of(&ci).await?,
+            };
+            let mut stored: BTreeMap<(String, String), SignalRecord> = current
                 .into_iter()
                 .map(|s| ((s.source.clone(), s.name.clone()), s))
                 .collect();
@@ -164,13 +203,24 @@ impl Availability {
                     touched.insert(rkey);
                 }
             }
-            let writes: Vec<SignalRecord> = touched
-                .iter()
-                .filter_map(|k| stored.get(k).cloned())
-                .collect();
-            self.store.put_signals(&writes).await?;
+            prepared
+                .writes
+                .extend(touched.iter().filter_map(|k| stored.get(k).cloned()));
+            prepared.after.push((ci, stored.into_values().collect()));
+            prepared.held.push(held);
         }
-        Ok(())
+        Ok(prepared)
+    }
+
+    /// The prepared signals were written: they become what the cache holds.
+    pub fn committed(&self, p: Prepared) {
+        let mut cache = self.cache.lock().unwrap_or_else(|e| e.into_inner());
+        if cache.len() > MAX_CACHED {
+            cache.clear();
+        }
+        for (ci, all) in p.after {
+            cache.insert(ci, all);
+        }
     }
 
     /// Records that this server run is alive now (a background job calls it every

@@ -133,7 +133,11 @@ pub struct Metrics {
     /// The newest sample of each capacity series, for the report's "current" (bounded; after
     /// a restart the report falls back to the last daily value until samples arrive).
     latest: Mutex<HashMap<SeriesKey, (i64, f64)>>,
+    /// (CI, day) pairs whose pending marker this server has written and not compacted since.
+    marked: Mutex<std::collections::HashSet<(String, i64)>>,
 }
+
+const MAX_MARKED: usize = 2_000_000;
 
 /// (CI, name, instance).
 type SeriesKey = (String, String, String);
@@ -160,6 +164,7 @@ impl Metrics {
             telemetry,
             probe_cis: Mutex::default(),
             latest: Mutex::default(),
+            marked: Mutex::default(),
         }
     }
 
@@ -348,21 +353,49 @@ impl Metrics {
                     .flat_map(|s| s.2.iter().map(|p| p.0))
                     .min()
                     .unwrap_or(day);
+                // The pending marker is written once per (CI, day) and server run; the
+                // compaction forgets it before it reads, so a batch arriving meanwhile
+                // writes it again.
+                let mark = {
+                    let mut marked = lock(&self.marked);
+                    if marked.len() > MAX_MARKED {
+                        marked.clear();
+                    }
+                    marked.insert((ci.clone(), day))
+                };
                 records.push(IngestRecord {
                     key: record_key(agent, &b.batch_id, &ci, day),
                     ci: ci.clone(),
                     at,
                     day,
                     body: encode_body(&body)?,
+                    mark,
                 });
             }
         }
-        // Observations first: if the server dies between the two writes the batch is not
-        // acknowledged, and its redelivery merges the same observations again (idempotent).
-        self.availability.record(observations).await?;
-        for chunk in records.chunks(50) {
-            self.store.put_metric_records(chunk).await?;
+        // The samples and the signals they update in one transaction: one commit per batch.
+        let prepared = self.availability.prepare(observations).await?;
+        let mut chunks = records.chunks(50);
+        let first = chunks.next().unwrap_or_default();
+        let written = async {
+            self.store
+                .put_metric_records(first, &prepared.writes)
+                .await?;
+            for chunk in chunks {
+                self.store.put_metric_records(chunk, &[]).await?;
+            }
+            Ok::<_, StorageError>(())
         }
+        .await;
+        if let Err(e) = written {
+            // Not acknowledged: the markers this batch claimed must be written by its retry.
+            let mut marked = lock(&self.marked);
+            for r in records.iter().filter(|r| r.mark) {
+                marked.remove(&(r.ci.clone(), r.day));
+            }
+            return Err(e.into());
+        }
+        self.availability.committed(prepared);
         self.telemetry.metric_samples.inc_by(samples);
         Ok(MetricAck {
             batch_id: b.batch_id.clone(),
@@ -438,6 +471,9 @@ impl Metrics {
         let mut touched: std::collections::BTreeSet<(String, String)> = Default::default();
         let mut out = Vec::with_capacity(days.len());
         for &(day, writes) in days {
+            // Forgotten before the read: a batch for this day arriving from now on writes
+            // the marker again (and bumps its counter, so it is not deleted under it).
+            lock(&self.marked).remove(&(ci.to_string(), day));
             let rows = self.store.metric_records(ci, day, day + DAY).await?;
             let mut series: BTreeMap<(String, String), Vec<Point>> = BTreeMap::new();
             let mut consumed = Vec::with_capacity(rows.len());

@@ -28,6 +28,9 @@ pub struct IngestRecord {
     pub key: String,
     /// The samples, encoded and compressed by the metrics service.
     pub body: Vec<u8>,
+    /// Whether to (re)write the (CI, day) pending marker: the first record of a (CI, day)
+    /// a server writes since it started or since that day was last compacted.
+    pub mark: bool,
 }
 
 /// A stored ingest record.
@@ -167,9 +170,14 @@ fn name_ok(name: &str) -> Result<(), StorageError> {
 }
 
 impl Store {
-    /// Writes ingest records and renews their pending markers, in one transaction.
-    pub async fn put_metric_records(&self, recs: &[IngestRecord]) -> Result<(), StorageError> {
-        if recs.is_empty() {
+    /// Writes ingest records (renewing the pending markers of those that ask for it) and the
+    /// availability signals that came with them, in one transaction.
+    pub async fn put_metric_records(
+        &self,
+        recs: &[IngestRecord],
+        signals: &[super::SignalRecord],
+    ) -> Result<(), StorageError> {
+        if recs.is_empty() && signals.is_empty() {
             return Ok(());
         }
         let mut sql = String::from("BEGIN TRANSACTION;");
@@ -178,14 +186,30 @@ impl Store {
             key_ok(&r.ci)?;
             key_ok(&r.key)?;
             sql.push_str(&format!(
-                "UPSERT metric_batch:['{ci}', {at}, '{key}'] CONTENT {{ ci: '{ci}', day: {day}, at: {at}, body: $b{n} }};
-                 UPSERT series_pending:['{ci}', {day}] SET ci = '{ci}', day = {day}, n = (n OR 0) + 1;",
+                "UPSERT metric_batch:['{ci}', {at}, '{key}'] CONTENT {{ ci: '{ci}', day: {day}, at: {at}, body: $b{n} }};",
                 ci = r.ci,
                 at = r.at,
                 key = r.key,
                 day = r.day,
             ));
+            if r.mark {
+                sql.push_str(&format!(
+                    "UPSERT series_pending:['{ci}', {day}] SET ci = '{ci}', day = {day}, n = (n OR 0) + 1;",
+                    ci = r.ci,
+                    day = r.day,
+                ));
+            }
             vars.insert(format!("b{n}"), bytes(&r.body));
+        }
+        for (n, sig) in signals.iter().enumerate() {
+            sql.push_str(&format!(
+                "UPSERT {} CONTENT $s{n};",
+                super::signals::signal_id(&sig.ci, &sig.source, &sig.name)?
+            ));
+            vars.insert(
+                format!("s{n}"),
+                surrealdb::types::SurrealValue::into_value(serde_json::to_value(sig)?),
+            );
         }
         sql.push_str("COMMIT TRANSACTION;");
         self.run_write_vars(&sql, vars).await

@@ -80,7 +80,7 @@ pub struct ManualStateRecord {
     pub created_by: String,
 }
 
-fn signal_id(ci: &str, source: &str, name: &str) -> Result<String, StorageError> {
+pub(super) fn signal_id(ci: &str, source: &str, name: &str) -> Result<String, StorageError> {
     if !valid_key(ci) || !valid_key(source) {
         return Err(StorageError::BadKey(format!("{ci}/{source}")));
     }
