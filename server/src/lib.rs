@@ -277,13 +277,18 @@ pub async fn serve(
             h.graceful_shutdown(Some(Duration::from_secs(10)));
         });
         tracing::info!(%addr, "listening (https)");
-        axum_server::from_tcp_rustls(
-            listener,
+        // TCP_NODELAY on every accepted connection: without it, the handshake's small
+        // writes meet the client's delayed ACK and every new connection (one per agent
+        // delivery) waits 40 ms.
+        let acceptor = axum_server::tls_rustls::RustlsAcceptor::new(
             axum_server::tls_rustls::RustlsConfig::from_config(Arc::new(tls)),
-        )?
-        .handle(handle)
-        .serve(router.into_make_service())
-        .await?;
+        )
+        .acceptor(axum_server::accept::NoDelayAcceptor::new());
+        axum_server::from_tcp(listener)?
+            .acceptor(acceptor)
+            .handle(handle)
+            .serve(router.into_make_service())
+            .await?;
     } else {
         tracing::info!(%addr, "listening (plain http, loopback only)");
         let listener = tokio::net::TcpListener::from_std(listener)?;

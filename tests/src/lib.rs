@@ -190,6 +190,17 @@ impl Server {
         format!("https://localhost:{}", self.port)
     }
 
+    /// The server process's CPU time so far (user + system), from /proc.
+    pub fn cpu_seconds(&self) -> Option<f64> {
+        let pid = self.child.as_ref()?.id();
+        let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+        // Fields after the command name (which may hold spaces) start after the last ')'.
+        let rest = stat.rsplit_once(')')?.1;
+        let f: Vec<&str> = rest.split_whitespace().collect();
+        let ticks: f64 = f.get(11)?.parse::<f64>().ok()? + f.get(12)?.parse::<f64>().ok()?;
+        Some(ticks / 100.0)
+    }
+
     /// Appends `toml` to the server's config file and restarts it.
     pub fn configure(&mut self, toml: &str) -> anyhow::Result<()> {
         self.stop()?;
