@@ -1078,11 +1078,10 @@ fn figures_match_brute_force() {
 
 // ---- speed ----
 
-/// A business service over 500 CIs for 30 days must evaluate well under 200 ms.
-/// `cargo test --release -- --ignored --nocapture speed`
+/// A business service over 500 CIs for 30 days evaluates into one timeline covering the
+/// period (its speed is measured by `cmdb-bench-series`, not here).
 #[test]
-#[ignore = "timing; run in release"]
-fn speed_500_cis_30_days() {
+fn a_service_over_500_cis_and_30_days_evaluates_whole() {
     let from = ts("2026-04-01T00:00:00Z");
     let to = from + 30 * DAY;
     let mut rng = Lcg(1);
@@ -1110,23 +1109,16 @@ fn speed_500_cis_30_days() {
     }));
     let service = Expr::All(members);
     let hours = Schedule::parse("Mon-Fri 08:00-18:00 Europe/Paris").unwrap();
-    let start = std::time::Instant::now();
     let t = eval(&service, &leaves);
+    assert_eq!((t.start(), t.end()), (Some(from), Some(to)));
     let f = figures(&t, &hours.agreed(from, to), &[], Some(99.9));
-    let took = start.elapsed();
-    println!(
-        "500 CIs × 30 days: {} spans in, {} out, {took:?}; SLI {:?}, coverage {:?}",
-        leaves.iter().map(|l| l.spans().len()).sum::<usize>(),
-        t.spans().len(),
-        f.sli_pct,
-        f.coverage_pct
+    assert!(
+        f.outages > 0 && f.sli_pct.is_some_and(|s| s < 100.0),
+        "{f:?}"
     );
-    assert!(took.as_millis() < 200, "{took:?}");
 
-    // One agent's month of 60 s heartbeats.
+    // One agent's month of 60 s heartbeats is one span.
     let beats: Vec<i64> = (from..to).step_by(60).collect();
-    let start = std::time::Instant::now();
     let t = heartbeat_timeline(&beats, 60, 3, &[(from, to)], from, to, to);
-    println!("43 200 beats: {:?}", start.elapsed());
     assert_eq!(t.spans().len(), 1);
 }
