@@ -626,26 +626,12 @@ impl Store {
         &self,
         keys: &[String],
     ) -> Result<Vec<(String, String, String)>, StorageError> {
-        #[derive(Deserialize)]
-        struct Row {
-            key: String,
-            name: String,
-            class: String,
-        }
-        let mut out = Vec::with_capacity(keys.len());
-        for chunk in keys.chunks(1000) {
-            let ids = chunk
-                .iter()
-                .map(|k| rid("ci", k))
-                .collect::<Result<Vec<_>, _>>()?;
-            let sql = format!(
-                "SELECT record::id(id) AS key, name, class FROM {};",
-                ids.join(", ")
-            );
-            let rows: Vec<Row> = self.query_rows(&sql, Value::Null).await?;
-            out.extend(rows.into_iter().map(|r| (r.key, r.name, r.class)));
-        }
-        Ok(out)
+        Ok(self
+            .briefs_of(keys)
+            .await?
+            .into_iter()
+            .map(|(k, n, c, _)| (k, n, c))
+            .collect())
     }
 
     /// The fields manual edits touch, with class and how the CI was identified.

@@ -40,6 +40,16 @@ fn a_remote_surrealdb_over_websocket_holds_the_cmdb_across_server_restarts() {
     agent
         .run_once()
         .expect("the agent's credential is still valid");
+    // The metric batches of both runs went to the remote database as bytes and read back.
+    let (status, series) = server
+        .get(&format!("/api/v1/cis/{ci}/metrics?name=uptime&step=raw"))
+        .expect("series");
+    assert_eq!(status, 200, "{series}");
+    assert_eq!(
+        series["points"].as_array().map(Vec::len),
+        Some(2),
+        "one uptime sample per run: {series}"
+    );
 }
 
 #[test]
