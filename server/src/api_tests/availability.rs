@@ -177,10 +177,17 @@ async fn samples_are_stored_compacted_into_rollups_equal_to_brute_force_and_expi
     let stats = app.state.metrics.compact(now()).await.expect("compact");
     assert_eq!(stats.days, 1, "{stats:?}");
     assert_eq!(stats.series, 2);
-    // Nothing left to compact.
+    // Nothing left to compact, and the ingest records it consumed are gone.
     assert_eq!(
         app.state.metrics.compact(now()).await.expect("again").days,
         0
+    );
+    assert!(
+        app.store
+            .metric_records(&ci, day, day + DAY)
+            .await
+            .expect("records")
+            .is_empty()
     );
 
     let raw = app.get(&uri("raw")).await;
