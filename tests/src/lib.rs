@@ -469,6 +469,21 @@ impl Agent {
             .unwrap_or(0)
     }
 
+    /// Inventory reports waiting in the spool (host reports, full or delta: not metric
+    /// batches nor device polls).
+    pub fn spooled_reports(&self) -> usize {
+        std::fs::read_dir(self.dir.path().join("state/spool"))
+            .map(|d| {
+                d.flatten()
+                    .filter(|e| {
+                        let n = e.file_name().to_string_lossy().into_owned();
+                        n.ends_with("-full.json.zst") || n.ends_with("-delta.json.zst")
+                    })
+                    .count()
+            })
+            .unwrap_or(0)
+    }
+
     /// The daemon's log so far.
     pub fn logs(&self) -> String {
         std::fs::read_to_string(&self.log).unwrap_or_default()

@@ -291,20 +291,25 @@ fn reports_spool_while_the_server_is_down_and_are_delivered_once_when_it_returns
 
     server.stop().expect("stop server");
     agent.start_daemon().expect("daemon");
-    // Three changes while the server is away, each seen by at least one cycle.
+    // Three changes while the server is away, each seen by at least one cycle (two
+    // inventory reports later; metric batches spooled meanwhile do not count).
     for swap in [2_000u64, 3_000, 4_000] {
-        let before = agent.spooled();
+        let before = agent.spooled_reports();
         set_swap(root.path(), swap);
         wait_for(Duration::from_secs(20), || {
-            (agent.spooled() >= before + 2).then_some(())
+            (agent.spooled_reports() >= before + 2).then_some(())
         })
         .expect("the daemon keeps spooling while the server is down");
     }
-    assert!(agent.spooled() >= 6, "reports are spooled, not lost");
+    assert!(
+        agent.spooled_reports() >= 6,
+        "reports are spooled, not lost"
+    );
 
     server.resume().expect("server back");
+    // (Metric batches drain with the next metrics tick, a minute away here.)
     wait_for(Duration::from_secs(60), || {
-        (agent.spooled() == 0).then_some(())
+        (agent.spooled_reports() == 0).then_some(())
     })
     .expect("the spool drains once the server is back");
     let history = server.history(&ci).expect("history");
