@@ -13,6 +13,7 @@ use std::time::{Duration, Instant};
 use anyhow::{Context, bail};
 use serde_json::Value;
 
+pub mod load;
 pub mod snmp;
 
 /// Path of a workspace binary built in the same target directory as the tests.

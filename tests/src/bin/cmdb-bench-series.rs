@@ -31,6 +31,7 @@ use cmdb_shared::hash::inventory_hashes;
 use cmdb_shared::metrics::{MetricBatch, Point, Series, Tick};
 use cmdb_shared::*;
 use cmdb_tests::Server;
+use cmdb_tests::load::{ClientFor, post_all};
 use serde_json::json;
 
 const DAY: i64 = 86_400;
@@ -182,69 +183,6 @@ fn tick(t: i64, boot: i64) -> Tick {
     }
 }
 
-struct Timed {
-    count: usize,
-    secs: f64,
-    p50: Duration,
-    p99: Duration,
-}
-
-/// Posts `jobs` (token, zstd body) to `url`, `concurrency` at a time, each on a new
-/// connection when `client_for` builds a fresh client per request.
-async fn post_all(
-    client_for: Arc<dyn Fn() -> anyhow::Result<reqwest::Client> + Send + Sync>,
-    url: &str,
-    jobs: Vec<(String, Vec<u8>)>,
-    concurrency: usize,
-) -> anyhow::Result<Timed> {
-    let sem = Arc::new(tokio::sync::Semaphore::new(concurrency));
-    let count = jobs.len();
-    let started = Instant::now();
-    let mut set = tokio::task::JoinSet::new();
-    for (token, body) in jobs {
-        let permit = sem.clone().acquire_owned().await?;
-        let client = client_for()?;
-        let url = url.to_string();
-        set.spawn(async move {
-            let t = Instant::now();
-            let resp = client
-                .post(&url)
-                .bearer_auth(token)
-                .header("content-type", "application/json")
-                .header("content-encoding", "zstd")
-                .body(body)
-                .send()
-                .await;
-            drop(permit);
-            let elapsed = t.elapsed();
-            match resp {
-                Ok(r) if r.status().is_success() => Ok(elapsed),
-                Ok(r) => {
-                    let s = r.status();
-                    Err(anyhow::anyhow!(
-                        "{s}: {}",
-                        r.text().await.unwrap_or_default()
-                    ))
-                }
-                Err(e) => Err(e.into()),
-            }
-        });
-    }
-    let mut lat = Vec::with_capacity(count);
-    while let Some(r) = set.join_next().await {
-        lat.push(r??);
-    }
-    let secs = started.elapsed().as_secs_f64();
-    lat.sort();
-    let pct = |p: f64| lat[((lat.len() as f64 - 1.0) * p).round() as usize];
-    Ok(Timed {
-        count,
-        secs,
-        p50: pct(0.5),
-        p99: pct(0.99),
-    })
-}
-
 fn du(path: &std::path::Path) -> u64 {
     fn walk(p: &std::path::Path) -> u64 {
         let Ok(rd) = std::fs::read_dir(p) else {
@@ -348,7 +286,7 @@ fn main() -> anyhow::Result<()> {
             })
             .collect::<anyhow::Result<_>>()?;
         let shared = client.clone();
-        let keep: Arc<dyn Fn() -> anyhow::Result<reqwest::Client> + Send + Sync> =
+        let keep: ClientFor =
             Arc::new(move || Ok(shared.clone()));
         post_all(keep.clone(), &format!("{base}/api/v1/reports"), reports, a.concurrency).await?;
 
@@ -373,7 +311,7 @@ fn main() -> anyhow::Result<()> {
             })
             .collect::<anyhow::Result<_>>()?;
         let fresh_server = server.client_builder()?;
-        let fresh: Arc<dyn Fn() -> anyhow::Result<reqwest::Client> + Send + Sync> =
+        let fresh: ClientFor =
             Arc::new(fresh_server);
         let cpu0 = server.cpu_seconds().unwrap_or(0.0);
         let keep_jobs: Vec<(String, Vec<u8>)> = jobs.iter().take(a.batches / 2).cloned().collect();

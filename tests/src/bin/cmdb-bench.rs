@@ -11,7 +11,7 @@
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use anyhow::{Context, bail};
 use cmdb_shared::hash::{delta, inventory_hashes};
@@ -204,53 +204,17 @@ async fn run_phase(
     jobs: Vec<(String, Vec<u8>)>,
     concurrency: usize,
 ) -> anyhow::Result<Phase> {
-    let sem = Arc::new(tokio::sync::Semaphore::new(concurrency));
-    let count = jobs.len();
-    let bytes = jobs.iter().map(|j| j.1.len()).sum::<usize>() / count.max(1);
-    let started = Instant::now();
-    let mut set = tokio::task::JoinSet::new();
-    for (token, body) in jobs {
-        let permit = sem.clone().acquire_owned().await?;
-        let client = client.clone();
-        let url = url.to_string();
-        set.spawn(async move {
-            let t = Instant::now();
-            let resp = client
-                .post(&url)
-                .bearer_auth(token)
-                .header("content-type", "application/json")
-                .header("content-encoding", "zstd")
-                .body(body)
-                .send()
-                .await;
-            drop(permit);
-            let elapsed = t.elapsed();
-            match resp {
-                Ok(r) if r.status().is_success() => Ok(elapsed),
-                Ok(r) => {
-                    let s = r.status();
-                    Err(anyhow::anyhow!(
-                        "{s}: {}",
-                        r.text().await.unwrap_or_default()
-                    ))
-                }
-                Err(e) => Err(e.into()),
-            }
-        });
-    }
-    let mut lat = Vec::with_capacity(count);
-    while let Some(r) = set.join_next().await {
-        lat.push(r??);
-    }
-    let secs = started.elapsed().as_secs_f64();
-    lat.sort();
-    let pct = |p: f64| lat[((lat.len() as f64 - 1.0) * p).round() as usize];
+    let bytes = jobs.iter().map(|j| j.1.len()).sum::<usize>() / jobs.len().max(1);
+    let shared = client.clone();
+    let t =
+        cmdb_tests::load::post_all(Arc::new(move || Ok(shared.clone())), url, jobs, concurrency)
+            .await?;
     Ok(Phase {
         name,
-        count,
-        secs,
-        p50: pct(0.50),
-        p99: pct(0.99),
+        count: t.count,
+        secs: t.secs,
+        p50: t.p50,
+        p99: t.p99,
         bytes,
     })
 }

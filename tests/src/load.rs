@@ -1,0 +1,79 @@
+//! What the load generators share: posting prepared bodies as simulated agents, a bounded
+//! number at a time, and the latency figures of a phase.
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+/// Makes the client for each request: a clone of one client (kept-alive connections), or a
+/// new one per request (a new TCP connection and TLS session, as an agent delivering every
+/// few minutes opens).
+pub type ClientFor = Arc<dyn Fn() -> anyhow::Result<reqwest::Client> + Send + Sync>;
+
+/// Throughput and latency of one phase.
+#[derive(Debug, Clone, Copy)]
+pub struct Timed {
+    pub count: usize,
+    pub secs: f64,
+    pub p50: Duration,
+    pub p99: Duration,
+}
+
+/// POSTs every `(bearer token, zstd-compressed JSON body)` of `jobs` to `url`,
+/// `concurrency` at a time; fails on the first answer that is not a success.
+pub async fn post_all(
+    client_for: ClientFor,
+    url: &str,
+    jobs: Vec<(String, Vec<u8>)>,
+    concurrency: usize,
+) -> anyhow::Result<Timed> {
+    let sem = Arc::new(tokio::sync::Semaphore::new(concurrency));
+    let count = jobs.len();
+    let started = Instant::now();
+    let mut set = tokio::task::JoinSet::new();
+    for (token, body) in jobs {
+        let permit = sem.clone().acquire_owned().await?;
+        let client = client_for()?;
+        let url = url.to_string();
+        set.spawn(async move {
+            let t = Instant::now();
+            let resp = client
+                .post(&url)
+                .bearer_auth(token)
+                .header("content-type", "application/json")
+                .header("content-encoding", "zstd")
+                .body(body)
+                .send()
+                .await;
+            drop(permit);
+            let elapsed = t.elapsed();
+            match resp {
+                Ok(r) if r.status().is_success() => Ok(elapsed),
+                Ok(r) => {
+                    let s = r.status();
+                    Err(anyhow::anyhow!(
+                        "{s}: {}",
+                        r.text().await.unwrap_or_default()
+                    ))
+                }
+                Err(e) => Err(e.into()),
+            }
+        });
+    }
+    let mut lat = Vec::with_capacity(count);
+    while let Some(r) = set.join_next().await {
+        lat.push(r??);
+    }
+    let secs = started.elapsed().as_secs_f64();
+    lat.sort();
+    let pct = |p: f64| {
+        lat.get(((lat.len().max(1) as f64 - 1.0) * p).round() as usize)
+            .copied()
+            .unwrap_or_default()
+    };
+    Ok(Timed {
+        count,
+        secs,
+        p50: pct(0.5),
+        p99: pct(0.99),
+    })
+}
