@@ -4,6 +4,24 @@
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+/// Reads `--name N` options from the command line into `opts` (each a name and its
+/// default); anything else is an error naming it.
+pub fn numeric_args(opts: &mut [(&str, &mut usize)]) -> anyhow::Result<()> {
+    let mut it = std::env::args().skip(1);
+    while let Some(k) = it.next() {
+        let v: usize = it
+            .next()
+            .ok_or_else(|| anyhow::anyhow!("{k}: missing value"))?
+            .parse()
+            .map_err(|_| anyhow::anyhow!("{k}: not a number"))?;
+        match opts.iter_mut().find(|(name, _)| *name == k) {
+            Some((_, slot)) => **slot = v,
+            None => anyhow::bail!("unknown option {k}"),
+        }
+    }
+    Ok(())
+}
+
 /// Makes the client for each request: a clone of one client (kept-alive connections), or a
 /// new one per request (a new TCP connection and TLS session, as an agent delivering every
 /// few minutes opens).

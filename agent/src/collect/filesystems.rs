@@ -234,7 +234,7 @@ const PSEUDO_TYPES: &[&str] = &[
 ];
 
 /// `nodev` types that are nevertheless storage: network, cluster and shared filesystems.
-const REAL_NODEV_TYPES: &[&str] = &[
+pub(crate) const REAL_NODEV_TYPES: &[&str] = &[
     "9p",
     "afs",
     "ceph",

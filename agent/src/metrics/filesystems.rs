@@ -20,26 +20,21 @@ use std::path::PathBuf;
 use std::sync::mpsc;
 use std::time::Duration;
 
-use crate::collect::filesystems::{parse_mountinfo, parse_nodev_types, real_mounts};
+use crate::collect::filesystems::{
+    REAL_NODEV_TYPES, parse_mountinfo, parse_nodev_types, real_mounts,
+};
 use crate::collect::{CollectError, Context};
 
 /// Longest wait for `statvfs` of a network or FUSE filesystem.
 pub const BLOCKING_TIMEOUT: Duration = Duration::from_secs(2);
 
-/// Types whose `statvfs` waits on a server or a user-space daemon.
-const MAY_BLOCK: &[&str] = &[
-    "9p",
-    "afs",
-    "ceph",
-    "cifs",
-    "glusterfs",
-    "lustre",
-    "nfs",
-    "nfs4",
-    "smb3",
-    "smbfs",
-    "virtiofs",
-];
+/// Whether `statvfs` of this type may wait on a server or a user-space daemon: the network
+/// and shared filesystems the inventory counts as real storage (local `overlay` and `zfs`
+/// answer at once), and FUSE.
+fn may_block(fs_type: &str) -> bool {
+    (REAL_NODEV_TYPES.contains(&fs_type) && !matches!(fs_type, "overlay" | "zfs"))
+        || fs_type.starts_with("fuse")
+}
 
 /// One filesystem's usage.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -164,8 +159,7 @@ impl Stats {
                 }
                 p
             };
-            let may_block =
-                MAY_BLOCK.contains(&m.fs_type.as_str()) || m.fs_type.starts_with("fuse");
+            let may_block = may_block(&m.fs_type);
             if let Some(u) = self
                 .statvfs(path, may_block)
                 .and_then(|s| usage(&m.mount_point, s))

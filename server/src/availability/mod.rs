@@ -119,14 +119,6 @@ impl Availability {
         locks.entry(ci.to_string()).or_default().clone()
     }
 
-    /// Merges observations into the stored signals, and writes them.
-    pub async fn record(&self, obs: Vec<Observation>) -> Result<(), ServiceError> {
-        let p = self.prepare(obs).await?;
-        self.store.put_signals(&p.writes).await?;
-        self.committed(p);
-        Ok(())
-    }
-
     /// Merges observations into the signals they touch, holding those CIs' locks until the
     /// result is [`Self::committed`] (or dropped, when the write that carries it failed), so
     /// the caller can write the signals in the same transaction as the batch they came in.

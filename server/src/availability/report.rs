@@ -145,13 +145,7 @@ impl Availability {
         ))
     }
 
-    async fn period(
-        &self,
-        from: i64,
-        to: i64,
-        now: i64,
-        cis: Option<&[String]>,
-    ) -> Result<Period, ServiceError> {
+    async fn period(&self, from: i64, to: i64, now: i64) -> Result<Period, ServiceError> {
         if from >= to {
             return Err(ServiceError::Invalid("from: must be before to".into()));
         }
@@ -162,11 +156,11 @@ impl Availability {
             )));
         }
         let mut signals: HashMap<String, Vec<SignalRecord>> = HashMap::new();
-        for s in self.store.signals(cis).await? {
+        for s in self.store.all_signals().await? {
             signals.entry(s.ci.clone()).or_default().push(s);
         }
         let mut planned: HashMap<String, Vec<Interval>> = HashMap::new();
-        for m in self.store.maintenance(cis, from, to).await? {
+        for m in self.store.maintenance(None, from, to).await? {
             planned.entry(m.ci).or_default().push((m.start, m.end));
         }
         let fmt = |t: i64| {
@@ -453,7 +447,7 @@ impl Availability {
         let Some((_, name, class)) = named.into_iter().next() else {
             return Err(ServiceError::NotFound(format!("no CI {ci}")));
         };
-        let p = self.period(from, to, now, None).await?;
+        let p = self.period(from, to, now).await?;
         Ok(self.evaluate(&p, ci, &name, &class, true))
     }
 
@@ -464,7 +458,7 @@ impl Availability {
         q: &AvailabilityQuery,
         now: i64,
     ) -> Result<Vec<CiAvailability>, ServiceError> {
-        let p = self.period(q.from, q.to, now, None).await?;
+        let p = self.period(q.from, q.to, now).await?;
         let mut keys: BTreeSet<String> = match (&q.ci, &q.service) {
             (Some(cis), _) => cis.iter().cloned().collect(),
             (None, Some(_)) => BTreeSet::new(),

@@ -140,6 +140,14 @@ fn bytes(v: &[u8]) -> SValue {
     SValue::Bytes(Bytes::from(v.to_vec()))
 }
 
+/// `$n` and `$i`: the series a day-record read picks out.
+fn series_vars(name: &str, instance: &str) -> Variables {
+    let mut vars = Variables::new();
+    vars.insert("n".to_string(), SValue::String(name.to_string()));
+    vars.insert("i".to_string(), SValue::String(instance.to_string()));
+    vars
+}
+
 fn key_ok(ci: &str) -> Result<(), StorageError> {
     if valid_key(ci) {
         Ok(())
@@ -295,10 +303,7 @@ impl Store {
         let sql = format!(
             "SELECT day, s[WHERE n = $n AND i = $i] AS s FROM series_raw:['{ci}', {d0}]..=['{ci}', {d1}]"
         );
-        let mut vars = Variables::new();
-        vars.insert("n".to_string(), SValue::String(name.to_string()));
-        vars.insert("i".to_string(), SValue::String(instance.to_string()));
-        let mut res = self.run_vars(&sql, vars).await?;
+        let mut res = self.run_vars(&sql, series_vars(name, instance)).await?;
         let rows: Vec<DayDb> = res.take(0)?;
         Ok(rows
             .into_iter()
@@ -322,10 +327,7 @@ impl Store {
         let sql = format!(
             "SELECT day, s[WHERE n = $n AND i = $i] AS s FROM series_roll:['{ci}', {d0}]..=['{ci}', {d1}]"
         );
-        let mut vars = Variables::new();
-        vars.insert("n".to_string(), SValue::String(name.to_string()));
-        vars.insert("i".to_string(), SValue::String(instance.to_string()));
-        let mut res = self.run_vars(&sql, vars).await?;
+        let mut res = self.run_vars(&sql, series_vars(name, instance)).await?;
         let rows: Vec<RollDayDb> = res.take(0)?;
         Ok(rows
             .into_iter()

@@ -102,54 +102,13 @@ impl Store {
         self.query_rows(&sql, Value::Null).await
     }
 
-    /// The signals of many CIs (all when `cis` is `None`).
-    pub async fn signals(&self, cis: Option<&[String]>) -> Result<Vec<SignalRecord>, StorageError> {
-        match cis {
-            None => {
-                self.query_rows(
-                    "SELECT ci, source, name, interval, spans, boot FROM signal",
-                    Value::Null,
-                )
-                .await
-            }
-            Some(cis) => {
-                let mut out = Vec::new();
-                for chunk in cis.chunks(500) {
-                    let mut sql = String::new();
-                    for ci in chunk {
-                        if !valid_key(ci) {
-                            return Err(StorageError::BadKey(ci.clone()));
-                        }
-                        sql.push_str(&format!(
-                            "SELECT ci, source, name, interval, spans, boot FROM signal:['{ci}']..['{ci}', {{}}];"
-                        ));
-                    }
-                    let mut res = self.run(&sql, Value::Null).await?;
-                    for i in 0..chunk.len() {
-                        out.extend(Self::rows::<SignalRecord>(&mut res, i)?);
-                    }
-                }
-                Ok(out)
-            }
-        }
-    }
-
-    /// Stores signals whole (the caller merged them).
-    pub async fn put_signals(&self, signals: &[SignalRecord]) -> Result<(), StorageError> {
-        if signals.is_empty() {
-            return Ok(());
-        }
-        let mut sql = String::from("BEGIN TRANSACTION;");
-        let mut vars = serde_json::Map::new();
-        for (i, s) in signals.iter().enumerate() {
-            sql.push_str(&format!(
-                "UPSERT {} CONTENT $s{i};",
-                signal_id(&s.ci, &s.source, &s.name)?
-            ));
-            vars.insert(format!("s{i}"), serde_json::to_value(s)?);
-        }
-        sql.push_str("COMMIT TRANSACTION;");
-        self.run_write(&sql, Value::Object(vars)).await
+    /// Every CI's signals.
+    pub async fn all_signals(&self) -> Result<Vec<SignalRecord>, StorageError> {
+        self.query_rows(
+            "SELECT ci, source, name, interval, spans, boot FROM signal",
+            Value::Null,
+        )
+        .await
     }
 
     /// Records that server run `key` (started at `start`) is alive at `alive`.

@@ -53,22 +53,13 @@ fn args() -> anyhow::Result<Args> {
         size_hosts: 20,
         only_ingest: 0,
     };
-    let mut it = std::env::args().skip(1);
-    while let Some(k) = it.next() {
-        let v: usize = it
-            .next()
-            .with_context(|| format!("{k}: missing value"))?
-            .parse()
-            .with_context(|| format!("{k}: not a number"))?;
-        match k.as_str() {
-            "--agents" => a.agents = v,
-            "--batches" => a.batches = v,
-            "--concurrency" => a.concurrency = v,
-            "--size-hosts" => a.size_hosts = v,
-            "--only-ingest" => a.only_ingest = v,
-            other => bail!("unknown option {other}"),
-        }
-    }
+    cmdb_tests::load::numeric_args(&mut [
+        ("--agents", &mut a.agents),
+        ("--batches", &mut a.batches),
+        ("--concurrency", &mut a.concurrency),
+        ("--size-hosts", &mut a.size_hosts),
+        ("--only-ingest", &mut a.only_ingest),
+    ])?;
     if a.agents < 2 || a.size_hosts > a.agents {
         bail!("--agents: at least 2, and at least --size-hosts");
     }

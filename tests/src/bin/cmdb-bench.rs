@@ -13,7 +13,6 @@ use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::Duration;
 
-use anyhow::{Context, bail};
 use cmdb_shared::hash::{delta, inventory_hashes};
 use cmdb_shared::*;
 use cmdb_tests::Server;
@@ -30,20 +29,11 @@ fn args() -> anyhow::Result<Args> {
         concurrency: 64,
         heartbeats: 30_000,
     };
-    let mut it = std::env::args().skip(1);
-    while let Some(k) = it.next() {
-        let v: usize = it
-            .next()
-            .with_context(|| format!("{k}: missing value"))?
-            .parse()
-            .with_context(|| format!("{k}: not a number"))?;
-        match k.as_str() {
-            "--agents" => a.agents = v,
-            "--concurrency" => a.concurrency = v,
-            "--heartbeats" => a.heartbeats = v,
-            other => bail!("unknown option {other}"),
-        }
-    }
+    cmdb_tests::load::numeric_args(&mut [
+        ("--agents", &mut a.agents),
+        ("--concurrency", &mut a.concurrency),
+        ("--heartbeats", &mut a.heartbeats),
+    ])?;
     Ok(a)
 }
 
