@@ -7,6 +7,9 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$HOME/.cache/cmdb-target}"
+# The servers run as the systemd unit runs them: with RUST_BACKTRACE set, every error SurrealDB
+# creates internally on its record-write path captures a stack trace.
+unset RUST_BACKTRACE RUST_LIB_BACKTRACE
 # GNU time measures peak RSS without counting the launcher's own memory (a Python parent's
 # pre-exec high-water mark would be included in its rusage).
 command -v /usr/bin/time >/dev/null || { apt-get update -qq </dev/null && apt-get install -y -qq time </dev/null; }

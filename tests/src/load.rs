@@ -44,6 +44,22 @@ pub async fn post_all(
     jobs: Vec<(String, Vec<u8>)>,
     concurrency: usize,
 ) -> anyhow::Result<Timed> {
+    send_all(
+        client_for,
+        url,
+        jobs.into_iter().map(|(t, b)| (t, Some(b))).collect(),
+        concurrency,
+    )
+    .await
+}
+
+/// [`post_all`], where a job without a body is a GET.
+pub async fn send_all(
+    client_for: ClientFor,
+    url: &str,
+    jobs: Vec<(String, Option<Vec<u8>>)>,
+    concurrency: usize,
+) -> anyhow::Result<Timed> {
     let sem = Arc::new(tokio::sync::Semaphore::new(concurrency));
     let count = jobs.len();
     let started = Instant::now();
@@ -54,14 +70,15 @@ pub async fn post_all(
         let url = url.to_string();
         set.spawn(async move {
             let t = Instant::now();
-            let resp = client
-                .post(&url)
-                .bearer_auth(token)
-                .header("content-type", "application/json")
-                .header("content-encoding", "zstd")
-                .body(body)
-                .send()
-                .await;
+            let req = match body {
+                Some(body) => client
+                    .post(&url)
+                    .header("content-type", "application/json")
+                    .header("content-encoding", "zstd")
+                    .body(body),
+                None => client.get(&url),
+            };
+            let resp = req.bearer_auth(token).send().await;
             drop(permit);
             let elapsed = t.elapsed();
             match resp {

@@ -5,7 +5,9 @@
 //! Phases:
 //! 1. **ingest**: simulated agents each push one tick's batch (46 series: the agent's series
 //!    for a host with 3 mounts, 2 interfaces and 1 disk), every request on a *new* TLS
-//!    connection, as a real agent makes one per delivery.
+//!    connection, as a real agent makes one per delivery; then the same batches over kept-alive
+//!    connections, and `GET /healthz` on new connections (the floor: what a connection and a
+//!    trivial answer cost on this machine).
 //! 2. **size**: a day of realistic 60 s series for a few hosts (the generators of the
 //!    `cmdb-series` size test), pushed as hourly batches, compacted by the server; bytes per
 //!    sample as the server's `/api/v1/metrics/storage` counts them, all levels, and the data
@@ -31,7 +33,7 @@ use cmdb_shared::hash::inventory_hashes;
 use cmdb_shared::metrics::{MetricBatch, Point, Series, Tick};
 use cmdb_shared::*;
 use cmdb_tests::Server;
-use cmdb_tests::load::{ClientFor, post_all};
+use cmdb_tests::load::{ClientFor, post_all, send_all};
 use serde_json::json;
 
 const DAY: i64 = 86_400;
@@ -283,29 +285,41 @@ fn main() -> anyhow::Result<()> {
 
         // 1. Ingest: one tick per batch, a new TLS connection per request.
         eprintln!("phase: ingest, {} batches on new TLS connections …", a.batches);
-        let series_per_batch = host_day(0, today).len();
+        let days: Vec<Vec<Series>> = (0..a.agents).map(|h| host_day(h, today)).collect();
+        let series_per_batch = days[0].len();
         let jobs: Vec<(String, Vec<u8>)> = (0..a.batches)
             .map(|n| {
                 let h = n % a.agents;
                 let minute = (n / a.agents) as i64;
                 let t = now - 3_600 + minute * 60;
-                let series = host_day(h, today)
-                    .into_iter()
-                    .map(|mut s| {
-                        let v = s.points[(minute as usize) % s.points.len()].1;
-                        s.points = vec![Point(t, v)];
-                        s
+                let series = days[h]
+                    .iter()
+                    .map(|s| Series {
+                        name: s.name.clone(),
+                        instance: s.instance.clone(),
+                        points: vec![Point(t, s.points[(minute as usize) % s.points.len()].1)],
                     })
                     .collect();
                 let b = batch(format!("i-{n}"), 60, vec![tick(t, now - 30 * DAY)], series);
                 Ok((tokens[h].clone(), zstd_json(&b)?))
             })
             .collect::<anyhow::Result<_>>()?;
+        drop(days);
+        eprintln!("posting …");
         let fresh_server = server.client_builder()?;
         let fresh: ClientFor =
             Arc::new(fresh_server);
         let cpu0 = server.cpu_seconds().unwrap_or(0.0);
         let keep_jobs: Vec<(String, Vec<u8>)> = jobs.iter().take(a.batches / 2).cloned().collect();
+        // The floor under any API call on a new connection: TCP, a full TLS handshake and an
+        // HTTP exchange with a trivial answer (`/healthz`), both ends on this machine.
+        let floor = send_all(
+            fresh.clone(),
+            &format!("{base}/healthz"),
+            vec![(String::new(), None); a.batches / 2],
+            a.concurrency,
+        )
+        .await?;
         let ingest = post_all(fresh, &format!("{base}/api/v1/metrics"), jobs, a.concurrency).await?;
         let ingest_cpu = server.cpu_seconds().unwrap_or(0.0) - cpu0;
         let samples = (ingest.count * series_per_batch) as f64;
@@ -334,6 +348,10 @@ fn main() -> anyhow::Result<()> {
             kept.count as f64 / kept.secs,
             kept.p99.as_secs_f64() * 1e3,
             kept_cpu / kept.count as f64 * 1e3
+        );
+        println!(
+            "  for scale, the floor on new connections (TCP, TLS handshake, GET /healthz): {:.0} requests/s",
+            floor.count as f64 / floor.secs
         );
         if a.only_ingest != 0 {
             return Ok(());
