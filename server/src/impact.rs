@@ -46,6 +46,10 @@ pub struct ImpactReport {
     pub affected: Vec<AffectedCi>,
     /// True when `affected` was cut at `relationships.max_impact_items` (counts stay exact).
     pub truncated: bool,
+    /// Affected hosts and devices left out because they are retired (unseen for
+    /// `availability.retire_after_secs`); not in `affected` nor in the counts. A retired CI
+    /// named in `failed` is kept.
+    pub retired_left_out: usize,
     /// Time the index took, in milliseconds.
     pub elapsed_ms: f64,
 }
@@ -75,14 +79,22 @@ pub struct Impact {
     store: Store,
     relationships: Arc<Relationships>,
     telemetry: Arc<Telemetry>,
+    /// Hosts and devices unseen this long are retired: out of impact answers.
+    retire_after_secs: u64,
 }
 
 impl Impact {
-    pub fn new(store: Store, relationships: Arc<Relationships>, telemetry: Arc<Telemetry>) -> Self {
+    pub fn new(
+        store: Store,
+        relationships: Arc<Relationships>,
+        telemetry: Arc<Telemetry>,
+        retire_after_secs: u64,
+    ) -> Self {
         Self {
             store,
             relationships,
             telemetry,
+            retire_after_secs,
         }
     }
 
@@ -196,7 +208,23 @@ impl Impact {
         }));
         // Within a depth, by id: the same answer whatever the index's internal order.
         rows.sort_by(|a, b| (a.depth, &a.id).cmp(&(b.depth, &b.id)));
-        self.name_rows(&mut rows).await?;
+        let retired = self.name_rows(&mut rows).await?;
+        // Retired hosts and devices are gone from the estate: out of the answer (their edges
+        // still carry the propagation until they are stale and expire).
+        let before = rows.len();
+        let (mut down, mut degraded) = (down + alone.len(), degraded);
+        rows.retain(|r| {
+            let keep = r.depth == 0 || !retired.contains(&r.id);
+            if !keep {
+                if r.state == "down" {
+                    down = down.saturating_sub(1);
+                } else {
+                    degraded = degraded.saturating_sub(1);
+                }
+            }
+            keep
+        });
+        let retired_left_out = before - rows.len();
         let business_services = rows
             .iter()
             .filter(|r| r.class.as_deref() == Some("business_service"))
@@ -205,31 +233,41 @@ impl Impact {
         self.telemetry.impact_queries.inc();
         Ok(ImpactReport {
             failed: failed.to_vec(),
-            down: down + alone.len(),
+            down,
             degraded,
             business_services,
             affected: rows,
             truncated,
+            retired_left_out,
             elapsed_ms,
         })
     }
 
-    async fn name_rows(&self, rows: &mut [AffectedCi]) -> Result<(), ServiceError> {
+    /// Names the rows; answers which of them are retired hosts or devices.
+    async fn name_rows(
+        &self,
+        rows: &mut [AffectedCi],
+    ) -> Result<std::collections::HashSet<String>, ServiceError> {
         let keys: Vec<String> = rows.iter().map(|r| r.id.clone()).collect();
-        let names: HashMap<String, (String, String)> = self
-            .store
-            .names_of(&keys)
-            .await?
-            .into_iter()
-            .map(|(k, n, c)| (k, (n, c)))
-            .collect();
+        let cutoff = crate::availability::retire_cutoff(
+            self.retire_after_secs,
+            chrono::Utc::now().timestamp(),
+        );
+        let mut retired = std::collections::HashSet::new();
+        let mut names: HashMap<String, (String, String)> = HashMap::new();
+        for (k, n, c, seen) in self.store.briefs_of(&keys).await? {
+            if crate::inventory::lifecycle(&c, &seen, "", &cutoff) == "retired" {
+                retired.insert(k.clone());
+            }
+            names.insert(k, (n, c));
+        }
         for r in rows {
             if let Some((n, c)) = names.get(&r.id) {
                 r.name = Some(n.clone());
                 r.class = Some(c.clone());
             }
         }
-        Ok(())
+        Ok(retired)
     }
 
     /// What fails if `id` fails.
@@ -289,7 +327,9 @@ impl Impact {
                 }
             }
         };
-        self.name_rows(&mut rows).await?;
+        // Retired hosts and devices are no longer something anything depends on.
+        let retired = self.name_rows(&mut rows).await?;
+        rows.retain(|r| !retired.contains(&r.id));
         Ok(Dependencies {
             id,
             dependencies: rows,

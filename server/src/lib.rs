@@ -125,6 +125,7 @@ impl AppState {
             store.clone(),
             relationships.clone(),
             telemetry.clone(),
+            config.availability.retire_after_secs,
         ));
         let availability = Arc::new(Availability::new(
             store.clone(),

@@ -825,7 +825,7 @@ fn the_openapi_document_has_the_metrics_availability_and_capacity_endpoints() {
 }
 
 #[tokio::test]
-async fn a_host_unseen_for_long_is_retired_out_of_reports_and_back_when_it_reports() {
+async fn a_host_unseen_for_long_is_retired_out_of_reports_and_impact_and_back_when_it_reports() {
     let app = app().await;
     let ci = app.host().await;
     let t0 = now() - 2 * HOUR;
@@ -850,6 +850,43 @@ async fn a_host_unseen_for_long_is_retired_out_of_reports_and_back_when_it_repor
             .any(|r| r["ci"] == ci.as_str())
     };
     assert!(listed(&app.get("/api/v1/reports/availability").await));
+    // It hangs off a PDU, and a business service depends on it.
+    let ed = app.editor().await;
+    let pdu = app.manual(&ed, "pdu", "pdu-a", json!({})).await;
+    let bs = app.manual(&ed, "business_service", "Shop", json!({})).await;
+    assert_eq!(
+        app.relate(&ed, &ci, "powered_by", &pdu).await.0,
+        StatusCode::CREATED
+    );
+    assert_eq!(
+        app.relate(&ed, &bs, "depends_on", &ci).await.0,
+        StatusCode::CREATED
+    );
+    let impact = || async {
+        let (status, v) = app
+            .send(
+                "POST",
+                "/api/v1/impact",
+                &app.viewer_token,
+                Some(json!({"cis": [pdu]}).to_string()),
+            )
+            .await;
+        assert_eq!(status, StatusCode::OK, "{v}");
+        let ids: Vec<String> = v["affected"]
+            .as_array()
+            .expect("affected")
+            .iter()
+            .map(|r| r["id"].as_str().expect("id").to_string())
+            .collect();
+        (ids, v)
+    };
+    let (ids, v) = impact().await;
+    assert!(ids.contains(&ci) && ids.contains(&bs), "{v}");
+    assert_eq!(
+        (v["down"].as_u64(), v["retired_left_out"].as_u64()),
+        (Some(3), Some(0)),
+        "{v}"
+    );
 
     app.store
         .raw(&format!(
@@ -857,6 +894,25 @@ async fn a_host_unseen_for_long_is_retired_out_of_reports_and_back_when_it_repor
         ))
         .await
         .expect("age it");
+    // Out of impact answers (the service behind it is still shown) and of dependencies.
+    let (ids, v) = impact().await;
+    assert!(!ids.contains(&ci) && ids.contains(&bs), "{v}");
+    assert_eq!(
+        (v["down"].as_u64(), v["retired_left_out"].as_u64()),
+        (Some(2), Some(1)),
+        "{v}"
+    );
+    let deps = app.get(&format!("/api/v1/cis/{bs}/dependencies")).await;
+    let dep_ids: Vec<&Value> = deps["dependencies"]
+        .as_array()
+        .expect("dependencies")
+        .iter()
+        .map(|d| &d["id"])
+        .collect();
+    assert!(
+        !dep_ids.contains(&&json!(ci)) && dep_ids.contains(&&json!(pdu)),
+        "{deps}"
+    );
     assert_eq!(
         lifecycle(&app.get(&format!("/api/v1/cis/{ci}")).await),
         "retired"
