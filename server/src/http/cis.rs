@@ -17,6 +17,7 @@ use utoipa::IntoParams;
 use super::{ApiError, Principal, bad_body, bad_query};
 use crate::AppState;
 use crate::domain::auth::Role;
+use crate::ingest::Binding;
 use crate::inventory::{CiDetail, CiDiff, CiPage, CiQuery, HistoryQuery, HistoryRecord};
 use crate::relationships::manual::{CiInput, CreatedCi};
 
@@ -27,6 +28,11 @@ pub fn router() -> Router<Arc<AppState>> {
         .route("/api/v1/cis/{id}/diff", get(diff))
         .route("/api/v1/cis/{id}/packages", get(packages))
         .route("/api/v1/cis/{id}/history", get(history))
+        .route("/api/v1/cis/{id}/agent", axum::routing::put(bind))
+        .route(
+            "/api/v1/cis/{id}/suspected_duplicates/{other}",
+            axum::routing::delete(dismiss),
+        )
 }
 
 /// CI list filters.
@@ -204,6 +210,56 @@ async fn remove(
     state
         .relationships
         .delete_ci(&id, &principal.source())
+        .await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+/// The agent a host CI is to belong to.
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct BindInput {
+    /// Agent id (see `GET /api/v1/agents`).
+    pub agent: String,
+}
+
+/// Bind a host CI to an agent (admins). A weak identification key (machine-id, MAC, FQDN)
+/// never moves a CI from one agent to another: a report naming another agent's CI that way
+/// gets a CI of its own flagged as a suspected duplicate. This is the admin's decision that
+/// settles it: the agent's next reports update this CI; the CI's previous agent and the
+/// agent's previous CI are left unbound (that CI goes stale and retires).
+#[utoipa::path(put, path = "/api/v1/cis/{id}/agent", params(("id" = String, Path, description = "host CI id")), request_body = BindInput,
+    responses((status = 200, body = Binding), (status = 400, body = ErrorBody), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody)),
+    security(("bearer" = [])), tag = "cis")]
+async fn bind(
+    State(state): State<Arc<AppState>>,
+    principal: Principal,
+    Path(id): Path<String>,
+    body: Result<Json<BindInput>, JsonRejection>,
+) -> Result<Json<Binding>, ApiError> {
+    principal.require(Role::Admin)?;
+    let Json(b) = body.map_err(bad_body)?;
+    Ok(Json(
+        state
+            .ingest
+            .bind(&id, &b.agent, &principal.source())
+            .await?,
+    ))
+}
+
+/// Clear a suspected-duplicate flag between two CIs, both ways (admins): they are distinct.
+#[utoipa::path(delete, path = "/api/v1/cis/{id}/suspected_duplicates/{other}",
+    params(("id" = String, Path, description = "CI id"), ("other" = String, Path, description = "the CI it is flagged against")),
+    responses((status = 204), (status = 400, body = ErrorBody), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody)),
+    security(("bearer" = [])), tag = "cis")]
+async fn dismiss(
+    State(state): State<Arc<AppState>>,
+    principal: Principal,
+    Path((id, other)): Path<(String, String)>,
+) -> Result<StatusCode, ApiError> {
+    principal.require(Role::Admin)?;
+    state
+        .ingest
+        .dismiss_duplicate(&id, &other, &principal.source())
         .await?;
     Ok(StatusCode::NO_CONTENT)
 }

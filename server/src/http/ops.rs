@@ -55,7 +55,7 @@ async fn metrics(State(state): State<Arc<AppState>>) -> impl IntoResponse {
         super::reports::enroll, super::reports::report, super::reports::device_report,
         super::agents::list,
         super::cis::list, super::cis::detail, super::cis::packages, super::cis::history, super::cis::diff,
-        super::cis::create, super::cis::edit, super::cis::remove,
+        super::cis::create, super::cis::edit, super::cis::remove, super::cis::bind, super::cis::dismiss,
         super::relationships::list, super::relationships::one, super::relationships::of_ci,
         super::relationships::create, super::relationships::edit, super::relationships::remove,
         super::impact::impact, super::impact::ci_impact, super::impact::dependencies,

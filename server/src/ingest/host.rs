@@ -12,7 +12,7 @@ use super::{
     AgentView, IngestError, Ingestor, history_records, lock_or_recover, new_key, validate_host,
 };
 use crate::domain::discovery::host_addresses;
-use crate::domain::identify::{HostIdentification, HostKeys, host_contradicts, identify_host};
+use crate::domain::identify::{HostIdentification, HostKeys, host_contradicts, identify_host_for};
 use crate::domain::reconcile::{AttributeChange, diff, package_attributes, section_attributes};
 use crate::storage::{CiDoc, CiRecord, CiWrite, NewCi, StorageError, VolatileWrite, now_str};
 
@@ -109,7 +109,7 @@ impl Ingestor {
         let with_packages = changed.contains(&"packages");
 
         // Decide which CI this report describes.
-        let (ci_record, rule, duplicates, _identify_guard) = match report.kind {
+        let (ci_record, rule, duplicates, suspects, _identify_guard) = match report.kind {
             ReportKind::Delta => {
                 let key = view.ci.clone().unwrap_or_default();
                 let rec = store
@@ -120,7 +120,13 @@ impl Ingestor {
                             "the agent's CI no longer exists: send a full inventory".into(),
                         )
                     })?;
-                (Some(rec), view.identified_by.clone(), Vec::new(), None)
+                (
+                    Some(rec),
+                    view.identified_by.clone(),
+                    Vec::new(),
+                    Vec::new(),
+                    None,
+                )
             }
             ReportKind::Full
                 if view.ci.is_some()
@@ -131,7 +137,13 @@ impl Ingestor {
                 // Same agent, same identity and interfaces: the same CI, no lookup needed.
                 let key = view.ci.clone().unwrap_or_default();
                 let rec = store.ci_for_update(&key, &needed, with_packages).await?;
-                (rec, view.identified_by.clone(), Vec::new(), None)
+                (
+                    rec,
+                    view.identified_by.clone(),
+                    Vec::new(),
+                    Vec::new(),
+                    None,
+                )
             }
             ReportKind::Full => {
                 let identity = report.inventory.identity.as_ref().ok_or_else(|| {
@@ -142,14 +154,29 @@ impl Ingestor {
                 let keys = HostKeys::from_inventory(identity, report.inventory.network.as_deref());
                 let guard = self.reservations.reserve_host(&keys).await;
                 let candidates = store.host_candidates(&keys).await?;
-                match identify_host(&keys, &candidates) {
+                // Only a strong key moves another agent's CI; weak ones only flag it.
+                let (found, suspects) = identify_host_for(agent, &keys, &candidates);
+                if !suspects.is_empty() {
+                    tracing::warn!(
+                        agent,
+                        cis = ?suspects,
+                        "report names a weak key (machine-id, MAC or FQDN) of another agent's CI: not moved, flagged as a suspected duplicate"
+                    );
+                }
+                match found {
                     HostIdentification::Existing {
                         ci_id,
                         rule,
                         duplicates,
                     } => {
                         let rec = store.ci_for_update(&ci_id, &SECTIONS, true).await?;
-                        (rec, rule.as_str().to_string(), duplicates, Some(guard))
+                        (
+                            rec,
+                            rule.as_str().to_string(),
+                            duplicates,
+                            suspects,
+                            Some(guard),
+                        )
                     }
                     HostIdentification::New => {
                         // The agent's own CI, unless its keys contradict the report (a clone
@@ -160,7 +187,7 @@ impl Ingestor {
                         };
                         let own = own.filter(|c| !host_contradicts(&c.keys, &keys));
                         let rule = if own.is_some() { "agent" } else { "new" };
-                        (own, rule.to_string(), Vec::new(), Some(guard))
+                        (own, rule.to_string(), Vec::new(), suspects, Some(guard))
                     }
                 }
             }
@@ -168,10 +195,10 @@ impl Ingestor {
 
         let result = match ci_record {
             Some(rec) => {
-                self.update(agent, report, rec, &rule, duplicates, &now)
+                self.update(agent, report, rec, &rule, (duplicates, suspects), &now)
                     .await?
             }
-            None => self.create(agent, report, &now).await?,
+            None => self.create(agent, report, suspects, &now).await?,
         };
         Ok(ack(&result.0, &result.1, result.2))
     }
@@ -183,7 +210,7 @@ impl Ingestor {
         report: &Report,
         rec: CiRecord,
         rule: &str,
-        duplicates: Vec<String>,
+        (duplicates, suspects): (Vec<String>, Vec<String>),
         now: &str,
     ) -> Result<(String, String, usize), IngestError> {
         let to_store = sections_to_store(report, |s| {
@@ -290,6 +317,7 @@ impl Ingestor {
             agent_version: report.agent_version.clone(),
             unbind_agent: unbind.clone(),
             duplicates,
+            suspects,
             now: now.to_string(),
         };
         self.store.apply(&write).await?;
@@ -317,6 +345,7 @@ impl Ingestor {
         &self,
         agent: &str,
         report: &Report,
+        suspects: Vec<String>,
         now: &str,
     ) -> Result<(String, String, usize), IngestError> {
         let inv = &report.inventory;
@@ -368,6 +397,7 @@ impl Ingestor {
             agent_version: report.agent_version.clone(),
             unbind_agent: None,
             duplicates: Vec::new(),
+            suspects,
             now: now.to_string(),
         };
         self.store.apply(&write).await?;

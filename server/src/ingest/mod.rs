@@ -17,12 +17,15 @@
 //! - `presence`: coalesced last-seen times;
 //! - `reservations`: identification keys held while a report is identified.
 
+mod bind;
 mod catalog;
 mod device;
 mod host;
 mod presence;
 mod reservations;
 mod validate;
+
+pub use bind::Binding;
 
 #[cfg(test)]
 mod tests;

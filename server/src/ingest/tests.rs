@@ -226,7 +226,7 @@ async fn a_byte_swapped_uuid_matches_the_same_ci() {
 }
 
 #[tokio::test]
-async fn a_shared_permanent_mac_identifies_a_host_without_other_keys() {
+async fn a_shared_permanent_mac_identifies_an_unbound_host_and_only_flags_another_agents() {
     let (store, ing) = setup(&["a1", "a2", "a3"]).await;
     let bare = |mac: &str| {
         let mut inv = host(UUID, "x", MID, mac);
@@ -240,20 +240,39 @@ async fn a_shared_permanent_mac_identifies_a_host_without_other_keys() {
         .ingest("a1", &full("r1", &bare("b4:96:91:00:00:01")))
         .await
         .expect("a");
+    // The same MAC from another agent: a MAC alone is a weak key, and the CI is a1's, so
+    // a2 gets a CI of its own, flagged as a suspected duplicate of a1's; a1's stays a1's.
     let b = ing
         .ingest("a2", &full("r1", &bare("b4:96:91:00:00:01")))
         .await
         .expect("b");
-    assert_eq!(
-        (b.ci_id.as_str(), b.identified_by.as_str()),
-        (a.ci_id.as_str(), "mac")
-    );
+    assert_eq!(b.identified_by, "new");
+    assert_ne!(b.ci_id, a.ci_id);
+    let b_ci = store.ci(&b.ci_id).await.expect("read").expect("b's CI");
+    assert_eq!(b_ci.suspected_duplicates, vec![a.ci_id.clone()]);
+    let a_ci = store.ci(&a.ci_id).await.expect("read").expect("a's CI");
+    assert_eq!(a_ci.agent.as_deref(), Some("a1"));
+    assert!(a_ci.suspected_duplicates.is_empty());
     let c = ing
         .ingest("a3", &full("r1", &bare("b4:96:91:00:00:02")))
         .await
         .expect("c");
     assert_ne!(c.ci_id, a.ci_id, "another NIC is another host");
-    assert_eq!(host_count(&store).await, 2);
+    assert_eq!(host_count(&store).await, 3);
+    // A CI no agent holds (its agent was unbound) is matched by the MAC alone.
+    store
+        .raw(&format!("UPDATE ci:⟨{}⟩ SET agent = NONE", a.ci_id))
+        .await
+        .expect("unbind");
+    ing.forget("a1");
+    let d = ing
+        .ingest("a3", &full("r2", &bare("b4:96:91:00:00:01")))
+        .await
+        .expect("d");
+    assert_eq!(
+        (d.ci_id.as_str(), d.identified_by.as_str()),
+        (a.ci_id.as_str(), "mac")
+    );
 }
 
 #[tokio::test]

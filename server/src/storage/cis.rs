@@ -144,6 +144,8 @@ pub struct CiWrite {
     pub unbind_agent: Option<String>,
     /// Other CIs the identification rule also matched.
     pub duplicates: Vec<String>,
+    /// CIs this one is flagged as a suspected duplicate of (they are left untouched).
+    pub suspects: Vec<String>,
     /// The CI's permanent MACs, when they may have changed (maintains the MAC lookup table).
     pub macs: Option<Vec<String>>,
     /// The CI's package keys, when its package list changed.
@@ -177,6 +179,19 @@ struct CandidateRow {
     key: String,
     keys: HostKeys,
     first_seen: String,
+    #[serde(default)]
+    agent: Option<String>,
+}
+
+/// An admin's decision that host CI `ci` belongs to `agent`: the CI's previous agent and the
+/// agent's previous CI lose their binding, with a history record of the move.
+#[derive(Debug, Clone)]
+pub struct Rebind {
+    pub ci: String,
+    pub agent: String,
+    pub previous_agent: Option<String>,
+    pub previous_ci: Option<String>,
+    pub history: Vec<HistoryRecord>,
 }
 
 /// Appends the statement that records `w` (its variables start with `v`).
@@ -227,7 +242,7 @@ impl Store {
         for (field, value) in fields {
             if let Some(v) = value {
                 sql.push_str(&format!(
-                    "SELECT record::id(id) AS key, keys, first_seen FROM ci WHERE keys.{field} = ${field};"
+                    "SELECT record::id(id) AS key, keys, first_seen, agent FROM ci WHERE keys.{field} = ${field};"
                 ));
                 vars.insert(field.to_string(), Value::String(v));
             }
@@ -269,7 +284,7 @@ impl Store {
                 .map(|k| rid("ci", k))
                 .collect::<Result<_, _>>()?;
             let sql = format!(
-                "SELECT record::id(id) AS key, keys, first_seen FROM {}",
+                "SELECT record::id(id) AS key, keys, first_seen, agent FROM {}",
                 targets.join(", ")
             );
             for row in self.query_rows::<CandidateRow>(&sql, Value::Null).await? {
@@ -282,8 +297,93 @@ impl Store {
                 ci_id: r.key,
                 keys: r.keys,
                 first_seen: r.first_seen,
+                owner: r.agent,
             })
             .collect())
+    }
+
+    /// The agent a host CI is bound to: `None` if there is no host CI with this key,
+    /// `Some(None)` if it is bound to none.
+    pub async fn host_owner(&self, key: &str) -> Result<Option<Option<String>>, StorageError> {
+        #[derive(Deserialize)]
+        struct Row {
+            #[serde(default)]
+            agent: Option<String>,
+        }
+        let sql = format!("SELECT agent FROM {} WHERE class = 'host'", rid("ci", key)?);
+        let rows: Vec<Row> = self.query_rows(&sql, Value::Null).await?;
+        Ok(rows.into_iter().next().map(|r| r.agent))
+    }
+
+    /// Moves a host CI to another agent in one transaction (see [`Rebind`]).
+    pub async fn rebind(&self, r: &Rebind) -> Result<(), StorageError> {
+        let mut sql = String::from("BEGIN TRANSACTION;\n");
+        if let Some(p) = &r.previous_agent {
+            sql.push_str(&format!("UPDATE {} SET ci = NONE;\n", rid("agent", p)?));
+        }
+        if let Some(c) = &r.previous_ci {
+            sql.push_str(&format!("UPDATE {} SET agent = NONE;\n", rid("ci", c)?));
+        }
+        sql.push_str(&format!(
+            "UPDATE {} SET agent = $agent, identified_by = 'admin';\nUPDATE {} SET ci = $ci;\nINSERT INTO history $history;\nCOMMIT TRANSACTION;",
+            rid("ci", &r.ci)?,
+            rid("agent", &r.agent)?
+        ));
+        self.run_write(
+            &sql,
+            json!({"agent": r.agent, "ci": r.ci, "history": to_doc(&r.history)?}),
+        )
+        .await?;
+        Ok(())
+    }
+
+    /// Clears the suspected-duplicate flag between two CIs, both ways, with a history record
+    /// on each CI that had it; false if neither had it.
+    pub async fn dismiss_duplicate(
+        &self,
+        a: &str,
+        b: &str,
+        source: &str,
+    ) -> Result<bool, StorageError> {
+        #[derive(Deserialize)]
+        struct Row {
+            key: String,
+            #[serde(default)]
+            suspected_duplicates: Vec<String>,
+        }
+        let sql = format!(
+            "SELECT record::id(id) AS key, suspected_duplicates FROM {}, {}",
+            rid("ci", a)?,
+            rid("ci", b)?
+        );
+        let rows: Vec<Row> = self.query_rows(&sql, Value::Null).await?;
+        let mut sql = String::from("BEGIN TRANSACTION;\n");
+        let mut history = Vec::new();
+        for r in &rows {
+            let other = if r.key == a { b } else { a };
+            if r.suspected_duplicates.iter().any(|d| d == other) {
+                sql.push_str(&format!(
+                    "UPDATE {} SET suspected_duplicates = array::complement(suspected_duplicates, [{}]);\n",
+                    rid("ci", &r.key)?,
+                    serde_json::to_string(other)?
+                ));
+                history.push(HistoryRecord {
+                    ci: r.key.clone(),
+                    at: super::now_str(),
+                    source: source.to_string(),
+                    attribute: "suspected_duplicates".into(),
+                    old: json!(other),
+                    new: Value::Null,
+                });
+            }
+        }
+        if history.is_empty() {
+            return Ok(false);
+        }
+        sql.push_str("INSERT INTO history $history;\nCOMMIT TRANSACTION;");
+        self.run_write(&sql, json!({"history": to_doc(&history)?}))
+            .await?;
+        Ok(true)
     }
 
     /// One CI, complete, with its latest volatile values.
@@ -481,6 +581,15 @@ impl Store {
                 "UPDATE {} SET suspected_duplicates = array::union(suspected_duplicates ?? [], [$ci_key]);\n",
                 rid("ci", dup)?
             ));
+        }
+        if !w.suspects.is_empty() {
+            for s in &w.suspects {
+                rid("ci", s)?;
+            }
+            sql.push_str(&format!(
+                "UPDATE {ci} SET suspected_duplicates = array::union(suspected_duplicates ?? [], $suspects);\n"
+            ));
+            vars.insert("suspects".into(), json!(w.suspects));
         }
         if let Some(v) = &w.volatile {
             volatile_sql(v, &mut sql, &mut vars)?;

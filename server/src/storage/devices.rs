@@ -158,6 +158,7 @@ impl Store {
                 ci_id: r.key,
                 keys: r.device_keys,
                 first_seen: r.first_seen,
+                owner: None,
             })
             .collect())
     }

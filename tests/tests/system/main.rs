@@ -6,6 +6,7 @@
 //! own process, and `.config/nextest.toml` runs them one at a time: a server started by
 //! one test is a listening socket in another test's host inventory.
 
+mod attack;
 mod common;
 
 mod dependencies;

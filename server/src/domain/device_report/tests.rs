@@ -29,6 +29,7 @@ fn candidate(id: &str, keys: DeviceKeys, first_seen: &str) -> DeviceCandidate {
         ci_id: id.into(),
         keys,
         first_seen: first_seen.into(),
+        owner: None,
     }
 }
 

@@ -10,6 +10,8 @@ pub struct Candidate<K> {
     pub keys: K,
     /// When the CI was first seen (RFC 3339); the oldest wins among equals.
     pub first_seen: String,
+    /// The agent the CI is bound to (hosts: the agent on it), if any.
+    pub owner: Option<String>,
 }
 
 /// The outcome of identification, by host (or device) rules `R`.

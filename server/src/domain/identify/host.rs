@@ -148,21 +148,76 @@ pub fn host_contradicts(a: &HostKeys, b: &HostKeys) -> bool {
 
 /// Applies the ordered rules to `candidates` (CIs sharing any key with `incoming`).
 pub fn identify_host(incoming: &HostKeys, candidates: &[HostCandidate]) -> HostIdentification {
+    identify(incoming, candidates, |_, _| true)
+}
+
+/// The rules in order; `eligible` says whether a rule may take a candidate.
+fn identify(
+    incoming: &HostKeys,
+    candidates: &[HostCandidate],
+    eligible: impl Fn(HostRule, &HostCandidate) -> bool,
+) -> HostIdentification {
     for (strength, rule) in HostRule::ORDER.iter().enumerate() {
         let matched: Vec<&HostCandidate> = candidates
             .iter()
-            .filter(|c| rule.matches(incoming, &c.keys))
-            .filter(|c| {
-                !HostRule::ORDER[..strength]
-                    .iter()
-                    .any(|stronger| stronger.contradicts(incoming, &c.keys))
-            })
+            .filter(|c| rule.matches(incoming, &c.keys) && eligible(*rule, c))
+            .filter(|c| !contradicted_by_stronger(strength, incoming, c))
             .collect();
         if let Some(found) = oldest_of(*rule, matched) {
             return found;
         }
     }
     HostIdentification::New
+}
+
+fn contradicted_by_stronger(strength: usize, incoming: &HostKeys, c: &HostCandidate) -> bool {
+    HostRule::ORDER[..strength]
+        .iter()
+        .any(|stronger| stronger.contradicts(incoming, &c.keys))
+}
+
+impl HostRule {
+    /// A key the host's hardware carries (DMI UUID, vendor and serial), as opposed to one any
+    /// report can name (machine-id, MAC, FQDN).
+    pub fn is_strong(self) -> bool {
+        matches!(self, HostRule::HardwareUuid | HostRule::VendorSerial)
+    }
+}
+
+/// Identification on behalf of `agent`, which may write only what is its own: a CI bound to
+/// another agent is taken only on a strong key (hardware UUID, vendor and serial). A weak key
+/// alone (machine-id, MAC, FQDN) that points at another agent's CI does not move it: such
+/// CIs come back as suspects, to be flagged as suspected duplicates of whatever CI the report
+/// ends up describing (an admin decides). Unbound CIs (imported, or whose agent was unbound)
+/// are matched by every rule, as before.
+pub fn identify_host_for(
+    agent: &str,
+    incoming: &HostKeys,
+    candidates: &[HostCandidate],
+) -> (HostIdentification, Vec<String>) {
+    let foreign = |c: &HostCandidate| c.owner.as_deref().is_some_and(|o| o != agent);
+    let found = identify(incoming, candidates, |rule, c| {
+        rule.is_strong() || !foreign(c)
+    });
+    let chosen = match &found {
+        HostIdentification::Existing { ci_id, .. } => Some(ci_id.as_str()),
+        HostIdentification::New => None,
+    };
+    let mut suspects: Vec<String> = candidates
+        .iter()
+        .filter(|c| foreign(c) && Some(c.ci_id.as_str()) != chosen)
+        .filter(|c| {
+            HostRule::ORDER.iter().enumerate().any(|(strength, rule)| {
+                !rule.is_strong()
+                    && rule.matches(incoming, &c.keys)
+                    && !contradicted_by_stronger(strength, incoming, c)
+            })
+        })
+        .map(|c| c.ci_id.clone())
+        .collect();
+    suspects.sort();
+    suspects.dedup();
+    (found, suspects)
 }
 
 #[cfg(test)]

@@ -12,4 +12,5 @@ pub use device::{
 };
 pub use host::{
     HostCandidate, HostIdentification, HostKeys, HostRule, host_contradicts, identify_host,
+    identify_host_for,
 };

@@ -28,6 +28,7 @@ fn candidate(id: &str, keys: HostKeys, first_seen: &str) -> HostCandidate {
         ci_id: id.into(),
         keys,
         first_seen: first_seen.into(),
+        owner: None,
     }
 }
 
@@ -173,4 +174,108 @@ fn shared_permanent_mac_of_a_physical_nic_identifies_but_random_macs_do_not() {
     ));
     let only_docker = HostKeys::from_inventory(&a, Some(&[docker]));
     assert!(only_docker.is_empty());
+}
+
+fn owned(id: &str, keys: HostKeys, owner: &str) -> HostCandidate {
+    HostCandidate {
+        owner: Some(owner.into()),
+        ..candidate(id, keys, "2026-01-01T00:00:00Z")
+    }
+}
+
+/// What agent A sends when it names only one of B's weak keys (no DMI UUID, as on many VMs).
+fn weak(fqdn: Option<&str>, machine_id: Option<&str>, mac: Option<&str>) -> HostKeys {
+    HostKeys {
+        fqdn: fqdn.map(str::to_string),
+        machine_id: machine_id.map(str::to_string),
+        macs: mac.map(|m| vec![m.to_string()]).unwrap_or_default(),
+        ..HostKeys::default()
+    }
+}
+
+fn victim() -> HostKeys {
+    HostKeys {
+        machine_id: Some(MID_B.into()),
+        macs: vec!["52:54:00:00:00:0b".into()],
+        fqdn: Some("db01.example.com".into()),
+        ..HostKeys::default()
+    }
+}
+
+#[test]
+fn a_weak_key_never_moves_another_agents_ci_it_only_flags_it() {
+    let b = owned("ci-b", victim(), "agent-b");
+    for incoming in [
+        weak(Some("db01.example.com"), None, None),
+        weak(None, Some(MID_B), None),
+        weak(None, None, Some("52:54:00:00:00:0b")),
+        victim(),
+    ] {
+        let (got, suspects) = identify_host_for("agent-a", &incoming, std::slice::from_ref(&b));
+        assert_eq!(got, HostIdentification::New, "{incoming:?}");
+        assert_eq!(suspects, vec!["ci-b".to_string()], "{incoming:?}");
+    }
+    // The same keys from the CI's own agent, or on a CI no agent holds: matched as before.
+    let (got, suspects) = identify_host_for("agent-b", &victim(), std::slice::from_ref(&b));
+    assert!(matches!(got, HostIdentification::Existing { ref ci_id, .. } if ci_id == "ci-b"));
+    assert!(suspects.is_empty());
+    let unbound = candidate("ci-u", victim(), "2026-01-01T00:00:00Z");
+    let (got, _) = identify_host_for("agent-a", &victim(), &[unbound]);
+    assert!(matches!(got, HostIdentification::Existing { ref ci_id, .. } if ci_id == "ci-u"));
+}
+
+#[test]
+fn a_strong_key_moves_another_agents_ci_and_an_own_ci_wins_over_a_foreign_one() {
+    let hw = HostKeys {
+        hardware_uuid: Some(UUID_A.into()),
+        ..victim()
+    };
+    let b = owned("ci-b", hw.clone(), "agent-b");
+    let (got, suspects) = identify_host_for("agent-a", &hw, std::slice::from_ref(&b));
+    assert_eq!(
+        got,
+        HostIdentification::Existing {
+            ci_id: "ci-b".into(),
+            rule: HostRule::HardwareUuid,
+            duplicates: vec![]
+        }
+    );
+    assert!(suspects.is_empty());
+    // A's own CI shares the FQDN with B's: A's is the one, B's a suspect.
+    let a = owned(
+        "ci-a",
+        weak(Some("db01.example.com"), Some(MID_A), None),
+        "agent-a",
+    );
+    let b = owned("ci-b", victim(), "agent-b");
+    let (got, suspects) = identify_host_for(
+        "agent-a",
+        &weak(Some("db01.example.com"), Some(MID_A), None),
+        &[a, b],
+    );
+    assert!(
+        matches!(got, HostIdentification::Existing { ref ci_id, rule: HostRule::MachineId, .. } if ci_id == "ci-a")
+    );
+    assert_eq!(suspects, vec!["ci-b".to_string()]);
+}
+
+#[test]
+fn a_foreign_ci_a_strong_key_contradicts_is_not_a_suspect() {
+    // The FQDN was reused by other hardware: two hosts, nothing to flag.
+    let b = owned(
+        "ci-b",
+        HostKeys {
+            hardware_uuid: Some(UUID_B.into()),
+            ..victim()
+        },
+        "agent-b",
+    );
+    let incoming = HostKeys {
+        hardware_uuid: Some(UUID_A.into()),
+        fqdn: Some("db01.example.com".into()),
+        ..HostKeys::default()
+    };
+    let (got, suspects) = identify_host_for("agent-a", &incoming, &[b]);
+    assert_eq!(got, HostIdentification::New);
+    assert!(suspects.is_empty());
 }
