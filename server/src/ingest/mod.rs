@@ -145,7 +145,7 @@ impl Ingestor {
     pub async fn ingest(&self, agent: &str, report: &Report) -> Result<ReportAck, IngestError> {
         let ack = self.apply_host(agent, report).await?;
         self.relationships
-            .discover_host(&ack.ci_id, &report.inventory, ack.changes > 0)
+            .discover_host(&ack.ci_id, Some(agent), &report.inventory, ack.changes > 0)
             .await;
         Ok(ack)
     }

@@ -21,7 +21,7 @@ use super::Relationships;
 use crate::domain::device_report::{chassis_ids, device_addresses, device_name};
 use crate::domain::discovery::{
     Directory, DiscoveredEdge, Facts, HostView, Port, ServiceFacts, derive_device, derive_host,
-    device_facts, host_addresses, host_facts, listening_services,
+    device_facts, host_addresses, host_facts, listening_services, named_foreign_cis,
 };
 use crate::domain::identify::HostKeys;
 use crate::storage::{DirectoryRow, GraphWrite, NewCi, StorageError, Store, now_str};
@@ -46,6 +46,12 @@ impl Throttle {
     fn expired(&self, ci: &str, refresh: Duration) -> bool {
         let m = self.0.lock().unwrap_or_else(|e| e.into_inner());
         m.get(ci).is_none_or(|(_, at)| at.elapsed() >= refresh)
+    }
+
+    /// Makes `ci`'s next report re-derive, changed or not.
+    fn forget(&self, ci: &str) {
+        let mut m = self.0.lock().unwrap_or_else(|e| e.into_inner());
+        m.remove(ci);
     }
 
     fn done(&self, ci: &str, hash: String) {
@@ -104,6 +110,7 @@ fn load_row(
                 sockets: None,
                 virtualization: section(r.virtualization.as_ref()),
                 hardware_uuid: r.uuid.clone(),
+                agent: r.agent.clone(),
             };
             dir.set(&r.key, host_facts(&view, r.fqdn.as_deref(), &addresses));
         }
@@ -149,12 +156,18 @@ fn load_row(
 impl Relationships {
     /// Discovery after a host report: always when it changed something, otherwise once per
     /// refresh interval.
-    pub async fn discover_host(&self, ci: &str, report: &Inventory, changed: bool) {
+    pub async fn discover_host(
+        &self,
+        ci: &str,
+        agent: Option<&str>,
+        report: &Inventory,
+        changed: bool,
+    ) {
         let refresh = Duration::from_secs(self.config.refresh_secs);
         if !changed && !self.throttle.expired(ci, refresh) {
             return;
         }
-        if let Err(e) = self.host(ci, report).await {
+        if let Err(e) = self.host(ci, agent, report).await {
             self.telemetry.discovery_failures.inc();
             tracing::warn!(ci, error = %e, source = ?std::error::Error::source(&e), "relationship discovery failed; the next report retries");
         }
@@ -165,6 +178,7 @@ impl Relationships {
     async fn host_view(
         &self,
         ci: &str,
+        agent: Option<&str>,
         report: &Inventory,
     ) -> Result<Option<(HostView, Option<String>, Vec<String>)>, StorageError> {
         let missing: Vec<&str> = HOST_SECTIONS
@@ -222,12 +236,18 @@ impl Relationships {
             sockets,
             virtualization,
             hardware_uuid: keys.hardware_uuid.clone(),
+            agent: agent.map(str::to_string),
         };
         Ok(Some((view, keys.fqdn, addresses)))
     }
 
-    async fn host(&self, ci: &str, report: &Inventory) -> Result<(), StorageError> {
-        let Some((view, fqdn, addresses)) = self.host_view(ci, report).await? else {
+    async fn host(
+        &self,
+        ci: &str,
+        agent: Option<&str>,
+        report: &Inventory,
+    ) -> Result<(), StorageError> {
+        let Some((view, fqdn, addresses)) = self.host_view(ci, agent, report).await? else {
             return Ok(());
         };
         let now = now_str();
@@ -241,6 +261,10 @@ impl Relationships {
             dir.set(ci, host_facts(&view, fqdn.as_deref(), &addresses));
             let previous = dir.services_of(ci).to_vec();
             dir.set_services(ci, services.clone());
+            // Hosts of other agents this report names: their own next report re-derives.
+            for other in named_foreign_cis(&dir, &view) {
+                self.throttle.forget(&other);
+            }
             (derive_host(&dir, &view), previous)
         };
         let hash = hash_of(&desired, &services);

@@ -31,6 +31,9 @@ pub struct DirectoryRow {
     /// Service CIs: `{host, process, ports}`.
     #[serde(default)]
     pub service: Option<Value>,
+    /// Hosts: the agent bound to the CI.
+    #[serde(default)]
+    pub agent: Option<String>,
 }
 
 /// What the graph index needs of a CI.
@@ -48,7 +51,7 @@ impl Store {
     /// What relationship discovery's directory needs of every CI.
     pub async fn directory_rows(&self) -> Result<Vec<DirectoryRow>, StorageError> {
         self.query_rows(
-            "SELECT record::id(id) AS key, class, name, keys.fqdn AS fqdn, keys.hardware_uuid AS uuid, addresses, chassis_ids, serial, sections.network AS network, sections.virtualization AS virtualization, sections.device.interfaces AS interfaces, service FROM ci",
+            "SELECT record::id(id) AS key, class, name, keys.fqdn AS fqdn, keys.hardware_uuid AS uuid, addresses, chassis_ids, serial, sections.network AS network, sections.virtualization AS virtualization, sections.device.interfaces AS interfaces, service, agent FROM ci",
             Value::Null,
         )
         .await

@@ -8,11 +8,14 @@ use std::path::Path;
 
 use cmdb_shared::hash::inventory_hashes;
 use cmdb_shared::{
-    EnrollRequest, EnrollResponse, Identity, Inventory, NetworkInterface, Report, ReportKind,
-    SCHEMA_VERSION,
+    Connection, EnrollRequest, EnrollResponse, Guest, Identity, Inventory, IpAddress,
+    ListeningSocket, NetworkInterface, Report, ReportKind, SCHEMA_VERSION, Sockets, Virtualization,
 };
 use cmdb_tests::{Agent, Server};
 use serde_json::{Value, json};
+
+const VICTIM_UUID: &str = "6f1c2a4e-52b6-4c0b-9e1d-1b0f6c3d2a11";
+const VICTIM_ADDRESS: &str = "192.0.2.11";
 
 /// Enrolls through the API, as anyone holding the fleet token can: the attacker's credential.
 fn enroll(server: &Server, hostname: &str) -> String {
@@ -37,9 +40,21 @@ fn enroll(server: &Server, hostname: &str) -> String {
 
 /// A full report with only the given identity and interfaces.
 fn report(id: &str, identity: Identity, network: Vec<NetworkInterface>) -> Vec<u8> {
+    report_with(id, identity, network, None, None)
+}
+
+fn report_with(
+    id: &str,
+    identity: Identity,
+    network: Vec<NetworkInterface>,
+    sockets: Option<Sockets>,
+    virtualization: Option<Virtualization>,
+) -> Vec<u8> {
     let inventory = Inventory {
         identity: Some(identity),
         network: Some(network),
+        sockets,
+        virtualization,
         ..Default::default()
     };
     serde_json::to_vec(&Report {
@@ -96,6 +111,7 @@ fn a_stolen_agent_credential_cannot_take_another_hosts_ci_by_a_weak_key() {
         hostname: "db01".into(),
         fqdn: Some("db01.example.com".into()),
         machine_id: Some("9f00d1b2c3e4f5a6b7c8d9e0f1a2b3c4".into()),
+        hardware_uuid: Some(VICTIM_UUID.into()),
         ..Default::default()
     };
     let victim_nic = NetworkInterface {
@@ -103,6 +119,11 @@ fn a_stolen_agent_credential_cannot_take_another_hosts_ci_by_a_weak_key() {
         mac: Some("bc:24:11:5e:00:0b".into()),
         physical: true,
         state: "up".into(),
+        addresses: vec![IpAddress {
+            address: VICTIM_ADDRESS.into(),
+            prefix_len: 24,
+            family: "inet".into(),
+        }],
         ..Default::default()
     };
     let (status, ack) = server
@@ -207,6 +228,89 @@ fn a_stolen_agent_credential_cannot_take_another_hosts_ci_by_a_weak_key() {
     // One CI for the attacker throughout (its own, rewritten), not one per attempt.
     attacker_cis.dedup();
     assert_eq!(attacker_cis.len(), 1, "{attacker_cis:?}");
+    let attacker = attacker_cis[0].clone();
+
+    // Fake inbound connections from the victim's address to a service of the attacker, and
+    // a guest list naming the victim's UUID: no edge from the victim's CI, nothing of the
+    // victim in the attacker's impact, nothing of the attacker in the victim's dependencies.
+    let sockets = Sockets {
+        listening: vec![ListeningSocket {
+            protocol: "tcp".into(),
+            address: "0.0.0.0".into(),
+            port: 443,
+            process: Some("nginx".into()),
+            pid: None,
+        }],
+        connections: vec![Connection {
+            protocol: "tcp".into(),
+            local_address: "192.0.2.66".into(),
+            remote_address: VICTIM_ADDRESS.into(),
+            remote_port: 0,
+            inbound: true,
+            local_port: Some(443),
+            process: Some("nginx".into()),
+        }],
+    };
+    let guests = Virtualization {
+        guests: vec![Guest {
+            name: "db01".into(),
+            uuid: VICTIM_UUID.into(),
+            hypervisor: "kvm".into(),
+        }],
+        ..Default::default()
+    };
+    let (status, ack) = server
+        .request(
+            "POST",
+            "/api/v1/reports",
+            &token,
+            Some(report_with(
+                "attack-edges",
+                Identity {
+                    hostname: "attacker".into(),
+                    ..Default::default()
+                },
+                vec![NetworkInterface {
+                    name: "eth0".into(),
+                    state: "up".into(),
+                    addresses: vec![IpAddress {
+                        address: "192.0.2.66".into(),
+                        prefix_len: 24,
+                        family: "inet".into(),
+                    }],
+                    ..Default::default()
+                }],
+                Some(sockets),
+                Some(guests),
+            )),
+            &[],
+        )
+        .expect("report");
+    assert_eq!(
+        (status, ack["ci_id"].as_str()),
+        (200, Some(attacker.as_str())),
+        "{ack}"
+    );
+    let (status, rels) = server
+        .get(&format!("/api/v1/cis/{b}/relationships"))
+        .expect("relationships");
+    assert_eq!(status, 200, "{rels}");
+    assert!(
+        !rels.to_string().contains(&format!("\"from\":\"{b}\"")),
+        "an edge from the victim's CI: {rels}"
+    );
+    let (_, impact) = server
+        .get(&format!("/api/v1/cis/{attacker}/impact"))
+        .expect("impact");
+    assert!(
+        !impact.to_string().contains(&b),
+        "the victim is affected when the attacker's host fails: {impact}"
+    );
+    let (_, deps) = server
+        .get(&format!("/api/v1/cis/{b}/dependencies"))
+        .expect("dependencies");
+    assert_eq!(deps["dependencies"], json!([]), "{deps}");
+    assert_eq!(fingerprint(&server, &b), before, "the victim's CI changed");
     assert_eq!(agent_of_ci(&server, &b), victim_agent);
     // The victim still reports into its CI.
     let (status, ack) = server

@@ -489,18 +489,25 @@ fn a_client_connected_to_a_service_in_another_namespace_depends_on_it_with_the_p
 }
 
 #[test]
-fn the_server_hosts_inbound_view_alone_finds_the_client_host() {
+fn the_client_hosts_own_next_report_gives_the_edge_the_server_host_saw_inbound() {
     let pair = start_pair();
     let server = Server::start().expect("server");
     let h = hosts(&server, &pair);
     // The client first: its outbound connection leads to an address no CI has yet.
     h.client.run_once().expect("client host report");
-    let (_, deps) = server
-        .get("/api/v1/relationships?kind=depends_on")
-        .expect("list");
-    assert_eq!(deps["total"], json!(0), "{deps}");
-    // The server host's report sees the connection inbound, from the client's address.
+    let deps = || {
+        server
+            .get("/api/v1/relationships?kind=depends_on")
+            .expect("list")
+            .1
+    };
+    assert_eq!(deps()["total"], json!(0));
+    // The server host's report sees the connection inbound, from the client's address; the
+    // client host is another agent's, so that report does not speak for it.
     h.server.run_once().expect("server host report");
+    assert_eq!(deps()["total"], json!(0), "an edge from another agent's CI");
+    // The client's next report (nothing in it changed) is derived again and finds it.
+    h.client.run_once().expect("client host report");
     let (client, host_b, service) = assert_discovered(&server, &h, &pair);
     assert_impact(&server, &client, &host_b, &service);
 }

@@ -142,5 +142,6 @@ pub fn device_facts(
         uuid: None,
         guests: Vec::new(),
         ports: device_ports(inv),
+        agent: None,
     }
 }

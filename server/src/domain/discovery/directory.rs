@@ -29,6 +29,8 @@ pub struct Facts {
     /// Hypervisors: hardware UUIDs of their guests.
     pub guests: Vec<String>,
     pub ports: Vec<Port>,
+    /// Hosts: the agent the CI is bound to; only that agent's reports speak for it.
+    pub agent: Option<String>,
 }
 
 /// Lookup of CIs by what other reports say of them.

@@ -46,11 +46,23 @@ pub struct HostView {
     pub sockets: Option<Sockets>,
     pub virtualization: Option<Virtualization>,
     pub hardware_uuid: Option<String>,
+    /// The agent whose report this is (or the CI is bound to).
+    pub agent: Option<String>,
 }
 
 /// The edges a host's inventory shows: its services `runs_on` it, `depends_on` from its
 /// outbound and inbound connections, `hosted_on` its hypervisor or from its guests.
+///
+/// A report speaks for its own CI, not for another agent's: an inbound connection from a
+/// host bound to another agent, or a guest bound to another agent, gives no edge from that
+/// CI (its own agent's report gives the edge: its outbound connection, its hypervisor by its
+/// UUID). So one agent's credential cannot make other hosts depend on it.
 pub fn derive_host(dir: &Directory, h: &HostView) -> Vec<DiscoveredEdge> {
+    let foreign = |ci: &str| {
+        dir.facts(ci)
+            .and_then(|f| f.agent.as_deref())
+            .is_some_and(|a| Some(a) != h.agent.as_deref())
+    };
     let mut out = Vec::new();
     let services = dir.services_of(&h.key);
     for s in services {
@@ -80,7 +92,7 @@ pub fn derive_host(dir: &Directory, h: &HostView) -> Vec<DiscoveredEdge> {
                 let (Some(port), Some(client)) = (c.local_port, dir.by_address(&remote)) else {
                     continue;
                 };
-                if client == h.key {
+                if client == h.key || foreign(client) {
                     continue;
                 }
                 if let Some(svc) = service_on(&h.key, port) {
@@ -150,11 +162,48 @@ pub fn derive_host(dir: &Directory, h: &HostView) -> Vec<DiscoveredEdge> {
         for g in &v.guests {
             if let Some(vm) = dir.by_uuid(&g.uuid)
                 && vm != h.key
+                && !foreign(vm)
             {
                 out.push(hosted(vm, &h.key, &g.uuid));
             }
         }
     }
+    out
+}
+
+/// The CIs bound to other agents that a host's report names (inbound clients, guests): their
+/// own reports must give those edges, so their next report re-derives even if unchanged.
+pub fn named_foreign_cis(dir: &Directory, h: &HostView) -> Vec<String> {
+    let foreign = |ci: &&str| {
+        *ci != h.key
+            && dir
+                .facts(ci)
+                .and_then(|f| f.agent.as_deref())
+                .is_some_and(|a| Some(a) != h.agent.as_deref())
+    };
+    let mut out: Vec<String> = Vec::new();
+    if let Some(s) = &h.sockets {
+        out.extend(
+            s.connections
+                .iter()
+                .filter(|c| c.inbound)
+                .filter_map(|c| c.remote_address.parse::<IpAddr>().ok())
+                .filter_map(|a| dir.by_address(&a))
+                .filter(foreign)
+                .map(str::to_string),
+        );
+    }
+    if let Some(v) = &h.virtualization {
+        out.extend(
+            v.guests
+                .iter()
+                .filter_map(|g| dir.by_uuid(&g.uuid))
+                .filter(foreign)
+                .map(str::to_string),
+        );
+    }
+    out.sort();
+    out.dedup();
     out
 }
 
@@ -208,6 +257,7 @@ pub fn host_facts(h: &HostView, fqdn: Option<&str>, addresses: &[String]) -> Fac
             .map(|v| v.guests.iter().map(|g| g.uuid.clone()).collect())
             .unwrap_or_default(),
         ports,
+        agent: h.agent.clone(),
     }
 }
 

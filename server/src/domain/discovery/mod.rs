@@ -24,7 +24,8 @@ pub use device::{derive_device, device_facts, device_ports};
 pub use directory::{Directory, Facts, ServiceFacts};
 pub use edge::{DiscoveredEdge, Port, edge_key, link, port_name};
 pub use host::{
-    HostView, derive_host, host_addresses, host_facts, host_ports, listening_services, service_key,
+    HostView, derive_host, host_addresses, host_facts, host_ports, listening_services,
+    named_foreign_cis, service_key,
 };
 
 #[cfg(test)]

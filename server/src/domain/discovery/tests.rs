@@ -350,3 +350,58 @@ fn a_neighbour_named_with_a_serial_suffix_is_found_by_name_or_serial() {
     );
     assert_eq!(dir.neighbour(Some("nope"), None, None, None), None);
 }
+
+#[test]
+fn a_report_speaks_only_for_its_own_agents_cis() {
+    // "db" (agent B) claims an inbound connection from "app" (agent A's host) and lists the
+    // UUID of "vm" (agent A's too) among its guests: neither gives an edge from A's CIs.
+    let mut app = host("app", "10.0.0.1", sockets(&[], vec![]));
+    app.agent = Some("agent-a".into());
+    app.hardware_uuid = Some("6f1c2a4e-52b6-4c0b-9e1d-1b0f6c3d2a11".into());
+    let mut db = host(
+        "db",
+        "10.0.0.2",
+        sockets(
+            &[("postgres", 5432)],
+            vec![Connection {
+                protocol: "tcp".into(),
+                local_address: "10.0.0.2".into(),
+                remote_address: "10.0.0.1".into(),
+                remote_port: 0,
+                inbound: true,
+                local_port: Some(5432),
+                process: Some("postgres".into()),
+            }],
+        ),
+    );
+    db.agent = Some("agent-b".into());
+    db.virtualization = Some(Virtualization {
+        guests: vec![Guest {
+            name: "app".into(),
+            uuid: "6f1c2a4e-52b6-4c0b-9e1d-1b0f6c3d2a11".into(),
+            hypervisor: "kvm".into(),
+        }],
+        ..Default::default()
+    });
+    let mut dir = Directory::default();
+    register(&mut dir, &app, "10.0.0.1");
+    register(&mut dir, &db, "10.0.0.2");
+    let edges = derive_host(&dir, &db);
+    assert!(
+        edges.iter().all(|e| e.from != "app"),
+        "an edge from another agent's CI: {edges:?}"
+    );
+    // "app"'s own next report is to re-derive (its outbound view, its hypervisor).
+    assert_eq!(named_foreign_cis(&dir, &db), vec!["app".to_string()]);
+    // Without an agent bound to it (an imported host, say), the observation is all there is.
+    app.agent = None;
+    register(&mut dir, &app, "10.0.0.1");
+    let edges = derive_host(&dir, &db);
+    let from_app: Vec<RelKind> = edges
+        .iter()
+        .filter(|e| e.from == "app")
+        .map(|e| e.kind)
+        .collect();
+    assert_eq!(from_app, vec![RelKind::DependsOn, RelKind::HostedOn]);
+    assert!(named_foreign_cis(&dir, &db).is_empty());
+}
