@@ -220,13 +220,18 @@ async fn remove(
 pub struct BindInput {
     /// Agent id (see `GET /api/v1/agents`).
     pub agent: String,
+    /// Network devices: assign this agent beside the pollers it has (default: instead).
+    #[serde(default)]
+    pub add: bool,
 }
 
-/// Bind a host CI to an agent (admins). A weak identification key (machine-id, MAC, FQDN)
-/// never moves a CI from one agent to another: a report naming another agent's CI that way
-/// gets a CI of its own flagged as a suspected duplicate. This is the admin's decision that
+/// Bind a CI to an agent (admins). A host: a weak identification key (machine-id, MAC, FQDN)
+/// never moves it from one agent to another (a report naming another agent's CI that way
+/// gets a CI of its own flagged as a suspected duplicate); this is the admin's decision that
 /// settles it: the agent's next reports update this CI; the CI's previous agent and the
-/// agent's previous CI are left unbound (that CI goes stale and retires).
+/// agent's previous CI are left unbound (that CI goes stale and retires). A network device:
+/// only its assigned pollers write it (the first poller, until an admin assigns another, or
+/// `add`s one beside it).
 #[utoipa::path(put, path = "/api/v1/cis/{id}/agent", params(("id" = String, Path, description = "host CI id")), request_body = BindInput,
     responses((status = 200, body = Binding), (status = 400, body = ErrorBody), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody)),
     security(("bearer" = [])), tag = "cis")]
@@ -241,7 +246,7 @@ async fn bind(
     Ok(Json(
         state
             .ingest
-            .bind(&id, &b.agent, &principal.source())
+            .bind(&id, &b.agent, b.add, &principal.source())
             .await?,
     ))
 }

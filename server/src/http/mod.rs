@@ -81,6 +81,7 @@ impl From<IngestError> for ApiError {
             IngestError::Invalid(m) => ApiError::BadRequest(m),
             IngestError::Unprocessable(m) => ApiError::Unprocessable(m),
             IngestError::Resync(m) => ApiError::Resync(m),
+            IngestError::Forbidden(m) => ApiError::Forbidden(m),
             IngestError::UnknownAgent => {
                 ApiError::Unauthorized("the agent of this credential no longer exists".into())
             }

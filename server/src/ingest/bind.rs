@@ -1,7 +1,8 @@
-//! An admin's decisions on host ownership: which agent a host CI belongs to, and that two CIs
-//! flagged as suspected duplicates are distinct. A weak identification key (machine-id, MAC,
-//! FQDN) never moves a CI from one agent to another; this is how it moves when a person
-//! decides it should (a host re-installed with a new agent, say).
+//! An admin's decisions on who writes a CI: which agent a host CI belongs to, which agents
+//! poll a network device, and that two CIs flagged as suspected duplicates are distinct. A
+//! weak identification key (machine-id, MAC, FQDN) never moves a host CI from one agent to
+//! another, and a device is written only by its assigned pollers; this is how that changes
+//! when a person decides it should (a host re-installed with a new agent, a new poller).
 
 use serde::{Deserialize, Serialize};
 use serde_json::json;
@@ -16,6 +17,9 @@ use crate::storage::{HistoryRecord, Rebind, now_str};
 pub struct Binding {
     pub ci: String,
     pub agent: String,
+    /// Network devices: the agents now assigned to poll it.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub pollers: Vec<String>,
     /// The agent the CI was bound to before, now bound to none (its next full report is
     /// identified afresh).
     pub previous_agent: Option<String>,
@@ -24,8 +28,16 @@ pub struct Binding {
 }
 
 impl Ingestor {
-    /// Binds host CI `ci` to `agent` (an admin's decision): the agent's next reports update it.
-    pub async fn bind(&self, ci: &str, agent: &str, source: &str) -> Result<Binding, ServiceError> {
+    /// Binds CI `ci` to `agent` (an admin's decision). A host: the agent's next reports update
+    /// it. A network device: the agent is assigned to poll it, instead of the pollers it had
+    /// or (`add`) beside them.
+    pub async fn bind(
+        &self,
+        ci: &str,
+        agent: &str,
+        add: bool,
+        source: &str,
+    ) -> Result<Binding, ServiceError> {
         check_id("id", ci, "CI")?;
         check_id("agent", agent, "agent")?;
         let Some(rec) = self.store.agent(agent).await? else {
@@ -33,9 +45,26 @@ impl Ingestor {
                 "agent: no agent with id {agent}"
             )));
         };
-        let Some(owner) = self.store.host_owner(ci).await? else {
-            return Err(ServiceError::NotFound(format!("no host CI with id {ci}")));
+        let Some(found) = self.store.ci_owner(ci).await? else {
+            return Err(ServiceError::NotFound(format!("no CI with id {ci}")));
         };
+        if found.class == crate::domain::device_report::CLASS {
+            return self
+                .assign_poller(ci, agent, add, found.pollers, source)
+                .await;
+        }
+        if found.class != "host" {
+            return Err(ServiceError::Invalid(format!(
+                "CI {ci} is a {}: only hosts and network devices are written by agents",
+                found.class
+            )));
+        }
+        if add {
+            return Err(ServiceError::Invalid(
+                "add: a host belongs to one agent; leave add out to move it".into(),
+            ));
+        }
+        let owner = found.agent;
         // Both agents' reports wait while the binding changes.
         let mine = self.agent_lock(agent);
         let _mine = mine.lock().await;
@@ -78,8 +107,45 @@ impl Ingestor {
         Ok(Binding {
             ci: ci.to_string(),
             agent: agent.to_string(),
+            pollers: Vec::new(),
             previous_agent,
             previous_ci,
+        })
+    }
+
+    async fn assign_poller(
+        &self,
+        ci: &str,
+        agent: &str,
+        add: bool,
+        before: Vec<String>,
+        source: &str,
+    ) -> Result<Binding, ServiceError> {
+        let mut pollers = if add { before.clone() } else { Vec::new() };
+        if !pollers.iter().any(|p| p == agent) {
+            pollers.push(agent.to_string());
+        }
+        if pollers.len() > 16 {
+            return Err(ServiceError::Invalid(
+                "add: at most 16 pollers per device".into(),
+            ));
+        }
+        let history = vec![HistoryRecord {
+            ci: ci.to_string(),
+            at: now_str(),
+            source: source.to_string(),
+            attribute: "pollers".into(),
+            old: json!(before),
+            new: json!(pollers),
+        }];
+        self.store.assign_pollers(ci, &pollers, &history).await?;
+        tracing::info!(ci, pollers = ?pollers, source, "device pollers assigned by an admin");
+        Ok(Binding {
+            ci: ci.to_string(),
+            agent: agent.to_string(),
+            pollers,
+            previous_agent: None,
+            previous_ci: None,
         })
     }
 

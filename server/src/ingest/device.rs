@@ -9,8 +9,10 @@
 //! history). An unchanged poll therefore writes one small record and never the CI; the CI's
 //! last-seen time goes through coalesced heartbeats.
 //!
-//! The poller is recorded with the device but never bound to it: an agent's own CI is its
-//! host, and any poller may report any device.
+//! A device is written only by the agents assigned to poll it: the first poller, then whom
+//! an admin assigns (`PUT /api/v1/cis/{id}/agent`); a poll from any other agent is refused
+//! (403) and changes nothing. The last poller is recorded with the device (`poller`); an
+//! agent's own CI stays its host.
 
 use chrono::{DateTime, Utc};
 use cmdb_shared::ReportAck;
@@ -250,6 +252,14 @@ impl Ingestor {
         duplicates: Vec<String>,
         now: &str,
     ) -> Result<(String, String, u32), IngestError> {
+        if !rec.pollers.is_empty() && !rec.pollers.iter().any(|p| p == agent) {
+            return Err(IngestError::Forbidden(format!(
+                "device {} is assigned to poller(s) {}, not to this agent; an admin assigns it with PUT /api/v1/cis/{}/agent",
+                rec.key,
+                rec.pollers.join(", "),
+                rec.key
+            )));
+        }
         let sample_at = time_str(poll.sample_at);
         if rec
             .sample_at
@@ -297,6 +307,10 @@ impl Ingestor {
                 "device_keys".into(),
                 serde_json::to_value(&keys).map_err(StorageError::from)?,
             );
+        }
+        if rec.pollers.is_empty() {
+            // Polled before assignment existed: its next poller is bound.
+            doc.insert("pollers".into(), json!([agent]));
         }
         if !doc.is_empty() {
             doc.insert("identified_by".into(), json!(rule));

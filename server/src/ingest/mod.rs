@@ -58,6 +58,9 @@ pub enum IngestError {
     /// The delta's baseline is not what the server holds: send a full inventory (409).
     #[error("{0}")]
     Resync(String),
+    /// The agent may not write this (a device assigned to other pollers) (403).
+    #[error("{0}")]
+    Forbidden(String),
     /// The agent's credential outlived the agent record (401).
     #[error("unknown agent")]
     UnknownAgent,

@@ -50,6 +50,8 @@ pub enum ClassFields {
     NetworkDevice {
         device_keys: DeviceKeys,
         poller: String,
+        /// The agents that may poll it: the first poller, then whom an admin assigns.
+        pollers: Vec<String>,
         sections: Map<String, Value>,
         #[serde(flatten)]
         fields: Map<String, Value>,
@@ -156,6 +158,7 @@ impl NewCi {
             ClassFields::NetworkDevice {
                 device_keys,
                 poller: poller.to_string(),
+                pollers: vec![poller.to_string()],
                 sections,
                 fields,
             },

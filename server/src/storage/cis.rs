@@ -53,10 +53,14 @@ pub struct CiRecord {
     /// Network devices: identification keys (hosts use `keys`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub device_keys: Option<DeviceKeys>,
-    /// Network devices: the agent whose poll last changed the CI. The device is not bound to
-    /// it (`agent` stays empty): any poller may report any device.
+    /// Network devices: the agent whose poll last changed the CI (`agent` stays empty: an
+    /// agent's own CI is its host).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub poller: Option<String>,
+    /// Network devices: the agents assigned to poll it (the first poller, then whom an admin
+    /// assigns); polls from any other agent are refused.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub pollers: Vec<String>,
     /// Network devices: the hosts (addresses or DNS names) pollers reached the device at.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub targets: Vec<String>,
@@ -183,6 +187,16 @@ struct CandidateRow {
     agent: Option<String>,
 }
 
+/// Who writes a CI (see [`Store::ci_owner`]).
+#[derive(Debug, Clone, Deserialize)]
+pub struct CiOwner {
+    pub class: String,
+    #[serde(default)]
+    pub agent: Option<String>,
+    #[serde(default)]
+    pub pollers: Vec<String>,
+}
+
 /// An admin's decision that host CI `ci` belongs to `agent`: the CI's previous agent and the
 /// agent's previous CI lose their binding, with a history record of the move.
 #[derive(Debug, Clone)]
@@ -302,17 +316,34 @@ impl Store {
             .collect())
     }
 
-    /// The agent a host CI is bound to: `None` if there is no host CI with this key,
-    /// `Some(None)` if it is bound to none.
-    pub async fn host_owner(&self, key: &str) -> Result<Option<Option<String>>, StorageError> {
-        #[derive(Deserialize)]
-        struct Row {
-            #[serde(default)]
-            agent: Option<String>,
-        }
-        let sql = format!("SELECT agent FROM {} WHERE class = 'host'", rid("ci", key)?);
-        let rows: Vec<Row> = self.query_rows(&sql, Value::Null).await?;
-        Ok(rows.into_iter().next().map(|r| r.agent))
+    /// Who writes a CI: its class, the agent a host is bound to, the pollers a device is
+    /// assigned to; `None` if there is no CI with this key.
+    pub async fn ci_owner(&self, key: &str) -> Result<Option<CiOwner>, StorageError> {
+        let sql = format!(
+            "SELECT class, agent, pollers ?? [] AS pollers FROM {}",
+            rid("ci", key)?
+        );
+        let rows: Vec<CiOwner> = self.query_rows(&sql, Value::Null).await?;
+        Ok(rows.into_iter().next())
+    }
+
+    /// Sets the pollers a device is assigned to, with a history record.
+    pub async fn assign_pollers(
+        &self,
+        key: &str,
+        pollers: &[String],
+        history: &[HistoryRecord],
+    ) -> Result<(), StorageError> {
+        let sql = format!(
+            "BEGIN TRANSACTION; UPDATE {} SET pollers = $pollers; INSERT INTO history $history; COMMIT TRANSACTION;",
+            rid("ci", key)?
+        );
+        self.run_write(
+            &sql,
+            json!({"pollers": pollers, "history": to_doc(&history)?}),
+        )
+        .await?;
+        Ok(())
     }
 
     /// Moves a host CI to another agent in one transaction (see [`Rebind`]).

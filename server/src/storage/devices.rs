@@ -30,6 +30,10 @@ pub struct DeviceForUpdate {
     /// Hash of the stored topology observations.
     #[serde(default)]
     pub topology_hash: Option<String>,
+    /// The agents assigned to poll it (none: written before assignment existed; the next
+    /// poller is bound).
+    #[serde(default)]
+    pub pollers: Vec<String>,
 }
 
 /// Everything one device report writes, in one transaction.
@@ -170,7 +174,7 @@ impl Store {
         key: &str,
     ) -> Result<Option<DeviceForUpdate>, StorageError> {
         let sql = format!(
-            "SELECT record::id(id) AS key, class, device_keys, targets, section_hashes.{section} AS stable_hash FROM {ci};
+            "SELECT record::id(id) AS key, class, device_keys, targets, pollers ?? [] AS pollers, section_hashes.{section} AS stable_hash FROM {ci};
              SELECT sample_at, metrics.uptime_ticks AS uptime_ticks FROM {state};
              SELECT hash FROM {topology};",
             section = device_report::SECTION,

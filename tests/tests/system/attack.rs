@@ -417,3 +417,98 @@ fn a_second_agent_on_the_same_host_does_not_flip_the_ci_and_an_admin_decides() {
     assert_eq!(ci(&server, &c)["suspected_duplicates"], json!([]));
     assert_eq!(del(), 404);
 }
+
+fn device_poll(id: &str, serial: &str, location: &str) -> Vec<u8> {
+    use cmdb_shared::device::{
+        DeviceInventory, DeviceMetrics, DeviceReport, SystemGroup, TargetSource,
+    };
+    let now = chrono::Utc::now();
+    serde_json::to_vec(&DeviceReport {
+        schema_version: SCHEMA_VERSION,
+        report_id: id.into(),
+        agent_version: "test".into(),
+        collected_at: now,
+        source: TargetSource::Config,
+        inventory: DeviceInventory {
+            target: "192.0.2.1".into(),
+            system: SystemGroup {
+                descr: Some("Cisco IOS Software, C2960X".into()),
+                name: Some("core-sw1".into()),
+                location: Some(location.into()),
+                ..Default::default()
+            },
+            vendor: Some("Cisco".into()),
+            serial: Some(serial.into()),
+            ..Default::default()
+        },
+        metrics: DeviceMetrics {
+            at: Some(now),
+            uptime_ticks: Some(8_640_000),
+            interfaces: vec![],
+        },
+    })
+    .expect("device report json")
+}
+
+#[test]
+fn a_poller_not_assigned_to_a_device_cannot_write_it_until_an_admin_assigns_it() {
+    let server = Server::start().expect("server");
+    let first = enroll(&server, "poller-1");
+    let intruder = enroll(&server, "poller-2");
+    let post = |token: &str, body: Vec<u8>| {
+        server
+            .request("POST", "/api/v1/device-reports", token, Some(body), &[])
+            .expect("device report")
+    };
+    let (status, ack) = post(&first, device_poll("d1", "FOC1234X0AB", "DC1 R12"));
+    assert_eq!(status, 200, "{ack}");
+    let dev = ack["ci_id"].as_str().expect("ci_id").to_string();
+    let before = fingerprint(&server, &dev);
+    // Another agent's poll of the same unit (same serial), rewriting its location.
+    let (status, v) = post(
+        &intruder,
+        device_poll("d2", "FOC1234X0AB", "attacker was here"),
+    );
+    assert_eq!(status, 403, "{v}");
+    assert!(
+        v["error"].as_str().is_some_and(|e| e.contains("assigned")),
+        "{v}"
+    );
+    assert_eq!(fingerprint(&server, &dev), before, "the device changed");
+    assert_eq!(
+        ci(&server, &dev)["pollers"].as_array().map(Vec::len),
+        Some(1)
+    );
+
+    // An admin assigns the second poller beside the first: its polls are written.
+    let (_, agents) = server.get("/api/v1/agents").expect("agents");
+    let second = agents
+        .as_array()
+        .expect("agents")
+        .iter()
+        .find(|a| a["hostname"] == "poller-2")
+        .and_then(|a| a["key"].as_str())
+        .expect("poller-2")
+        .to_string();
+    let (status, v) = server
+        .request(
+            "PUT",
+            &format!("/api/v1/cis/{dev}/agent"),
+            &server.init.admin_token,
+            Some(
+                json!({"agent": second, "add": true})
+                    .to_string()
+                    .into_bytes(),
+            ),
+            &[],
+        )
+        .expect("assign");
+    assert_eq!(status, 200, "{v}");
+    assert_eq!(v["pollers"].as_array().map(Vec::len), Some(2), "{v}");
+    let (status, v) = post(&intruder, device_poll("d3", "FOC1234X0AB", "DC1 R13"));
+    assert_eq!(
+        (status, v["ci_id"].as_str()),
+        (200, Some(dev.as_str())),
+        "{v}"
+    );
+}

@@ -1,6 +1,7 @@
 //! Device ingestion against the real SurrealDB engine (in-memory).
 use super::*;
 use crate::config::Limits;
+use crate::ingest::IngestError;
 use crate::ingest::tests::{MID, UUID, cold, full, host, setup, setup_with};
 use crate::storage::CiFilter;
 use crate::storage::Store;
@@ -108,6 +109,21 @@ async fn two_captures_of_one_unit_by_two_pollers_at_two_addresses_are_one_ci() {
         .expect("first");
     assert_eq!(a.identified_by, "new");
     let other = switch("192.0.2.7:1161", Some(SERIAL), None);
+    // The device is a1's to poll: a2's poll is refused and changes nothing.
+    let refused = ing.ingest_device("a2", &poll("r1", &other)).await;
+    assert!(
+        matches!(&refused, Err(IngestError::Forbidden(m)) if m.contains("a1")),
+        "{refused:?}"
+    );
+    let before = store.ci(&a.ci_id).await.expect("read").expect("ci");
+    assert_eq!(before.targets, vec!["10.0.0.1"]);
+    assert_eq!(before.pollers, vec!["a1"]);
+    // An admin assigns a2 beside a1.
+    let bound = ing
+        .bind(&a.ci_id, "a2", true, "user:admin")
+        .await
+        .expect("assign");
+    assert_eq!(bound.pollers, vec!["a1", "a2"]);
     let b = ing
         .ingest_device("a2", &poll("r1", &other))
         .await
@@ -155,8 +171,8 @@ async fn two_captures_of_one_unit_by_two_pollers_at_two_addresses_are_one_ci() {
     );
     assert_eq!(
         history(&store, &a.ci_id).await.len(),
-        1,
-        "only the creation"
+        2,
+        "the creation and the assignment"
     );
 }
 
@@ -194,6 +210,11 @@ async fn a_serial_less_device_is_found_by_base_mac_and_by_an_lldp_chassis_id_equ
         .ingest_device("a1", &poll("r1", &switch("10.0.0.1", None, Some(BASE_MAC))))
         .await
         .expect("a");
+    for agent in ["a2", "a3"] {
+        ing.bind(&a.ci_id, agent, true, "user:admin")
+            .await
+            .expect("assign");
+    }
     // Another address and name, the same base bridge MAC (upper case, dashes).
     let mut b = switch("10.0.9.1", None, Some("00-1A-2B-3C-4D-5E"));
     b.system.name = Some("renamed".into());
@@ -227,6 +248,9 @@ async fn sysname_and_polled_address_identify_a_device_without_hardware_keys() {
         .ingest_device("a1", &poll("r1", &switch("10.0.0.1", None, None)))
         .await
         .expect("a");
+    ing.bind(&a.ci_id, "a2", true, "user:admin")
+        .await
+        .expect("assign");
     // Another poller, the same address (the device's own 10.0.0.1) on the default port.
     let b = ing
         .ingest_device("a2", &poll("r1", &switch("10.0.0.1:161", None, None)))
@@ -482,7 +506,7 @@ async fn uptime_going_backwards_is_recorded_as_a_restart() {
 }
 
 #[tokio::test]
-async fn two_pollers_reporting_a_new_device_at_once_make_one_ci() {
+async fn two_pollers_reporting_a_new_device_at_once_make_one_ci_polled_by_the_first() {
     let (store, ing) = setup(&["a1", "a2", "a3"]).await;
     // One device reached at two of its addresses, and another device.
     let mut second_address = switch("10.0.0.2", None, None);
@@ -505,9 +529,15 @@ async fn two_pollers_reporting_a_new_device_at_once_make_one_ci() {
         ing.ingest_device("a2", &rb),
         ing.ingest_device("a3", &rc),
     );
-    let (a, b, c) = (a.expect("a1"), b.expect("a2"), c.expect("a3"));
-    assert_eq!(a.ci_id, b.ci_id);
-    assert_ne!(a.ci_id, c.ci_id);
+    // One of the two pollers of the same device creates it and is its poller; the other is
+    // refused (not assigned), never a second CI.
+    let c = c.expect("a3");
+    let (won, refused) = match (a, b) {
+        (Ok(w), Err(e)) | (Err(e), Ok(w)) => (w, e),
+        other => panic!("exactly one poller should win: {other:?}"),
+    };
+    assert!(matches!(refused, IngestError::Forbidden(_)), "{refused:?}");
+    assert_ne!(won.ci_id, c.ci_id);
     assert_eq!(cis(&store).await, 2);
 }
 
