@@ -222,6 +222,10 @@ pub struct RelationshipsConfig {
     /// forwarding entries do not make host-to-switch links.
     #[serde(default = "default_max_macs_per_access_port")]
     pub max_macs_per_access_port: usize,
+    /// Most service CIs one host's listening processes make (the first by process name);
+    /// the rest are left out.
+    #[serde(default = "default_max_services_per_host")]
+    pub max_services_per_host: usize,
     /// Core or gateway CIs of the network (keys or names): a CI is cut off when no path over
     /// `connected_to` to one of them survives. CIs can also be marked `core` through the
     /// API. Empty: the centre of each network is used (see the README).
@@ -240,6 +244,7 @@ impl Default for RelationshipsConfig {
             refresh_secs: default_rel_refresh_secs(),
             sweep_secs: default_rel_sweep_secs(),
             max_macs_per_access_port: default_max_macs_per_access_port(),
+            max_services_per_host: default_max_services_per_host(),
             core: Vec::new(),
             max_impact_items: default_max_impact_items(),
         }
@@ -338,6 +343,14 @@ pub struct Limits {
     /// switch's FDB can hold 100,000 MACs (about 9 MB of JSON, within `max_body_bytes`).
     #[serde(default = "default_max_device_table_items")]
     pub max_device_table_items: usize,
+    /// Most host CIs one agent may create (normally one: its own host; more when a strong
+    /// key contradicts its CI, as after a motherboard swap). Past it, its reports are refused.
+    #[serde(default = "default_max_hosts_per_agent")]
+    pub max_hosts_per_agent: u64,
+    /// Most network-device CIs one agent may create (polls of devices it is assigned to go
+    /// on). Past it, polls of new devices are refused.
+    #[serde(default = "default_max_devices_per_agent")]
+    pub max_devices_per_agent: u64,
 }
 
 impl Default for Limits {
@@ -347,6 +360,8 @@ impl Default for Limits {
             max_packages: default_max_packages(),
             max_list_items: default_max_list_items(),
             max_device_table_items: default_max_device_table_items(),
+            max_hosts_per_agent: default_max_hosts_per_agent(),
+            max_devices_per_agent: default_max_devices_per_agent(),
         }
     }
 }
@@ -403,6 +418,15 @@ fn default_max_list_items() -> usize {
 }
 fn default_max_device_table_items() -> usize {
     200_000
+}
+fn default_max_hosts_per_agent() -> u64 {
+    10
+}
+fn default_max_devices_per_agent() -> u64 {
+    20_000
+}
+fn default_max_services_per_host() -> usize {
+    500
 }
 fn default_stale_after_secs() -> u64 {
     7 * 24 * 3600
@@ -504,6 +528,27 @@ impl Config {
                 field: "relationships.sweep_secs",
                 reason: "must be between 1 and 86400".into(),
             });
+        }
+        for (field, v) in [
+            (
+                "limits.max_hosts_per_agent",
+                self.limits.max_hosts_per_agent,
+            ),
+            (
+                "limits.max_devices_per_agent",
+                self.limits.max_devices_per_agent,
+            ),
+            (
+                "relationships.max_services_per_host",
+                r.max_services_per_host as u64,
+            ),
+        ] {
+            if v == 0 {
+                return Err(ConfigError::Invalid {
+                    field,
+                    reason: "must be at least 1".into(),
+                });
+            }
         }
         if r.max_macs_per_access_port == 0 {
             return Err(ConfigError::Invalid {

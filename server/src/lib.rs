@@ -51,6 +51,7 @@ pub mod http;
 pub mod impact;
 pub mod ingest;
 pub mod inventory;
+pub mod locks;
 pub mod metrics;
 pub mod pki;
 pub mod relationships;

@@ -85,7 +85,7 @@ pub struct Availability {
     relationships: Arc<Relationships>,
     impact: Arc<crate::impact::Impact>,
     /// One writer per CI's signals at a time (batches of one agent may overlap on retry).
-    locks: Mutex<HashMap<String, Arc<tokio::sync::Mutex<()>>>>,
+    locks: crate::locks::KeyedLocks,
     /// The signals of recently written CIs, as stored: ingest merges into them without a
     /// read. Written through (only after a successful write), so it never holds what storage
     /// does not. Another server instance writing the same CI would make it stale: one
@@ -105,18 +105,13 @@ impl Availability {
             config,
             relationships,
             impact,
-            locks: Mutex::default(),
+            locks: crate::locks::KeyedLocks::new(100_000),
             cache: Mutex::default(),
         }
     }
 
     fn lock_of(&self, ci: &str) -> Arc<tokio::sync::Mutex<()>> {
-        let mut locks = self.locks.lock().unwrap_or_else(|e| e.into_inner());
-        if locks.len() > 100_000 {
-            // Only locks nobody holds are dropped.
-            locks.retain(|_, l| Arc::strong_count(l) > 1);
-        }
-        locks.entry(ci.to_string()).or_default().clone()
+        self.locks.of(ci)
     }
 
     /// Merges observations into the signals they touch, holding those CIs' locks until the

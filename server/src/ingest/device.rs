@@ -31,6 +31,9 @@ use crate::storage::{CiDoc, DeviceForUpdate, DeviceWrite, NewCi, StorageError, t
 /// Most target addresses remembered per device (the oldest is forgotten first).
 const MAX_TARGETS: usize = 16;
 
+/// Most (poller, target) identifications cached (keys come from reports: bounded).
+const MAX_CACHED_TARGETS: usize = 200_000;
+
 /// What identification of a device polled by one agent at one target found last time.
 #[derive(Debug, Clone)]
 pub(super) struct DeviceTarget {
@@ -193,7 +196,12 @@ impl Ingestor {
             }
             None => self.create_device(agent, report, &poll, &now).await?,
         };
-        lock_or_recover(&self.device_targets).insert(
+        let mut targets = lock_or_recover(&self.device_targets);
+        if targets.len() >= MAX_CACHED_TARGETS {
+            // A cache: identification rebuilds what it forgets.
+            targets.clear();
+        }
+        targets.insert(
             target_key,
             DeviceTarget {
                 ci: ci.clone(),
@@ -216,6 +224,12 @@ impl Ingestor {
         poll: &Poll,
         now: &str,
     ) -> Result<(String, String, u32), IngestError> {
+        let (_, devices) = self.store.created_by(agent).await?;
+        if devices >= self.limits.max_devices_per_agent {
+            return Err(IngestError::Forbidden(format!(
+                "this agent has created {devices} network-device CIs, its quota (limits.max_devices_per_agent): polls of devices it already writes go on, new ones are refused"
+            )));
+        }
         let key = new_key();
         let targets = vec![poll.address.clone()];
         let keys = DeviceKeys::from_inventory(&poll.inv, &targets).stored();
@@ -236,6 +250,7 @@ impl Ingestor {
             duplicates: Vec::new(),
             state: poll.state(&key, agent, report, now),
             topology: Some(poll.topology(&key, now)),
+            agent: agent.to_string(),
         };
         self.store.apply_device(&write).await?;
         Ok((key, "new".into(), 1))
@@ -352,6 +367,7 @@ impl Ingestor {
             duplicates,
             state: poll.state(&rec.key, agent, report, now),
             topology,
+            agent: agent.to_string(),
         };
         self.store.apply_device(&write).await?;
         if ci_written {

@@ -348,6 +348,12 @@ impl Ingestor {
         suspects: Vec<String>,
         now: &str,
     ) -> Result<(String, String, usize), IngestError> {
+        let (hosts, _) = self.store.created_by(agent).await?;
+        if hosts >= self.limits.max_hosts_per_agent {
+            return Err(IngestError::Forbidden(format!(
+                "this agent has created {hosts} host CIs, its quota (limits.max_hosts_per_agent); an agent reports for one host, so its identity keys keep contradicting its CI: an admin checks it (PUT /api/v1/cis/{{id}}/agent binds it to a CI)"
+            )));
+        }
         let inv = &report.inventory;
         let identity = inv.identity.as_ref().ok_or_else(|| {
             IngestError::Unprocessable("a full report must carry the identity section".into())

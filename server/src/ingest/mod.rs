@@ -84,7 +84,8 @@ pub struct Ingestor {
     relationships: Arc<Relationships>,
     telemetry: Arc<Telemetry>,
     views: Mutex<HashMap<String, AgentView>>,
-    locks: Mutex<HashMap<String, Arc<tokio::sync::Mutex<()>>>>,
+    /// Per agent and per device CI (bounded: idle locks are dropped past 100,000).
+    locks: crate::locks::KeyedLocks,
     reservations: reservations::Reservations,
     catalog: catalog::Catalog,
     presence: presence::Presence,
@@ -136,7 +137,7 @@ impl Ingestor {
             relationships,
             telemetry,
             views: Mutex::default(),
-            locks: Mutex::default(),
+            locks: crate::locks::KeyedLocks::new(100_000),
             reservations: reservations::Reservations::default(),
             catalog,
             presence: presence::Presence::default(),
@@ -234,9 +235,6 @@ impl Ingestor {
     }
 
     fn agent_lock(&self, agent: &str) -> Arc<tokio::sync::Mutex<()>> {
-        lock_or_recover(&self.locks)
-            .entry(agent.to_string())
-            .or_default()
-            .clone()
+        self.locks.of(agent)
     }
 }

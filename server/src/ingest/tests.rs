@@ -470,3 +470,46 @@ async fn packages_are_stored_once_and_upgrades_are_one_history_record() {
         "only the host that still has the old version"
     );
 }
+
+#[tokio::test]
+async fn an_agent_creates_at_most_its_quota_of_host_cis() {
+    let (store, ing) = setup_with(
+        &["a1"],
+        Limits {
+            max_hosts_per_agent: 2,
+            ..Limits::default()
+        },
+    )
+    .await;
+    // Each report's hardware UUID contradicts the agent's CI: a new CI each time.
+    let uuids = [
+        "4c4c4544-0044-3510-8052-b4c04f4e5331",
+        "4c4c4544-0055-3610-8052-c4c04f4e5332",
+        "4c4c4544-0066-3710-8052-d4c04f4e5333",
+    ];
+    for (i, u) in uuids[..2].iter().enumerate() {
+        let ack = ing
+            .ingest(
+                "a1",
+                &full(&format!("r{i}"), &host(u, "x", MID, "b4:96:91:00:00:01")),
+            )
+            .await
+            .expect("within the quota");
+        assert_eq!(ack.identified_by, "new");
+    }
+    let refused = ing
+        .ingest(
+            "a1",
+            &full("r3", &host(uuids[2], "x", MID, "b4:96:91:00:00:01")),
+        )
+        .await;
+    assert!(
+        matches!(&refused, Err(IngestError::Forbidden(m)) if m.contains("max_hosts_per_agent")),
+        "{refused:?}"
+    );
+    assert_eq!(
+        host_count(&store).await,
+        2,
+        "the refused report created nothing"
+    );
+}

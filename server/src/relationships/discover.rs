@@ -254,7 +254,7 @@ impl Relationships {
         let services = view
             .sockets
             .as_ref()
-            .map(|s| listening_services(ci, s))
+            .map(|s| listening_services(ci, s, self.config.max_services_per_host))
             .unwrap_or_default();
         let (desired, previous) = {
             let mut dir = self.directory_mut();

@@ -327,6 +327,16 @@ impl Store {
         Ok(rows.into_iter().next())
     }
 
+    /// How many host and device CIs `agent` has created (its quotas).
+    pub async fn created_by(&self, agent: &str) -> Result<(u64, u64), StorageError> {
+        let sql = format!(
+            "SELECT VALUE [hosts_created ?? 0, devices_created ?? 0] FROM {}",
+            rid("agent", agent)?
+        );
+        let rows: Vec<(u64, u64)> = self.query_rows(&sql, Value::Null).await?;
+        Ok(rows.into_iter().next().unwrap_or((0, 0)))
+    }
+
     /// Sets the pollers a device is assigned to, with a history record.
     pub async fn assign_pollers(
         &self,
@@ -598,6 +608,13 @@ impl Store {
         if w.bind_agent {
             sql.push_str(&format!(
                 "UPDATE {} SET ci = $ci_key, last_seen = $now, agent_version = $agent_version;\n",
+                rid("agent", &w.agent_key)?
+            ));
+        }
+        if matches!(w.doc, CiDoc::New(_)) {
+            // Counted against the agent's quota in the same transaction.
+            sql.push_str(&format!(
+                "UPDATE {} SET hosts_created = (hosts_created ?? 0) + 1;\n",
                 rid("agent", &w.agent_key)?
             ));
         }

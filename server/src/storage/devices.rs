@@ -52,6 +52,8 @@ pub struct DeviceWrite {
     pub state: Value,
     /// The `device_topology` record, when its hash changed.
     pub topology: Option<Value>,
+    /// The poller (a new device counts against its quota).
+    pub agent: String,
 }
 
 /// The per-poll records of a device: `device_state` and `device_topology`.
@@ -242,7 +244,13 @@ impl Store {
         let mut vars = serde_json::Map::new();
         let ci = rid("ci", &w.ci_key)?;
         match &w.doc {
-            CiDoc::New(doc) => create_ci_sql(&w.ci_key, doc, "ci", false, &mut sql, &mut vars)?,
+            CiDoc::New(doc) => {
+                create_ci_sql(&w.ci_key, doc, "ci", false, &mut sql, &mut vars)?;
+                sql.push_str(&format!(
+                    "UPDATE {} SET devices_created = (devices_created ?? 0) + 1;\n",
+                    rid("agent", &w.agent)?
+                ));
+            }
             CiDoc::Update(fields) if !fields.is_empty() => {
                 let mut sets = Vec::new();
                 set_fields(fields, "f", false, &mut sets, &mut vars)?;

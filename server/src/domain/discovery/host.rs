@@ -18,8 +18,8 @@ pub fn service_key(host: &str, process: &str) -> String {
 }
 
 /// The services a host's listening TCP sockets make: one per process (or per port when the
-/// agent could not see the owner), with its ports.
-pub fn listening_services(host: &str, sockets: &Sockets) -> Vec<ServiceFacts> {
+/// agent could not see the owner), with its ports; at most `max`, the first by process name.
+pub fn listening_services(host: &str, sockets: &Sockets, max: usize) -> Vec<ServiceFacts> {
     let mut by: BTreeMap<String, BTreeSet<u16>> = BTreeMap::new();
     for l in sockets.listening.iter().filter(|l| l.protocol == "tcp") {
         let process = match l.process.as_deref().map(str::trim) {
@@ -29,6 +29,7 @@ pub fn listening_services(host: &str, sockets: &Sockets) -> Vec<ServiceFacts> {
         by.entry(process).or_default().insert(l.port);
     }
     by.into_iter()
+        .take(max)
         .map(|(process, ports)| ServiceFacts {
             key: service_key(host, &process),
             ports: ports.into_iter().collect(),

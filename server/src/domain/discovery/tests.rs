@@ -191,7 +191,7 @@ fn host(key: &str, addr: &str, s: Sockets) -> HostView {
 
 fn register(dir: &mut Directory, h: &HostView, addr: &str) {
     dir.set(&h.key, host_facts(h, None, &[addr.to_string()]));
-    let s = listening_services(&h.key, h.sockets.as_ref().expect("sockets"));
+    let s = listening_services(&h.key, h.sockets.as_ref().expect("sockets"), 500);
     dir.set_services(&h.key, s);
 }
 
@@ -404,4 +404,15 @@ fn a_report_speaks_only_for_its_own_agents_cis() {
         .collect();
     assert_eq!(from_app, vec![RelKind::DependsOn, RelKind::HostedOn]);
     assert!(named_foreign_cis(&dir, &db).is_empty());
+}
+
+#[test]
+fn a_hosts_services_are_bounded_to_the_first_by_process_name() {
+    let listening: Vec<(String, u16)> =
+        (0..50u16).map(|i| (format!("p{i:02}"), 1000 + i)).collect();
+    let refs: Vec<(&str, u16)> = listening.iter().map(|(p, n)| (p.as_str(), *n)).collect();
+    let s = listening_services("h", &sockets(&refs, vec![]), 10);
+    assert_eq!(s.len(), 10);
+    assert_eq!(s[0].process, "p00");
+    assert_eq!(s[9].process, "p09");
 }

@@ -585,3 +585,32 @@ async fn devices_are_listed_by_class_and_found_by_serial_chassis_mac_and_address
         assert_eq!(keys, vec![dev.ci_id.as_str()], "{q}");
     }
 }
+
+#[tokio::test]
+async fn an_agent_creates_at_most_its_quota_of_device_cis_and_polls_its_own_on() {
+    let (store, ing) = setup_with(
+        &["a1"],
+        Limits {
+            max_devices_per_agent: 1,
+            ..Limits::default()
+        },
+    )
+    .await;
+    let first = ing
+        .ingest_device("a1", &poll("r1", &switch("10.0.0.1", Some(SERIAL), None)))
+        .await
+        .expect("within the quota");
+    let mut other = switch("10.0.0.2", Some("FOC9999ZZZ"), None);
+    other.addresses[0].address = "10.0.0.2".into();
+    let refused = ing.ingest_device("a1", &poll("r2", &other)).await;
+    assert!(
+        matches!(&refused, Err(IngestError::Forbidden(m)) if m.contains("max_devices_per_agent")),
+        "{refused:?}"
+    );
+    assert_eq!(cis(&store).await, 1);
+    let again = ing
+        .ingest_device("a1", &poll("r3", &switch("10.0.0.1", Some(SERIAL), None)))
+        .await
+        .expect("its own device");
+    assert_eq!(again.ci_id, first.ci_id);
+}
