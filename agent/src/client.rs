@@ -18,6 +18,9 @@ pub enum Delivery {
     Unauthorized(String),
     /// Server away or failing: keep the spool, retry with backoff.
     Retry(String),
+    /// Server busy (429 or 503 with `Retry-After`): keep the spool, retry after that long at
+    /// the earliest.
+    Later(String, Duration),
 }
 
 /// Client errors outside delivery.
@@ -116,8 +119,32 @@ pub async fn deliver(
         Err(e) => return Delivery::Retry(error_chain(&e)),
     };
     let status = resp.status();
+    let retry_after = retry_after(&resp);
     let body = resp.text().await.unwrap_or_default();
-    classify(status, body)
+    match (classify(status, body), retry_after) {
+        (Delivery::Retry(why), Some(after)) => Delivery::Later(why, after),
+        (other, _) => other,
+    }
+}
+
+/// A 429's or 503's `Retry-After` in seconds (the HTTP-date form is not used by the server),
+/// capped at an hour.
+fn retry_after(resp: &reqwest::Response) -> Option<Duration> {
+    if !matches!(
+        resp.status(),
+        StatusCode::TOO_MANY_REQUESTS | StatusCode::SERVICE_UNAVAILABLE
+    ) {
+        return None;
+    }
+    let secs: u64 = resp
+        .headers()
+        .get(reqwest::header::RETRY_AFTER)?
+        .to_str()
+        .ok()?
+        .trim()
+        .parse()
+        .ok()?;
+    Some(Duration::from_secs(secs.min(3_600)))
 }
 
 /// Maps an HTTP answer to what the spool does with the report.
@@ -150,6 +177,21 @@ pub fn error_chain(e: &dyn std::error::Error) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[tokio::test]
+    async fn a_busy_servers_retry_after_is_kept_and_other_failures_just_retry() {
+        let (url, _) = crate::testing::server(vec![429, 503, 500]).await;
+        let http = build(None, Duration::from_secs(5)).expect("client");
+        let body = zstd::bulk::compress(b"{}", 1).expect("zstd");
+        for want in [Some(7), Some(7), None] {
+            let got = deliver(&http, &url, REPORTS_PATH, "t", body.clone()).await;
+            match (got, want) {
+                (Delivery::Later(_, after), Some(s)) => assert_eq!(after, Duration::from_secs(s)),
+                (Delivery::Retry(_), None) => {}
+                (other, _) => panic!("{other:?} for {want:?}"),
+            }
+        }
+    }
 
     #[test]
     fn a_plain_http_client_builds() {

@@ -85,6 +85,8 @@ pub struct DeliveryOutcome {
     pub resync: bool,
     /// Why delivery stopped early, if it did.
     pub stopped: Option<String>,
+    /// The server asked to wait this long before the next attempt (`Retry-After`).
+    pub retry_after: Option<Duration>,
 }
 
 /// A configured, enrolled agent.
@@ -355,6 +357,13 @@ impl Agent {
                     out.stopped = Some(why);
                     return Ok(out);
                 }
+                Delivery::Later(why, after) => {
+                    tracing::warn!(report = %e.id, reason = %why, pending = total - i, retry_after_secs = after.as_secs(), "server busy; will retry when it said");
+                    out.pending = total - i;
+                    out.stopped = Some(why);
+                    out.retry_after = Some(after);
+                    return Ok(out);
+                }
             }
         }
         Ok(out)
@@ -385,12 +394,14 @@ impl Agent {
             out.delivered += again.delivered;
             out.pending = again.pending;
             out.stopped = again.stopped;
+            out.retry_after = again.retry_after;
         }
         if !self.metrics_loop_running {
             let m = self.deliver_metrics().await?;
             out.delivered += m.delivered;
             out.pending += m.pending;
             out.stopped = out.stopped.or(m.stopped);
+            out.retry_after = out.retry_after.max(m.retry_after);
         }
         Ok(out)
     }
@@ -469,13 +480,16 @@ impl Agent {
                     attempt = 0;
                     next_work.saturating_duration_since(tokio::time::Instant::now())
                 }
-                Ok(_) => {
+                Ok(o) => {
                     attempt = attempt.saturating_add(1);
-                    backoff(attempt, max_backoff, &mut rand::rng()).min(
-                        next_work
-                            .saturating_duration_since(tokio::time::Instant::now())
-                            .max(Duration::from_secs(1)),
-                    )
+                    backoff(attempt, max_backoff, &mut rand::rng())
+                        .min(
+                            next_work
+                                .saturating_duration_since(tokio::time::Instant::now())
+                                .max(Duration::from_secs(1)),
+                        )
+                        // A busy server's Retry-After comes first.
+                        .max(o.retry_after.unwrap_or_default())
                 }
                 Err(e) => {
                     tracing::error!(error = %client::error_chain(&e), "agent cycle failed");

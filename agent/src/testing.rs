@@ -53,10 +53,16 @@ pub async fn server(script: Vec<u16>) -> (String, Seen) {
             let body = zstd::stream::decode_all(&req[head_end..head_end + len]).expect("zstd");
             s2.lock().expect("lock").push((path, body));
             let status = script.lock().expect("lock").next().unwrap_or(200);
+            // Busy answers say when to come back, as the server's do.
+            let retry = if status == 429 || status == 503 {
+                "retry-after: 7\r\n"
+            } else {
+                ""
+            };
             let _ = sock
                 .write_all(
                     format!(
-                        "HTTP/1.1 {status} X\r\ncontent-length: 2\r\nconnection: close\r\n\r\n{{}}"
+                        "HTTP/1.1 {status} X\r\ncontent-length: 2\r\n{retry}connection: close\r\n\r\n{{}}"
                     )
                     .as_bytes(),
                 )

@@ -38,6 +38,69 @@ pub struct Config {
     /// Capacity forecasts: window and thresholds.
     #[serde(default)]
     pub capacity: CapacityConfig,
+    /// The HTTP server: timeouts, concurrency and rate limits.
+    #[serde(default)]
+    pub http: HttpConfig,
+}
+
+/// The HTTP server's defences: slow or stuck clients, floods, one credential hogging it.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct HttpConfig {
+    /// A client must send its request headers within this (slow-loris), seconds.
+    #[serde(default = "default_header_read_timeout_secs")]
+    pub header_read_timeout_secs: u64,
+    /// A client must send its request body within this, seconds (408 otherwise).
+    #[serde(default = "default_body_timeout_secs")]
+    pub body_timeout_secs: u64,
+    /// Longest a request may take as a whole, seconds (408 otherwise).
+    #[serde(default = "default_request_timeout_secs")]
+    pub request_timeout_secs: u64,
+    /// Requests served at once; more are answered 503 with `Retry-After` at once, not queued.
+    #[serde(default = "default_max_concurrent_requests")]
+    pub max_concurrent_requests: usize,
+    /// Requests per second one credential may make on average (429 with `Retry-After`
+    /// beyond), and how many it may make in a burst.
+    #[serde(default = "default_rate_per_credential")]
+    pub rate_per_credential: u32,
+    #[serde(default = "default_rate_burst")]
+    pub rate_burst: u32,
+    /// `/metrics` (Prometheus) without a credential; otherwise it needs a viewer token.
+    #[serde(default)]
+    pub metrics_open: bool,
+}
+
+impl Default for HttpConfig {
+    fn default() -> Self {
+        Self {
+            header_read_timeout_secs: default_header_read_timeout_secs(),
+            body_timeout_secs: default_body_timeout_secs(),
+            request_timeout_secs: default_request_timeout_secs(),
+            max_concurrent_requests: default_max_concurrent_requests(),
+            rate_per_credential: default_rate_per_credential(),
+            rate_burst: default_rate_burst(),
+            metrics_open: false,
+        }
+    }
+}
+
+fn default_header_read_timeout_secs() -> u64 {
+    10
+}
+fn default_body_timeout_secs() -> u64 {
+    60
+}
+fn default_request_timeout_secs() -> u64 {
+    300
+}
+fn default_max_concurrent_requests() -> usize {
+    1024
+}
+fn default_rate_per_credential() -> u32 {
+    50
+}
+fn default_rate_burst() -> u32 {
+    500
 }
 
 /// Metric time series.
@@ -528,6 +591,25 @@ impl Config {
                 field: "relationships.sweep_secs",
                 reason: "must be between 1 and 86400".into(),
             });
+        }
+        let h = &self.http;
+        for (field, v) in [
+            ("http.header_read_timeout_secs", h.header_read_timeout_secs),
+            ("http.body_timeout_secs", h.body_timeout_secs),
+            ("http.request_timeout_secs", h.request_timeout_secs),
+            (
+                "http.max_concurrent_requests",
+                h.max_concurrent_requests as u64,
+            ),
+            ("http.rate_per_credential", u64::from(h.rate_per_credential)),
+            ("http.rate_burst", u64::from(h.rate_burst)),
+        ] {
+            if v == 0 || v > 1_000_000 {
+                return Err(ConfigError::Invalid {
+                    field,
+                    reason: "must be between 1 and 1000000".into(),
+                });
+            }
         }
         for (field, v) in [
             (

@@ -219,7 +219,12 @@ pub struct Inventory {
     store: Store,
     config: Arc<Config>,
     ingest: Arc<Ingestor>,
+    /// The last record counts and when they were taken (counting scans whole tables).
+    counts: std::sync::Mutex<Option<(std::time::Instant, BTreeMap<String, u64>)>>,
 }
+
+/// How long record counts are reused (a Prometheus scrape every 15 s must not scan tables).
+const COUNTS_MAX_AGE: std::time::Duration = std::time::Duration::from_secs(60);
 
 impl Inventory {
     pub fn new(store: Store, config: Arc<Config>, ingest: Arc<Ingestor>) -> Self {
@@ -227,7 +232,25 @@ impl Inventory {
             store,
             config,
             ingest,
+            counts: std::sync::Mutex::default(),
         }
+    }
+
+    /// Record counts at most a minute old: counted again only when older.
+    pub async fn counts_cached(&self) -> Result<BTreeMap<String, u64>, ServiceError> {
+        if let Some((at, c)) = self
+            .counts
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .as_ref()
+            && at.elapsed() < COUNTS_MAX_AGE
+        {
+            return Ok(c.clone());
+        }
+        let c = self.counts().await?;
+        *self.counts.lock().unwrap_or_else(|e| e.into_inner()) =
+            Some((std::time::Instant::now(), c.clone()));
+        Ok(c)
     }
 
     /// Hosts and devices last seen before this time are retired.

@@ -97,6 +97,8 @@ pub struct AppState {
     pub metrics: Arc<Metrics>,
     pub availability: Arc<Availability>,
     pub capacity: Capacity,
+    /// Per-credential request rates.
+    pub rate: http::limits::RateLimit,
 }
 
 impl AppState {
@@ -143,6 +145,10 @@ impl AppState {
             telemetry.clone(),
         ));
         Ok(Arc::new(Self {
+            rate: http::limits::RateLimit::new(
+                config.http.rate_per_credential,
+                config.http.rate_burst,
+            ),
             capacity: Capacity::new(store.clone(), config.clone(), metrics.clone()),
             metrics,
             availability,
@@ -286,11 +292,17 @@ pub async fn serve(
             axum_server::tls_rustls::RustlsConfig::from_config(Arc::new(tls)),
         )
         .acceptor(axum_server::accept::NoDelayAcceptor::new());
-        axum_server::from_tcp(listener)?
+        let mut server = axum_server::from_tcp(listener)?
             .acceptor(acceptor)
-            .handle(handle)
-            .serve(router.into_make_service())
-            .await?;
+            .handle(handle);
+        // hyper applies its header-read timeout only with a timer; without one a client that
+        // never finishes its headers holds a connection for ever (slow-loris).
+        server
+            .http_builder()
+            .http1()
+            .timer(hyper_util::rt::TokioTimer::new())
+            .header_read_timeout(Duration::from_secs(config.http.header_read_timeout_secs));
+        server.serve(router.into_make_service()).await?;
     } else {
         tracing::info!(%addr, "listening (plain http, loopback only)");
         let listener = tokio::net::TcpListener::from_std(listener)?;

@@ -228,7 +228,8 @@ impl Server {
         })
     }
 
-    fn tls_config(&self) -> anyhow::Result<rustls::ClientConfig> {
+    /// A rustls client configuration trusting only this server's CA.
+    pub fn tls_config(&self) -> anyhow::Result<rustls::ClientConfig> {
         let pem = std::fs::read(&self.init.ca_cert)?;
         let mut roots = rustls::RootCertStore::empty();
         for c in rustls_pki_types::pem::PemObject::pem_slice_iter(&pem) {

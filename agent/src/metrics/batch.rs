@@ -233,6 +233,13 @@ pub async fn deliver(
                 out.stopped = Some(why);
                 return Ok(out);
             }
+            Delivery::Later(why, after) => {
+                tracing::warn!(batch = %rest[0].id, count, reason = %why, retry_after_secs = after.as_secs(), "server busy; metrics wait as it said");
+                out.pending = entries.len() - i;
+                out.stopped = Some(why);
+                out.retry_after = Some(after);
+                return Ok(out);
+            }
         }
     }
     Ok(out)

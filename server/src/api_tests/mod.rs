@@ -24,8 +24,13 @@ struct App {
 }
 
 async fn app() -> App {
+    app_with("").await
+}
+
+/// An app whose configuration ends with `extra` (TOML sections).
+async fn app_with(extra: &str) -> App {
     let config = Config::parse(
-        "data_dir = \"/nonexistent\"\n[tls]\nenabled = false\n",
+        &format!("data_dir = \"/nonexistent\"\n[tls]\nenabled = false\n{extra}"),
         std::path::Path::new("/nonexistent/server.toml"),
     )
     .expect("config");
@@ -557,3 +562,77 @@ async fn two_switches_that_see_each_other_over_lldp_make_one_link() {
 }
 
 mod availability;
+
+/// A request with a raw Authorization header; the status and the Retry-After header.
+async fn raw(app: &App, uri: &str, authorization: &str) -> (StatusCode, Option<String>) {
+    let req = Request::builder()
+        .method("GET")
+        .uri(uri)
+        .header("authorization", authorization)
+        .body(Body::empty())
+        .expect("request");
+    let res = crate::app(app.state.clone())
+        .oneshot(req)
+        .await
+        .expect("response");
+    let retry = res
+        .headers()
+        .get("retry-after")
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_string);
+    (res.status(), retry)
+}
+
+#[tokio::test]
+async fn the_bearer_scheme_is_case_insensitive_and_a_credential_over_its_rate_gets_429() {
+    let app = app_with("[http]\nrate_per_credential = 1\nrate_burst = 3\n").await;
+    let t = app.viewer_token.clone();
+    for auth in [
+        format!("Bearer {t}"),
+        format!("bearer {t}"),
+        format!("BEARER  {t}"),
+    ] {
+        assert_eq!(
+            raw(&app, "/api/v1/agents", &auth).await.0,
+            StatusCode::OK,
+            "{auth}"
+        );
+    }
+    // The burst is spent: 429, with how long to wait.
+    let (status, retry) = raw(&app, "/api/v1/agents", &format!("Bearer {t}")).await;
+    assert_eq!(status, StatusCode::TOO_MANY_REQUESTS);
+    assert!(
+        retry
+            .as_deref()
+            .and_then(|r| r.parse::<u64>().ok())
+            .is_some_and(|s| s >= 1),
+        "{retry:?}"
+    );
+    // Another credential is not held back by this one.
+    let (status, _) = raw(&app, "/api/v1/cis", &format!("Bearer {}", app.agent_token)).await;
+    assert_ne!(status, StatusCode::TOO_MANY_REQUESTS);
+    assert_eq!(
+        raw(&app, "/api/v1/agents", "Basic abc").await.0,
+        StatusCode::UNAUTHORIZED
+    );
+}
+
+#[tokio::test]
+async fn metrics_need_a_credential_unless_configured_open() {
+    let app = app().await;
+    assert_eq!(raw(&app, "/metrics", "").await.0, StatusCode::UNAUTHORIZED);
+    assert_eq!(
+        raw(&app, "/metrics", &format!("Bearer {}", app.agent_token))
+            .await
+            .0,
+        StatusCode::FORBIDDEN
+    );
+    assert_eq!(
+        raw(&app, "/metrics", &format!("Bearer {}", app.viewer_token))
+            .await
+            .0,
+        StatusCode::OK
+    );
+    let open = app_with("[http]\nmetrics_open = true\n").await;
+    assert_eq!(raw(&open, "/metrics", "").await.0, StatusCode::OK);
+}

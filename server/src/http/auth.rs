@@ -20,14 +20,26 @@ impl FromRequestParts<Arc<AppState>> for Principal {
             .headers
             .get(axum::http::header::AUTHORIZATION)
             .ok_or_else(|| ApiError::Unauthorized("missing Authorization: Bearer header".into()))?;
+        // The scheme is case-insensitive (RFC 9110 §11.1).
         let token = header
             .to_str()
             .ok()
-            .and_then(|h| h.strip_prefix("Bearer "))
-            .map(str::trim)
+            .and_then(|h| h.trim().split_once(' '))
+            .filter(|(scheme, _)| scheme.eq_ignore_ascii_case("bearer"))
+            .map(|(_, t)| t.trim())
             .ok_or_else(|| {
                 ApiError::Unauthorized("Authorization header is not \"Bearer <token>\"".into())
             })?;
-        Ok(state.access.authenticate(token).await?)
+        let principal = state.access.authenticate(token).await?;
+        state.rate.check(&principal.token).map_err(|secs| {
+            ApiError::TooMany(
+                format!(
+                    "this credential is over http.rate_per_credential ({}/s): retry after {secs} s",
+                    state.config.http.rate_per_credential
+                ),
+                secs,
+            )
+        })?;
+        Ok(principal)
     }
 }

@@ -11,6 +11,7 @@ pub mod capacity;
 pub mod changes;
 pub mod cis;
 pub mod impact;
+pub mod limits;
 pub mod metrics;
 pub mod ops;
 pub mod relationships;
@@ -57,6 +58,9 @@ pub enum ApiError {
     TooLarge(String),
     #[error("{0}")]
     Unprocessable(String),
+    /// Over its rate: retry after this many seconds (429 with `Retry-After`).
+    #[error("{0}")]
+    TooMany(String, u64),
     #[error("internal error")]
     Internal(#[source] Box<dyn std::error::Error + Send + Sync>),
 }
@@ -100,6 +104,7 @@ impl IntoResponse for ApiError {
             ApiError::Resync(_) | ApiError::Conflict(_) => StatusCode::CONFLICT,
             ApiError::TooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
             ApiError::Unprocessable(_) => StatusCode::UNPROCESSABLE_ENTITY,
+            ApiError::TooMany(..) => StatusCode::TOO_MANY_REQUESTS,
             ApiError::Internal(cause) => {
                 tracing::error!(error = %cause, source = ?cause.source(), "request failed");
                 StatusCode::INTERNAL_SERVER_ERROR
@@ -117,6 +122,12 @@ impl IntoResponse for ApiError {
             ApiError::Unauthorized(error) => (
                 status,
                 [(axum::http::header::WWW_AUTHENTICATE, "Bearer")],
+                axum::Json(ErrorBody { error }),
+            )
+                .into_response(),
+            ApiError::TooMany(error, secs) => (
+                status,
+                [(axum::http::header::RETRY_AFTER, secs.to_string())],
                 axum::Json(ErrorBody { error }),
             )
                 .into_response(),
@@ -169,9 +180,26 @@ pub fn bad_query(e: axum::extract::rejection::QueryRejection) -> ApiError {
     ApiError::BadRequest(format!("query string: {}", e.body_text()))
 }
 
-/// The whole API.
+/// The whole API, behind the HTTP defences (outermost first): at most
+/// `http.max_concurrent_requests` at once (503 with `Retry-After` beyond, at once), a whole
+/// request within `http.request_timeout_secs` (408), its body within
+/// `http.body_timeout_secs` (408), the body within `limits.max_body_bytes` after
+/// decompression (413, read up to the limit before the answer, so the client gets it).
+/// Credentials are rate-limited where they are authenticated.
 pub fn router(state: Arc<AppState>) -> Router {
+    use std::time::Duration;
+    use tower::ServiceBuilder;
     let max_body = state.config.limits.max_body_bytes;
+    let http = state.config.http.clone();
+    // Queued requests would wait for ever behind a flood: past the limit, answer at once.
+    let shed = ServiceBuilder::new()
+        .layer(axum::error_handling::HandleErrorLayer::new(overloaded))
+        .load_shed()
+        // Global: `Router::layer` wraps each route, and a plain concurrency limit would give
+        // every route its own count.
+        .layer(tower::limit::GlobalConcurrencyLimitLayer::new(
+            http.max_concurrent_requests,
+        ));
     Router::new()
         .merge(reports::router())
         .merge(agents::router())
@@ -189,5 +217,24 @@ pub fn router(state: Arc<AppState>) -> Router {
         // The limit applies after decompression, so a small zstd bomb cannot get past it.
         .layer(DefaultBodyLimit::max(max_body))
         .layer(RequestDecompressionLayer::new().zstd(true).gzip(true))
+        .layer(tower_http::timeout::RequestBodyTimeoutLayer::new(
+            Duration::from_secs(http.body_timeout_secs),
+        ))
+        .layer(tower_http::timeout::TimeoutLayer::with_status_code(
+            StatusCode::REQUEST_TIMEOUT,
+            Duration::from_secs(http.request_timeout_secs),
+        ))
+        .layer(shed)
         .with_state(state)
+}
+
+async fn overloaded(_: tower::BoxError) -> Response {
+    (
+        StatusCode::SERVICE_UNAVAILABLE,
+        [(axum::http::header::RETRY_AFTER, "1")],
+        axum::Json(ErrorBody {
+            error: "the server is at http.max_concurrent_requests: retry shortly".into(),
+        }),
+    )
+        .into_response()
 }

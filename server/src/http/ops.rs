@@ -33,19 +33,26 @@ async fn healthz(State(state): State<Arc<AppState>>) -> impl IntoResponse {
     }
 }
 
-/// Prometheus text exposition of the server's own metrics.
-async fn metrics(State(state): State<Arc<AppState>>) -> impl IntoResponse {
-    match state.inventory.counts().await {
+/// Prometheus text exposition of the server's own metrics: behind a viewer credential
+/// unless `http.metrics_open`; record counts at most a minute old.
+async fn metrics(
+    State(state): State<Arc<AppState>>,
+    principal: Result<super::Principal, super::ApiError>,
+) -> Result<impl IntoResponse, super::ApiError> {
+    if !state.config.http.metrics_open {
+        principal?.require(crate::domain::auth::Role::Viewer)?;
+    }
+    match state.inventory.counts_cached().await {
         Ok(counts) => state.telemetry.set_counts(&counts),
         Err(e) => tracing::warn!(error = %e, "metrics: cannot count records"),
     }
-    (
+    Ok((
         [(
             header::CONTENT_TYPE,
             "application/openmetrics-text; version=1.0.0; charset=utf-8",
         )],
         state.telemetry.render(),
-    )
+    ))
 }
 
 #[derive(OpenApi)]

@@ -549,8 +549,13 @@ fn openapi_metrics_and_health_are_served() {
             "{path} missing from the OpenAPI document"
         );
     }
-    let (s, text) = server
+    // Behind a credential (http.metrics_open = false by default).
+    let (s, _) = server
         .request("GET", "/metrics", "", None, &[])
+        .expect("metrics");
+    assert_eq!(s, 401);
+    let (s, text) = server
+        .request("GET", "/metrics", &server.init.admin_token, None, &[])
         .expect("metrics");
     assert_eq!(s, 200);
     assert!(

@@ -12,6 +12,7 @@ mod common;
 mod dependencies;
 mod devices;
 mod e2e;
+mod faults;
 mod impact;
 mod metrics;
 mod packaging;
