@@ -287,8 +287,8 @@ impl Default for TlsConfig {
     }
 }
 
-/// Which SurrealDB to use.
-#[derive(Debug, Clone, Serialize, Deserialize)]
+/// Which SurrealDB to use. Its `Debug` form hides the password.
+#[derive(Clone, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct StorageConfig {
     /// `surrealkv` (embedded, under `data_dir/db`), `memory` (tests; nothing persists) or a
@@ -306,6 +306,18 @@ pub struct StorageConfig {
     /// Password for a remote SurrealDB; prefer the `CMDB_SURREAL_PASSWORD` environment variable.
     #[serde(default)]
     pub password: Option<String>,
+}
+
+impl std::fmt::Debug for StorageConfig {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("StorageConfig")
+            .field("engine", &self.engine)
+            .field("namespace", &self.namespace)
+            .field("database", &self.database)
+            .field("username", &self.username)
+            .field("password", &self.password.as_ref().map(|_| "<redacted>"))
+            .finish()
+    }
 }
 
 impl Default for StorageConfig {
