@@ -38,6 +38,41 @@ pub struct Config {
     /// Capacity forecasts: window and thresholds.
     #[serde(default)]
     pub capacity: CapacityConfig,
+    /// Credentials: the authentication cache and enrollment rate limit.
+    #[serde(default)]
+    pub auth: AuthConfig,
+}
+
+/// Credentials.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AuthConfig {
+    /// How long a checked credential is trusted from memory before storage is asked again.
+    /// A revocation through this server takes effect at once; one made through another
+    /// server on the same database (or an expiry changed in storage) is seen within this.
+    #[serde(default = "default_auth_cache_ttl_secs")]
+    pub cache_ttl_secs: u64,
+    /// Most `POST /api/v1/enroll` requests per minute, all callers together (a token
+    /// bucket: up to this many at once, then one every 60/N seconds); more get 429 with
+    /// `Retry-After`.
+    #[serde(default = "default_enroll_per_minute")]
+    pub enroll_per_minute: u32,
+}
+
+impl Default for AuthConfig {
+    fn default() -> Self {
+        Self {
+            cache_ttl_secs: default_auth_cache_ttl_secs(),
+            enroll_per_minute: default_enroll_per_minute(),
+        }
+    }
+}
+
+fn default_auth_cache_ttl_secs() -> u64 {
+    30
+}
+fn default_enroll_per_minute() -> u32 {
+    60
 }
 
 /// Metric time series.
@@ -587,6 +622,13 @@ impl Config {
                 u64::from(self.capacity.min_days),
                 2,
                 3650,
+            ),
+            ("auth.cache_ttl_secs", self.auth.cache_ttl_secs, 1, 3600),
+            (
+                "auth.enroll_per_minute",
+                u64::from(self.auth.enroll_per_minute),
+                1,
+                100_000,
             ),
             (
                 "capacity.horizon_days",

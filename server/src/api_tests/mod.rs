@@ -24,8 +24,13 @@ struct App {
 }
 
 async fn app() -> App {
+    app_with("").await
+}
+
+/// [`app`] with more configuration (TOML appended to the minimal file).
+async fn app_with(extra: &str) -> App {
     let config = Config::parse(
-        "data_dir = \"/nonexistent\"\n[tls]\nenabled = false\n",
+        &format!("data_dir = \"/nonexistent\"\n[tls]\nenabled = false\n{extra}"),
         std::path::Path::new("/nonexistent/server.toml"),
     )
     .expect("config");
@@ -49,6 +54,7 @@ async fn app() -> App {
                 created_at: now_str(),
                 revoked: false,
                 agent: Some("a1".into()),
+                ..Default::default()
             },
         )
         .await
@@ -63,6 +69,7 @@ async fn app() -> App {
             created_at: now_str(),
             revoked: false,
             agent: None,
+            ..Default::default()
         })
         .await
         .expect("viewer");
@@ -307,6 +314,7 @@ impl App {
                 created_at: now_str(),
                 revoked: false,
                 agent: None,
+                ..Default::default()
             })
             .await
             .expect("editor");
@@ -557,3 +565,4 @@ async fn two_switches_that_see_each_other_over_lldp_make_one_link() {
 }
 
 mod availability;
+mod credentials;

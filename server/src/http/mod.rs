@@ -55,6 +55,9 @@ pub enum ApiError {
     Conflict(String),
     #[error("{0}")]
     TooLarge(String),
+    /// 429 with `Retry-After` (seconds).
+    #[error("{0}")]
+    TooManyRequests(String, u64),
     #[error("{0}")]
     Unprocessable(String),
     #[error("internal error")]
@@ -69,7 +72,11 @@ impl From<ServiceError> for ApiError {
             ServiceError::Forbidden(m) => ApiError::Forbidden(m),
             ServiceError::NotFound(m) => ApiError::NotFound(m),
             ServiceError::Unprocessable(m) => ApiError::Unprocessable(m),
-            ServiceError::NotYet(m) => ApiError::Conflict(m),
+            ServiceError::NotYet(m) | ServiceError::Conflict(m) => ApiError::Conflict(m),
+            ServiceError::RateLimited {
+                message,
+                retry_after_secs,
+            } => ApiError::TooManyRequests(message, retry_after_secs),
             ServiceError::Storage(s) => ApiError::Internal(Box::new(s)),
         }
     }
@@ -98,6 +105,7 @@ impl IntoResponse for ApiError {
             ApiError::NotFound(_) => StatusCode::NOT_FOUND,
             ApiError::Resync(_) | ApiError::Conflict(_) => StatusCode::CONFLICT,
             ApiError::TooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
+            ApiError::TooManyRequests(..) => StatusCode::TOO_MANY_REQUESTS,
             ApiError::Unprocessable(_) => StatusCode::UNPROCESSABLE_ENTITY,
             ApiError::Internal(cause) => {
                 tracing::error!(error = %cause, source = ?cause.source(), "request failed");
@@ -116,6 +124,12 @@ impl IntoResponse for ApiError {
             ApiError::Unauthorized(error) => (
                 status,
                 [(axum::http::header::WWW_AUTHENTICATE, "Bearer")],
+                axum::Json(ErrorBody { error }),
+            )
+                .into_response(),
+            ApiError::TooManyRequests(error, retry_after) => (
+                status,
+                [(axum::http::header::RETRY_AFTER, retry_after.to_string())],
                 axum::Json(ErrorBody { error }),
             )
                 .into_response(),
