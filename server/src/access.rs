@@ -19,7 +19,7 @@ use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use chrono::Utc;
+use chrono::{DateTime, Utc};
 use cmdb_shared::{EnrollRequest, EnrollResponse};
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
@@ -181,6 +181,10 @@ pub fn make_token(role: Role, description: &str) -> (TokenRecord, String) {
     )
 }
 
+fn invalid_credential() -> ServiceError {
+    ServiceError::Unauthenticated("invalid credential".into())
+}
+
 /// A credential as the cache holds it.
 #[derive(Debug, Clone)]
 struct Cached {
@@ -243,58 +247,92 @@ impl Access {
 
     /// The principal behind a bearer token, or why there is none.
     pub async fn authenticate(&self, token: &str) -> Result<Principal, ServiceError> {
-        let invalid = || ServiceError::Unauthenticated("invalid credential".into());
         if !looks_like_token(token) {
-            return Err(invalid());
+            return Err(invalid_credential());
         }
         let hash = hash_token(token);
-        let now = Utc::now();
-        let generation = {
-            let mut c = self.cache();
-            if let Some(e) = c.entries.get(&hash) {
-                if e.checked.elapsed() < self.ttl && !has_expired(e.expires_at.as_deref(), now) {
-                    return Ok(e.principal.clone());
-                }
-                c.entries.remove(&hash);
-            }
-            c.generation
+        let generation = match self.cached(&hash, Utc::now()) {
+            Ok(p) => return Ok(p),
+            Err(generation) => generation,
         };
-        let rec = self.store.token_by_hash(&hash).await?.ok_or_else(invalid)?;
+        let (p, expires_at) = self.look_up(&hash).await?;
+        self.remember(hash, &p, expires_at, generation);
+        Ok(p)
+    }
+
+    /// The cached principal for a token hash while its entry is fresh (younger than the TTL,
+    /// not expired); otherwise the cache generation a lookup starts from.
+    pub(crate) fn cached(&self, hash: &str, now: DateTime<Utc>) -> Result<Principal, u64> {
+        let mut c = self.cache();
+        if let Some(e) = c.entries.get(hash) {
+            if e.checked.elapsed() < self.ttl && !has_expired(e.expires_at.as_deref(), now) {
+                return Ok(e.principal.clone());
+            }
+            c.entries.remove(hash);
+        }
+        Err(c.generation)
+    }
+
+    /// The principal behind a token hash from storage, with its expiry, or why it is refused.
+    pub(crate) async fn look_up(
+        &self,
+        hash: &str,
+    ) -> Result<(Principal, Option<String>), ServiceError> {
+        let rec = self
+            .store
+            .token_by_hash(hash)
+            .await?
+            .ok_or_else(invalid_credential)?;
         if let Some(why) = refusal(
             rec.revoked,
             rec.expires_at.as_deref(),
             rec.max_uses,
             rec.uses,
-            now,
+            Utc::now(),
         ) {
             return Err(ServiceError::Unauthenticated(why.message()));
         }
-        let role = Role::parse(&rec.role).ok_or_else(invalid)?;
-        let p = Principal {
-            token: rec.key,
-            role,
-            agent: rec.agent,
-        };
-        // Enrollment tokens are not cached: their use count changes with every enrollment,
-        // and enrollments are rare.
-        if role != Role::Enroll {
-            let mut c = self.cache();
-            // A revocation since the lookup began: this answer may be stale, keep it out.
-            if c.generation == generation {
-                if c.entries.len() >= AUTH_CACHE_MAX {
-                    c.entries.clear();
-                }
-                c.entries.insert(
-                    hash,
-                    Cached {
-                        principal: p.clone(),
-                        checked: Instant::now(),
-                        expires_at: rec.expires_at,
-                    },
-                );
-            }
+        let role = Role::parse(&rec.role).ok_or_else(invalid_credential)?;
+        Ok((
+            Principal {
+                token: rec.key,
+                role,
+                agent: rec.agent,
+            },
+            rec.expires_at,
+        ))
+    }
+
+    /// Caches a looked-up principal, unless a revocation happened since the lookup began
+    /// (`generation` from [`Self::cached`]): its answer may predate the revocation and would
+    /// bring the token back. Enrollment tokens are never cached: their use count changes with
+    /// every enrollment, and enrollments are rare. Whether it was cached.
+    pub(crate) fn remember(
+        &self,
+        hash: String,
+        p: &Principal,
+        expires_at: Option<String>,
+        generation: u64,
+    ) -> bool {
+        if p.role == Role::Enroll {
+            return false;
         }
-        Ok(p)
+        let mut c = self.cache();
+        if c.generation != generation {
+            return false;
+        }
+        if c.entries.len() >= AUTH_CACHE_MAX {
+            c.entries.clear();
+        }
+        c.entries.insert(
+            hash,
+            Cached {
+                principal: p.clone(),
+                checked: Instant::now(),
+                expires_at,
+            },
+        );
+        true
     }
 
     /// Takes one request from the `/enroll` rate limit, or says when to come back.

@@ -421,6 +421,29 @@ async fn a_revocation_written_by_another_server_is_seen_within_the_cache_ttl() {
     assert_eq!(status, StatusCode::UNAUTHORIZED, "{v}");
 }
 
+#[tokio::test]
+async fn a_lookup_that_raced_a_revocation_does_not_put_the_token_back_in_the_cache() {
+    let app = app().await;
+    let access = &app.state.access;
+    let hash = hash_token(&app.viewer_token);
+    // A request's lookup starts and reads storage before the revocation…
+    let generation = access
+        .cached(&hash, chrono::Utc::now())
+        .expect_err("not cached yet");
+    let (principal, expires_at) = access.look_up(&hash).await.expect("valid until revoked");
+    // …the revocation is written and the cache cleared…
+    access.revoke("tv").await.expect("revoke");
+    // …and the lookup finishes after it: its answer must not be cached.
+    assert!(
+        !access.remember(hash, &principal, expires_at, generation),
+        "a stale answer was cached"
+    );
+    let (status, v) = app
+        .send("GET", "/api/v1/cis", &app.viewer_token, None)
+        .await;
+    assert_eq!(status, StatusCode::UNAUTHORIZED, "{v}");
+}
+
 #[test]
 fn the_openapi_document_has_the_credential_routes() {
     let doc = serde_json::to_value(crate::http::ops::openapi_doc()).expect("json");
