@@ -306,7 +306,12 @@ impl Server {
 
     /// Creates an API token through the API with the admin token; returns (id, token).
     pub fn create_token(&self, role: &str, description: &str) -> anyhow::Result<(String, String)> {
-        let body = serde_json::json!({"role": role, "description": description}).to_string();
+        self.create_token_with(serde_json::json!({"role": role, "description": description}))
+    }
+
+    /// Creates a token from a whole `POST /api/v1/tokens` body; returns (id, token).
+    pub fn create_token_with(&self, body: Value) -> anyhow::Result<(String, String)> {
+        let body = body.to_string();
         let (status, created) = self.request(
             "POST",
             "/api/v1/tokens",

@@ -8,6 +8,7 @@
 
 mod common;
 
+mod credentials;
 mod dependencies;
 mod devices;
 mod e2e;
