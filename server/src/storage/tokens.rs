@@ -35,7 +35,7 @@ pub struct TokenRecord {
     pub agent_ttl_secs: Option<u64>,
 }
 
-/// Why a credential could not be revoked.
+/// What a revocation did.
 #[derive(Debug, PartialEq, Eq)]
 pub enum Revoked {
     /// Revoked now (or already); its hash, to drop it from caches, and its agent if it is
