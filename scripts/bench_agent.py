@@ -40,9 +40,10 @@ with tempfile.TemporaryDirectory() as tmp:
         with open(cfg, "w") as f:
             f.write(f'state_dir = "{tmp}/agent"\n[delivery]\ninterval_secs = 300\n')
         for _ in range(100):
+            # The token on standard input: the agent takes no secret on its command line.
             if subprocess.run([agent, "enroll", "--config", cfg, "--server", f"https://localhost:{port}",
-                               "--token", init["enroll_token"], "--ca-cert", init["ca_cert"]],
-                              capture_output=True).returncode == 0:
+                               "--token-file", "-", "--ca-cert", init["ca_cert"]],
+                              input=init["enroll_token"].encode(), capture_output=True).returncode == 0:
                 break
             time.sleep(0.2)
         else:

@@ -52,9 +52,14 @@ enum Command {
         /// Server URL, e.g. https://cmdb.example.com:8443
         #[arg(long)]
         server: String,
-        /// Fleet enrollment token.
+        /// Read the fleet enrollment token from this file (`-`: standard input). Without it,
+        /// the CMDB_ENROLL_TOKEN environment variable. Never on the command line: every user
+        /// of the host can read a command line.
         #[arg(long)]
-        token: String,
+        token_file: Option<PathBuf>,
+        /// No longer accepted (see --token-file).
+        #[arg(long, hide = true)]
+        token: Option<String>,
         /// Pin the server's CA from this PEM file.
         #[arg(long, conflicts_with = "ca_fingerprint")]
         ca_cert: Option<PathBuf>,
@@ -109,16 +114,25 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Inventory { root, compact } => inventory(cfg, root, compact),
         Command::Enroll {
             server,
+            token_file,
             token,
             ca_cert,
             ca_fingerprint,
-        } => enroll(
-            &cfg,
-            &server,
-            &token,
-            ca_cert.as_deref(),
-            ca_fingerprint.as_deref(),
-        ),
+        } => {
+            if token.is_some() {
+                bail!(
+                    "--token: the enrollment token is no longer accepted on the command line (every user of the host can read it); use --token-file PATH, --token-file - (standard input) or the {ENROLL_TOKEN_ENV} environment variable"
+                );
+            }
+            let token = enroll_token(token_file.as_deref())?;
+            enroll(
+                &cfg,
+                &server,
+                &token,
+                ca_cert.as_deref(),
+                ca_fingerprint.as_deref(),
+            )
+        }
         Command::Run { once } => run_agent(cfg, once),
         Command::CheckConfig => check_config(&cfg),
         Command::Metrics {
@@ -130,6 +144,58 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::BenchMetrics { ticks } => bench_metrics(cfg, ticks),
         Command::Snmp { command } => snmp::run(&cfg, command),
     }
+}
+
+/// Where the enrollment token comes from when no --token-file is given.
+const ENROLL_TOKEN_ENV: &str = "CMDB_ENROLL_TOKEN";
+
+/// The enrollment token: from `file` (`-`: standard input), else from the environment.
+fn enroll_token(file: Option<&Path>) -> anyhow::Result<String> {
+    let token = if file == Some(Path::new("-")) {
+        let mut s = String::new();
+        std::io::Read::read_to_string(&mut std::io::stdin(), &mut s)
+            .context("--token-file -: cannot read standard input")?;
+        s.trim().to_string()
+    } else {
+        read_secret(file, "--token-file", ENROLL_TOKEN_ENV)?
+            .with_context(|| {
+                format!("give the enrollment token with --token-file PATH, --token-file - (standard input) or {ENROLL_TOKEN_ENV}")
+            })?
+            .trim()
+            .to_string()
+    };
+    let from = match file {
+        Some(p) => format!("--token-file {}", p.display()),
+        None => ENROLL_TOKEN_ENV.to_string(),
+    };
+    if token.is_empty() {
+        bail!("{from}: the enrollment token is empty");
+    }
+    if token.len() > 128 || token.chars().any(char::is_whitespace) {
+        bail!("{from}: expected one enrollment token (cmdb_enroll_…), found other text");
+    }
+    Ok(token)
+}
+
+/// A secret from `file`, else from the environment variable `env`, else `None`. One
+/// trailing line break is not part of it.
+pub(crate) fn read_secret(
+    file: Option<&Path>,
+    flag: &str,
+    env: &str,
+) -> anyhow::Result<Option<String>> {
+    let raw = match file {
+        Some(p) => std::fs::read_to_string(p)
+            .with_context(|| format!("{flag}: cannot read {}", p.display()))?,
+        None => match std::env::var(env) {
+            Ok(v) => v,
+            Err(std::env::VarError::NotPresent) => return Ok(None),
+            Err(std::env::VarError::NotUnicode(_)) => bail!("{env}: not valid UTF-8"),
+        },
+    };
+    let s = raw.strip_suffix('\n').unwrap_or(&raw);
+    let s = s.strip_suffix('\r').unwrap_or(s);
+    Ok(Some(s.to_string()))
 }
 
 fn load_config(path: Option<PathBuf>) -> anyhow::Result<Config> {

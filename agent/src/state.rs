@@ -9,7 +9,7 @@ use serde::{Deserialize, Serialize};
 use crate::spool::write_atomic;
 
 /// The per-agent credential written by `enroll`.
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Clone, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Credential {
     /// Server base URL (`https://host:port`).
@@ -17,6 +17,16 @@ pub struct Credential {
     pub agent_id: String,
     /// Bearer token; never logged.
     pub token: String,
+}
+
+impl std::fmt::Debug for Credential {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Credential")
+            .field("server", &self.server)
+            .field("agent_id", &self.agent_id)
+            .field("token", &"<redacted>")
+            .finish()
+    }
 }
 
 /// What the agent remembers between cycles.

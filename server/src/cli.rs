@@ -420,8 +420,8 @@ fn print_init(out: &setup::InitOutput) {
         out.config.display()
     );
     println!(
-        "Enroll an agent:  cmdb-agent enroll --server {} --token {} --ca-fingerprint {}",
-        out.url, out.enroll_token, out.ca_fingerprint
+        "Enroll an agent:  put the enroll token in a root-only file (umask 077), then\n                  cmdb-agent enroll --server {} --token-file FILE --ca-fingerprint {}",
+        out.url, out.ca_fingerprint
     );
 }
 

@@ -41,6 +41,9 @@ pub struct Config {
     /// The HTTP server: timeouts, concurrency and rate limits.
     #[serde(default)]
     pub http: HttpConfig,
+    /// Credentials: the authentication cache and enrollment rate limit.
+    #[serde(default)]
+    pub auth: AuthConfig,
 }
 
 /// The HTTP server's defences: slow or stuck clients, floods, one credential hogging it.
@@ -84,6 +87,31 @@ impl Default for HttpConfig {
     }
 }
 
+/// Credentials.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AuthConfig {
+    /// How long a checked credential is trusted from memory before storage is asked again.
+    /// A revocation through this server takes effect at once; one made through another
+    /// server on the same database (or an expiry changed in storage) is seen within this.
+    #[serde(default = "default_auth_cache_ttl_secs")]
+    pub cache_ttl_secs: u64,
+    /// Most `POST /api/v1/enroll` requests per minute, all callers together (a token
+    /// bucket: up to this many at once, then one every 60/N seconds); more get 429 with
+    /// `Retry-After`.
+    #[serde(default = "default_enroll_per_minute")]
+    pub enroll_per_minute: u32,
+}
+
+impl Default for AuthConfig {
+    fn default() -> Self {
+        Self {
+            cache_ttl_secs: default_auth_cache_ttl_secs(),
+            enroll_per_minute: default_enroll_per_minute(),
+        }
+    }
+}
+
 fn default_header_read_timeout_secs() -> u64 {
     10
 }
@@ -101,6 +129,12 @@ fn default_rate_per_credential() -> u32 {
 }
 fn default_rate_burst() -> u32 {
     500
+}
+fn default_auth_cache_ttl_secs() -> u64 {
+    30
+}
+fn default_enroll_per_minute() -> u32 {
+    60
 }
 
 /// Metric time series.
@@ -355,8 +389,8 @@ impl Default for TlsConfig {
     }
 }
 
-/// Which SurrealDB to use.
-#[derive(Debug, Clone, Serialize, Deserialize)]
+/// Which SurrealDB to use. Its `Debug` form hides the password.
+#[derive(Clone, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct StorageConfig {
     /// `surrealkv` (embedded, under `data_dir/db`), `memory` (tests; nothing persists) or a
@@ -374,6 +408,18 @@ pub struct StorageConfig {
     /// Password for a remote SurrealDB; prefer the `CMDB_SURREAL_PASSWORD` environment variable.
     #[serde(default)]
     pub password: Option<String>,
+}
+
+impl std::fmt::Debug for StorageConfig {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("StorageConfig")
+            .field("engine", &self.engine)
+            .field("namespace", &self.namespace)
+            .field("database", &self.database)
+            .field("username", &self.username)
+            .field("password", &self.password.as_ref().map(|_| "<redacted>"))
+            .finish()
+    }
 }
 
 impl Default for StorageConfig {
@@ -702,6 +748,13 @@ impl Config {
                 u64::from(self.capacity.min_days),
                 2,
                 3650,
+            ),
+            ("auth.cache_ttl_secs", self.auth.cache_ttl_secs, 1, 3600),
+            (
+                "auth.enroll_per_minute",
+                u64::from(self.auth.enroll_per_minute),
+                1,
+                100_000,
             ),
             (
                 "capacity.horizon_days",

@@ -29,6 +29,16 @@ pub enum ServiceError {
     /// identified yet): the caller retries.
     #[error("{0}")]
     NotYet(String),
+    /// Refused because of the state of what it names (the last admin token): the message
+    /// says why.
+    #[error("{0}")]
+    Conflict(String),
+    /// Too many requests of this kind just now: try again after `retry_after_secs`.
+    #[error("{message}")]
+    RateLimited {
+        message: String,
+        retry_after_secs: u64,
+    },
     #[error("storage failure")]
     Storage(#[from] StorageError),
 }

@@ -152,7 +152,12 @@ impl AppState {
             capacity: Capacity::new(store.clone(), config.clone(), metrics.clone()),
             metrics,
             availability,
-            access: Access::new(store.clone(), ingest.clone(), telemetry.clone()),
+            access: Access::new(
+                store.clone(),
+                ingest.clone(),
+                telemetry.clone(),
+                &config.auth,
+            ),
             inventory: Inventory::new(store.clone(), config.clone(), ingest.clone()),
             changes: Changes::new(store, impact.clone()),
             config,

@@ -37,8 +37,8 @@ pub enum SetupError {
     Config(#[from] ConfigError),
 }
 
-/// What `init` made; printed once.
-#[derive(Debug, Serialize)]
+/// What `init` made; printed once. Its `Debug` form hides the tokens.
+#[derive(Serialize)]
 pub struct InitOutput {
     pub config: PathBuf,
     pub url: String,
@@ -46,6 +46,19 @@ pub struct InitOutput {
     pub ca_fingerprint: String,
     pub admin_token: String,
     pub enroll_token: String,
+}
+
+impl std::fmt::Debug for InitOutput {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("InitOutput")
+            .field("config", &self.config)
+            .field("url", &self.url)
+            .field("ca_cert", &self.ca_cert)
+            .field("ca_fingerprint", &self.ca_fingerprint)
+            .field("admin_token", &"<redacted>")
+            .field("enroll_token", &"<redacted>")
+            .finish()
+    }
 }
 
 fn write_file(path: &Path, contents: &str, mode: u32) -> Result<(), SetupError> {
@@ -249,7 +262,9 @@ pub async fn quickstart(
     };
     if !agent_dir.join("state/credential.json").exists() {
         let token = enroll_token.context("no enrollment token")?;
-        let status = agent(&["enroll", "--server", &url, "--token", &token])
+        // The token goes through the environment: a command line is visible to every user.
+        let status = agent(&["enroll", "--server", &url])
+            .env("CMDB_ENROLL_TOKEN", &token)
             .arg("--ca-cert")
             .arg(&ca)
             .status()

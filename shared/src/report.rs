@@ -92,13 +92,22 @@ pub struct EnrollRequest {
     pub agent_version: String,
 }
 
-/// The per-agent credential; shown once.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+/// The per-agent credential; shown once. Its `Debug` form hides the token.
+#[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(ToSchema))]
 pub struct EnrollResponse {
     pub agent_id: String,
     /// Bearer token for `POST /api/v1/reports`; the server keeps only its hash.
     pub token: String,
+}
+
+impl std::fmt::Debug for EnrollResponse {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("EnrollResponse")
+            .field("agent_id", &self.agent_id)
+            .field("token", &"<redacted>")
+            .finish()
+    }
 }
 
 /// Error body of every 4xx/5xx answer.

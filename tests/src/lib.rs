@@ -307,7 +307,12 @@ impl Server {
 
     /// Creates an API token through the API with the admin token; returns (id, token).
     pub fn create_token(&self, role: &str, description: &str) -> anyhow::Result<(String, String)> {
-        let body = serde_json::json!({"role": role, "description": description}).to_string();
+        self.create_token_with(serde_json::json!({"role": role, "description": description}))
+    }
+
+    /// Creates a token from a whole `POST /api/v1/tokens` body; returns (id, token).
+    pub fn create_token_with(&self, body: Value) -> anyhow::Result<(String, String)> {
+        let body = body.to_string();
         let (status, created) = self.request(
             "POST",
             "/api/v1/tokens",
@@ -394,12 +399,35 @@ impl Agent {
 
     /// Runs one agent command to completion; returns (success, stdout+stderr).
     pub fn cmd(&self, args: &[&str]) -> anyhow::Result<(bool, String)> {
-        let out = Command::new(bin("cmdb-agent"))
+        self.cmd_with(args, &[], None)
+    }
+
+    /// [`Agent::cmd`] with extra environment variables and, if given, text on standard input.
+    pub fn cmd_with(
+        &self,
+        args: &[&str],
+        env: &[(&str, &str)],
+        stdin: Option<&str>,
+    ) -> anyhow::Result<(bool, String)> {
+        let mut child = Command::new(bin("cmdb-agent"))
             .args(args)
             .arg("--config")
             .arg(&self.config)
             .env("CMDB_LOG", "info")
-            .output()?;
+            .env_remove("CMDB_ENROLL_TOKEN")
+            .envs(env.iter().copied())
+            .stdin(if stdin.is_some() {
+                Stdio::piped()
+            } else {
+                Stdio::null()
+            })
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()?;
+        if let (Some(text), Some(mut pipe)) = (stdin, child.stdin.take()) {
+            std::io::Write::write_all(&mut pipe, text.as_bytes())?;
+        }
+        let out = child.wait_with_output()?;
         let text = format!(
             "{}{}",
             String::from_utf8_lossy(&out.stdout),
@@ -409,18 +437,40 @@ impl Agent {
         Ok((out.status.success(), text))
     }
 
-    /// Enrolls with the server's enrollment token, pinning its CA file.
-    pub fn enroll(&self, server: &Server) -> anyhow::Result<()> {
+    /// Writes a secret to a file only its owner can read, in the agent's directory; its path.
+    pub fn secret_file(&self, name: &str, secret: &str) -> anyhow::Result<PathBuf> {
+        use std::os::unix::fs::OpenOptionsExt;
+        let path = self.dir.path().join(name);
+        let mut f = std::fs::OpenOptions::new()
+            .write(true)
+            .create(true)
+            .truncate(true)
+            .mode(0o600)
+            .open(&path)?;
+        std::io::Write::write_all(&mut f, format!("{secret}\n").as_bytes())?;
+        Ok(path)
+    }
+
+    /// `enroll` with `token` (read from a token file), pinning the server's CA file;
+    /// returns (success, output).
+    pub fn try_enroll(&self, server: &Server, token: &str) -> anyhow::Result<(bool, String)> {
         let ca = server.init.ca_cert.display().to_string();
-        let (ok, out) = self.cmd(&[
+        let file = self.secret_file("enroll-token", token)?;
+        let file = file.display().to_string();
+        self.cmd(&[
             "enroll",
             "--server",
             &server.url(),
-            "--token",
-            &server.init.enroll_token,
+            "--token-file",
+            &file,
             "--ca-cert",
             &ca,
-        ])?;
+        ])
+    }
+
+    /// Enrolls with the server's enrollment token, pinning its CA file.
+    pub fn enroll(&self, server: &Server) -> anyhow::Result<()> {
+        let (ok, out) = self.try_enroll(server, &server.init.enroll_token)?;
         if !ok {
             bail!("enroll failed: {out}");
         }

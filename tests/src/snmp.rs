@@ -492,13 +492,23 @@ pub struct Polled {
     pub metrics: DeviceMetrics,
 }
 
-/// Runs `cmdb-agent snmp ARGS…`, killed (and reported as a failure) after `limit`.
-pub fn agent_snmp(args: &[&str], limit: Duration) -> anyhow::Result<Output> {
+/// Runs `cmdb-agent snmp ARGS…`, killed (and reported as a failure) after `limit`. Items of
+/// the form `CMDB_SNMP_…=value` (see [`community`] and [`v3_args`]) are set in the agent's
+/// environment instead of passed as arguments: the agent takes no secret on its command line.
+pub fn agent_snmp<S: AsRef<str>>(args: &[S], limit: Duration) -> anyhow::Result<Output> {
     let dir = tempfile::tempdir()?;
     let (out_path, err_path) = (dir.path().join("stdout"), dir.path().join("stderr"));
+    let (env, args): (Vec<&str>, Vec<&str>) = args
+        .iter()
+        .map(AsRef::as_ref)
+        .partition(|a| a.starts_with("CMDB_SNMP_") && a.contains('='));
     let mut child = Command::new(bin("cmdb-agent"))
         .arg("snmp")
-        .args(args)
+        .args(&args)
+        .env_remove("CMDB_SNMP_COMMUNITY")
+        .env_remove("CMDB_SNMP_AUTH_KEY")
+        .env_remove("CMDB_SNMP_PRIV_KEY")
+        .envs(env.iter().filter_map(|e| e.split_once('=')))
         .env("CMDB_LOG", "warn")
         .stdin(Stdio::null())
         .stdout(std::fs::File::create(&out_path)?)
@@ -528,9 +538,9 @@ pub fn agent_snmp(args: &[&str], limit: Duration) -> anyhow::Result<Output> {
 }
 
 /// `cmdb-agent snmp inventory TARGET ACCESS…`, which must succeed within `limit`.
-pub fn poll(target: &str, access: &[&str], limit: Duration) -> anyhow::Result<Polled> {
+pub fn poll<S: AsRef<str>>(target: &str, access: &[S], limit: Duration) -> anyhow::Result<Polled> {
     let mut args = vec!["inventory", target];
-    args.extend_from_slice(access);
+    args.extend(access.iter().map(AsRef::as_ref));
     let out = agent_snmp(&args, limit)?;
     if !out.status.success() {
         bail!(
@@ -543,22 +553,28 @@ pub fn poll(target: &str, access: &[&str], limit: Duration) -> anyhow::Result<Po
     serde_json::from_slice(&out.stdout).context("cmdb-agent snmp inventory output")
 }
 
-/// The agent's SNMPv3 authPriv arguments for [`V3_USER`], with a context if given.
-pub fn v3_args<'a>(auth_key: &'a str, priv_key: &'a str, context: Option<&'a str>) -> Vec<&'a str> {
-    let mut a = vec![
+/// The SNMPv1/v2c community for [`agent_snmp`]: through the environment.
+pub fn community(c: &str) -> String {
+    format!("CMDB_SNMP_COMMUNITY={c}")
+}
+
+/// The agent's SNMPv3 authPriv access for [`V3_USER`] (keys through the environment; see
+/// [`agent_snmp`]), with a context if given.
+pub fn v3_args(auth_key: &str, priv_key: &str, context: Option<&str>) -> Vec<String> {
+    let mut a: Vec<String> = [
         "--v3-user",
         V3_USER,
         "--auth-protocol",
         "sha",
-        "--auth-key",
-        auth_key,
         "--priv-protocol",
         "aes",
-        "--priv-key",
-        priv_key,
-    ];
+    ]
+    .map(String::from)
+    .to_vec();
+    a.push(format!("CMDB_SNMP_AUTH_KEY={auth_key}"));
+    a.push(format!("CMDB_SNMP_PRIV_KEY={priv_key}"));
     if let Some(c) = context {
-        a.extend(["--context", c]);
+        a.extend(["--context".to_string(), c.to_string()]);
     }
     a
 }

@@ -2,13 +2,14 @@
 //! configured devices, and discovery sweeps; [`SnmpAccess`] turns the access flags into
 //! SNMP credentials and client options.
 
+use std::path::PathBuf;
 use std::process::ExitCode;
 use std::time::Duration;
 
 use anyhow::bail;
 use clap::Subcommand;
 
-use super::runtime;
+use super::{read_secret, runtime};
 use crate::config::Config;
 use crate::snmp::client::{Credentials, Options, V3Spec};
 use crate::state::StateDir;
@@ -65,28 +66,29 @@ pub(super) enum SnmpCommand {
 
 #[derive(clap::Args)]
 pub(super) struct SnmpAccess {
-    /// SNMPv1/v2c community.
-    #[arg(long, conflicts_with = "v3_user")]
-    community: Option<String>,
-    /// Use SNMPv1 instead of v2c with --community.
-    #[arg(long, requires = "community")]
+    /// SNMPv1/v2c: read the community from this file (or set CMDB_SNMP_COMMUNITY). Never
+    /// on the command line: every user of the host can read a command line.
+    #[arg(long)]
+    community_file: Option<PathBuf>,
+    /// Use SNMPv1 instead of v2c with a community.
+    #[arg(long)]
     v1: bool,
     /// SNMPv3 user name.
     #[arg(long)]
     v3_user: Option<String>,
     /// SNMPv3 authentication protocol: md5, sha, sha224, sha256, sha384, sha512.
-    #[arg(long, requires = "v3_user", requires = "auth_key")]
-    auth_protocol: Option<String>,
-    /// SNMPv3 authentication pass phrase.
     #[arg(long, requires = "v3_user")]
-    auth_key: Option<String>,
+    auth_protocol: Option<String>,
+    /// SNMPv3 authentication pass phrase: read from this file (or set CMDB_SNMP_AUTH_KEY).
+    #[arg(long, requires = "v3_user")]
+    auth_key_file: Option<PathBuf>,
     /// SNMPv3 privacy protocol: des, aes (aes128), aes192, aes256, aes192c, aes256c
     /// (the "c" forms use Cisco's key extension).
-    #[arg(long, requires = "priv_key", requires = "auth_key")]
-    priv_protocol: Option<String>,
-    /// SNMPv3 privacy pass phrase.
     #[arg(long, requires = "v3_user")]
-    priv_key: Option<String>,
+    priv_protocol: Option<String>,
+    /// SNMPv3 privacy pass phrase: read from this file (or set CMDB_SNMP_PRIV_KEY).
+    #[arg(long, requires = "v3_user")]
+    priv_key_file: Option<PathBuf>,
     /// SNMPv3 context name.
     #[arg(long, default_value = "", requires = "v3_user")]
     context: String,
@@ -99,37 +101,107 @@ pub(super) struct SnmpAccess {
     /// GETBULK max-repetitions.
     #[arg(long, default_value_t = 25)]
     max_repetitions: u32,
+    /// No longer accepted (secrets on the command line are visible to every user).
+    #[arg(long, hide = true)]
+    community: Option<String>,
+    /// No longer accepted.
+    #[arg(long, hide = true)]
+    auth_key: Option<String>,
+    /// No longer accepted.
+    #[arg(long, hide = true)]
+    priv_key: Option<String>,
 }
+
+/// The environment variables the SNMP secrets may come from.
+const COMMUNITY_ENV: &str = "CMDB_SNMP_COMMUNITY";
+const AUTH_KEY_ENV: &str = "CMDB_SNMP_AUTH_KEY";
+const PRIV_KEY_ENV: &str = "CMDB_SNMP_PRIV_KEY";
 
 impl SnmpAccess {
     fn credentials(&self) -> anyhow::Result<Credentials> {
-        if let Some(community) = &self.community {
+        for (flag, given, file, env) in [
+            (
+                "--community",
+                self.community.is_some(),
+                "--community-file",
+                COMMUNITY_ENV,
+            ),
+            (
+                "--auth-key",
+                self.auth_key.is_some(),
+                "--auth-key-file",
+                AUTH_KEY_ENV,
+            ),
+            (
+                "--priv-key",
+                self.priv_key.is_some(),
+                "--priv-key-file",
+                PRIV_KEY_ENV,
+            ),
+        ] {
+            if given {
+                bail!(
+                    "{flag}: secrets are no longer accepted on the command line (every user of the host can read it); use {file} PATH or the {env} environment variable"
+                );
+            }
+        }
+        let community = if self.v3_user.is_some() {
+            if self.community_file.is_some() {
+                bail!("--community-file: not used with --v3-user (SNMPv3)");
+            }
+            None
+        } else {
+            read_secret(
+                self.community_file.as_deref(),
+                "--community-file",
+                COMMUNITY_ENV,
+            )?
+        };
+        if let Some(community) = community {
             if community.is_empty() || community.len() > 255 {
-                bail!("--community: must be 1-255 characters");
+                bail!("--community-file / {COMMUNITY_ENV}: the community must be 1-255 characters");
             }
             return Ok(if self.v1 {
-                Credentials::V1 {
-                    community: community.clone(),
-                }
+                Credentials::V1 { community }
             } else {
-                Credentials::V2c {
-                    community: community.clone(),
-                }
+                Credentials::V2c { community }
             });
         }
+        if self.v1 {
+            bail!("--v1: needs a community (--community-file or {COMMUNITY_ENV})");
+        }
         let Some(user) = &self.v3_user else {
-            bail!("give --community (SNMPv1/v2c) or --v3-user (SNMPv3)");
+            bail!(
+                "give a community (--community-file PATH or {COMMUNITY_ENV}, SNMPv1/v2c) or --v3-user (SNMPv3)"
+            );
         };
         V3Spec {
             user: user.clone(),
             auth_protocol: self.auth_protocol.clone(),
-            auth_key: self.auth_key.clone(),
+            auth_key: read_secret(
+                self.auth_key_file.as_deref(),
+                "--auth-key-file",
+                AUTH_KEY_ENV,
+            )?,
             priv_protocol: self.priv_protocol.clone(),
-            priv_key: self.priv_key.clone(),
+            priv_key: read_secret(
+                self.priv_key_file.as_deref(),
+                "--priv-key-file",
+                PRIV_KEY_ENV,
+            )?,
             context: self.context.clone(),
         }
         .credentials(true)
-        .map_err(anyhow::Error::msg)
+        .map_err(|e| {
+            // The checks name the old flags; name where the secret now comes from.
+            anyhow::Error::msg(
+                e.replace("--auth-key:", &format!("--auth-key-file / {AUTH_KEY_ENV}:"))
+                    .replace("--priv-key:", &format!("--priv-key-file / {PRIV_KEY_ENV}:"))
+                    .replace("without --auth-key", "without an auth key")
+                    .replace("without --priv-key", "without a priv key")
+                    .replace("(--auth-key too)", "(an auth key too)"),
+            )
+        })
     }
 
     fn options(&self) -> anyhow::Result<Options> {

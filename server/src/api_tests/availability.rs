@@ -77,7 +77,7 @@ impl App {
         v
     }
 
-    async fn admin(&self) -> String {
+    pub(super) async fn admin(&self) -> String {
         let token = new_token(Role::Admin);
         self.store
             .insert_token(&TokenRecord {
@@ -88,6 +88,7 @@ impl App {
                 created_at: now_str(),
                 revoked: false,
                 agent: None,
+                ..Default::default()
             })
             .await
             .expect("admin");

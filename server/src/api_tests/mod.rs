@@ -27,7 +27,7 @@ async fn app() -> App {
     app_with("").await
 }
 
-/// An app whose configuration ends with `extra` (TOML sections).
+/// [`app`] with more configuration (TOML appended to the minimal file).
 async fn app_with(extra: &str) -> App {
     let config = Config::parse(
         &format!("data_dir = \"/nonexistent\"\n[tls]\nenabled = false\n{extra}"),
@@ -54,6 +54,7 @@ async fn app_with(extra: &str) -> App {
                 created_at: now_str(),
                 revoked: false,
                 agent: Some("a1".into()),
+                ..Default::default()
             },
         )
         .await
@@ -68,6 +69,7 @@ async fn app_with(extra: &str) -> App {
             created_at: now_str(),
             revoked: false,
             agent: None,
+            ..Default::default()
         })
         .await
         .expect("viewer");
@@ -312,6 +314,7 @@ impl App {
                 created_at: now_str(),
                 revoked: false,
                 agent: None,
+                ..Default::default()
             })
             .await
             .expect("editor");
@@ -636,3 +639,5 @@ async fn metrics_need_a_credential_unless_configured_open() {
     let open = app_with("[http]\nmetrics_open = true\n").await;
     assert_eq!(raw(&open, "/metrics", "").await.0, StatusCode::OK);
 }
+
+mod credentials;

@@ -1,29 +1,49 @@
-//! `GET /api/v1/agents`: the fleet, with version and last contact.
+//! `/api/v1/agents`: the fleet, with version, last contact and credential; revoking an
+//! agent's credential.
 
 use std::sync::Arc;
 
-use axum::extract::State;
-use axum::routing::get;
+use axum::extract::{Path, State};
+use axum::http::StatusCode;
+use axum::routing::{delete, get};
 use axum::{Json, Router};
 use cmdb_shared::ErrorBody;
 
 use super::{ApiError, Principal};
 use crate::AppState;
-use crate::access::AgentRecord;
+use crate::access::AgentInfo;
 use crate::domain::auth::Role;
 
 pub fn router() -> Router<Arc<AppState>> {
-    Router::new().route("/api/v1/agents", get(list))
+    Router::new()
+        .route("/api/v1/agents", get(list))
+        .route("/api/v1/agents/{id}", delete(revoke))
 }
 
-/// Every enrolled agent with its version, last contact and host CI.
+/// Every enrolled agent with its version, last contact, host CI and credential (token id,
+/// created, revoked, expiry, last use).
 #[utoipa::path(get, path = "/api/v1/agents",
-    responses((status = 200, body = Vec<AgentRecord>), (status = 401, body = ErrorBody)),
+    responses((status = 200, body = Vec<AgentInfo>), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody)),
     security(("bearer" = [])), tag = "agents")]
 async fn list(
     State(state): State<Arc<AppState>>,
     principal: Principal,
-) -> Result<Json<Vec<AgentRecord>>, ApiError> {
+) -> Result<Json<Vec<AgentInfo>>, ApiError> {
     principal.require(Role::Viewer)?;
     Ok(Json(state.access.agents().await?))
+}
+
+/// Revoke an agent's credential (admin): its next report gets 401. The agent stays listed.
+#[utoipa::path(delete, path = "/api/v1/agents/{id}", params(("id" = String, Path, description = "agent id")),
+    responses((status = 204), (status = 400, body = ErrorBody), (status = 401, body = ErrorBody),
+              (status = 403, body = ErrorBody), (status = 404, body = ErrorBody)),
+    security(("bearer" = [])), tag = "agents")]
+async fn revoke(
+    State(state): State<Arc<AppState>>,
+    principal: Principal,
+    Path(id): Path<String>,
+) -> Result<StatusCode, ApiError> {
+    principal.require(Role::Admin)?;
+    state.access.revoke_agent(&id).await?;
+    Ok(StatusCode::NO_CONTENT)
 }

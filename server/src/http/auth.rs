@@ -4,6 +4,7 @@
 use std::sync::Arc;
 
 use axum::extract::FromRequestParts;
+use axum::http::HeaderMap;
 use axum::http::request::Parts;
 
 use super::{ApiError, Principal};
@@ -16,23 +17,9 @@ impl FromRequestParts<Arc<AppState>> for Principal {
         parts: &mut Parts,
         state: &Arc<AppState>,
     ) -> Result<Self, Self::Rejection> {
-        let header = parts
-            .headers
-            .get(axum::http::header::AUTHORIZATION)
-            .ok_or_else(|| ApiError::Unauthorized("missing Authorization: Bearer header".into()))?;
-        // The scheme is case-insensitive (RFC 9110 §11.1).
-        let token = header
-            .to_str()
-            .ok()
-            .and_then(|h| h.trim().split_once(' '))
-            .filter(|(scheme, _)| scheme.eq_ignore_ascii_case("bearer"))
-            .map(|(_, t)| t.trim())
-            .ok_or_else(|| {
-                ApiError::Unauthorized("Authorization header is not \"Bearer <token>\"".into())
-            })?;
-        let principal = state.access.authenticate(token).await?;
+        let principal = principal(&parts.headers, state).await?;
         state.rate.check(&principal.token).map_err(|secs| {
-            ApiError::TooMany(
+            ApiError::TooManyRequests(
                 format!(
                     "this credential is over http.rate_per_credential ({}/s): retry after {secs} s",
                     state.config.http.rate_per_credential
@@ -42,4 +29,23 @@ impl FromRequestParts<Arc<AppState>> for Principal {
         })?;
         Ok(principal)
     }
+}
+
+/// The principal behind a request's `Authorization: Bearer` header (for handlers that must
+/// do something before authenticating).
+pub async fn principal(headers: &HeaderMap, state: &AppState) -> Result<Principal, ApiError> {
+    let header = headers
+        .get(axum::http::header::AUTHORIZATION)
+        .ok_or_else(|| ApiError::Unauthorized("missing Authorization: Bearer header".into()))?;
+    // The scheme is case-insensitive (RFC 9110 §11.1).
+    let token = header
+        .to_str()
+        .ok()
+        .and_then(|h| h.trim().split_once(' '))
+        .filter(|(scheme, _)| scheme.eq_ignore_ascii_case("bearer"))
+        .map(|(_, t)| t.trim())
+        .ok_or_else(|| {
+            ApiError::Unauthorized("Authorization header is not \"Bearer <token>\"".into())
+        })?;
+    Ok(state.access.authenticate(token).await?)
 }

@@ -56,11 +56,11 @@ pub enum ApiError {
     Conflict(String),
     #[error("{0}")]
     TooLarge(String),
+    /// 429 with `Retry-After` (seconds).
+    #[error("{0}")]
+    TooManyRequests(String, u64),
     #[error("{0}")]
     Unprocessable(String),
-    /// Over its rate: retry after this many seconds (429 with `Retry-After`).
-    #[error("{0}")]
-    TooMany(String, u64),
     #[error("internal error")]
     Internal(#[source] Box<dyn std::error::Error + Send + Sync>),
 }
@@ -73,7 +73,11 @@ impl From<ServiceError> for ApiError {
             ServiceError::Forbidden(m) => ApiError::Forbidden(m),
             ServiceError::NotFound(m) => ApiError::NotFound(m),
             ServiceError::Unprocessable(m) => ApiError::Unprocessable(m),
-            ServiceError::NotYet(m) => ApiError::Conflict(m),
+            ServiceError::NotYet(m) | ServiceError::Conflict(m) => ApiError::Conflict(m),
+            ServiceError::RateLimited {
+                message,
+                retry_after_secs,
+            } => ApiError::TooManyRequests(message, retry_after_secs),
             ServiceError::Storage(s) => ApiError::Internal(Box::new(s)),
         }
     }
@@ -103,8 +107,8 @@ impl IntoResponse for ApiError {
             ApiError::NotFound(_) => StatusCode::NOT_FOUND,
             ApiError::Resync(_) | ApiError::Conflict(_) => StatusCode::CONFLICT,
             ApiError::TooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
+            ApiError::TooManyRequests(..) => StatusCode::TOO_MANY_REQUESTS,
             ApiError::Unprocessable(_) => StatusCode::UNPROCESSABLE_ENTITY,
-            ApiError::TooMany(..) => StatusCode::TOO_MANY_REQUESTS,
             ApiError::Internal(cause) => {
                 tracing::error!(error = %cause, source = ?cause.source(), "request failed");
                 StatusCode::INTERNAL_SERVER_ERROR
@@ -125,9 +129,9 @@ impl IntoResponse for ApiError {
                 axum::Json(ErrorBody { error }),
             )
                 .into_response(),
-            ApiError::TooMany(error, secs) => (
+            ApiError::TooManyRequests(error, retry_after) => (
                 status,
-                [(axum::http::header::RETRY_AFTER, secs.to_string())],
+                [(axum::http::header::RETRY_AFTER, retry_after.to_string())],
                 axum::Json(ErrorBody { error }),
             )
                 .into_response(),

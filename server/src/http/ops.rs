@@ -60,7 +60,7 @@ async fn metrics(
     info(title = "cmdb-server API", description = "CMDB: configuration items (hosts, network devices, services, manual CIs), relationships, impact analysis, changes, agents, software, history, metrics, availability and capacity."),
     paths(
         super::reports::enroll, super::reports::report, super::reports::device_report,
-        super::agents::list,
+        super::agents::list, super::agents::revoke,
         super::cis::list, super::cis::detail, super::cis::packages, super::cis::history, super::cis::diff,
         super::cis::create, super::cis::edit, super::cis::remove, super::cis::bind, super::cis::dismiss,
         super::relationships::list, super::relationships::one, super::relationships::of_ci,

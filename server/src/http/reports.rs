@@ -6,6 +6,7 @@ use std::sync::Arc;
 use axum::body::Bytes;
 use axum::extract::State;
 use axum::extract::rejection::BytesRejection;
+use axum::http::HeaderMap;
 use axum::routing::post;
 use axum::{Json, Router};
 use cmdb_shared::device::DeviceReport;
@@ -26,18 +27,24 @@ pub fn router() -> Router<Arc<AppState>> {
         .route("/api/v1/device-reports", post(device_report))
 }
 
-/// Exchange a fleet enrollment token for a per-agent credential.
+/// Exchange a fleet enrollment token for a per-agent credential, taking one of the token's
+/// uses. An expired, revoked or used-up token gets 401 saying which; the endpoint is rate
+/// limited (`auth.enroll_per_minute`), 429 with `Retry-After` beyond it.
 #[utoipa::path(post, path = "/api/v1/enroll", request_body = EnrollRequest,
-    responses((status = 200, body = EnrollResponse), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody)),
+    responses((status = 200, body = EnrollResponse), (status = 400, body = ErrorBody), (status = 401, body = ErrorBody),
+              (status = 403, body = ErrorBody), (status = 429, body = ErrorBody, headers(("Retry-After" = u64, description = "seconds")))),
     security(("bearer" = [])), tag = "agents")]
 async fn enroll(
     State(state): State<Arc<AppState>>,
-    principal: Principal,
+    headers: HeaderMap,
     body: Result<Bytes, BytesRejection>,
 ) -> Result<Json<EnrollResponse>, ApiError> {
+    // The rate limit comes before the credential is looked up, so a flood costs no storage.
+    state.access.enroll_permit()?;
+    let principal = super::auth::principal(&headers, &state).await?;
     principal.require(Role::Enroll)?;
     let req: EnrollRequest = parse_json(body)?;
-    Ok(Json(state.access.enroll(req).await?))
+    Ok(Json(state.access.enroll(&principal, req).await?))
 }
 
 #[derive(Deserialize)]

@@ -9,12 +9,10 @@ use axum::http::StatusCode;
 use axum::routing::{delete, get};
 use axum::{Json, Router};
 use cmdb_shared::ErrorBody;
-use serde::Deserialize;
-use utoipa::ToSchema;
 
 use super::{ApiError, Principal, parse_json};
 use crate::AppState;
-use crate::access::{CreatedToken, TokenInfo};
+use crate::access::{CreatedToken, NewToken, TokenInfo};
 use crate::domain::auth::Role;
 
 pub fn router() -> Router<Arc<AppState>> {
@@ -23,20 +21,12 @@ pub fn router() -> Router<Arc<AppState>> {
         .route("/api/v1/tokens/{id}", delete(revoke))
 }
 
-/// A token to create.
-#[derive(Debug, Deserialize, ToSchema)]
-#[serde(deny_unknown_fields)]
-pub struct NewToken {
-    /// "admin", "editor", "viewer" or "enroll" (fleet enrollment).
-    role: String,
-    /// What it is for.
-    #[serde(default)]
-    description: String,
-}
-
-/// Create a token.
+/// Create a token, optionally expiring (`expires_in_secs` or `expires_at`); an enrollment
+/// token may also be limited to `max_uses` enrollments and give the agents enrolled with it
+/// expiring credentials (`agent_expires_in_secs`).
 #[utoipa::path(post, path = "/api/v1/tokens", request_body = NewToken,
-    responses((status = 201, body = CreatedToken), (status = 400, body = ErrorBody), (status = 403, body = ErrorBody)),
+    responses((status = 201, body = CreatedToken), (status = 400, body = ErrorBody), (status = 401, body = ErrorBody),
+              (status = 403, body = ErrorBody)),
     security(("bearer" = [])), tag = "tokens")]
 async fn create(
     State(state): State<Arc<AppState>>,
@@ -45,16 +35,14 @@ async fn create(
 ) -> Result<(StatusCode, Json<CreatedToken>), ApiError> {
     principal.require(Role::Admin)?;
     let req: NewToken = parse_json(body)?;
-    let created = state
-        .access
-        .create_token(&req.role, &req.description)
-        .await?;
+    let created = state.access.create_token(&req).await?;
     Ok((StatusCode::CREATED, Json(created)))
 }
 
-/// List tokens (agents' credentials are listed as agents).
+/// List tokens with their expiry and, for enrollment tokens, uses (agents' credentials are
+/// listed as agents).
 #[utoipa::path(get, path = "/api/v1/tokens",
-    responses((status = 200, body = Vec<TokenInfo>), (status = 403, body = ErrorBody)),
+    responses((status = 200, body = Vec<TokenInfo>), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody)),
     security(("bearer" = [])), tag = "tokens")]
 async fn list(
     State(state): State<Arc<AppState>>,
@@ -64,9 +52,11 @@ async fn list(
     Ok(Json(state.access.tokens().await?))
 }
 
-/// Revoke a token (takes effect at once).
+/// Revoke a token (takes effect at once). The last admin token that is neither revoked nor
+/// expired cannot be revoked (409).
 #[utoipa::path(delete, path = "/api/v1/tokens/{id}", params(("id" = String, Path, description = "token id")),
-    responses((status = 204), (status = 404, body = ErrorBody), (status = 403, body = ErrorBody)),
+    responses((status = 204), (status = 400, body = ErrorBody), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody),
+              (status = 404, body = ErrorBody), (status = 409, body = ErrorBody)),
     security(("bearer" = [])), tag = "tokens")]
 async fn revoke(
     State(state): State<Arc<AppState>>,

@@ -78,6 +78,7 @@ pub(super) async fn agent(store: &Store, key: &str) {
                 created_at: now_str(),
                 revoked: false,
                 agent: Some(key.into()),
+                ..Default::default()
             },
         )
         .await

@@ -11,7 +11,7 @@
 use std::path::Path;
 use std::time::Duration;
 
-use cmdb_tests::snmp::{Snmpsim, V3_AUTH_KEY, V3_PRIV_KEY, V3_USER, poll, v3_args};
+use cmdb_tests::snmp::{Snmpsim, V3_AUTH_KEY, V3_PRIV_KEY, V3_USER, community, poll, v3_args};
 use cmdb_tests::{Agent, Server};
 use serde_json::Value;
 
@@ -127,7 +127,7 @@ interval_secs = 1
     let linux = device_by_descr(&server, &list, "Linux");
 
     // The API gives back what the agent read, over v2c and v3 alike.
-    let direct = poll(&sim.target(), &["--community", C3560], LIMIT).expect("c3560 direct");
+    let direct = poll(&sim.target(), &[community(C3560)], LIMIT).expect("c3560 direct");
     let v3 = poll(
         &sim.target(),
         &v3_args(V3_AUTH_KEY, V3_PRIV_KEY, Some(C3560)),
@@ -172,7 +172,7 @@ interval_secs = 1
     );
     assert_eq!(c3560["device"]["source"], "config");
 
-    let direct = poll(&sim.target(), &["--community", BDCOM], LIMIT).expect("bdcom direct");
+    let direct = poll(&sim.target(), &[community(BDCOM)], LIMIT).expect("bdcom direct");
     assert_eq!(
         bdcom["device"]["forwarding"],
         serde_json::to_value(&direct.inventory.forwarding).expect("json"),
@@ -182,7 +182,7 @@ interval_secs = 1
     assert_eq!(bdcom["device"]["source"], "discovery");
     assert_eq!(bdcom["vendor"], "BDCOM");
 
-    let direct = poll(&sim.target(), &["--community", LINUX], LIMIT).expect("linux direct");
+    let direct = poll(&sim.target(), &[community(LINUX)], LIMIT).expect("linux direct");
     assert_eq!(
         linux["sections"]["device"]["storage"]
             .as_array()

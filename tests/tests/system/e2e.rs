@@ -31,7 +31,7 @@ fn ci_detail(server: &Server, ci: &str) -> Value {
 }
 
 /// A fixture root with the files the collectors read for a small fictitious host.
-fn fixture_root(dir: &Path, swap_kb: u64) {
+pub(crate) fn fixture_root(dir: &Path, swap_kb: u64) {
     let w = |p: &str, s: &str| {
         let path = dir.join(p);
         std::fs::create_dir_all(path.parent().expect("parent")).expect("mkdir");
@@ -496,29 +496,36 @@ fn enrollment_by_ca_fingerprint_pins_the_server_and_a_wrong_one_is_refused() {
     let root = tempfile::tempdir().expect("root");
     fixture_root(root.path(), 1_000);
     let agent = Agent::new(root.path(), 300).expect("agent");
+    // The token through the environment and through standard input: never on the command line.
     let (ok, out) = agent
-        .cmd(&[
-            "enroll",
-            "--server",
-            &server.url(),
-            "--token",
-            &server.init.enroll_token,
-            "--ca-fingerprint",
-            &"00".repeat(32),
-        ])
+        .cmd_with(
+            &[
+                "enroll",
+                "--server",
+                &server.url(),
+                "--ca-fingerprint",
+                &"00".repeat(32),
+            ],
+            &[("CMDB_ENROLL_TOKEN", &server.init.enroll_token)],
+            None,
+        )
         .expect("enroll");
     assert!(!ok, "a wrong fingerprint must be refused: {out}");
     assert!(out.contains("fingerprint"), "{out}");
     let (ok, out) = agent
-        .cmd(&[
-            "enroll",
-            "--server",
-            &server.url(),
-            "--token",
-            &server.init.enroll_token,
-            "--ca-fingerprint",
-            &server.init.ca_fingerprint,
-        ])
+        .cmd_with(
+            &[
+                "enroll",
+                "--server",
+                &server.url(),
+                "--token-file",
+                "-",
+                "--ca-fingerprint",
+                &server.init.ca_fingerprint,
+            ],
+            &[],
+            Some(&format!("{}\n", server.init.enroll_token)),
+        )
         .expect("enroll");
     assert!(ok, "{out}");
     assert!(

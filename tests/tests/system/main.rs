@@ -9,6 +9,7 @@
 mod attack;
 mod common;
 
+mod credentials;
 mod dependencies;
 mod devices;
 mod e2e;

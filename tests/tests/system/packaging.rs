@@ -79,3 +79,37 @@ fn deb_metadata_names_files_that_exist() {
         }
     }
 }
+
+#[test]
+fn postinst_scripts_write_under_umask_077_and_put_no_secret_on_a_command_line() {
+    for krate in ["agent", "server"] {
+        let path = root().join("packaging/debian").join(krate).join("postinst");
+        let text = std::fs::read_to_string(&path).expect("postinst");
+        let umask = text
+            .find("\numask 077\n")
+            .unwrap_or_else(|| panic!("{}: no `umask 077`", path.display()));
+        let work = text
+            .find("if [ \"$1\" = \"configure\" ]")
+            .expect("configure branch");
+        assert!(
+            umask < work,
+            "{}: umask 077 before any file is written",
+            path.display()
+        );
+        assert!(
+            !text.contains("--token "),
+            "{}: enrollment tokens go in a file or the environment, not on a command line",
+            path.display()
+        );
+    }
+    let agent_toml =
+        std::fs::read_to_string(root().join("packaging/agent.toml")).expect("agent.toml");
+    assert!(
+        agent_toml.contains("--token-file"),
+        "agent.toml shows --token-file"
+    );
+    assert!(
+        !agent_toml.contains("--token "),
+        "agent.toml shows no --token"
+    );
+}

@@ -16,7 +16,8 @@ use std::time::{Duration, Instant};
 use cmdb_shared::device::{DeviceInventory, LldpNeighbor};
 use cmdb_tests::snmp::{
     NetSnmp, Polled, Snmpd, Snmpsim, V3_AUTH_KEY, V3_PRIV_KEY, V3_USER, Walk, agent_snmp, bytes,
-    hex_colons, index_bytes, int, ip, opt_text, parse_oid, poll, text, unicast_mac, v3_args,
+    community, hex_colons, index_bytes, int, ip, opt_text, parse_oid, poll, text, unicast_mac,
+    v3_args,
 };
 
 use crate::common::{
@@ -43,7 +44,7 @@ const HR_PROCESSOR_LOAD: &str = "1.3.6.1.2.1.25.3.3.1.2";
 const IF_HC_IN_OCTETS: &str = "1.3.6.1.2.1.31.1.1.1.6";
 
 fn poll_v2c(sim: &Snmpsim, recording: &str) -> Polled {
-    poll(&sim.target(), &["--community", recording], LIMIT)
+    poll(&sim.target(), &[community(recording)], LIMIT)
         .unwrap_or_else(|e| panic!("{recording}: {e:#}"))
 }
 
@@ -895,7 +896,7 @@ fn bdcom_s5612_out_of_order_forwarding_table_is_walked_completely_and_in_bounded
     let started = Instant::now();
     let out = poll(
         &sim.target(),
-        &["--community", BDCOM, "--timeout", "2", "--retries", "1"],
+        &[&community(BDCOM), "--timeout", "2", "--retries", "1"],
         LIMIT,
     )
     .expect("bdcom inventory within the limit");
@@ -930,8 +931,7 @@ fn linux_host_resources_storage_and_processors_match_net_snmp_walks() {
             "127.0.0.0/30",
             "--port",
             &port,
-            "--community",
-            LINUX,
+            &community(LINUX),
             "--json",
             "--timeout",
             "0.5",
@@ -1072,12 +1072,10 @@ fn snmpd_over_every_v3_security_level_and_protocol_family_matches_its_own_walks(
                 &user,
                 "--auth-protocol",
                 auth,
-                "--auth-key",
-                V3_AUTH_KEY,
+                &format!("CMDB_SNMP_AUTH_KEY={V3_AUTH_KEY}"),
                 "--priv-protocol",
                 privacy,
-                "--priv-key",
-                V3_PRIV_KEY,
+                &format!("CMDB_SNMP_PRIV_KEY={V3_PRIV_KEY}"),
             ],
             LIMIT,
         )
@@ -1091,9 +1089,10 @@ fn snmpd_over_every_v3_security_level_and_protocol_family_matches_its_own_walks(
     for (suffix, auth) in [("auth", true), ("none", false)] {
         let user = format!("{V3_USER}-{suffix}");
         let r = NetSnmp::v3_level(&snmpd.target(), &user, auth);
+        let auth_key = format!("CMDB_SNMP_AUTH_KEY={V3_AUTH_KEY}");
         let mut args = vec!["--v3-user", user.as_str()];
         if auth {
-            args.extend(["--auth-protocol", "sha", "--auth-key", V3_AUTH_KEY]);
+            args.extend(["--auth-protocol", "sha", auth_key.as_str()]);
         }
         let inv = poll(&snmpd.target(), &args, LIMIT)
             .unwrap_or_else(|e| panic!("{user}: {e}"))
@@ -1107,8 +1106,9 @@ fn snmpd_over_every_v3_security_level_and_protocol_family_matches_its_own_walks(
 fn snmpd_refuses_a_wrong_auth_key_with_an_authentication_error() {
     let snmpd = Snmpd::start().expect("snmpd");
     let target = snmpd.target();
+    let access = v3_args("not-the-auth-pass", V3_PRIV_KEY, None);
     let mut args = vec!["inventory", target.as_str()];
-    args.extend(v3_args("not-the-auth-pass", V3_PRIV_KEY, None));
+    args.extend(access.iter().map(String::as_str));
     args.extend(["--timeout", "2", "--retries", "0"]);
     let out = agent_snmp(&args, LIMIT).expect("run cmdb-agent");
     let stderr = String::from_utf8_lossy(&out.stderr);
@@ -1127,8 +1127,9 @@ fn snmpd_refuses_a_wrong_auth_key_with_an_authentication_error() {
 fn snmpd_ignores_a_wrong_priv_key_and_the_timeout_names_the_privacy_key() {
     let snmpd = Snmpd::start().expect("snmpd");
     let target = snmpd.target();
+    let access = v3_args(V3_AUTH_KEY, "not-the-priv-pass", None);
     let mut args = vec!["inventory", target.as_str()];
-    args.extend(v3_args(V3_AUTH_KEY, "not-the-priv-pass", None));
+    args.extend(access.iter().map(String::as_str));
     args.extend(["--timeout", "1", "--retries", "1"]);
     let started = Instant::now();
     let out = agent_snmp(&args, LIMIT).expect("run cmdb-agent");
