@@ -641,3 +641,4 @@ async fn metrics_need_a_credential_unless_configured_open() {
 }
 
 mod credentials;
+mod matrix;
