@@ -139,7 +139,9 @@ impl Changes {
         let impact = self.impact.analyse(&cis, None).await?;
         let (start, end) = (time_str(start), time_str(end));
         let key = uuid::Uuid::new_v4().simple().to_string();
-        let affected: Vec<String> = impact.affected.iter().map(|a| a.id.clone()).collect();
+        // Conflicts are found on every affected CI, not on the (possibly truncated) list
+        // the answer shows.
+        let affected: Vec<String> = self.impact.affected_keys(&cis);
         let ours: BTreeSet<String> = cis.iter().chain(affected.iter()).cloned().collect();
         let overlapping = self.store.changes_overlapping(&start, &end).await?;
         let found = conflicts(&ours, &key, &overlapping);

@@ -319,6 +319,10 @@ pub struct RelationshipsConfig {
     /// forwarding entries do not make host-to-switch links.
     #[serde(default = "default_max_macs_per_access_port")]
     pub max_macs_per_access_port: usize,
+    /// Most CI ids the paths of one impact answer list in all (each affected CI's path from a
+    /// failed CI); past it, farther CIs come without their path.
+    #[serde(default = "default_max_path_elements")]
+    pub max_path_elements: usize,
     /// Most service CIs one host's listening processes make (the first by process name);
     /// the rest are left out.
     #[serde(default = "default_max_services_per_host")]
@@ -342,6 +346,7 @@ impl Default for RelationshipsConfig {
             sweep_secs: default_rel_sweep_secs(),
             max_macs_per_access_port: default_max_macs_per_access_port(),
             max_services_per_host: default_max_services_per_host(),
+            max_path_elements: default_max_path_elements(),
             core: Vec::new(),
             max_impact_items: default_max_impact_items(),
         }
@@ -362,6 +367,9 @@ fn default_max_macs_per_access_port() -> usize {
 }
 fn default_max_impact_items() -> usize {
     100_000
+}
+fn default_max_path_elements() -> usize {
+    200_000
 }
 
 /// TLS.

@@ -40,12 +40,16 @@ pub struct ImpactReport {
     pub failed: Vec<String>,
     pub down: usize,
     pub degraded: usize,
-    /// Affected business services (down or degraded).
+    /// Affected business services (down or degraded): all of them, even when `affected` is
+    /// truncated.
     pub business_services: Vec<AffectedCi>,
     /// Every affected CI (the failed ones included), by depth.
     pub affected: Vec<AffectedCi>,
     /// True when `affected` was cut at `relationships.max_impact_items` (counts stay exact).
     pub truncated: bool,
+    /// True when paths were left out (empty) past `relationships.max_path_elements` ids in
+    /// all (the nearest CIs keep theirs; business services always do).
+    pub paths_truncated: bool,
     /// Affected hosts and devices left out because they are retired (unseen for
     /// `availability.retire_after_secs`); not in `affected` nor in the counts. A retired CI
     /// named in `failed` is kept.
@@ -161,7 +165,7 @@ impl Impact {
     ) -> Result<ImpactReport, ServiceError> {
         let started = std::time::Instant::now();
         let limit = self.relationships.config().max_impact_items;
-        let (mut rows, down, degraded, truncated, elapsed_ms, alone) = {
+        let (mut rows, mut services, down, degraded, truncated, elapsed_ms, alone) = {
             let g = self.relationships.graph();
             let ids: Vec<NodeId> = failed.iter().filter_map(|k| g.node_id(k)).collect();
             // CIs without any relationship are not in the index: they are down, alone.
@@ -169,26 +173,33 @@ impl Impact {
             let result = g.impact(&ids, &ImpactOptions { max_depth });
             let elapsed_ms = started.elapsed().as_secs_f64() * 1000.0;
             let all = result.affected();
-            let rows: Vec<AffectedCi> = all
+            let row = |a: &cmdb_graph::Affected| AffectedCi {
+                id: g.key(a.node).to_string(),
+                name: None,
+                class: None,
+                state: a.state.as_str().into(),
+                cause: a.cause.as_str().into(),
+                via: a.via.map(|v| g.key(v).to_string()),
+                depth: a.depth,
+                path: result
+                    .path(a.node)
+                    .into_iter()
+                    .map(|n| g.key(n).to_string())
+                    .collect(),
+            };
+            let rows: Vec<AffectedCi> = all.iter().take(limit).map(row).collect();
+            // Business services are what change managers look for: every one of them is
+            // listed, however long the list of affected CIs it was cut from.
+            let business: std::collections::HashSet<NodeId> =
+                result.business_services().into_iter().collect();
+            let services: Vec<AffectedCi> = all
                 .iter()
-                .take(limit)
-                .map(|a| AffectedCi {
-                    id: g.key(a.node).to_string(),
-                    name: None,
-                    class: None,
-                    state: a.state.as_str().into(),
-                    cause: a.cause.as_str().into(),
-                    via: a.via.map(|v| g.key(v).to_string()),
-                    depth: a.depth,
-                    path: result
-                        .path(a.node)
-                        .into_iter()
-                        .map(|n| g.key(n).to_string())
-                        .collect(),
-                })
+                .filter(|a| business.contains(&a.node))
+                .map(row)
                 .collect();
             (
                 rows,
+                services,
                 result.count(CiState::Down),
                 result.count(CiState::Degraded),
                 all.len() > limit,
@@ -225,11 +236,20 @@ impl Impact {
             keep
         });
         let retired_left_out = before - rows.len();
-        let business_services = rows
-            .iter()
-            .filter(|r| r.class.as_deref() == Some("business_service"))
-            .cloned()
-            .collect();
+        // The answer's size is bounded by its paths: nearest first, within the budget.
+        let mut budget = self.relationships.config().max_path_elements;
+        let mut paths_truncated = false;
+        for r in &mut rows {
+            if r.path.len() <= budget {
+                budget -= r.path.len();
+            } else {
+                r.path = Vec::new();
+                paths_truncated = true;
+            }
+        }
+        self.name_rows(&mut services).await?;
+        services.sort_by(|a, b| (a.depth, &a.id).cmp(&(b.depth, &b.id)));
+        let business_services = services;
         self.telemetry.impact_queries.inc();
         Ok(ImpactReport {
             failed: failed.to_vec(),
@@ -238,6 +258,7 @@ impl Impact {
             business_services,
             affected: rows,
             truncated,
+            paths_truncated,
             retired_left_out,
             elapsed_ms,
         })
@@ -268,6 +289,23 @@ impl Impact {
             }
         }
         Ok(retired)
+    }
+
+    /// Every CI affected if `failed` fail (the failed included), as keys: not truncated, not
+    /// named (for change conflicts, which must see all of them).
+    pub fn affected_keys(&self, failed: &[String]) -> Vec<String> {
+        let g = self.relationships.graph();
+        let ids: Vec<NodeId> = failed.iter().filter_map(|k| g.node_id(k)).collect();
+        let result = g.impact(&ids, &ImpactOptions { max_depth: None });
+        let mut keys: Vec<String> = result
+            .affected()
+            .iter()
+            .map(|a| g.key(a.node).to_string())
+            .collect();
+        keys.extend(failed.iter().cloned());
+        keys.sort();
+        keys.dedup();
+        keys
     }
 
     /// What fails if `id` fails.

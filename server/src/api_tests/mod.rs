@@ -642,3 +642,77 @@ async fn metrics_need_a_credential_unless_configured_open() {
 
 mod credentials;
 mod matrix;
+
+#[tokio::test]
+async fn a_truncated_impact_still_lists_every_business_service_and_change_conflicts_see_all() {
+    let app = app_with("[relationships]\nmax_impact_items = 2\nmax_path_elements = 2\n").await;
+    let ed = app.editor().await;
+    // pdu ← a1 ← a2 ← a3 ← Shop: four hops from the PDU to the service.
+    let pdu = app.manual(&ed, "pdu", "pdu-a", json!({})).await;
+    let apps: Vec<String> = [
+        app.manual(&ed, "application", "a1", json!({})).await,
+        app.manual(&ed, "application", "a2", json!({})).await,
+        app.manual(&ed, "application", "a3", json!({})).await,
+    ]
+    .to_vec();
+    let shop = app.manual(&ed, "business_service", "Shop", json!({})).await;
+    assert_eq!(
+        app.relate(&ed, &apps[0], "powered_by", &pdu).await.0,
+        StatusCode::CREATED
+    );
+    assert_eq!(
+        app.relate(&ed, &apps[1], "depends_on", &apps[0]).await.0,
+        StatusCode::CREATED
+    );
+    assert_eq!(
+        app.relate(&ed, &apps[2], "depends_on", &apps[1]).await.0,
+        StatusCode::CREATED
+    );
+    assert_eq!(
+        app.relate(&ed, &shop, "depends_on", &apps[2]).await.0,
+        StatusCode::CREATED
+    );
+    let (status, v) = app
+        .send(
+            "POST",
+            "/api/v1/impact",
+            &app.viewer_token,
+            Some(json!({"cis": [pdu]}).to_string()),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{v}");
+    assert_eq!(v["truncated"], json!(true), "{v}");
+    assert_eq!(v["affected"].as_array().map(Vec::len), Some(2), "{v}");
+    assert_eq!(v["down"], json!(5), "counts stay exact: {v}");
+    assert_eq!(v["business_services"][0]["id"], json!(shop), "{v}");
+    assert_eq!(v["business_services"][0]["name"], json!("Shop"), "{v}");
+    assert_eq!(v["business_services"][0]["depth"], json!(4), "{v}");
+    // Paths within their budget, nearest first; the service keeps its whole path.
+    assert_eq!(v["paths_truncated"], json!(true), "{v}");
+    assert_eq!(v["affected"][0]["path"], json!([pdu]), "{v}");
+    assert_eq!(v["affected"][1]["path"], json!([]), "{v}");
+    assert_eq!(
+        v["business_services"][0]["path"].as_array().map(Vec::len),
+        Some(5),
+        "{v}"
+    );
+
+    // A change on the PDU and another on a3 (beyond the truncated list) at the same time.
+    let change = |cis: Vec<&String>| {
+        json!({"title": "work", "cis": cis, "start": "2030-01-01T00:00:00Z", "end": "2030-01-01T02:00:00Z"})
+            .to_string()
+    };
+    let (status, first) = app
+        .send("POST", "/api/v1/changes", &ed, Some(change(vec![&pdu])))
+        .await;
+    assert_eq!(status, StatusCode::CREATED, "{first}");
+    let (status, second) = app
+        .send("POST", "/api/v1/changes", &ed, Some(change(vec![&apps[2]])))
+        .await;
+    assert_eq!(status, StatusCode::CREATED, "{second}");
+    assert_eq!(
+        second["conflicts"].as_array().map(Vec::len),
+        Some(1),
+        "the second change touches a CI the first affects: {second}"
+    );
+}
