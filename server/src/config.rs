@@ -613,6 +613,30 @@ impl Config {
                 ),
             });
         }
+        // Unencrypted only to this machine: the database password and every CI would cross
+        // the network in clear text.
+        if let Some(rest) = e.strip_prefix("ws://") {
+            let host = rest
+                .split('/')
+                .next()
+                .unwrap_or("")
+                .rsplit_once(':')
+                .map_or(rest, |(h, _)| h)
+                .trim_start_matches('[')
+                .trim_end_matches(']');
+            let loopback = host == "localhost"
+                || host
+                    .parse::<std::net::IpAddr>()
+                    .is_ok_and(|ip| ip.is_loopback());
+            if !loopback {
+                return Err(ConfigError::Invalid {
+                    field: "storage.engine",
+                    reason: format!(
+                        "ws:// sends the database password and data in clear text: use wss://{rest} (ws:// only to a loopback address)"
+                    ),
+                });
+            }
+        }
         for (field, v) in [
             ("storage.namespace", &self.storage.namespace),
             ("storage.database", &self.storage.database),
@@ -864,6 +888,26 @@ mod tests {
         let cfg = Config::parse(text, Path::new("/etc/cmdb-server/server.toml"))
             .expect("packaging/server.toml must stay valid");
         assert_eq!(cfg.storage.engine, "surrealkv");
+    }
+
+    #[test]
+    fn unencrypted_remote_storage_is_refused_off_loopback() {
+        let parse = |engine: &str| {
+            Config::parse(
+                &format!("data_dir = \"/tmp/x\"\n[storage]\nengine = \"{engine}\"\n"),
+                Path::new("x.toml"),
+            )
+        };
+        for ok in [
+            "ws://127.0.0.1:8000",
+            "ws://localhost:8000",
+            "ws://[::1]:8000",
+            "wss://db.example.net:8000",
+        ] {
+            assert!(parse(ok).is_ok(), "{ok}: {:?}", parse(ok).err());
+        }
+        let err = parse("ws://10.0.0.5:8000").expect_err("clear text off the machine");
+        assert!(err.to_string().contains("wss://10.0.0.5:8000"), "{err}");
     }
 
     #[test]
