@@ -514,3 +514,23 @@ async fn an_agent_creates_at_most_its_quota_of_host_cis() {
         "the refused report created nothing"
     );
 }
+
+#[tokio::test]
+async fn control_characters_in_names_are_refused_naming_the_field_and_change_nothing() {
+    let (store, ing) = setup(&["a1"]).await;
+    let mut escape = host(UUID, "CZ1", MID, "b4:96:91:00:00:01");
+    escape.identity.as_mut().expect("identity").hostname = "web01\u{1b}[2J".into();
+    let mut newline = host(UUID, "CZ1", MID, "b4:96:91:00:00:01");
+    newline.packages.as_mut().expect("packages")[0].name = "openssl\nfake,row".into();
+    for (inv, field) in [
+        (escape, "inventory.identity.hostname"),
+        (newline, "inventory.packages[0]"),
+    ] {
+        let err = ing.ingest("a1", &full("r1", &inv)).await;
+        assert!(
+            matches!(&err, Err(IngestError::Invalid(m)) if m.starts_with(field) && m.contains("control")),
+            "{err:?}"
+        );
+    }
+    assert_eq!(host_count(&store).await, 0);
+}

@@ -60,6 +60,42 @@ pub fn validate_host(report: &Report, limits: &Limits) -> Result<(), IngestError
     {
         return bad("inventory.identity.hostname: must be 1-253 characters".into());
     }
+    // Names become CI names, history keys and lines of CSV exports: no control characters
+    // (a newline or an escape sequence in a hostname is an attack on whoever reads them).
+    let control = |s: &str| s.chars().any(char::is_control);
+    if let Some(id) = &inv.identity {
+        for (f, v) in [
+            ("hostname", Some(&id.hostname)),
+            ("fqdn", id.fqdn.as_ref()),
+            ("machine_id", id.machine_id.as_ref()),
+            ("serial", id.serial.as_ref()),
+        ] {
+            if v.is_some_and(|v| control(v)) {
+                return bad(format!(
+                    "inventory.identity.{f}: control characters are not allowed"
+                ));
+            }
+        }
+    }
+    for (i, n) in inv.network.iter().flatten().enumerate() {
+        if control(&n.name) {
+            return bad(format!(
+                "inventory.network[{i}].name: control characters are not allowed"
+            ));
+        }
+    }
+    for (i, l) in inv
+        .sockets
+        .iter()
+        .flat_map(|s| s.listening.iter())
+        .enumerate()
+    {
+        if l.process.as_deref().is_some_and(control) {
+            return bad(format!(
+                "inventory.sockets.listening[{i}].process: control characters are not allowed"
+            ));
+        }
+    }
     if let Some(p) = &inv.packages {
         if p.len() > limits.max_packages {
             return bad(format!(
@@ -75,6 +111,15 @@ pub fn validate_host(report: &Report, limits: &Limits) -> Result<(), IngestError
         {
             return bad(format!(
                 "inventory.packages[{i}]: name, version and manager must not be empty"
+            ));
+        }
+        if let Some((i, _)) = p.iter().enumerate().find(|(_, p)| {
+            [&p.name, &p.version, &p.manager]
+                .iter()
+                .any(|s| s.chars().any(char::is_control))
+        }) {
+            return bad(format!(
+                "inventory.packages[{i}]: control characters are not allowed in name, version or manager"
             ));
         }
     }
