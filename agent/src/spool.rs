@@ -73,6 +73,9 @@ pub struct Entry {
     pub bytes: u64,
 }
 
+/// The report-id counter, beside the reports.
+const SEQ_FILE: &str = "seq";
+
 /// A bounded directory of pending reports.
 #[derive(Debug)]
 pub struct Spool {
@@ -92,19 +95,43 @@ impl Spool {
                 let _ = fs::remove_file(e.path());
             }
         }
-        Ok(Self {
+        let mut spool = Self {
             dir: dir.to_path_buf(),
             max_bytes,
             max_reports,
             seq: 0,
-        })
+        };
+        // Ids come from a counter, not the clock, so a clock stepped back cannot order a new
+        // report before an older pending one (or repeat a delivered id). It starts past what
+        // the counter file says, past every pending id, and past the clock in milliseconds:
+        // the file is written without an fsync, and the clock floor covers a counter file
+        // lost or restored from an old backup.
+        let from_file = fs::read_to_string(dir.join(SEQ_FILE))
+            .ok()
+            .and_then(|s| s.trim().parse::<u64>().ok())
+            .unwrap_or(0);
+        let from_entries = spool
+            .entries()?
+            .iter()
+            .filter_map(|e| e.id.split('-').next()?.parse::<u64>().ok())
+            .max()
+            .unwrap_or(0);
+        let now = u64::try_from(chrono::Utc::now().timestamp_millis()).unwrap_or(0);
+        spool.seq = from_file.max(from_entries).max(now);
+        Ok(spool)
     }
 
-    /// A new report id, unique and ordered.
+    /// A new report id, unique and ordered (see [`Self::open`]).
     pub fn next_id(&mut self, kind: Kind) -> String {
         self.seq += 1;
-        let ms = chrono::Utc::now().timestamp_millis().max(0);
-        format!("{ms:016}-{:06}-{}", self.seq % 1_000_000, kind.suffix())
+        // Best effort: a lost write is covered by the floors taken at open.
+        let _ = fs::write(self.dir.join(SEQ_FILE), self.seq.to_string());
+        format!(
+            "{:016}-{:06}-{}",
+            self.seq,
+            self.seq % 1_000_000,
+            kind.suffix()
+        )
     }
 
     /// Writes a compressed report durably. Returns the ids dropped to stay within bounds:
@@ -236,6 +263,24 @@ pub fn write_atomic(path: &Path, bytes: &[u8], mode: u32) -> std::io::Result<()>
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn ids_keep_their_order_when_the_clock_steps_back() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        // A counter far ahead of the clock, as after the clock was stepped back a long way.
+        let ahead = u64::try_from(chrono::Utc::now().timestamp_millis()).expect("ms") * 2;
+        std::fs::write(dir.path().join(SEQ_FILE), ahead.to_string()).expect("seq");
+        let mut s = Spool::open(dir.path(), 1 << 20, 100).expect("open");
+        let a = s.next_id(Kind::Full);
+        s.push(&a, b"one").expect("push");
+        // The counter file is lost: the pending report still orders what comes next.
+        std::fs::remove_file(dir.path().join(SEQ_FILE)).expect("rm");
+        let mut s = Spool::open(dir.path(), 1 << 20, 100).expect("reopen");
+        let b = s.next_id(Kind::Delta);
+        let c = s.next_id(Kind::Metrics);
+        assert!(a < b && b < c, "{a} {b} {c}");
+        assert!(a.starts_with(&format!("{:016}", ahead + 1)), "{a}");
+    }
 
     #[test]
     fn reports_come_back_in_order_and_survive_reopening() {

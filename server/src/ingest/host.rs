@@ -23,7 +23,10 @@ impl Ingestor {
             return Ok(v.clone());
         }
         let rec = store.agent(agent).await?.ok_or(IngestError::UnknownAgent)?;
-        let mut view = AgentView::default();
+        let mut view = AgentView {
+            last_report: store.last_report(agent).await?,
+            ..AgentView::default()
+        };
         if let Some(ci_key) = rec.ci
             && let Some(ci) = store.ci_for_update(&ci_key, &[], false).await?
             && ci.agent.as_deref() == Some(agent)
@@ -34,6 +37,13 @@ impl Ingestor {
         }
         lock_or_recover(&self.views).insert(agent.to_string(), view.clone());
         Ok(view)
+    }
+
+    /// Remembers that `report` of `agent` is applied (its redelivery is acknowledged again).
+    fn applied(&self, agent: &str, report: &str) {
+        if let Some(v) = lock_or_recover(&self.views).get_mut(agent) {
+            v.last_report = Some(report.to_string());
+        }
     }
 
     /// Validates, identifies and writes one host report from `agent`.
@@ -54,6 +64,13 @@ impl Ingestor {
             identified_by: rule.to_string(),
             changes: changes as u32,
         };
+
+        // The same report again (its acknowledgement was lost on the way): already applied.
+        if let Some(ci) = &view.ci
+            && view.last_report.as_deref() == Some(report.report_id.as_str())
+        {
+            return Ok(ack(ci, &view.identified_by, 0));
+        }
 
         let changed: Vec<&'static str> = SECTIONS
             .iter()
@@ -78,6 +95,7 @@ impl Ingestor {
             if changed.is_empty() {
                 self.presence
                     .agent_seen(agent, Some(&ci), &report.agent_version, &now);
+                self.applied(agent, &report.report_id);
                 return Ok(ack(&ci, &view.identified_by, 0));
             }
         } else if let Some(ci) = &view.ci
@@ -89,6 +107,7 @@ impl Ingestor {
             }
             self.presence
                 .agent_seen(agent, Some(ci), &report.agent_version, &now);
+            self.applied(agent, &report.report_id);
             return Ok(ack(ci, &view.identified_by, 0));
         }
 
@@ -318,6 +337,7 @@ impl Ingestor {
             unbind_agent: unbind.clone(),
             duplicates,
             suspects,
+            report_id: report.report_id.clone(),
             now: now.to_string(),
         };
         self.store.apply(&write).await?;
@@ -330,6 +350,7 @@ impl Ingestor {
                 ci: Some(rec.key.clone()),
                 identified_by: rule.to_string(),
                 hashes,
+                last_report: Some(report.report_id.clone()),
             },
         );
         if bind_agent {
@@ -404,6 +425,7 @@ impl Ingestor {
             unbind_agent: None,
             duplicates: Vec::new(),
             suspects,
+            report_id: report.report_id.clone(),
             now: now.to_string(),
         };
         self.store.apply(&write).await?;
@@ -413,6 +435,7 @@ impl Ingestor {
                 ci: Some(key.clone()),
                 identified_by: "new".into(),
                 hashes,
+                last_report: Some(report.report_id.clone()),
             },
         );
         self.presence.agent_written(agent);

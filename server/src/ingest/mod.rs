@@ -74,6 +74,9 @@ struct AgentView {
     ci: Option<String>,
     identified_by: String,
     hashes: BTreeMap<String, String>,
+    /// The id of the last host report applied: a redelivery of it (its acknowledgement was
+    /// lost) is acknowledged again without being applied twice.
+    last_report: Option<String>,
 }
 
 /// The ingest service: its storage, limits and in-memory state, shared by all requests.

@@ -362,6 +362,27 @@ async fn a_redelivered_report_is_recognised_and_not_applied_twice() {
     let cold = cold(&store).await;
     let again = cold.ingest("a1", &delta).await.expect("redelivery");
     assert_eq!(again.changes, 0);
+    // Recognised by its id (remembered with the agent, so across restarts): whatever it
+    // carries, a report already applied is not applied again.
+    let mut other = changed.clone();
+    other.memory = Some(Memory {
+        total_bytes: 4 << 30,
+        swap_total_bytes: 0,
+    });
+    let same_id = report(
+        "r2",
+        ReportKind::Delta,
+        &other,
+        Inventory {
+            memory: other.memory.clone(),
+            ..Default::default()
+        },
+    );
+    let again = cold.ingest("a1", &same_id).await.expect("same id");
+    assert_eq!(
+        (again.ci_id.as_str(), again.changes),
+        (first.ci_id.as_str(), 0)
+    );
     let history = store
         .history(&first.ci_id, None, None, 100)
         .await

@@ -150,6 +150,9 @@ pub struct CiWrite {
     pub duplicates: Vec<String>,
     /// CIs this one is flagged as a suspected duplicate of (they are left untouched).
     pub suspects: Vec<String>,
+    /// The report this write applies, remembered on the agent (a redelivery is not applied
+    /// twice).
+    pub report_id: String,
     /// The CI's permanent MACs, when they may have changed (maintains the MAC lookup table).
     pub macs: Option<Vec<String>>,
     /// The CI's package keys, when its package list changed.
@@ -325,6 +328,13 @@ impl Store {
         );
         let rows: Vec<CiOwner> = self.query_rows(&sql, Value::Null).await?;
         Ok(rows.into_iter().next())
+    }
+
+    /// The id of the last host report applied for `agent`.
+    pub async fn last_report(&self, agent: &str) -> Result<Option<String>, StorageError> {
+        let sql = format!("SELECT VALUE last_report FROM {}", rid("agent", agent)?);
+        let rows: Vec<Option<String>> = self.query_rows(&sql, Value::Null).await?;
+        Ok(rows.into_iter().next().flatten())
     }
 
     /// How many host and device CIs `agent` has created (its quotas).
@@ -611,6 +621,11 @@ impl Store {
                 rid("agent", &w.agent_key)?
             ));
         }
+        sql.push_str(&format!(
+            "UPDATE {} SET last_report = $report_id;\n",
+            rid("agent", &w.agent_key)?
+        ));
+        vars.insert("report_id".into(), Value::String(w.report_id.clone()));
         if matches!(w.doc, CiDoc::New(_)) {
             // Counted against the agent's quota in the same transaction.
             sql.push_str(&format!(
