@@ -72,3 +72,163 @@ fn five_hundred_slow_loris_connections_do_not_stop_a_real_agents_report_and_are_
         "slow connections still open past the header timeout"
     );
 }
+
+/// One simulated agent's report: `memory` is what changes from one report to the next.
+fn host_report(n: usize, i: u64, kind: cmdb_shared::ReportKind) -> Vec<u8> {
+    use cmdb_shared::{Identity, Inventory, Memory, Report, SCHEMA_VERSION};
+    let full = Inventory {
+        identity: Some(Identity {
+            hostname: format!("sim-{n:03}"),
+            machine_id: Some(format!("{:032x}", 0xfa17_0000_u64 + n as u64)),
+            ..Default::default()
+        }),
+        memory: Some(Memory {
+            total_bytes: (1 << 30) + i,
+            swap_total_bytes: 0,
+        }),
+        ..Default::default()
+    };
+    let hashes = cmdb_shared::hash::inventory_hashes(&full);
+    let inventory = match kind {
+        cmdb_shared::ReportKind::Full => full,
+        cmdb_shared::ReportKind::Delta => Inventory {
+            memory: full.memory.clone(),
+            ..Default::default()
+        },
+    };
+    serde_json::to_vec(&Report {
+        schema_version: SCHEMA_VERSION,
+        report_id: format!("{:016}-000000-sim", i),
+        kind,
+        agent_version: "sim".into(),
+        collected_at: chrono::Utc::now(),
+        section_hashes: hashes,
+        inventory,
+        errors: vec![],
+    })
+    .expect("json")
+}
+
+#[test]
+fn kill_9_during_ingest_by_200_agents_loses_no_acknowledged_report_and_applies_none_twice() {
+    const AGENTS: usize = 200;
+    let mut server = Server::start().expect("server");
+    server
+        .configure("[auth]\nenroll_per_minute = 100000\n")
+        .expect("configure");
+    let client = server.client().expect("client");
+    let url = format!("{}/api/v1/reports", server.url());
+    let runtime = cmdb_tests::rt();
+    // Enrolled through the API, each with its first full report.
+    let tokens: Vec<String> = (0..AGENTS)
+        .map(|n| {
+            let body = serde_json::to_vec(&cmdb_shared::EnrollRequest {
+                hostname: format!("sim-{n:03}"),
+                agent_version: "sim".into(),
+            })
+            .expect("json");
+            let (status, v) = server
+                .request(
+                    "POST",
+                    "/api/v1/enroll",
+                    &server.init.enroll_token,
+                    Some(body),
+                    &[],
+                )
+                .expect("enroll");
+            assert_eq!(status, 200, "{v}");
+            let token = v["token"].as_str().expect("token").to_string();
+            let (status, v) = server
+                .request(
+                    "POST",
+                    "/api/v1/reports",
+                    &token,
+                    Some(host_report(n, 0, cmdb_shared::ReportKind::Full)),
+                    &[],
+                )
+                .expect("first report");
+            assert_eq!(status, 200, "{v}");
+            token
+        })
+        .collect();
+
+    // Each agent sends deltas (a real change each) as fast as they are acknowledged.
+    let acked: Arc<std::sync::Mutex<Vec<(usize, u64)>>> = Arc::default();
+    let handles: Vec<_> = tokens
+        .iter()
+        .enumerate()
+        .map(|(n, token)| {
+            let (client, url, token, acked) =
+                (client.clone(), url.clone(), token.clone(), acked.clone());
+            runtime.spawn(async move {
+                for i in 1..10_000u64 {
+                    let r = client
+                        .post(&url)
+                        .bearer_auth(&token)
+                        .header("content-type", "application/json")
+                        .body(host_report(n, i, cmdb_shared::ReportKind::Delta))
+                        .send()
+                        .await;
+                    match r {
+                        Ok(r) if r.status().is_success() => {
+                            acked.lock().expect("acked").push((n, i));
+                        }
+                        _ => break,
+                    }
+                }
+            })
+        })
+        .collect();
+    let before_kill = runtime.block_on(async {
+        tokio::time::sleep(Duration::from_millis(2000)).await;
+        let before = acked.lock().expect("acked").len();
+        server.kill9().expect("kill -9");
+        for h in handles {
+            h.await.expect("agent");
+        }
+        before
+    });
+    assert!(
+        before_kill >= AGENTS,
+        "too few reports acknowledged before the kill ({before_kill}) for the test to mean anything"
+    );
+    let acked = acked.lock().expect("acked").clone();
+
+    server.resume().expect("restart after kill -9");
+    let (_, agents) = server.get("/api/v1/agents").expect("agents");
+    let agents = agents.as_array().expect("agents").clone();
+    let mut checked = 0;
+    for n in 0..AGENTS {
+        let last_acked = acked
+            .iter()
+            .filter(|(a, _)| *a == n)
+            .map(|(_, i)| *i)
+            .max()
+            .unwrap_or(0);
+        let ci = agents
+            .iter()
+            .find(|a| a["hostname"] == format!("sim-{n:03}").as_str())
+            .and_then(|a| a["ci"].as_str())
+            .unwrap_or_else(|| panic!("sim-{n:03} has no CI"))
+            .to_string();
+        let history = server.history(&ci).expect("history");
+        let changes: Vec<u64> = history
+            .iter()
+            .filter(|h| h["attribute"] == "memory.total_bytes")
+            .filter_map(|h| h["new"].as_u64())
+            .map(|b| b - (1 << 30))
+            .collect();
+        // Every acknowledged change is there, in order, once; at most one more (applied, its
+        // acknowledgement lost in the kill).
+        let want: Vec<u64> = (1..=last_acked).collect();
+        assert!(
+            changes.len() == want.len() || changes.len() == want.len() + 1,
+            "sim-{n:03}: {} changes for {} acknowledged",
+            changes.len(),
+            want.len()
+        );
+        assert_eq!(&changes[..want.len()], &want[..], "sim-{n:03}");
+        checked += want.len();
+    }
+    assert_eq!(checked, acked.len());
+}
