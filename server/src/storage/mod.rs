@@ -273,10 +273,14 @@ impl Store {
         version: u32,
         sql: &str,
     ) -> Result<(), StorageError> {
+        // Compare and set: the migration applies only on top of the version before it, so two
+        // servers starting at once cannot both apply it (the second one's transaction throws,
+        // or conflicts on `meta:schema`, and it re-reads the version).
         let full = format!(
-            "BEGIN TRANSACTION;\n{sql}\nUPSERT meta:schema SET version = $version;\nCOMMIT TRANSACTION;"
+            "DEFINE TABLE IF NOT EXISTS meta SCHEMALESS;\nBEGIN TRANSACTION;\nIF ((SELECT VALUE version FROM meta:schema)[0] ?? 0) != $from {{ THROW \"schema migration raced: another server applied it\" }};\n{sql}\nUPSERT meta:schema SET version = $version;\nCOMMIT TRANSACTION;"
         );
-        self.run(&full, json!({ "version": version })).await?;
+        self.run(&full, json!({ "version": version, "from": version - 1 }))
+            .await?;
         Ok(())
     }
 }

@@ -100,10 +100,30 @@ pub async fn migrate(store: &Store) -> Result<(), StorageError> {
             supported: current_version(),
         });
     }
-    for (i, sql) in MIGRATIONS.iter().enumerate().skip(found as usize) {
-        let version = i as u32 + 1;
+    let mut found = found;
+    let mut raced = 0;
+    while (found as usize) < MIGRATIONS.len() {
+        let version = found + 1;
         tracing::info!(version, "applying schema migration");
-        store.apply_migration(version, sql).await?;
+        match store
+            .apply_migration(version, MIGRATIONS[found as usize])
+            .await
+        {
+            Ok(()) => found = version,
+            // Another server is migrating the same database: see where it got to.
+            Err(e) if raced < 20 => {
+                raced += 1;
+                tracing::info!(version, error = %e, "schema migration not applied; reading the version again");
+                tokio::time::sleep(std::time::Duration::from_millis(50 * raced)).await;
+                let now = store.schema_version().await?;
+                if now == found {
+                    // Nobody moved it: the failure was the migration's own.
+                    return Err(e);
+                }
+                found = now;
+            }
+            Err(e) => return Err(e),
+        }
     }
     Ok(())
 }

@@ -108,13 +108,53 @@ async fn version_3_adds_device_lookups_and_keeps_existing_cis_readable() {
 async fn a_data_directory_from_a_newer_server_is_refused() {
     let store = Store::memory().await.expect("memory");
     store
-        .apply_migration(
-            current_version() + 5,
-            "DEFINE TABLE IF NOT EXISTS meta SCHEMALESS;",
-        )
+        .raw(&format!(
+            "UPSERT meta:schema SET version = {};",
+            current_version() + 5
+        ))
         .await
         .expect("fake newer schema");
     let err = migrate(&store).await.expect_err("must refuse");
     assert!(matches!(err, StorageError::NewerSchema { .. }), "{err}");
     assert!(err.to_string().contains("upgrade cmdb-server"), "{err}");
+}
+
+#[tokio::test]
+async fn two_servers_migrating_one_database_at_once_apply_each_migration_once() {
+    let store = Store::unmigrated().await.expect("memory");
+    store
+        .apply_migration(1, MIGRATIONS[0])
+        .await
+        .expect("version 1");
+    store
+        .raw(
+            "CREATE ci:⟨c1⟩ SET class = 'host', name = 'db01', identified_by = 'new', keys = {}, \
+             first_seen = '2026-11-01T00:00:00.000Z', last_seen = '2026-11-01T00:00:00.000Z', \
+             agent = NONE, suspected_duplicates = [], section_hashes = {}, package_count = 2, \
+             packages = ['k1', 'k2'];",
+        )
+        .await
+        .expect("a version-1 CI");
+    let (a, b) = tokio::join!(migrate(&store), migrate(&store));
+    a.expect("first server");
+    b.expect("second server");
+    assert_eq!(
+        store.schema_version().await.expect("version"),
+        current_version()
+    );
+    let ci = store
+        .ci_for_update("c1", &[], true)
+        .await
+        .expect("read")
+        .expect("ci");
+    assert_eq!(ci.packages, vec!["k1".to_string(), "k2".to_string()]);
+    // Applying a migration on top of the wrong version is refused and changes nothing.
+    let err = store
+        .apply_migration(2, MIGRATIONS[1])
+        .await
+        .expect_err("version 2 again");
+    assert!(
+        err.to_string().contains("raced") || format!("{err:?}").contains("raced"),
+        "{err:?}"
+    );
 }
