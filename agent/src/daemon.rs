@@ -74,6 +74,10 @@ pub enum AgentError {
     Encode(#[source] std::io::Error),
     #[error(transparent)]
     Config(#[from] crate::config::ConfigError),
+    #[error(
+        "the credential's server {0} is https but the state directory holds no pinned CA: enroll again with --ca-cert or --ca-fingerprint"
+    )]
+    NoPinnedCa(String),
 }
 
 /// What delivering the spool achieved.
@@ -123,8 +127,13 @@ impl Agent {
     pub fn new(cfg: Config) -> Result<Self, AgentError> {
         let state = StateDir::new(&cfg.state_dir);
         let cred = state.credential()?;
+        // An https server is trusted only through the CA pinned at enrollment; no system
+        // trust store is a fallback.
         let tls = match state.ca_pem()? {
             Some(pem) => Some(crate::tls::pinned_ca(&pem)?),
+            None if cred.server.starts_with("https://") => {
+                return Err(AgentError::NoPinnedCa(cred.server.clone()));
+            }
             None => None,
         };
         let http = client::build(tls, Duration::from_secs(cfg.delivery.timeout_secs))?;
@@ -506,6 +515,27 @@ impl Agent {
 mod tests {
     use super::*;
     use rand::SeedableRng;
+
+    #[test]
+    fn an_https_credential_without_its_pinned_ca_is_refused() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let state = dir.path().join("state");
+        StateDir::new(&state)
+            .save_enrollment(
+                &Credential {
+                    server: "https://cmdb.example.net:8443".into(),
+                    agent_id: "a1".into(),
+                    token: "t".into(),
+                },
+                None,
+            )
+            .expect("enrolled");
+        let text = format!("state_dir = {state:?}\n");
+        let cfg = Config::parse(&text, std::path::Path::new("agent.toml")).expect("config");
+        let err = Agent::new(cfg).expect_err("no CA, no https");
+        assert!(matches!(err, AgentError::NoPinnedCa(_)), "{err}");
+        assert!(err.to_string().contains("--ca-cert"), "{err}");
+    }
 
     #[tokio::test]
     async fn the_daemon_ticks_metrics_beside_its_inventory_cycle() {
