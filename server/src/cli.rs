@@ -63,6 +63,11 @@ enum Command {
         #[command(subcommand)]
         command: TokenCommand,
     },
+    /// The server certificate.
+    Cert {
+        #[command(subcommand)]
+        command: CertCommand,
+    },
     /// Initialise (if needed) a data directory, start the server, enroll and run a local
     /// agent, and print the URL and an admin token.
     Quickstart {
@@ -233,6 +238,23 @@ async fn call(req: reqwest::RequestBuilder) -> anyhow::Result<String> {
 }
 
 #[derive(Subcommand)]
+enum CertCommand {
+    /// A new server certificate signed by the data directory's CA (the one `init` made and
+    /// agents pinned), written over the configured one; restart the server to use it.
+    Renew {
+        #[arg(long)]
+        config: PathBuf,
+        /// Extra DNS name or IP address (repeatable; localhost, loopback, this host's name
+        /// and the listen address are always included).
+        #[arg(long = "name")]
+        names: Vec<String>,
+        /// Validity in days from now (1 to 3650).
+        #[arg(long, default_value_t = 825, value_parser = clap::value_parser!(u32).range(1..=3650))]
+        days: u32,
+    },
+}
+
+#[derive(Subcommand)]
 enum TokenCommand {
     /// Create a token directly in the data directory (server stopped, or remote storage).
     /// While the server runs, use POST /api/v1/tokens with an admin token instead.
@@ -369,6 +391,24 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
             let listener = std::net::TcpListener::bind(cfg.listen)
                 .with_context(|| format!("cannot listen on {}", cfg.listen))?;
             crate::run(cfg, listener, shutdown_signal()).await?;
+            Ok(())
+        }
+        Command::Cert {
+            command:
+                CertCommand::Renew {
+                    config,
+                    names,
+                    days,
+                },
+        } => {
+            let cfg = Config::load(&config)?;
+            let path = crate::setup::renew_certificate(&cfg, &names, days)?;
+            // Prove it loads before saying so.
+            crate::pki::server_config(&path, &cfg.resolve(&cfg.tls.key))?;
+            println!(
+                "renewed {} for {days} days; restart cmdb-server to serve it",
+                path.display()
+            );
             Ok(())
         }
         Command::CheckConfig { config } => {

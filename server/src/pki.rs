@@ -45,9 +45,8 @@ pub struct GeneratedPki {
     pub ca_fingerprint: String,
 }
 
-/// Makes a CA and a server certificate valid for `names` (DNS names and IP addresses).
-pub fn generate(names: &[String]) -> Result<GeneratedPki, PkiError> {
-    let ca_key = KeyPair::generate()?;
+/// The CA's parameters: what `init` signs the CA with, and what a renewal names as issuer.
+fn ca_params() -> Result<CertificateParams, PkiError> {
     let mut ca_params = CertificateParams::new(Vec::<String>::new())?;
     let mut dn = DistinguishedName::new();
     dn.push(DnType::CommonName, "cmdb-server CA");
@@ -57,8 +56,44 @@ pub fn generate(names: &[String]) -> Result<GeneratedPki, PkiError> {
     ca_params.key_usages = vec![KeyUsagePurpose::KeyCertSign, KeyUsagePurpose::CrlSign];
     ca_params.not_before = rcgen::date_time_ymd(2025, 1, 1);
     ca_params.not_after = rcgen::date_time_ymd(2045, 1, 1);
-    let ca = CertifiedIssuer::self_signed(ca_params, ca_key)?;
+    Ok(ca_params)
+}
 
+/// Makes a CA and a server certificate valid for `names` (DNS names and IP addresses).
+pub fn generate(names: &[String]) -> Result<GeneratedPki, PkiError> {
+    let ca_key = KeyPair::generate()?;
+    let ca = CertifiedIssuer::self_signed(ca_params()?, ca_key)?;
+    let (server_chain_pem, server_key_pem) = server_cert(names, &ca, &ca.pem(), None)?;
+    Ok(GeneratedPki {
+        ca_pem: ca.pem(),
+        ca_key_pem: ca.key().serialize_pem(),
+        server_chain_pem,
+        server_key_pem,
+        ca_fingerprint: hex::encode(Sha256::digest(ca.der())),
+    })
+}
+
+/// A new server certificate and key for `names`, signed by the CA `init` made (its PEM and
+/// key), valid for `days` from now: what `cmdb-server cert renew` writes. Agents pinned that
+/// CA, so they trust the new certificate as they did the old one.
+pub fn renew_server(
+    ca_pem: &str,
+    ca_key_pem: &str,
+    names: &[String],
+    days: u32,
+) -> Result<(String, String), PkiError> {
+    let key = KeyPair::from_pem(ca_key_pem)?;
+    let issuer = rcgen::Issuer::new(ca_params()?, key);
+    server_cert(names, &issuer, ca_pem, Some(days))
+}
+
+/// A server certificate for `names` signed by `issuer`; the chain is it followed by the CA.
+fn server_cert(
+    names: &[String],
+    issuer: &rcgen::Issuer<'_, impl rcgen::SigningKey>,
+    ca_pem: &str,
+    days: Option<u32>,
+) -> Result<(String, String), PkiError> {
     let server_key = KeyPair::generate()?;
     let mut params = CertificateParams::new(names.to_vec())?;
     let mut dn = DistinguishedName::new();
@@ -72,17 +107,22 @@ pub fn generate(names: &[String]) -> Result<GeneratedPki, PkiError> {
     params.distinguished_name = dn;
     params.key_usages = vec![KeyUsagePurpose::DigitalSignature];
     params.extended_key_usages = vec![ExtendedKeyUsagePurpose::ServerAuth];
-    params.not_before = rcgen::date_time_ymd(2025, 1, 1);
-    params.not_after = rcgen::date_time_ymd(2036, 1, 1);
-    let server = params.signed_by(&server_key, &ca)?;
-
-    Ok(GeneratedPki {
-        ca_pem: ca.pem(),
-        ca_key_pem: ca.key().serialize_pem(),
-        server_chain_pem: format!("{}{}", server.pem(), ca.pem()),
-        server_key_pem: server_key.serialize_pem(),
-        ca_fingerprint: hex::encode(Sha256::digest(ca.der())),
-    })
+    match days {
+        None => {
+            params.not_before = rcgen::date_time_ymd(2025, 1, 1);
+            params.not_after = rcgen::date_time_ymd(2036, 1, 1);
+        }
+        Some(days) => {
+            let now = time::OffsetDateTime::now_utc();
+            params.not_before = now - time::Duration::days(1);
+            params.not_after = now + time::Duration::days(i64::from(days));
+        }
+    }
+    let server = params.signed_by(&server_key, issuer)?;
+    Ok((
+        format!("{}{ca_pem}", server.pem()),
+        server_key.serialize_pem(),
+    ))
 }
 
 /// The ring-based rustls provider used by every TLS endpoint of the server.

@@ -61,6 +61,61 @@ impl std::fmt::Debug for InitOutput {
     }
 }
 
+/// The names a server certificate is valid for: localhost, the loopback addresses, this
+/// host's name, the listen address (unless unspecified) and `extra`.
+fn server_names(listen: SocketAddr, extra: &[String]) -> Vec<String> {
+    let mut sans = vec!["localhost".to_string(), "127.0.0.1".into(), "::1".into()];
+    if let Ok(h) = std::fs::read_to_string("/proc/sys/kernel/hostname") {
+        let h = h.trim().to_string();
+        if !h.is_empty() && !sans.contains(&h) {
+            sans.push(h);
+        }
+    }
+    if !listen.ip().is_unspecified() && !sans.contains(&listen.ip().to_string()) {
+        sans.push(listen.ip().to_string());
+    }
+    for n in extra {
+        if !sans.contains(n) {
+            sans.push(n.clone());
+        }
+    }
+    sans
+}
+
+/// `cmdb-server cert renew`: a new server certificate and key, signed by the CA `init` made
+/// in the data directory (`tls/ca.pem`, `tls/ca.key`), valid for `days`, written over the
+/// configured `tls.cert` and `tls.key`. Agents pinned that CA: nothing changes for them.
+/// Returns the certificate's path; the server uses it from its next start.
+pub fn renew_certificate(cfg: &Config, names: &[String], days: u32) -> Result<PathBuf, SetupError> {
+    let read = |p: PathBuf| {
+        std::fs::read_to_string(&p).map_err(|source| SetupError::Write {
+            path: format!(
+                "{} (the CA cmdb-server init made; a certificate from another PKI is renewed there)",
+                p.display()
+            ),
+            source,
+        })
+    };
+    let ca_pem = read(cfg.data_dir.join("tls/ca.pem"))?;
+    let ca_key = read(cfg.data_dir.join("tls/ca.key"))?;
+    let (chain, key) = pki::renew_server(&ca_pem, &ca_key, &server_names(cfg.listen, names), days)?;
+    let cert_path = cfg.resolve(&cfg.tls.cert);
+    // The key first: a certificate whose key is not written yet would not load.
+    let key_path = cfg.resolve(&cfg.tls.key);
+    write_file(&key_path.with_extension("key.new"), &key, 0o600)?;
+    write_file(&cert_path.with_extension("pem.new"), &chain, 0o644)?;
+    for (new, path) in [
+        (key_path.with_extension("key.new"), &key_path),
+        (cert_path.with_extension("pem.new"), &cert_path),
+    ] {
+        std::fs::rename(&new, path).map_err(|source| SetupError::Write {
+            path: path.display().to_string(),
+            source,
+        })?;
+    }
+    Ok(cert_path)
+}
+
 fn write_file(path: &Path, contents: &str, mode: u32) -> Result<(), SetupError> {
     let err = |source| SetupError::Write {
         path: path.display().to_string(),
@@ -107,22 +162,7 @@ pub async fn init(
             path: data_dir.display().to_string(),
             source,
         })?;
-    let mut sans = vec!["localhost".to_string(), "127.0.0.1".into(), "::1".into()];
-    if let Ok(h) = std::fs::read_to_string("/proc/sys/kernel/hostname") {
-        let h = h.trim().to_string();
-        if !h.is_empty() && !sans.contains(&h) {
-            sans.push(h);
-        }
-    }
-    if !listen.ip().is_unspecified() && !sans.contains(&listen.ip().to_string()) {
-        sans.push(listen.ip().to_string());
-    }
-    for n in names {
-        if !sans.contains(n) {
-            sans.push(n.clone());
-        }
-    }
-    let generated = pki::generate(&sans)?;
+    let generated = pki::generate(&server_names(listen, names))?;
     write_file(&data_dir.join("tls/ca.pem"), &generated.ca_pem, 0o644)?;
     write_file(&data_dir.join("tls/ca.key"), &generated.ca_key_pem, 0o600)?;
     write_file(

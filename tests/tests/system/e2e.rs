@@ -574,3 +574,46 @@ fn openapi_metrics_and_health_are_served() {
         .expect("healthz");
     assert_eq!((s, v["status"].as_str()), (200, Some("ok")));
 }
+
+#[test]
+fn the_server_certificate_is_renewed_and_enrolled_agents_keep_trusting_it() {
+    let mut server = Server::start().expect("server");
+    let agent = Agent::new(Path::new("/"), 300).expect("agent");
+    agent.enroll(&server).expect("enroll");
+    agent.run_once().expect("report before");
+    let cert = server
+        .init
+        .config
+        .parent()
+        .expect("dir")
+        .join("tls/server.pem");
+    let before = std::fs::read_to_string(&cert).expect("cert");
+    server.stop().expect("stop");
+    let out = std::process::Command::new(cmdb_tests::bin("cmdb-server"))
+        .args(["cert", "renew", "--days", "30", "--config"])
+        .arg(&server.init.config)
+        .output()
+        .expect("renew");
+    let text =
+        String::from_utf8_lossy(&out.stdout).to_string() + &String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{text}");
+    assert!(text.contains("renewed"), "{text}");
+    let after = std::fs::read_to_string(&cert).expect("cert");
+    assert_ne!(before, after, "the certificate was not rewritten");
+    // The chain still ends with the same CA, which the agent pinned.
+    let ca = std::fs::read_to_string(&server.init.ca_cert).expect("ca");
+    assert!(
+        after.ends_with(&ca),
+        "the new chain does not end with the CA"
+    );
+    server.resume().expect("restart");
+    agent.run_once().expect("report after the renewal");
+    // Bad input: a validity out of range is refused, naming the option.
+    let out = std::process::Command::new(cmdb_tests::bin("cmdb-server"))
+        .args(["cert", "renew", "--days", "0", "--config"])
+        .arg(&server.init.config)
+        .output()
+        .expect("renew");
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("--days"));
+}
