@@ -97,13 +97,18 @@ pub const REPORTS_PATH: &str = "/api/v1/reports";
 /// Where device polls go.
 pub const DEVICE_REPORTS_PATH: &str = "/api/v1/device-reports";
 
-/// `POST` of a zstd-compressed report to `path` ([`REPORTS_PATH`] or [`DEVICE_REPORTS_PATH`]).
+/// The header that tells the server how many reports this agent's spool has dropped, ever.
+pub const DROPPED_HEADER: &str = "x-cmdb-spool-dropped";
+
+/// `POST` of a zstd-compressed report to `path` ([`REPORTS_PATH`] or [`DEVICE_REPORTS_PATH`]),
+/// saying how many reports the spool has dropped (`dropped`).
 pub async fn deliver(
     client: &reqwest::Client,
     server: &str,
     path: &str,
     token: &str,
     compressed: Vec<u8>,
+    dropped: u64,
 ) -> Delivery {
     let url = format!("{}{path}", server.trim_end_matches('/'));
     let resp = client
@@ -111,6 +116,7 @@ pub async fn deliver(
         .bearer_auth(token)
         .header("content-type", "application/json")
         .header("content-encoding", "zstd")
+        .header(DROPPED_HEADER, dropped)
         .body(compressed)
         .send()
         .await;
@@ -184,7 +190,7 @@ mod tests {
         let http = build(None, Duration::from_secs(5)).expect("client");
         let body = zstd::bulk::compress(b"{}", 1).expect("zstd");
         for want in [Some(7), Some(7), None] {
-            let got = deliver(&http, &url, REPORTS_PATH, "t", body.clone()).await;
+            let got = deliver(&http, &url, REPORTS_PATH, "t", body.clone(), 0).await;
             match (got, want) {
                 (Delivery::Later(_, after), Some(s)) => assert_eq!(after, Duration::from_secs(s)),
                 (Delivery::Retry(_), None) => {}

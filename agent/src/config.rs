@@ -301,11 +301,13 @@ fn default_interval_secs() -> u64 {
 fn default_full_interval_secs() -> u64 {
     6 * 3600
 }
+// A day away holds: 1,440 metric ticks, 288 host reports, and 25 devices polled every 5 min
+// (7,200 polls) — 8,928 files of a few KB each.
 fn default_spool_max_bytes() -> u64 {
-    64 * 1024 * 1024
+    128 * 1024 * 1024
 }
 fn default_spool_max_reports() -> usize {
-    2000
+    10_000
 }
 fn default_timeout_secs() -> u64 {
     30

@@ -320,8 +320,15 @@ impl Agent {
                 Kind::Full | Kind::Delta => client::REPORTS_PATH,
                 Kind::Metrics => cmdb_shared::metrics::METRICS_PATH,
             };
-            let answer =
-                client::deliver(&self.http, &self.cred.server, path, &self.cred.token, bytes).await;
+            let answer = client::deliver(
+                &self.http,
+                &self.cred.server,
+                path,
+                &self.cred.token,
+                bytes,
+                self.spool.dropped(),
+            )
+            .await;
             match answer {
                 Delivery::Acked => {
                     self.spool.remove(e)?;

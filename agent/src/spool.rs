@@ -75,6 +75,9 @@ pub struct Entry {
 
 /// The report-id counter, beside the reports.
 const SEQ_FILE: &str = "seq";
+/// How many reports the spool has dropped to stay within its bounds, ever (told to the
+/// server with every delivery).
+const DROPPED_FILE: &str = "dropped";
 
 /// A bounded directory of pending reports.
 #[derive(Debug)]
@@ -83,6 +86,7 @@ pub struct Spool {
     max_bytes: u64,
     max_reports: usize,
     seq: u64,
+    dropped: u64,
 }
 
 impl Spool {
@@ -100,7 +104,12 @@ impl Spool {
             max_bytes,
             max_reports,
             seq: 0,
+            dropped: 0,
         };
+        spool.dropped = fs::read_to_string(dir.join(DROPPED_FILE))
+            .ok()
+            .and_then(|s| s.trim().parse::<u64>().ok())
+            .unwrap_or(0);
         // Ids come from a counter, not the clock, so a clock stepped back cannot order a new
         // report before an older pending one (or repeat a delivered id). It starts past what
         // the counter file says, past every pending id, and past the clock in milliseconds:
@@ -119,6 +128,11 @@ impl Spool {
         let now = u64::try_from(chrono::Utc::now().timestamp_millis()).unwrap_or(0);
         spool.seq = from_file.max(from_entries).max(now);
         Ok(spool)
+    }
+
+    /// Reports dropped to stay within bounds, ever.
+    pub fn dropped(&self) -> u64 {
+        self.dropped
     }
 
     /// A new report id, unique and ordered (see [`Self::open`]).
@@ -151,7 +165,13 @@ impl Spool {
         File::open(&self.dir)
             .and_then(|d| d.sync_all())
             .map_err(io(&self.dir))?;
-        self.enforce_bounds()
+        let dropped = self.enforce_bounds()?;
+        if !dropped.is_empty() {
+            self.dropped += dropped.len() as u64;
+            let p = self.dir.join(DROPPED_FILE);
+            fs::write(&p, self.dropped.to_string()).map_err(io(&p))?;
+        }
+        Ok(dropped)
     }
 
     /// Pending reports, oldest first.
@@ -263,6 +283,19 @@ pub fn write_atomic(path: &Path, bytes: &[u8], mode: u32) -> std::io::Result<()>
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn what_the_bounds_drop_is_counted_and_the_count_survives_reopening() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let mut s = Spool::open(dir.path(), 1 << 20, 2).expect("open");
+        for _ in 0..5 {
+            let id = s.next_id(Kind::Metrics);
+            s.push(&id, b"x").expect("push");
+        }
+        assert_eq!(s.dropped(), 3);
+        let s = Spool::open(dir.path(), 1 << 20, 2).expect("reopen");
+        assert_eq!(s.dropped(), 3);
+    }
 
     #[test]
     fn ids_keep_their_order_when_the_clock_steps_back() {

@@ -387,6 +387,7 @@ impl Access {
             enrolled_at: time_str(now),
             last_seen: None,
             ci: None,
+            spool_dropped: 0,
         };
         let cred = TokenRecord {
             key: uuid::Uuid::new_v4().simple().to_string(),

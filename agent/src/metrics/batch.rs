@@ -194,7 +194,15 @@ pub async fn deliver(
         // Remembered before sending: if this attempt is lost or abandoned mid-way, the next
         // one sends the same group under the same id.
         resume.last = Some((rest[0].id.clone(), count));
-        let answer = client::deliver(http, &cred.server, METRICS_PATH, &cred.token, body).await;
+        let answer = client::deliver(
+            http,
+            &cred.server,
+            METRICS_PATH,
+            &cred.token,
+            body,
+            spool.dropped(),
+        )
+        .await;
         match answer {
             Delivery::Acked => {
                 for e in group {

@@ -45,6 +45,7 @@ async fn app_with(extra: &str) -> App {
                 enrolled_at: now_str(),
                 last_seen: None,
                 ci: None,
+                spool_dropped: 0,
             },
             &TokenRecord {
                 key: "ta1".into(),
@@ -714,5 +715,47 @@ async fn a_truncated_impact_still_lists_every_business_service_and_change_confli
         second["conflicts"].as_array().map(Vec::len),
         Some(1),
         "the second change touches a CI the first affects: {second}"
+    );
+}
+
+#[tokio::test]
+async fn an_agents_spool_drop_count_is_shown_per_agent_and_a_bad_one_refused() {
+    let app = app().await;
+    let batch = json!({
+        "schema_version": cmdb_shared::SCHEMA_VERSION,
+        "batch_id": "b1",
+        "agent_version": "test",
+        "interval_secs": 60,
+    })
+    .to_string();
+    let post = |dropped: &'static str| {
+        let req = Request::builder()
+            .method("POST")
+            .uri("/api/v1/device-reports")
+            .header("authorization", format!("Bearer {}", app.agent_token))
+            .header("content-type", "application/json")
+            .header("x-cmdb-spool-dropped", dropped)
+            .body(Body::from(batch.clone()))
+            .expect("request");
+        let state = app.state.clone();
+        async move {
+            crate::app(state)
+                .oneshot(req)
+                .await
+                .expect("response")
+                .status()
+        }
+    };
+    // The count is taken before the body is looked at (a malformed poll still says it).
+    assert_eq!(post("many").await, StatusCode::BAD_REQUEST);
+    post("7").await;
+    app.state.ingest.flush_last_seen().await;
+    let (status, agents) = app
+        .send("GET", "/api/v1/agents", &app.viewer_token, None)
+        .await;
+    assert_eq!(status, StatusCode::OK);
+    assert!(
+        agents.to_string().contains("\"spool_dropped\":7"),
+        "{agents}"
     );
 }

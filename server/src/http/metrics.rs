@@ -37,9 +37,11 @@ pub fn router() -> Router<Arc<AppState>> {
 pub(super) async fn push(
     State(state): State<Arc<AppState>>,
     principal: Principal,
+    headers: axum::http::HeaderMap,
     body: Result<Bytes, BytesRejection>,
 ) -> Result<Json<MetricAck>, ApiError> {
     let agent = super::reports::reporting_agent(&principal)?;
+    super::reports::note_spool_dropped(&state, &agent, &headers)?;
     let batch: MetricBatch =
         super::reports::parse_report(read_body(body)?, |b: &MetricBatch| b.schema_version)?;
     Ok(Json(state.metrics.ingest(&agent, &batch).await?))

@@ -61,9 +61,11 @@ struct VersionProbe {
 async fn report(
     State(state): State<Arc<AppState>>,
     principal: Principal,
+    headers: HeaderMap,
     body: Result<Bytes, BytesRejection>,
 ) -> Result<Json<ReportAck>, ApiError> {
     let agent = reporting_agent(&principal)?;
+    note_spool_dropped(&state, &agent, &headers)?;
     let started = std::time::Instant::now();
     let result = async {
         let report: Report = parse_report(read_body(body)?, |r: &Report| r.schema_version)?;
@@ -86,9 +88,11 @@ async fn report(
 async fn device_report(
     State(state): State<Arc<AppState>>,
     principal: Principal,
+    headers: HeaderMap,
     body: Result<Bytes, BytesRejection>,
 ) -> Result<Json<ReportAck>, ApiError> {
     let agent = reporting_agent(&principal)?;
+    note_spool_dropped(&state, &agent, &headers)?;
     let started = std::time::Instant::now();
     let result = async {
         let report: DeviceReport =
@@ -146,4 +150,28 @@ pub(super) fn parse_report<T: DeserializeOwned>(
         }
     }
     parse_json(Ok(bytes))
+}
+
+/// The header in which an agent says how many reports its spool has dropped, ever.
+pub const SPOOL_DROPPED: &str = "x-cmdb-spool-dropped";
+
+/// Records what an agent's `x-cmdb-spool-dropped` header says (shown per agent); a value that
+/// is not a count is refused.
+pub(super) fn note_spool_dropped(
+    state: &AppState,
+    agent: &str,
+    headers: &HeaderMap,
+) -> Result<(), ApiError> {
+    let Some(v) = headers.get(SPOOL_DROPPED) else {
+        return Ok(());
+    };
+    let n: u64 = v
+        .to_str()
+        .ok()
+        .and_then(|s| s.trim().parse().ok())
+        .ok_or_else(|| {
+            ApiError::BadRequest(format!("{SPOOL_DROPPED}: expected a count of reports"))
+        })?;
+    state.ingest.spool_dropped(agent, n);
+    Ok(())
 }

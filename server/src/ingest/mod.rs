@@ -216,8 +216,23 @@ impl Ingestor {
         lock_or_recover(&self.views).remove(agent);
     }
 
+    /// Records how many reports `agent`'s spool has dropped, ever (as it says with each
+    /// delivery); written with the last-seen times.
+    pub fn spool_dropped(&self, agent: &str, n: u64) {
+        self.presence.spool_dropped(agent, n);
+    }
+
     /// Writes coalesced last-seen times; on failure they are kept for the next attempt.
     pub async fn flush_last_seen(&self) {
+        let dropped = self.presence.take_dropped();
+        if !dropped.is_empty()
+            && let Err(e) = self.store.set_spool_dropped(&dropped).await
+        {
+            tracing::warn!(error = %e, "cannot write agents' spool drop counts; will retry");
+            for (a, n) in dropped {
+                self.presence.spool_dropped(&a, n);
+            }
+        }
         let items = self.presence.take_agents();
         if !items.is_empty()
             && let Err(e) = self.store.flush_last_seen(&items).await

@@ -18,6 +18,8 @@ pub(super) struct Presence {
     agents: Mutex<HashMap<String, LastSeen>>,
     /// Device CIs (they have no agent of their own): CI key → time.
     devices: Mutex<HashMap<String, String>>,
+    /// Reports each agent's spool has dropped, as it last said (bounded: by agent key).
+    dropped: Mutex<HashMap<String, u64>>,
 }
 
 impl Presence {
@@ -32,6 +34,17 @@ impl Presence {
                 agent_version: version.to_string(),
             },
         );
+    }
+
+    /// Records how many reports `agent`'s spool has dropped, ever (written with the next
+    /// flush when it changed).
+    pub(super) fn spool_dropped(&self, agent: &str, n: u64) {
+        lock_or_recover(&self.dropped).insert(agent.to_string(), n);
+    }
+
+    /// Drains the dropped counts (for the flusher).
+    pub(super) fn take_dropped(&self) -> Vec<(String, u64)> {
+        lock_or_recover(&self.dropped).drain().collect()
     }
 
     /// Drops `agent`'s pending time (its CI write carried a fresher one).

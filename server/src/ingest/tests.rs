@@ -69,6 +69,7 @@ pub(super) async fn agent(store: &Store, key: &str) {
                 enrolled_at: now_str(),
                 last_seen: None,
                 ci: None,
+                spool_dropped: 0,
             },
             &TokenRecord {
                 key: format!("t{key}"),

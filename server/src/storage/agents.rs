@@ -18,6 +18,10 @@ pub struct AgentRecord {
     /// The host CI this agent reports for, once identified.
     #[serde(default)]
     pub ci: Option<String>,
+    /// Reports the agent's spool dropped to stay within its bounds, ever (as the agent last
+    /// said): reports the server never got.
+    #[serde(default)]
+    pub spool_dropped: u64,
 }
 
 impl Store {

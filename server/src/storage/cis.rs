@@ -678,6 +678,22 @@ impl Store {
     }
 
     /// Writes coalesced "last seen" times.
+    /// How many reports each agent's spool has dropped, ever: `(agent key, count)`.
+    pub async fn set_spool_dropped(&self, items: &[(String, u64)]) -> Result<(), StorageError> {
+        for chunk in items.chunks(100) {
+            let mut sql = String::from("BEGIN TRANSACTION;\n");
+            for (agent, n) in chunk {
+                sql.push_str(&format!(
+                    "UPDATE {} SET spool_dropped = {n};\n",
+                    rid("agent", agent)?
+                ));
+            }
+            sql.push_str("COMMIT TRANSACTION;");
+            self.run_write(&sql, Value::Null).await?;
+        }
+        Ok(())
+    }
+
     pub async fn flush_last_seen(&self, items: &[LastSeen]) -> Result<(), StorageError> {
         for chunk in items.chunks(100) {
             let mut sql = String::from("BEGIN TRANSACTION;\n");
