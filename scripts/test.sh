@@ -14,6 +14,7 @@ missing=()
 command -v ip >/dev/null || missing+=(iproute2)
 command -v findmnt >/dev/null || missing+=(util-linux)
 command -v dpkg-query >/dev/null || missing+=(dpkg)
+command -v curl >/dev/null || missing+=(curl)
 if [ ${#missing[@]} -gt 0 ]; then
   echo "installing: ${missing[*]}"
   export DEBIAN_FRONTEND=noninteractive

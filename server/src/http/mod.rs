@@ -10,6 +10,7 @@ pub mod availability;
 pub mod capacity;
 pub mod changes;
 pub mod cis;
+pub mod drain;
 pub mod impact;
 pub mod limits;
 pub mod metrics;
@@ -221,6 +222,8 @@ pub fn router(state: Arc<AppState>) -> Router {
         // The limit applies after decompression, so a small zstd bomb cannot get past it.
         .layer(DefaultBodyLimit::max(max_body))
         .layer(RequestDecompressionLayer::new().zstd(true).gzip(true))
+        // Outside decompression: what is drained is the raw body.
+        .layer(axum::middleware::from_fn(drain::drain_unread_body))
         .layer(tower_http::timeout::RequestBodyTimeoutLayer::new(
             Duration::from_secs(http.body_timeout_secs),
         ))

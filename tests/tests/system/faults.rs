@@ -232,3 +232,49 @@ fn kill_9_during_ingest_by_200_agents_loses_no_acknowledged_report_and_applies_n
     }
     assert_eq!(checked, acked.len());
 }
+
+/// `curl --http2` POSTing `body` to `path`; the HTTP status it got ("000" for none).
+fn curl_h2(server: &Server, path: &str, token: Option<&str>, body: &Path) -> String {
+    let mut cmd = std::process::Command::new("curl");
+    cmd.args([
+        "-sS",
+        "-o",
+        "/dev/null",
+        "-w",
+        "%{http_code} %{http_version}",
+        "--http2",
+    ])
+    .arg("--cacert")
+    .arg(&server.init.ca_cert)
+    .args(["-X", "POST", "-H", "content-type: application/json"])
+    .arg("--data-binary")
+    .arg(format!("@{}", body.display()));
+    if let Some(t) = token {
+        cmd.args(["-H", &format!("authorization: Bearer {t}")]);
+    }
+    let out = cmd
+        .arg(format!("{}{path}", server.url()))
+        .output()
+        .expect("curl (Debian package curl)");
+    String::from_utf8_lossy(&out.stdout).trim().to_string()
+}
+
+#[test]
+fn early_answers_reach_http2_clients_still_sending_their_body() {
+    let server = Server::start().expect("server");
+    let dir = tempfile::tempdir().expect("tempdir");
+    let body = dir.path().join("body.json");
+    std::fs::write(&body, vec![b' '; 300 * 1024]).expect("body");
+    // No credential, an unknown route, a viewer where an agent is needed: each answered
+    // before the 300 KB body is read, and each answer arrives over HTTP/2.
+    let viewer = server.create_token("viewer", "v").expect("token").1;
+    assert_eq!(curl_h2(&server, "/api/v1/reports", None, &body), "401 2");
+    assert_eq!(
+        curl_h2(&server, "/api/v1/no-such-route", Some(&viewer), &body),
+        "404 2"
+    );
+    assert_eq!(
+        curl_h2(&server, "/api/v1/reports", Some(&viewer), &body),
+        "403 2"
+    );
+}
