@@ -278,3 +278,82 @@ fn early_answers_reach_http2_clients_still_sending_their_body() {
         "403 2"
     );
 }
+
+/// A small tmpfs mounted for one test (the agent's disk), unmounted when dropped.
+struct SmallDisk(std::path::PathBuf);
+
+impl SmallDisk {
+    fn mount(dir: &Path, size: &str) -> Self {
+        std::fs::create_dir_all(dir).expect("mkdir");
+        let out = std::process::Command::new("mount")
+            .args(["-t", "tmpfs", "-o", &format!("size={size}"), "tmpfs"])
+            .arg(dir)
+            .output()
+            .expect("mount");
+        assert!(
+            out.status.success(),
+            "this test mounts a small tmpfs as the agent's disk and needs root: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        Self(dir.to_path_buf())
+    }
+}
+
+impl Drop for SmallDisk {
+    fn drop(&mut self) {
+        let _ = std::process::Command::new("umount")
+            .arg("-l")
+            .arg(&self.0)
+            .status();
+    }
+}
+
+#[test]
+fn a_full_disk_does_not_stop_the_agent_which_says_so_and_catches_up_when_space_returns() {
+    let server = Server::start().expect("server");
+    let mut agent = Agent::new(Path::new("/"), 1).expect("agent");
+    let disk = agent.dir.path().join("disk");
+    let _mounted = SmallDisk::mount(&disk, "16m");
+    let state = disk.join("state");
+    let cfg = std::fs::read_to_string(&agent.config).expect("config");
+    let cfg = cfg
+        .lines()
+        .map(|l| {
+            if l.starts_with("state_dir") {
+                format!("state_dir = \"{}\"", state.display())
+            } else {
+                l.to_string()
+            }
+        })
+        .collect::<Vec<_>>()
+        .join("\n");
+    std::fs::write(&agent.config, cfg).expect("config");
+    agent.enroll(&server).expect("enroll");
+    // The disk fills up (something else on the host wrote a big file).
+    let filler = disk.join("filler");
+    {
+        let mut f = std::fs::File::create(&filler).expect("filler");
+        let chunk = vec![0u8; 64 * 1024];
+        while f.write_all(&chunk).is_ok() {}
+    }
+    agent.start_daemon().expect("daemon");
+    let said = cmdb_tests::wait_for(Duration::from_secs(30), || {
+        agent
+            .logs()
+            .contains("No space left on device")
+            .then_some(())
+    });
+    assert!(
+        said.is_ok(),
+        "the agent did not say its disk is full: {}",
+        agent.logs()
+    );
+    assert!(
+        server.only_host().is_err(),
+        "nothing could be spooled, so nothing sent"
+    );
+    // Space returns: the running daemon catches up by itself.
+    std::fs::remove_file(&filler).expect("free space");
+    let host = cmdb_tests::wait_for(Duration::from_secs(60), || server.only_host().ok());
+    assert!(host.is_ok(), "the agent did not catch up: {}", agent.logs());
+}
