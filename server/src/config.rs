@@ -416,6 +416,14 @@ pub struct StorageConfig {
     /// Password for a remote SurrealDB; prefer the `CMDB_SURREAL_PASSWORD` environment variable.
     #[serde(default)]
     pub password: Option<String>,
+    /// Remote engines: a query waits this long for the database, then the request is
+    /// answered 503 with `Retry-After` (the connection is re-established by itself).
+    #[serde(default = "default_query_timeout_secs")]
+    pub query_timeout_secs: u64,
+}
+
+fn default_query_timeout_secs() -> u64 {
+    30
 }
 
 impl std::fmt::Debug for StorageConfig {
@@ -438,6 +446,7 @@ impl Default for StorageConfig {
             database: default_ns(),
             username: None,
             password: None,
+            query_timeout_secs: default_query_timeout_secs(),
         }
     }
 }

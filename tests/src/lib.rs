@@ -603,13 +603,51 @@ pub struct Surreal {
 pub const SURREAL_PASSWORD: &str = "cmdb-test-root-password";
 
 impl Surreal {
-    /// Starts `surreal` on a free loopback port and waits until it accepts connections.
+    /// Starts `surreal` (in memory) on a free loopback port and waits until it accepts
+    /// connections.
     pub fn start() -> anyhow::Result<Self> {
-        let dir = tempfile::tempdir()?;
-        let port = free_port();
+        Self::start_on(tempfile::tempdir()?, free_port(), false)
+    }
+
+    /// The same on disk (SurrealKV in its temp dir), so it can be killed and restarted.
+    pub fn start_persistent() -> anyhow::Result<Self> {
+        Self::start_on(tempfile::tempdir()?, free_port(), true)
+    }
+
+    /// SIGKILL, then (after `after`) a new process on the same port and data.
+    pub fn kill9_and_restart(&mut self, after: Duration) -> anyhow::Result<()> {
+        self.child.kill()?;
+        self.child.wait()?;
+        std::thread::sleep(after);
+        self.child = Self::spawn(self._dir.path(), self.port, true, &self.log)?;
+        self.wait_listening()
+    }
+
+    /// `surreal start` in `dir` on `port`, in memory or on disk.
+    fn start_on(dir: tempfile::TempDir, port: u16, persistent: bool) -> anyhow::Result<Self> {
         let log = dir.path().join("surreal.log");
-        let f = std::fs::File::create(&log)?;
-        let child = Command::new(bin("surreal"))
+        let child = Self::spawn(dir.path(), port, persistent, &log)?;
+        let mut s = Self {
+            port,
+            child,
+            log,
+            _dir: dir,
+        };
+        s.wait_listening()?;
+        Ok(s)
+    }
+
+    fn spawn(dir: &Path, port: u16, persistent: bool, log: &Path) -> anyhow::Result<Child> {
+        let f = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(log)?;
+        let store = if persistent {
+            format!("surrealkv://{}", dir.join("db").display())
+        } else {
+            "memory".to_string()
+        };
+        Ok(Command::new(bin("surreal"))
             .args(["start", "--bind"])
             .arg(format!("127.0.0.1:{port}"))
             .args([
@@ -618,28 +656,26 @@ impl Surreal {
                 "--pass",
                 SURREAL_PASSWORD,
                 "--no-banner",
-                "memory",
+                &store,
             ])
             .stdout(Stdio::from(f.try_clone()?))
             .stderr(Stdio::from(f))
-            .spawn()?;
-        let mut s = Self {
-            port,
-            child,
-            log,
-            _dir: dir,
-        };
+            .spawn()?)
+    }
+
+    fn wait_listening(&mut self) -> anyhow::Result<()> {
+        let port = self.port;
         let deadline = Instant::now() + Duration::from_secs(60);
         while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
-            if let Some(status) = s.child.try_wait()? {
-                bail!("surreal exited with {status}: {}", s.logs());
+            if let Some(status) = self.child.try_wait()? {
+                bail!("surreal exited with {status}: {}", self.logs());
             }
             if Instant::now() > deadline {
-                bail!("surreal not listening within 60 s: {}", s.logs());
+                bail!("surreal not listening within 60 s: {}", self.logs());
             }
             std::thread::sleep(Duration::from_millis(100));
         }
-        Ok(s)
+        Ok(())
     }
 
     /// The WebSocket endpoint cmdb-server connects to.

@@ -64,6 +64,20 @@ pub enum ApiError {
     Unprocessable(String),
     #[error("internal error")]
     Internal(#[source] Box<dyn std::error::Error + Send + Sync>),
+    /// The database is away (a remote one that did not answer in time): 503, retry later.
+    #[error("{0}")]
+    Unavailable(String),
+}
+
+/// A storage failure as an answer: 503 when the database is away, else 500.
+fn storage_error(s: crate::storage::StorageError) -> ApiError {
+    match s {
+        crate::storage::StorageError::Unavailable(_) => {
+            tracing::warn!(error = %s, "storage unavailable");
+            ApiError::Unavailable(format!("{s}: retry shortly"))
+        }
+        other => ApiError::Internal(Box::new(other)),
+    }
 }
 
 impl From<ServiceError> for ApiError {
@@ -79,7 +93,7 @@ impl From<ServiceError> for ApiError {
                 message,
                 retry_after_secs,
             } => ApiError::TooManyRequests(message, retry_after_secs),
-            ServiceError::Storage(s) => ApiError::Internal(Box::new(s)),
+            ServiceError::Storage(s) => storage_error(s),
         }
     }
 }
@@ -94,7 +108,7 @@ impl From<IngestError> for ApiError {
             IngestError::UnknownAgent => {
                 ApiError::Unauthorized("the agent of this credential no longer exists".into())
             }
-            IngestError::Storage(s) => ApiError::Internal(Box::new(s)),
+            IngestError::Storage(s) => storage_error(s),
         }
     }
 }
@@ -109,6 +123,7 @@ impl IntoResponse for ApiError {
             ApiError::Resync(_) | ApiError::Conflict(_) => StatusCode::CONFLICT,
             ApiError::TooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
             ApiError::TooManyRequests(..) => StatusCode::TOO_MANY_REQUESTS,
+            ApiError::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
             ApiError::Unprocessable(_) => StatusCode::UNPROCESSABLE_ENTITY,
             ApiError::Internal(cause) => {
                 tracing::error!(error = %cause, source = ?cause.source(), "request failed");
@@ -127,6 +142,12 @@ impl IntoResponse for ApiError {
             ApiError::Unauthorized(error) => (
                 status,
                 [(axum::http::header::WWW_AUTHENTICATE, "Bearer")],
+                axum::Json(ErrorBody { error }),
+            )
+                .into_response(),
+            ApiError::Unavailable(error) => (
+                status,
+                [(axum::http::header::RETRY_AFTER, "5")],
                 axum::Json(ErrorBody { error }),
             )
                 .into_response(),

@@ -29,6 +29,7 @@ mod tokens;
 
 use serde::de::DeserializeOwned;
 use serde_json::{Value, json};
+use std::future::IntoFuture;
 use surrealdb::Surreal;
 use surrealdb::engine::any::Any;
 
@@ -60,6 +61,9 @@ pub enum StorageError {
     NewerSchema { found: u32, supported: u32 },
     #[error("invalid record key {0:?}")]
     BadKey(String),
+    /// A remote database did not answer within `storage.query_timeout_secs`.
+    #[error("the database did not answer within {0} s")]
+    Unavailable(u64),
 }
 
 /// True for keys safe to place in a record id: 1–64 lowercase letters, digits, `_` or `-`.
@@ -103,6 +107,10 @@ fn is_conflict(e: &surrealdb::Error) -> bool {
 #[derive(Clone)]
 pub struct Store {
     db: Surreal<Any>,
+    /// Remote engines: how long a query may wait for the database before it is
+    /// [`StorageError::Unavailable`] (503). The SDK reconnects by itself and holds queries
+    /// meanwhile; without a bound a database that is away would hold every request.
+    timeout: Option<std::time::Duration>,
 }
 
 impl std::fmt::Debug for Store {
@@ -131,7 +139,12 @@ impl Store {
         db.use_ns(&cfg.storage.namespace)
             .use_db(&cfg.storage.database)
             .await?;
-        let store = Self { db };
+        let timeout = cfg
+            .storage
+            .engine
+            .starts_with("ws")
+            .then(|| std::time::Duration::from_secs(cfg.storage.query_timeout_secs));
+        let store = Self { db, timeout };
         schema::migrate(&store).await?;
         Ok(store)
     }
@@ -147,7 +160,7 @@ impl Store {
     pub(crate) async fn unmigrated() -> Result<Self, StorageError> {
         let db = surrealdb::engine::any::connect("memory").await?;
         db.use_ns("cmdb").use_db("cmdb").await?;
-        Ok(Self { db })
+        Ok(Self { db, timeout: None })
     }
 
     /// Runs statements as they are (migration tests).
@@ -167,7 +180,20 @@ impl Store {
     async fn run(&self, sql: &str, vars: Value) -> Result<surrealdb::IndexedResults, StorageError> {
         let q = self.db.query(sql);
         let q = if vars.is_null() { q } else { q.bind(vars) };
-        Self::checked(q.await?)
+        Self::checked(self.bounded(q.into_future()).await??)
+    }
+
+    /// `fut` within the remote database's timeout, if any.
+    async fn bounded<T>(
+        &self,
+        fut: impl std::future::Future<Output = Result<T, surrealdb::Error>>,
+    ) -> Result<Result<T, surrealdb::Error>, StorageError> {
+        match self.timeout {
+            Some(t) => tokio::time::timeout(t, fut)
+                .await
+                .map_err(|_| StorageError::Unavailable(t.as_secs())),
+            None => Ok(fut.await),
+        }
     }
 
     /// [`Self::run`] with variables that JSON cannot carry (bytes).
@@ -176,7 +202,10 @@ impl Store {
         sql: &str,
         vars: surrealdb::types::Variables,
     ) -> Result<surrealdb::IndexedResults, StorageError> {
-        Self::checked(self.db.query(sql).bind(vars).await?)
+        Self::checked(
+            self.bounded(self.db.query(sql).bind(vars).into_future())
+                .await??,
+        )
     }
 
     /// The results, or the error of the statement that failed.

@@ -67,3 +67,53 @@ fn a_wrong_remote_password_is_a_clear_start_up_error() {
         "{msg}"
     );
 }
+
+#[test]
+fn the_remote_database_killed_and_restarted_gives_503_meanwhile_and_loses_nothing_acknowledged() {
+    let mut surreal = Surreal::start_persistent().expect("surreal on disk");
+    let mut server = Server::start_with(
+        &["--engine", &surreal.ws_url(), "--storage-user", "root"],
+        &[("CMDB_SURREAL_PASSWORD", SURREAL_PASSWORD)],
+    )
+    .expect("cmdb-server on remote storage");
+    // The last section init writes is [storage]: a query waits 2 s for the database.
+    server
+        .configure("query_timeout_secs = 2\n")
+        .expect("configure");
+    let agent = Agent::new(Path::new("/"), 300).expect("agent");
+    agent.enroll(&server).expect("enroll");
+    agent.run_once().expect("run");
+    let ci = server.only_host().expect("host CI");
+    let before = server.history(&ci).expect("history").len();
+
+    // The database dies and stays away for a while: the server answers an error meanwhile
+    // (never a success it could not keep), and the agent keeps its report spooled.
+    let handle = std::thread::spawn(move || {
+        surreal
+            .kill9_and_restart(std::time::Duration::from_secs(8))
+            .expect("restart surreal");
+        surreal
+    });
+    std::thread::sleep(std::time::Duration::from_millis(500));
+    let (status, v) = server.get(&format!("/api/v1/cis/{ci}")).expect("get");
+    assert_eq!(status, 503, "a read while the database is away: {v}");
+    let (ok, out) = agent.cmd(&["run", "--once"]).expect("run");
+    assert!(
+        !ok,
+        "nothing can be acknowledged while the database is away: {out}"
+    );
+    let _surreal = handle.join().expect("surreal back");
+
+    // Back: the same server, not restarted, answers again and takes what was spooled.
+    let back = cmdb_tests::wait_for(std::time::Duration::from_secs(60), || {
+        (server.get(&format!("/api/v1/cis/{ci}")).ok()?.0 == 200).then_some(())
+    });
+    assert!(
+        back.is_ok(),
+        "the server did not recover: {}",
+        server.logs()
+    );
+    agent.run_once().expect("the spooled report is delivered");
+    assert_eq!(server.only_host().expect("host CI"), ci);
+    assert!(server.history(&ci).expect("history").len() >= before);
+}
