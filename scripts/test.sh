@@ -39,4 +39,7 @@ cargo clippy --workspace --all-targets --locked -- -D warnings </dev/null
 # artifacts instead of compiling the server a second time.
 cargo build --workspace --bins --features cmdb-graph/testing </dev/null
 (cd tools/surreal && cargo build --locked </dev/null)
+# Schemathesis over the OpenAPI document against a real server, once per role (short mode,
+# SCHEMATHESIS_SECONDS per role): no 5xx, every status documented, every body as documented.
+scripts/schemathesis.sh </dev/null
 exec cargo nextest run --workspace --no-fail-fast </dev/null

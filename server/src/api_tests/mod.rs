@@ -642,6 +642,7 @@ async fn metrics_need_a_credential_unless_configured_open() {
 }
 
 mod credentials;
+mod document;
 mod matrix;
 
 #[tokio::test]

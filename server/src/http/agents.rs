@@ -23,7 +23,8 @@ pub fn router() -> Router<Arc<AppState>> {
 /// Every enrolled agent with its version, last contact, host CI and credential (token id,
 /// created, revoked, expiry, last use).
 #[utoipa::path(get, path = "/api/v1/agents",
-    responses((status = 200, body = Vec<AgentInfo>), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody)),
+    responses((status = 200, body = Vec<AgentInfo>), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody),
+              (status = 429, body = ErrorBody, headers(("Retry-After" = u64, description = "seconds")))),
     security(("bearer" = [])), tag = "agents")]
 async fn list(
     State(state): State<Arc<AppState>>,
@@ -36,7 +37,8 @@ async fn list(
 /// Revoke an agent's credential (admin): its next report gets 401. The agent stays listed.
 #[utoipa::path(delete, path = "/api/v1/agents/{id}", params(("id" = String, Path, description = "agent id")),
     responses((status = 204), (status = 400, body = ErrorBody), (status = 401, body = ErrorBody),
-              (status = 403, body = ErrorBody), (status = 404, body = ErrorBody)),
+              (status = 403, body = ErrorBody), (status = 404, body = ErrorBody),
+              (status = 429, body = ErrorBody, headers(("Retry-After" = u64, description = "seconds")))),
     security(("bearer" = [])), tag = "agents")]
 async fn revoke(
     State(state): State<Arc<AppState>>,

@@ -78,7 +78,8 @@ pub struct PeriodParams {
 /// One CI's availability: its state timeline (up / degraded / down / unknown, each span with
 /// its source), outages (planned apart), and SLA figures against its target and agreed hours.
 #[utoipa::path(get, path = "/api/v1/cis/{id}/availability", params(("id" = String, Path, description = "CI id"), PeriodParams),
-    responses((status = 200, body = CiAvailability), (status = 400, body = ErrorBody), (status = 404, body = ErrorBody)),
+    responses((status = 200, body = CiAvailability), (status = 400, body = ErrorBody), (status = 404, body = ErrorBody),
+              (status = 401, body = ErrorBody), (status = 403, body = ErrorBody), (status = 429, body = ErrorBody, headers(("Retry-After" = u64, description = "seconds")))),
     security(("bearer" = [])), tag = "availability")]
 pub(super) async fn of_ci(
     State(state): State<Arc<AppState>>,
@@ -114,7 +115,8 @@ pub struct ReportParams {
 /// SLI, coverage, up/degraded/down time, outages, MTBF, MTRS, error budget, breach. Business
 /// services are derived through the relationship graph.
 #[utoipa::path(get, path = "/api/v1/reports/availability", params(ReportParams),
-    responses((status = 200, body = Vec<CiAvailability>), (status = 400, body = ErrorBody)),
+    responses((status = 200, body = Vec<CiAvailability>), (status = 400, body = ErrorBody),
+              (status = 401, body = ErrorBody), (status = 403, body = ErrorBody), (status = 429, body = ErrorBody, headers(("Retry-After" = u64, description = "seconds")))),
     security(("bearer" = [])), tag = "reports")]
 pub(super) async fn report(
     State(state): State<Arc<AppState>>,
@@ -217,7 +219,8 @@ pub fn availability_csv(rows: &[CiAvailability]) -> Result<String, ApiError> {
 
 /// The SLA of a CI or business service.
 #[utoipa::path(get, path = "/api/v1/cis/{id}/sla", params(("id" = String, Path, description = "CI id")),
-    responses((status = 200, body = SlaRecord), (status = 404, body = ErrorBody)),
+    responses((status = 200, body = SlaRecord), (status = 404, body = ErrorBody),
+              (status = 400, body = ErrorBody), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody), (status = 429, body = ErrorBody, headers(("Retry-After" = u64, description = "seconds")))),
     security(("bearer" = [])), tag = "availability")]
 pub(super) async fn sla(
     State(state): State<Arc<AppState>>,
@@ -231,7 +234,8 @@ pub(super) async fn sla(
 /// Set the SLA target (percent) and agreed service hours (`24x7`, or e.g.
 /// `Mon-Fri 08:00-18:00 Europe/Paris`) of a CI or business service.
 #[utoipa::path(put, path = "/api/v1/cis/{id}/sla", params(("id" = String, Path, description = "CI id")), request_body = NewSla,
-    responses((status = 200, body = SlaRecord), (status = 400, body = ErrorBody), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody)),
+    responses((status = 200, body = SlaRecord), (status = 400, body = ErrorBody), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody),
+              (status = 401, body = ErrorBody), (status = 413, body = ErrorBody), (status = 429, body = ErrorBody, headers(("Retry-After" = u64, description = "seconds")))),
     security(("bearer" = [])), tag = "availability")]
 pub(super) async fn set_sla(
     State(state): State<Arc<AppState>>,
@@ -251,7 +255,8 @@ pub(super) async fn set_sla(
 
 /// Remove the SLA of a CI.
 #[utoipa::path(delete, path = "/api/v1/cis/{id}/sla", params(("id" = String, Path, description = "CI id")),
-    responses((status = 204), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody)),
+    responses((status = 204), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody),
+              (status = 400, body = ErrorBody), (status = 401, body = ErrorBody), (status = 429, body = ErrorBody, headers(("Retry-After" = u64, description = "seconds")))),
     security(("bearer" = [])), tag = "availability")]
 pub(super) async fn delete_sla(
     State(state): State<Arc<AppState>>,
@@ -277,7 +282,8 @@ pub struct MaintenanceParams {
 /// Maintenance windows (planned downtime, excluded from SLA figures). Change records'
 /// windows count as planned too, without being listed here.
 #[utoipa::path(get, path = "/api/v1/maintenance", params(MaintenanceParams),
-    responses((status = 200, body = Vec<MaintenanceRecord>), (status = 400, body = ErrorBody)),
+    responses((status = 200, body = Vec<MaintenanceRecord>), (status = 400, body = ErrorBody),
+              (status = 401, body = ErrorBody), (status = 403, body = ErrorBody), (status = 429, body = ErrorBody, headers(("Retry-After" = u64, description = "seconds")))),
     security(("bearer" = [])), tag = "availability")]
 pub(super) async fn list_maintenance(
     State(state): State<Arc<AppState>>,
@@ -308,7 +314,8 @@ pub(super) async fn list_maintenance(
 
 /// Record a maintenance window on a CI.
 #[utoipa::path(post, path = "/api/v1/maintenance", request_body = NewMaintenance,
-    responses((status = 201, body = MaintenanceRecord), (status = 400, body = ErrorBody), (status = 403, body = ErrorBody)),
+    responses((status = 201, body = MaintenanceRecord), (status = 400, body = ErrorBody), (status = 403, body = ErrorBody),
+              (status = 401, body = ErrorBody), (status = 413, body = ErrorBody), (status = 429, body = ErrorBody, headers(("Retry-After" = u64, description = "seconds")))),
     security(("bearer" = [])), tag = "availability")]
 pub(super) async fn add_maintenance(
     State(state): State<Arc<AppState>>,
@@ -326,7 +333,8 @@ pub(super) async fn add_maintenance(
 
 /// Remove a maintenance window.
 #[utoipa::path(delete, path = "/api/v1/maintenance/{id}", params(("id" = String, Path, description = "maintenance window id")),
-    responses((status = 204), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody)),
+    responses((status = 204), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody),
+              (status = 400, body = ErrorBody), (status = 401, body = ErrorBody), (status = 429, body = ErrorBody, headers(("Retry-After" = u64, description = "seconds")))),
     security(("bearer" = [])), tag = "availability")]
 pub(super) async fn delete_maintenance(
     State(state): State<Arc<AppState>>,
@@ -341,7 +349,8 @@ pub(super) async fn delete_maintenance(
 /// Enter a CI's state by hand over a period (an outage no monitor saw, or a false alarm): it
 /// replaces what the signals said there, with source `manual`.
 #[utoipa::path(post, path = "/api/v1/cis/{id}/availability/manual", params(("id" = String, Path, description = "CI id")), request_body = NewManualState,
-    responses((status = 201, body = ManualStateRecord), (status = 400, body = ErrorBody), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody)),
+    responses((status = 201, body = ManualStateRecord), (status = 400, body = ErrorBody), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody),
+              (status = 401, body = ErrorBody), (status = 413, body = ErrorBody), (status = 429, body = ErrorBody, headers(("Retry-After" = u64, description = "seconds")))),
     security(("bearer" = [])), tag = "availability")]
 pub(super) async fn add_manual(
     State(state): State<Arc<AppState>>,
@@ -360,7 +369,8 @@ pub(super) async fn add_manual(
 
 /// Remove a state entered by hand.
 #[utoipa::path(delete, path = "/api/v1/availability/manual/{id}", params(("id" = String, Path, description = "manual entry id")),
-    responses((status = 204), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody)),
+    responses((status = 204), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody),
+              (status = 400, body = ErrorBody), (status = 401, body = ErrorBody), (status = 429, body = ErrorBody, headers(("Retry-After" = u64, description = "seconds")))),
     security(("bearer" = [])), tag = "availability")]
 pub(super) async fn delete_manual(
     State(state): State<Arc<AppState>>,

@@ -39,7 +39,8 @@ pub struct CapacityParams {
 /// and the early–expected–late dates the warning and critical thresholds will be crossed
 /// ("already crossed", "will not cross" and "not enough data" where that is the truth).
 #[utoipa::path(get, path = "/api/v1/reports/capacity", params(CapacityParams),
-    responses((status = 200, body = Vec<CapacityRow>), (status = 400, body = ErrorBody)),
+    responses((status = 200, body = Vec<CapacityRow>), (status = 400, body = ErrorBody),
+              (status = 401, body = ErrorBody), (status = 403, body = ErrorBody), (status = 429, body = ErrorBody, headers(("Retry-After" = u64, description = "seconds")))),
     security(("bearer" = [])), tag = "reports")]
 pub(super) async fn report(
     State(state): State<Arc<AppState>>,

@@ -34,7 +34,8 @@ pub struct ChangeParams {
 /// Record a change: its impact is analysed now, stored with it, and the conflicts with other
 /// changes in overlapping windows are listed.
 #[utoipa::path(post, path = "/api/v1/changes", request_body = NewChange,
-    responses((status = 201, body = ChangeReport), (status = 400, body = ErrorBody), (status = 403, body = ErrorBody)),
+    responses((status = 201, body = ChangeReport), (status = 400, body = ErrorBody), (status = 403, body = ErrorBody),
+              (status = 401, body = ErrorBody), (status = 413, body = ErrorBody), (status = 429, body = ErrorBody, headers(("Retry-After" = u64, description = "seconds")))),
     security(("bearer" = [])), tag = "changes")]
 async fn create(
     State(state): State<Arc<AppState>>,
@@ -50,7 +51,8 @@ async fn create(
 /// One change, with its stored impact and the conflicts as of now (changes recorded later
 /// in overlapping windows included).
 #[utoipa::path(get, path = "/api/v1/changes/{id}", params(("id" = String, Path, description = "change id")),
-    responses((status = 200, body = ChangeReport), (status = 404, body = ErrorBody)),
+    responses((status = 200, body = ChangeReport), (status = 404, body = ErrorBody),
+              (status = 400, body = ErrorBody), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody), (status = 429, body = ErrorBody, headers(("Retry-After" = u64, description = "seconds")))),
     security(("bearer" = [])), tag = "changes")]
 async fn one(
     State(state): State<Arc<AppState>>,
@@ -63,7 +65,8 @@ async fn one(
 
 /// Changes, latest window first.
 #[utoipa::path(get, path = "/api/v1/changes", params(ChangeParams),
-    responses((status = 200, body = Vec<ChangeSummary>), (status = 400, body = ErrorBody)),
+    responses((status = 200, body = Vec<ChangeSummary>), (status = 400, body = ErrorBody),
+              (status = 401, body = ErrorBody), (status = 403, body = ErrorBody), (status = 429, body = ErrorBody, headers(("Retry-After" = u64, description = "seconds")))),
     security(("bearer" = [])), tag = "changes")]
 async fn list(
     State(state): State<Arc<AppState>>,

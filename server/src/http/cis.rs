@@ -55,7 +55,8 @@ pub struct ListParams {
 
 /// List CIs.
 #[utoipa::path(get, path = "/api/v1/cis", params(ListParams),
-    responses((status = 200, body = CiPage), (status = 400, body = ErrorBody), (status = 401, body = ErrorBody)),
+    responses((status = 200, body = CiPage), (status = 400, body = ErrorBody), (status = 401, body = ErrorBody),
+              (status = 403, body = ErrorBody), (status = 429, body = ErrorBody, headers(("Retry-After" = u64, description = "seconds")))),
     security(("bearer" = [])), tag = "cis")]
 async fn list(
     State(state): State<Arc<AppState>>,
@@ -76,7 +77,8 @@ async fn list(
 
 /// CI detail.
 #[utoipa::path(get, path = "/api/v1/cis/{id}", params(("id" = String, Path, description = "CI id")),
-    responses((status = 200, body = CiDetail), (status = 404, body = ErrorBody)),
+    responses((status = 200, body = CiDetail), (status = 404, body = ErrorBody),
+              (status = 400, body = ErrorBody), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody), (status = 429, body = ErrorBody, headers(("Retry-After" = u64, description = "seconds")))),
     security(("bearer" = [])), tag = "cis")]
 async fn detail(
     State(state): State<Arc<AppState>>,
@@ -89,7 +91,8 @@ async fn detail(
 
 /// Installed packages of a CI.
 #[utoipa::path(get, path = "/api/v1/cis/{id}/packages", params(("id" = String, Path, description = "CI id")),
-    responses((status = 200, body = Vec<Package>), (status = 404, body = ErrorBody)),
+    responses((status = 200, body = Vec<Package>), (status = 404, body = ErrorBody),
+              (status = 400, body = ErrorBody), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody), (status = 429, body = ErrorBody, headers(("Retry-After" = u64, description = "seconds")))),
     security(("bearer" = [])), tag = "cis")]
 async fn packages(
     State(state): State<Arc<AppState>>,
@@ -114,7 +117,8 @@ pub struct HistoryParams {
 
 /// Attribute changes of a CI, oldest first.
 #[utoipa::path(get, path = "/api/v1/cis/{id}/history", params(("id" = String, Path, description = "CI id"), HistoryParams),
-    responses((status = 200, body = Vec<HistoryRecord>), (status = 400, body = ErrorBody), (status = 404, body = ErrorBody)),
+    responses((status = 200, body = Vec<HistoryRecord>), (status = 400, body = ErrorBody), (status = 404, body = ErrorBody),
+              (status = 401, body = ErrorBody), (status = 403, body = ErrorBody), (status = 429, body = ErrorBody, headers(("Retry-After" = u64, description = "seconds")))),
     security(("bearer" = [])), tag = "cis")]
 async fn history(
     State(state): State<Arc<AppState>>,
@@ -145,7 +149,8 @@ pub struct DiffParams {
 /// What changed on a CI between two times, relationships included: per attribute, the value
 /// before and after (built from history, which keeps changes, not snapshots).
 #[utoipa::path(get, path = "/api/v1/cis/{id}/diff", params(("id" = String, Path, description = "CI id"), DiffParams),
-    responses((status = 200, body = CiDiff), (status = 400, body = ErrorBody), (status = 404, body = ErrorBody)),
+    responses((status = 200, body = CiDiff), (status = 400, body = ErrorBody), (status = 404, body = ErrorBody),
+              (status = 401, body = ErrorBody), (status = 403, body = ErrorBody), (status = 429, body = ErrorBody, headers(("Retry-After" = u64, description = "seconds")))),
     security(("bearer" = [])), tag = "cis")]
 async fn diff(
     State(state): State<Arc<AppState>>,
@@ -160,7 +165,8 @@ async fn diff(
 
 /// Create a manual CI (editors).
 #[utoipa::path(post, path = "/api/v1/cis", request_body = CiInput,
-    responses((status = 201, body = CreatedCi), (status = 400, body = ErrorBody), (status = 403, body = ErrorBody)),
+    responses((status = 201, body = CreatedCi), (status = 400, body = ErrorBody), (status = 403, body = ErrorBody),
+              (status = 401, body = ErrorBody), (status = 413, body = ErrorBody), (status = 429, body = ErrorBody, headers(("Retry-After" = u64, description = "seconds")))),
     security(("bearer" = [])), tag = "cis")]
 async fn create(
     State(state): State<Arc<AppState>>,
@@ -178,7 +184,8 @@ async fn create(
 
 /// Change a CI's manual attributes (editors); a manual CI's name too.
 #[utoipa::path(patch, path = "/api/v1/cis/{id}", params(("id" = String, Path, description = "CI id")), request_body = CiInput,
-    responses((status = 200, body = CreatedCi), (status = 400, body = ErrorBody), (status = 404, body = ErrorBody)),
+    responses((status = 200, body = CreatedCi), (status = 400, body = ErrorBody), (status = 404, body = ErrorBody),
+              (status = 401, body = ErrorBody), (status = 403, body = ErrorBody), (status = 413, body = ErrorBody), (status = 429, body = ErrorBody, headers(("Retry-After" = u64, description = "seconds")))),
     security(("bearer" = [])), tag = "cis")]
 async fn edit(
     State(state): State<Arc<AppState>>,
@@ -199,7 +206,8 @@ async fn edit(
 /// Delete a manual CI and its relationships (editors). Discovered CIs are refused: they are
 /// marked stale and retired when no longer seen.
 #[utoipa::path(delete, path = "/api/v1/cis/{id}", params(("id" = String, Path, description = "CI id")),
-    responses((status = 204), (status = 400, body = ErrorBody), (status = 404, body = ErrorBody)),
+    responses((status = 204), (status = 400, body = ErrorBody), (status = 404, body = ErrorBody),
+              (status = 401, body = ErrorBody), (status = 403, body = ErrorBody), (status = 429, body = ErrorBody, headers(("Retry-After" = u64, description = "seconds")))),
     security(("bearer" = [])), tag = "cis")]
 async fn remove(
     State(state): State<Arc<AppState>>,
@@ -233,7 +241,8 @@ pub struct BindInput {
 /// only its assigned pollers write it (the first poller, until an admin assigns another, or
 /// `add`s one beside it).
 #[utoipa::path(put, path = "/api/v1/cis/{id}/agent", params(("id" = String, Path, description = "host CI id")), request_body = BindInput,
-    responses((status = 200, body = Binding), (status = 400, body = ErrorBody), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody)),
+    responses((status = 200, body = Binding), (status = 400, body = ErrorBody), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody),
+              (status = 413, body = ErrorBody), (status = 429, body = ErrorBody, headers(("Retry-After" = u64, description = "seconds")))),
     security(("bearer" = [])), tag = "cis")]
 async fn bind(
     State(state): State<Arc<AppState>>,
@@ -254,7 +263,8 @@ async fn bind(
 /// Clear a suspected-duplicate flag between two CIs, both ways (admins): they are distinct.
 #[utoipa::path(delete, path = "/api/v1/cis/{id}/suspected_duplicates/{other}",
     params(("id" = String, Path, description = "CI id"), ("other" = String, Path, description = "the CI it is flagged against")),
-    responses((status = 204), (status = 400, body = ErrorBody), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody)),
+    responses((status = 204), (status = 400, body = ErrorBody), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody),
+              (status = 429, body = ErrorBody, headers(("Retry-After" = u64, description = "seconds")))),
     security(("bearer" = [])), tag = "cis")]
 async fn dismiss(
     State(state): State<Arc<AppState>>,

@@ -58,7 +58,8 @@ pub struct GraphParams {
 /// survives.
 #[utoipa::path(post, path = "/api/v1/impact", request_body = ImpactRequest,
     responses((status = 200, body = ImpactReport, description = "JSON; text/csv or text/vnd.graphviz with format csv or dot"),
-              (status = 400, body = ErrorBody), (status = 401, body = ErrorBody)),
+              (status = 400, body = ErrorBody), (status = 401, body = ErrorBody),
+              (status = 403, body = ErrorBody), (status = 413, body = ErrorBody), (status = 429, body = ErrorBody, headers(("Retry-After" = u64, description = "seconds")))),
     security(("bearer" = [])), tag = "impact")]
 async fn impact(
     State(state): State<Arc<AppState>>,
@@ -74,7 +75,8 @@ async fn impact(
 
 /// What depends on this CI: the impact of its failure.
 #[utoipa::path(get, path = "/api/v1/cis/{id}/impact", params(("id" = String, Path, description = "CI id"), GraphParams),
-    responses((status = 200, body = ImpactReport), (status = 400, body = ErrorBody), (status = 404, body = ErrorBody)),
+    responses((status = 200, body = ImpactReport), (status = 400, body = ErrorBody), (status = 404, body = ErrorBody),
+              (status = 401, body = ErrorBody), (status = 403, body = ErrorBody), (status = 429, body = ErrorBody, headers(("Retry-After" = u64, description = "seconds")))),
     security(("bearer" = [])), tag = "impact")]
 async fn ci_impact(
     State(state): State<Arc<AppState>>,
@@ -97,7 +99,8 @@ async fn ci_impact(
 /// hypervisors, power, the members of groups it relies on, and the network path to the
 /// core). `state` is "dependency"; `path` runs from this CI to the dependency.
 #[utoipa::path(get, path = "/api/v1/cis/{id}/dependencies", params(("id" = String, Path, description = "CI id"), GraphParams),
-    responses((status = 200, body = Dependencies), (status = 400, body = ErrorBody), (status = 404, body = ErrorBody)),
+    responses((status = 200, body = Dependencies), (status = 400, body = ErrorBody), (status = 404, body = ErrorBody),
+              (status = 401, body = ErrorBody), (status = 403, body = ErrorBody), (status = 429, body = ErrorBody, headers(("Retry-After" = u64, description = "seconds")))),
     security(("bearer" = [])), tag = "impact")]
 async fn dependencies(
     State(state): State<Arc<AppState>>,
@@ -118,7 +121,8 @@ async fn dependencies(
 
 /// Compare the in-memory graph index with storage.
 #[utoipa::path(get, path = "/api/v1/graph/check",
-    responses((status = 200, body = CheckReport), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody)),
+    responses((status = 200, body = CheckReport), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody),
+              (status = 429, body = ErrorBody, headers(("Retry-After" = u64, description = "seconds")))),
     security(("bearer" = [])), tag = "impact")]
 async fn check(
     State(state): State<Arc<AppState>>,
@@ -130,7 +134,8 @@ async fn check(
 
 /// The graph index: size and core CIs.
 #[utoipa::path(get, path = "/api/v1/graph",
-    responses((status = 200, body = GraphSummary), (status = 401, body = ErrorBody)),
+    responses((status = 200, body = GraphSummary), (status = 401, body = ErrorBody),
+              (status = 403, body = ErrorBody), (status = 429, body = ErrorBody, headers(("Retry-After" = u64, description = "seconds")))),
     security(("bearer" = [])), tag = "impact")]
 async fn summary(
     State(state): State<Arc<AppState>>,

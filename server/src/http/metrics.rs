@@ -32,7 +32,8 @@ pub fn router() -> Router<Arc<AppState>> {
 #[utoipa::path(post, path = "/api/v1/metrics", request_body = MetricBatch,
     responses((status = 200, body = MetricAck), (status = 400, body = ErrorBody), (status = 401, body = ErrorBody),
               (status = 403, body = ErrorBody), (status = 409, body = ErrorBody), (status = 413, body = ErrorBody),
-              (status = 422, body = ErrorBody)),
+              (status = 422, body = ErrorBody),
+              (status = 429, body = ErrorBody, headers(("Retry-After" = u64, description = "seconds")))),
     security(("bearer" = [])), tag = "metrics")]
 pub(super) async fn push(
     State(state): State<Arc<AppState>>,
@@ -51,7 +52,8 @@ pub(super) async fn push(
 /// hourly rollups, daily rollups, and bytes per compacted sample. Reads every daily block:
 /// an operator's diagnostic (admin).
 #[utoipa::path(get, path = "/api/v1/metrics/storage",
-    responses((status = 200, body = StorageFigures), (status = 403, body = ErrorBody)),
+    responses((status = 200, body = StorageFigures), (status = 403, body = ErrorBody),
+              (status = 401, body = ErrorBody), (status = 429, body = ErrorBody, headers(("Retry-After" = u64, description = "seconds")))),
     security(("bearer" = [])), tag = "metrics")]
 pub(super) async fn storage(
     State(state): State<Arc<AppState>>,
@@ -89,7 +91,8 @@ pub enum SeriesOrList {
 /// A CI's metric series over a range, raw or as rollups (count, min, max, mean, p95 per
 /// window); without `name`, the series the CI has.
 #[utoipa::path(get, path = "/api/v1/cis/{id}/metrics", params(("id" = String, Path, description = "CI id"), SeriesParams),
-    responses((status = 200, body = SeriesOrList), (status = 400, body = ErrorBody)),
+    responses((status = 200, body = SeriesOrList), (status = 400, body = ErrorBody),
+              (status = 401, body = ErrorBody), (status = 403, body = ErrorBody), (status = 429, body = ErrorBody, headers(("Retry-After" = u64, description = "seconds")))),
     security(("bearer" = [])), tag = "metrics")]
 pub(super) async fn series(
     State(state): State<Arc<AppState>>,

@@ -47,7 +47,8 @@ pub struct RelParams {
 
 /// List relationships.
 #[utoipa::path(get, path = "/api/v1/relationships", params(RelParams),
-    responses((status = 200, body = RelationshipPage), (status = 400, body = ErrorBody)),
+    responses((status = 200, body = RelationshipPage), (status = 400, body = ErrorBody),
+              (status = 401, body = ErrorBody), (status = 403, body = ErrorBody), (status = 429, body = ErrorBody, headers(("Retry-After" = u64, description = "seconds")))),
     security(("bearer" = [])), tag = "relationships")]
 async fn list(
     State(state): State<Arc<AppState>>,
@@ -68,7 +69,8 @@ async fn list(
 
 /// One relationship.
 #[utoipa::path(get, path = "/api/v1/relationships/{id}", params(("id" = String, Path, description = "relationship id")),
-    responses((status = 200, body = RelationshipRecord), (status = 404, body = ErrorBody)),
+    responses((status = 200, body = RelationshipRecord), (status = 404, body = ErrorBody),
+              (status = 400, body = ErrorBody), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody), (status = 429, body = ErrorBody, headers(("Retry-After" = u64, description = "seconds")))),
     security(("bearer" = [])), tag = "relationships")]
 async fn one(
     State(state): State<Arc<AppState>>,
@@ -81,7 +83,8 @@ async fn one(
 
 /// Every relationship of a CI, both directions, stale ones included.
 #[utoipa::path(get, path = "/api/v1/cis/{id}/relationships", params(("id" = String, Path, description = "CI id")),
-    responses((status = 200, body = Vec<RelationshipRecord>), (status = 404, body = ErrorBody)),
+    responses((status = 200, body = Vec<RelationshipRecord>), (status = 404, body = ErrorBody),
+              (status = 400, body = ErrorBody), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody), (status = 429, body = ErrorBody, headers(("Retry-After" = u64, description = "seconds")))),
     security(("bearer" = [])), tag = "relationships")]
 async fn of_ci(
     State(state): State<Arc<AppState>>,
@@ -95,7 +98,8 @@ async fn of_ci(
 /// Create a manual relationship (editors). Manual relationships never go stale. There is one
 /// manual relationship per (from, kind, to): posting one that exists answers 200 with it.
 #[utoipa::path(post, path = "/api/v1/relationships", request_body = NewRelationship,
-    responses((status = 201, body = RelationshipRecord), (status = 200, body = RelationshipRecord), (status = 400, body = ErrorBody), (status = 403, body = ErrorBody)),
+    responses((status = 201, body = RelationshipRecord), (status = 200, body = RelationshipRecord), (status = 400, body = ErrorBody), (status = 403, body = ErrorBody),
+              (status = 401, body = ErrorBody), (status = 413, body = ErrorBody), (status = 429, body = ErrorBody, headers(("Retry-After" = u64, description = "seconds")))),
     security(("bearer" = [])), tag = "relationships")]
 async fn create(
     State(state): State<Arc<AppState>>,
@@ -119,7 +123,8 @@ async fn create(
 /// Edit a relationship's note (any) or evidence (manual ones).
 #[utoipa::path(patch, path = "/api/v1/relationships/{id}", params(("id" = String, Path, description = "relationship id")),
     request_body = RelationshipPatch,
-    responses((status = 200, body = RelationshipRecord), (status = 400, body = ErrorBody), (status = 404, body = ErrorBody)),
+    responses((status = 200, body = RelationshipRecord), (status = 400, body = ErrorBody), (status = 404, body = ErrorBody),
+              (status = 401, body = ErrorBody), (status = 403, body = ErrorBody), (status = 413, body = ErrorBody), (status = 429, body = ErrorBody, headers(("Retry-After" = u64, description = "seconds")))),
     security(("bearer" = [])), tag = "relationships")]
 async fn edit(
     State(state): State<Arc<AppState>>,
@@ -140,7 +145,8 @@ async fn edit(
 /// Delete a manual relationship. Discovered ones are refused: discovery would recreate them;
 /// they go stale when no longer observed.
 #[utoipa::path(delete, path = "/api/v1/relationships/{id}", params(("id" = String, Path, description = "relationship id")),
-    responses((status = 204), (status = 400, body = ErrorBody), (status = 404, body = ErrorBody)),
+    responses((status = 204), (status = 400, body = ErrorBody), (status = 404, body = ErrorBody),
+              (status = 401, body = ErrorBody), (status = 403, body = ErrorBody), (status = 429, body = ErrorBody, headers(("Retry-After" = u64, description = "seconds")))),
     security(("bearer" = [])), tag = "relationships")]
 async fn remove(
     State(state): State<Arc<AppState>>,

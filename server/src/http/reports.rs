@@ -32,7 +32,8 @@ pub fn router() -> Router<Arc<AppState>> {
 /// limited (`auth.enroll_per_minute`), 429 with `Retry-After` beyond it.
 #[utoipa::path(post, path = "/api/v1/enroll", request_body = EnrollRequest,
     responses((status = 200, body = EnrollResponse), (status = 400, body = ErrorBody), (status = 401, body = ErrorBody),
-              (status = 403, body = ErrorBody), (status = 429, body = ErrorBody, headers(("Retry-After" = u64, description = "seconds")))),
+              (status = 403, body = ErrorBody), (status = 429, body = ErrorBody, headers(("Retry-After" = u64, description = "seconds"))),
+              (status = 413, body = ErrorBody)),
     security(("bearer" = [])), tag = "agents")]
 async fn enroll(
     State(state): State<Arc<AppState>>,
@@ -56,7 +57,8 @@ struct VersionProbe {
 #[utoipa::path(post, path = "/api/v1/reports", request_body = Report,
     responses((status = 200, body = ReportAck), (status = 400, body = ErrorBody), (status = 401, body = ErrorBody),
               (status = 403, body = ErrorBody), (status = 409, body = ResyncRequired), (status = 413, body = ErrorBody),
-              (status = 422, body = ErrorBody)),
+              (status = 422, body = ErrorBody),
+              (status = 429, body = ErrorBody, headers(("Retry-After" = u64, description = "seconds")))),
     security(("bearer" = [])), tag = "agents")]
 async fn report(
     State(state): State<Arc<AppState>>,
@@ -83,7 +85,8 @@ async fn report(
 /// bridge MAC), then sysName + the polled address; the answer names the CI and the rule.
 #[utoipa::path(post, path = "/api/v1/device-reports", request_body = DeviceReport,
     responses((status = 200, body = ReportAck), (status = 400, body = ErrorBody), (status = 401, body = ErrorBody),
-              (status = 403, body = ErrorBody), (status = 413, body = ErrorBody), (status = 422, body = ErrorBody)),
+              (status = 403, body = ErrorBody), (status = 413, body = ErrorBody), (status = 422, body = ErrorBody),
+              (status = 429, body = ErrorBody, headers(("Retry-After" = u64, description = "seconds")))),
     security(("bearer" = [])), tag = "agents")]
 async fn device_report(
     State(state): State<Arc<AppState>>,

@@ -34,7 +34,8 @@ pub struct SoftwareParams {
 
 /// Hosts with a package.
 #[utoipa::path(get, path = "/api/v1/software", params(SoftwareParams),
-    responses((status = 200, body = Vec<SoftwareHost>), (status = 400, body = ErrorBody)),
+    responses((status = 200, body = Vec<SoftwareHost>), (status = 400, body = ErrorBody),
+              (status = 401, body = ErrorBody), (status = 403, body = ErrorBody), (status = 429, body = ErrorBody, headers(("Retry-After" = u64, description = "seconds")))),
     security(("bearer" = [])), tag = "software")]
 async fn search(
     State(state): State<Arc<AppState>>,

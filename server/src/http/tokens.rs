@@ -26,7 +26,8 @@ pub fn router() -> Router<Arc<AppState>> {
 /// expiring credentials (`agent_expires_in_secs`).
 #[utoipa::path(post, path = "/api/v1/tokens", request_body = NewToken,
     responses((status = 201, body = CreatedToken), (status = 400, body = ErrorBody), (status = 401, body = ErrorBody),
-              (status = 403, body = ErrorBody)),
+              (status = 403, body = ErrorBody),
+              (status = 413, body = ErrorBody), (status = 429, body = ErrorBody, headers(("Retry-After" = u64, description = "seconds")))),
     security(("bearer" = [])), tag = "tokens")]
 async fn create(
     State(state): State<Arc<AppState>>,
@@ -42,7 +43,8 @@ async fn create(
 /// List tokens with their expiry and, for enrollment tokens, uses (agents' credentials are
 /// listed as agents).
 #[utoipa::path(get, path = "/api/v1/tokens",
-    responses((status = 200, body = Vec<TokenInfo>), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody)),
+    responses((status = 200, body = Vec<TokenInfo>), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody),
+              (status = 429, body = ErrorBody, headers(("Retry-After" = u64, description = "seconds")))),
     security(("bearer" = [])), tag = "tokens")]
 async fn list(
     State(state): State<Arc<AppState>>,
@@ -56,7 +58,8 @@ async fn list(
 /// expired cannot be revoked (409).
 #[utoipa::path(delete, path = "/api/v1/tokens/{id}", params(("id" = String, Path, description = "token id")),
     responses((status = 204), (status = 400, body = ErrorBody), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody),
-              (status = 404, body = ErrorBody), (status = 409, body = ErrorBody)),
+              (status = 404, body = ErrorBody), (status = 409, body = ErrorBody),
+              (status = 429, body = ErrorBody, headers(("Retry-After" = u64, description = "seconds")))),
     security(("bearer" = [])), tag = "tokens")]
 async fn revoke(
     State(state): State<Arc<AppState>>,

@@ -43,7 +43,8 @@ pub struct ImportParams {
 /// `what=relationships` (Content-Type text/csv). Validated whole first; `dry_run=true` writes
 /// nothing.
 #[utoipa::path(post, path = "/api/v1/import", params(ImportParams), request_body = Bundle,
-    responses((status = 200, body = ImportReport), (status = 400, body = ErrorBody), (status = 403, body = ErrorBody)),
+    responses((status = 200, body = ImportReport), (status = 400, body = ErrorBody), (status = 403, body = ErrorBody),
+              (status = 401, body = ErrorBody), (status = 413, body = ErrorBody), (status = 429, body = ErrorBody, headers(("Retry-After" = u64, description = "seconds")))),
     security(("bearer" = [])), tag = "relationships")]
 async fn import(
     State(state): State<Arc<AppState>>,
@@ -90,7 +91,8 @@ pub struct ExportParams {
 /// Export manual CIs and relationships (JSON bundle, or CSV of one list). The output imports
 /// back as it is (rows of discovered relationships are skipped on import).
 #[utoipa::path(get, path = "/api/v1/export", params(ExportParams),
-    responses((status = 200, body = Bundle), (status = 400, body = ErrorBody)),
+    responses((status = 200, body = Bundle), (status = 400, body = ErrorBody),
+              (status = 401, body = ErrorBody), (status = 403, body = ErrorBody), (status = 429, body = ErrorBody, headers(("Retry-After" = u64, description = "seconds")))),
     security(("bearer" = [])), tag = "relationships")]
 async fn export(
     State(state): State<Arc<AppState>>,
