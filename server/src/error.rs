@@ -40,7 +40,21 @@ pub enum ServiceError {
         retry_after_secs: u64,
     },
     #[error("storage failure")]
-    Storage(#[from] StorageError),
+    Storage(StorageError),
+    /// The database is away (a remote one that did not answer in time): retry later.
+    #[error("{0}")]
+    Unavailable(String),
+}
+
+impl From<StorageError> for ServiceError {
+    fn from(e: StorageError) -> Self {
+        match e {
+            StorageError::Unavailable(_) => {
+                ServiceError::Unavailable(format!("{e}: retry shortly"))
+            }
+            other => ServiceError::Storage(other),
+        }
+    }
 }
 
 /// Checks an id a caller gave before it reaches a query: `field: "x" is not a CI id` (`what`

@@ -69,17 +69,6 @@ pub enum ApiError {
     Unavailable(String),
 }
 
-/// A storage failure as an answer: 503 when the database is away, else 500.
-fn storage_error(s: crate::storage::StorageError) -> ApiError {
-    match s {
-        crate::storage::StorageError::Unavailable(_) => {
-            tracing::warn!(error = %s, "storage unavailable");
-            ApiError::Unavailable(format!("{s}: retry shortly"))
-        }
-        other => ApiError::Internal(Box::new(other)),
-    }
-}
-
 impl From<ServiceError> for ApiError {
     fn from(e: ServiceError) -> Self {
         match e {
@@ -93,7 +82,8 @@ impl From<ServiceError> for ApiError {
                 message,
                 retry_after_secs,
             } => ApiError::TooManyRequests(message, retry_after_secs),
-            ServiceError::Storage(s) => storage_error(s),
+            ServiceError::Storage(s) => ApiError::Internal(Box::new(s)),
+            ServiceError::Unavailable(m) => ApiError::Unavailable(m),
         }
     }
 }
@@ -108,7 +98,8 @@ impl From<IngestError> for ApiError {
             IngestError::UnknownAgent => {
                 ApiError::Unauthorized("the agent of this credential no longer exists".into())
             }
-            IngestError::Storage(s) => storage_error(s),
+            IngestError::Storage(s) => ApiError::Internal(Box::new(s)),
+            IngestError::Unavailable(m) => ApiError::Unavailable(m),
         }
     }
 }

@@ -65,7 +65,19 @@ pub enum IngestError {
     #[error("unknown agent")]
     UnknownAgent,
     #[error("storage failure")]
-    Storage(#[from] StorageError),
+    Storage(StorageError),
+    /// The database is away: retry later (503).
+    #[error("{0}")]
+    Unavailable(String),
+}
+
+impl From<StorageError> for IngestError {
+    fn from(e: StorageError) -> Self {
+        match e {
+            StorageError::Unavailable(_) => IngestError::Unavailable(format!("{e}: retry shortly")),
+            other => IngestError::Storage(other),
+        }
+    }
 }
 
 /// What the server remembers about an agent between reports.

@@ -54,6 +54,7 @@ fn decode_body(bytes: &[u8]) -> Result<Body, StorageError> {
 fn ingest_err(e: IngestError) -> ServiceError {
     match e {
         IngestError::Storage(s) => ServiceError::Storage(s),
+        IngestError::Unavailable(m) => ServiceError::Unavailable(m),
         IngestError::UnknownAgent => {
             ServiceError::Unauthenticated("the agent of this credential no longer exists".into())
         }
