@@ -133,3 +133,6 @@ pub(crate) fn fixture(name: &str) -> Walk {
 
 #[cfg(test)]
 mod tests;
+
+#[cfg(test)]
+mod proptests;
