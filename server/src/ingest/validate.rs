@@ -460,3 +460,6 @@ fn unique(indexes: impl Iterator<Item = u32>, path: &str) -> Result<(), IngestEr
     }
     Ok(())
 }
+
+#[cfg(test)]
+mod proptests;
