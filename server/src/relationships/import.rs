@@ -156,9 +156,14 @@ pub fn parse_csv(body: &[u8], what: &str) -> Result<Bundle, ServiceError> {
         )));
     }
     let mut b = Bundle::default();
-    for (i, row) in r.records().enumerate() {
-        let line = i + 2;
-        let row = row.map_err(|e| ServiceError::Invalid(format!("csv line {line}: {e}")))?;
+    for row in r.records() {
+        // Lines as an editor numbers them: the reader skips blank lines, and a quoted cell
+        // may hold line breaks, so the record count is not the line.
+        let row = row.map_err(|e| match e.position() {
+            Some(p) => ServiceError::Invalid(format!("csv line {}: {e}", p.line())),
+            None => ServiceError::Invalid(format!("csv: {e}")),
+        })?;
+        let line = row.position().map_or(0, csv::Position::line);
         let f = |n: &str| csv_field(&headers, &row, n).map(str::to_string);
         if what == "cis" {
             let min_up = match f("min_up") {
@@ -495,3 +500,6 @@ impl Relationships {
         Ok(Export { cis, relationships })
     }
 }
+
+#[cfg(test)]
+mod proptests;
