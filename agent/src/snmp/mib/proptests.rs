@@ -224,3 +224,20 @@ proptest! {
         prop_assert_eq!(interfaces::counters(&a), interfaces::counters(&b));
     }
 }
+
+/// Found by `a_real_walk_with_hostile_cells_assembles_an_inventory`: an enumerated column
+/// (ifAdminStatus here) holding INTEGER i64::MIN overflowed `n - 1` and panicked.
+#[test]
+fn an_enumeration_holding_the_smallest_integer_is_no_name() {
+    assert_eq!(enum_name(&["up", "down"], Some(i64::MIN)), None);
+    assert_eq!(enum_name(&["up", "down"], Some(1)), Some("up"));
+    let mut walk = Walk::default();
+    walk.insert(
+        oid("1.3.6.1.2.1.2.2.1.2.1"),
+        Value::OctetString(b"Gi1/0/1".to_vec()),
+    );
+    walk.insert(oid("1.3.6.1.2.1.2.2.1.7.1"), Value::Integer(i64::MIN));
+    let inv = inventory("t", &walk);
+    assert_eq!(inv.interfaces.len(), 1);
+    assert_eq!(inv.interfaces[0].admin_status, None);
+}
