@@ -214,3 +214,6 @@ mod tests {
         assert_eq!(inet_address(1, &[10, 1, 2]), None);
     }
 }
+
+#[cfg(test)]
+mod proptests;

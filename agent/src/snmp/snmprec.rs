@@ -149,3 +149,6 @@ mod tests {
         assert!(parse("no pipes here\n").is_err());
     }
 }
+
+#[cfg(test)]
+mod proptests;

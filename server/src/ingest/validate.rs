@@ -505,3 +505,6 @@ fn unique(indexes: impl Iterator<Item = u32>, path: &str) -> Result<(), IngestEr
     }
     Ok(())
 }
+
+#[cfg(test)]
+mod proptests;

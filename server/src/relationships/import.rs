@@ -115,6 +115,19 @@ fn csv_field<'a>(
         .filter(|v| !v.is_empty())
 }
 
+/// The line a CSV record starts on. The reader's position is where it began reading the
+/// record, before the blank lines it skips, which are counted here.
+fn record_line(body: &[u8], p: &csv::Position) -> u64 {
+    let skipped = body
+        .get(usize::try_from(p.byte()).unwrap_or(usize::MAX)..)
+        .unwrap_or_default()
+        .iter()
+        .take_while(|b| matches!(b, b'\n' | b'\r'))
+        .filter(|b| **b == b'\n')
+        .count();
+    p.line() + u64::try_from(skipped).unwrap_or(0)
+}
+
 /// Parses a CSV body into a bundle; columns by header name.
 pub fn parse_csv(body: &[u8], what: &str) -> Result<Bundle, ServiceError> {
     let mut r = csv::ReaderBuilder::new().flexible(false).from_reader(body);
@@ -156,9 +169,14 @@ pub fn parse_csv(body: &[u8], what: &str) -> Result<Bundle, ServiceError> {
         )));
     }
     let mut b = Bundle::default();
-    for (i, row) in r.records().enumerate() {
-        let line = i + 2;
-        let row = row.map_err(|e| ServiceError::Invalid(format!("csv line {line}: {e}")))?;
+    for row in r.records() {
+        // Lines as an editor numbers them: the reader skips blank lines, and a quoted cell
+        // may hold line breaks, so the record count is not the line.
+        let row = row.map_err(|e| match e.position() {
+            Some(p) => ServiceError::Invalid(format!("csv line {}: {e}", record_line(body, p))),
+            None => ServiceError::Invalid(format!("csv: {e}")),
+        })?;
+        let line = row.position().map_or(0, |p| record_line(body, p));
         let f = |n: &str| csv_field(&headers, &row, n).map(str::to_string);
         if what == "cis" {
             let min_up = match f("min_up") {
@@ -495,3 +513,6 @@ impl Relationships {
         Ok(Export { cis, relationships })
     }
 }
+
+#[cfg(test)]
+mod proptests;

@@ -108,9 +108,12 @@ fn u32_col(row: &std::collections::BTreeMap<u32, &Value>, col: u32) -> Option<u3
     num(row, col).and_then(|n| u32::try_from(n).ok())
 }
 
-/// The name of an SMI enumeration value (numbered from 1, as MIBs number them).
+/// The name of an SMI enumeration value (numbered from 1, as MIBs number them). Any
+/// INTEGER a device sends is safe, i64::MIN included (it overflowed `n - 1`).
 fn enum_name(names: &[&'static str], n: Option<i64>) -> Option<&'static str> {
-    names.get(usize::try_from(n? - 1).ok()?).copied()
+    names
+        .get(usize::try_from(n?.checked_sub(1)?).ok()?)
+        .copied()
 }
 
 /// A row index of exactly one component.
@@ -133,3 +136,6 @@ pub(crate) fn fixture(name: &str) -> Walk {
 
 #[cfg(test)]
 mod tests;
+
+#[cfg(test)]
+mod proptests;

@@ -513,3 +513,6 @@ mod apk {
 
 #[cfg(test)]
 mod tests;
+
+#[cfg(test)]
+mod proptests;
