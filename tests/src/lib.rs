@@ -305,6 +305,26 @@ impl Server {
         std::fs::read_to_string(&self.log).unwrap_or_default()
     }
 
+    /// Enrolls an agent through the API with the fleet token, as anyone holding it can (a
+    /// simulated agent, an attacker); returns its credential.
+    pub fn enroll_via_api(&self, hostname: &str) -> anyhow::Result<String> {
+        let body = serde_json::to_vec(&cmdb_shared::EnrollRequest {
+            hostname: hostname.into(),
+            agent_version: "simulated".into(),
+        })?;
+        let (status, v) = self.request(
+            "POST",
+            "/api/v1/enroll",
+            &self.init.enroll_token,
+            Some(body),
+            &[],
+        )?;
+        if status != 200 {
+            bail!("enroll: {status} {v}");
+        }
+        Ok(v["token"].as_str().context("token")?.to_string())
+    }
+
     /// Creates an API token through the API with the admin token; returns (id, token).
     pub fn create_token(&self, role: &str, description: &str) -> anyhow::Result<(String, String)> {
         self.create_token_with(serde_json::json!({"role": role, "description": description}))

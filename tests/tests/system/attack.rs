@@ -8,8 +8,8 @@ use std::path::Path;
 
 use cmdb_shared::hash::inventory_hashes;
 use cmdb_shared::{
-    Connection, EnrollRequest, EnrollResponse, Guest, Identity, Inventory, IpAddress,
-    ListeningSocket, NetworkInterface, Report, ReportKind, SCHEMA_VERSION, Sockets, Virtualization,
+    Connection, Guest, Identity, Inventory, IpAddress, ListeningSocket, NetworkInterface, Report,
+    ReportKind, SCHEMA_VERSION, Sockets, Virtualization,
 };
 use cmdb_tests::{Agent, Server};
 use serde_json::{Value, json};
@@ -19,23 +19,7 @@ const VICTIM_ADDRESS: &str = "192.0.2.11";
 
 /// Enrolls through the API, as anyone holding the fleet token can: the attacker's credential.
 fn enroll(server: &Server, hostname: &str) -> String {
-    let body = serde_json::to_vec(&EnrollRequest {
-        hostname: hostname.into(),
-        agent_version: "attacker".into(),
-    })
-    .expect("json");
-    let (status, v) = server
-        .request(
-            "POST",
-            "/api/v1/enroll",
-            &server.init.enroll_token,
-            Some(body),
-            &[],
-        )
-        .expect("enroll");
-    assert_eq!(status, 200, "{v}");
-    let r: EnrollResponse = serde_json::from_value(v).expect("enroll response");
-    r.token
+    server.enroll_via_api(hostname).expect("enroll")
 }
 
 /// A full report with only the given identity and interfaces.

@@ -122,22 +122,9 @@ fn kill_9_during_ingest_by_200_agents_loses_no_acknowledged_report_and_applies_n
     // Enrolled through the API, each with its first full report.
     let tokens: Vec<String> = (0..AGENTS)
         .map(|n| {
-            let body = serde_json::to_vec(&cmdb_shared::EnrollRequest {
-                hostname: format!("sim-{n:03}"),
-                agent_version: "sim".into(),
-            })
-            .expect("json");
-            let (status, v) = server
-                .request(
-                    "POST",
-                    "/api/v1/enroll",
-                    &server.init.enroll_token,
-                    Some(body),
-                    &[],
-                )
+            let token = server
+                .enroll_via_api(&format!("sim-{n:03}"))
                 .expect("enroll");
-            assert_eq!(status, 200, "{v}");
-            let token = v["token"].as_str().expect("token").to_string();
             let (status, v) = server
                 .request(
                     "POST",
