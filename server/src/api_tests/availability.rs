@@ -78,21 +78,7 @@ impl App {
     }
 
     pub(super) async fn admin(&self) -> String {
-        let token = new_token(Role::Admin);
-        self.store
-            .insert_token(&TokenRecord {
-                key: "tadmin".into(),
-                hash: hash_token(&token),
-                role: "admin".into(),
-                description: String::new(),
-                created_at: now_str(),
-                revoked: false,
-                agent: None,
-                ..Default::default()
-            })
-            .await
-            .expect("admin");
-        token
+        self.stored_token("tadmin", Role::Admin, None).await
     }
 
     /// A server run covering [start, alive].

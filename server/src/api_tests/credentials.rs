@@ -40,7 +40,12 @@ impl App {
     }
 
     /// Stores a token directly (to give it a time already past, which the API refuses).
-    async fn stored_token(&self, key: &str, role: Role, expires_at: Option<String>) -> String {
+    pub(super) async fn stored_token(
+        &self,
+        key: &str,
+        role: Role,
+        expires_at: Option<String>,
+    ) -> String {
         let token = new_token(role);
         self.store
             .insert_token(&TokenRecord {

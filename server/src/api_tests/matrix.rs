@@ -15,8 +15,7 @@ use axum::http::StatusCode;
 use serde_json::Value;
 
 use super::{App, app};
-use crate::domain::auth::{Role, hash_token, new_token};
-use crate::storage::{TokenRecord, now_str};
+use crate::domain::auth::Role;
 
 /// A CI-like id for every path parameter: well-formed, naming nothing.
 const ID: &str = "0123456789abcdef0123456789abcdef";
@@ -31,21 +30,7 @@ const AGENT_OPS: [(&str, &str); 3] = [
 const READ_POSTS: [&str; 1] = ["/api/v1/impact"];
 
 async fn token(app: &App, key: &str, role: Role) -> String {
-    let token = new_token(role);
-    app.store
-        .insert_token(&TokenRecord {
-            key: key.into(),
-            hash: hash_token(&token),
-            role: role.as_str().into(),
-            description: String::new(),
-            created_at: now_str(),
-            revoked: false,
-            agent: None,
-            ..Default::default()
-        })
-        .await
-        .expect("token");
-    token
+    app.stored_token(key, role, None).await
 }
 
 /// Sends one operation with `token`; answers its status and whether the body is the API's

@@ -305,21 +305,7 @@ fn the_openapi_document_has_the_device_report_endpoint() {
 
 impl App {
     async fn editor(&self) -> String {
-        let token = new_token(Role::Editor);
-        self.store
-            .insert_token(&TokenRecord {
-                key: "te".into(),
-                hash: hash_token(&token),
-                role: "editor".into(),
-                description: String::new(),
-                created_at: now_str(),
-                revoked: false,
-                agent: None,
-                ..Default::default()
-            })
-            .await
-            .expect("editor");
-        token
+        self.stored_token("te", Role::Editor, None).await
     }
 
     async fn manual(&self, editor: &str, class: &str, name: &str, extra: Value) -> String {

@@ -15,8 +15,8 @@ async fn a_fresh_database_gets_the_current_schema_and_reopening_is_a_no_op() {
     );
 }
 
-#[tokio::test]
-async fn version_2_moves_package_keys_out_of_existing_cis() {
+/// A store at schema version 1 holding one host CI with its package keys inline.
+async fn version_1_with_a_ci() -> Store {
     let store = Store::unmigrated().await.expect("memory");
     store
         .apply_migration(1, MIGRATIONS[0])
@@ -31,6 +31,12 @@ async fn version_2_moves_package_keys_out_of_existing_cis() {
         )
         .await
         .expect("a version-1 CI");
+    store
+}
+
+#[tokio::test]
+async fn version_2_moves_package_keys_out_of_existing_cis() {
+    let store = version_1_with_a_ci().await;
     migrate(&store).await.expect("upgrade");
     let ci = store
         .ci_for_update("c1", &[], true)
@@ -121,20 +127,7 @@ async fn a_data_directory_from_a_newer_server_is_refused() {
 
 #[tokio::test]
 async fn two_servers_migrating_one_database_at_once_apply_each_migration_once() {
-    let store = Store::unmigrated().await.expect("memory");
-    store
-        .apply_migration(1, MIGRATIONS[0])
-        .await
-        .expect("version 1");
-    store
-        .raw(
-            "CREATE ci:⟨c1⟩ SET class = 'host', name = 'db01', identified_by = 'new', keys = {}, \
-             first_seen = '2026-11-01T00:00:00.000Z', last_seen = '2026-11-01T00:00:00.000Z', \
-             agent = NONE, suspected_duplicates = [], section_hashes = {}, package_count = 2, \
-             packages = ['k1', 'k2'];",
-        )
-        .await
-        .expect("a version-1 CI");
+    let store = version_1_with_a_ci().await;
     let (a, b) = tokio::join!(migrate(&store), migrate(&store));
     a.expect("first server");
     b.expect("second server");
