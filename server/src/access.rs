@@ -94,6 +94,57 @@ pub struct NewToken {
     pub agent_expires_in_secs: Option<u64>,
 }
 
+/// A checked request's token record and its secret (the record keeps only the hash): the
+/// same rules for the API and the command line.
+pub fn token_record(req: &NewToken) -> Result<(TokenRecord, String), ServiceError> {
+    let role = match Role::parse(&req.role) {
+        Some(r @ (Role::Admin | Role::Editor | Role::Viewer | Role::Enroll)) => r,
+        _ => {
+            return Err(ServiceError::Invalid(format!(
+                "role: expected admin, editor, viewer or enroll, got {:?}",
+                req.role
+            )));
+        }
+    };
+    if req.description.len() > 256 {
+        return Err(ServiceError::Invalid(
+            "description: at most 256 characters".into(),
+        ));
+    }
+    let expires = expiry(Utc::now(), req.expires_in_secs, req.expires_at.as_deref())
+        .map_err(ServiceError::Invalid)?;
+    if role != Role::Enroll {
+        for (field, given) in [
+            ("max_uses", req.max_uses.is_some()),
+            ("agent_expires_in_secs", req.agent_expires_in_secs.is_some()),
+        ] {
+            if given {
+                return Err(ServiceError::Invalid(format!(
+                    "{field}: applies to enrollment tokens (role \"enroll\") only"
+                )));
+            }
+        }
+    }
+    if req.max_uses == Some(0) {
+        return Err(ServiceError::Invalid(
+            "max_uses: must be at least 1 (leave it out for no limit)".into(),
+        ));
+    }
+    if let Some(s) = req.agent_expires_in_secs
+        && (s == 0 || s > crate::domain::auth::MAX_LIFETIME_SECS)
+    {
+        return Err(ServiceError::Invalid(format!(
+            "agent_expires_in_secs: must be between 1 and {} (ten years), got {s}",
+            crate::domain::auth::MAX_LIFETIME_SECS
+        )));
+    }
+    let (mut rec, token) = make_token(role, &req.description);
+    rec.expires_at = expires.map(time_str);
+    rec.max_uses = req.max_uses;
+    rec.agent_ttl_secs = req.agent_expires_in_secs;
+    Ok((rec, token))
+}
+
 /// A created token; the secret is shown only here.
 #[derive(Serialize, ToSchema)]
 pub struct CreatedToken {
@@ -467,51 +518,7 @@ impl Access {
 
     /// Creates an API token (not an agent's: agents enroll).
     pub async fn create_token(&self, req: &NewToken) -> Result<CreatedToken, ServiceError> {
-        let role = match Role::parse(&req.role) {
-            Some(r @ (Role::Admin | Role::Editor | Role::Viewer | Role::Enroll)) => r,
-            _ => {
-                return Err(ServiceError::Invalid(format!(
-                    "role: expected admin, editor, viewer or enroll, got {:?}",
-                    req.role
-                )));
-            }
-        };
-        if req.description.len() > 256 {
-            return Err(ServiceError::Invalid(
-                "description: at most 256 characters".into(),
-            ));
-        }
-        let expires = expiry(Utc::now(), req.expires_in_secs, req.expires_at.as_deref())
-            .map_err(ServiceError::Invalid)?;
-        if role != Role::Enroll {
-            for (field, given) in [
-                ("max_uses", req.max_uses.is_some()),
-                ("agent_expires_in_secs", req.agent_expires_in_secs.is_some()),
-            ] {
-                if given {
-                    return Err(ServiceError::Invalid(format!(
-                        "{field}: applies to enrollment tokens (role \"enroll\") only"
-                    )));
-                }
-            }
-        }
-        if req.max_uses == Some(0) {
-            return Err(ServiceError::Invalid(
-                "max_uses: must be at least 1 (leave it out for no limit)".into(),
-            ));
-        }
-        if let Some(s) = req.agent_expires_in_secs
-            && (s == 0 || s > crate::domain::auth::MAX_LIFETIME_SECS)
-        {
-            return Err(ServiceError::Invalid(format!(
-                "agent_expires_in_secs: must be between 1 and {} (ten years), got {s}",
-                crate::domain::auth::MAX_LIFETIME_SECS
-            )));
-        }
-        let (mut rec, token) = make_token(role, &req.description);
-        rec.expires_at = expires.map(time_str);
-        rec.max_uses = req.max_uses;
-        rec.agent_ttl_secs = req.agent_expires_in_secs;
+        let (rec, token) = token_record(req)?;
         self.store.insert_token(&rec).await?;
         Ok(CreatedToken {
             id: rec.key,

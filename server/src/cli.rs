@@ -9,7 +9,6 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use crate::config::Config;
-use crate::domain::auth::Role;
 use crate::setup;
 use anyhow::{Context, bail};
 use clap::{Args, Parser, Subcommand, ValueEnum};
@@ -168,12 +167,47 @@ struct Remote {
     /// directory's tls/ca.pem with --config).
     #[arg(long)]
     ca: Option<PathBuf>,
-    /// API token (viewer for impact, editor for graph-check).
-    #[arg(long, env = "CMDB_TOKEN", hide_env_values = true)]
-    token: String,
+    /// File holding the API token (viewer for impact and reports, editor for graph-check);
+    /// `-` reads it from standard input. Default: the CMDB_TOKEN environment variable.
+    #[arg(long)]
+    token_file: Option<PathBuf>,
+    /// No longer accepted: every user of the host can read a process's arguments.
+    #[arg(long, hide = true)]
+    token: Option<String>,
 }
 
 impl Remote {
+    /// The API token: from --token-file (a file, or `-` for standard input), else CMDB_TOKEN.
+    fn token(&self) -> anyhow::Result<String> {
+        if self.token.is_some() {
+            bail!(
+                "--token: a token is not accepted on the command line (every user of the host can read it); use --token-file PATH, --token-file - (standard input) or the CMDB_TOKEN environment variable"
+            );
+        }
+        let raw = match &self.token_file {
+            Some(p) if p.as_os_str() == "-" => {
+                let mut s = String::new();
+                std::io::Read::read_to_string(&mut std::io::stdin(), &mut s)
+                    .context("--token-file -: cannot read standard input")?;
+                s
+            }
+            Some(p) => std::fs::read_to_string(p)
+                .with_context(|| format!("--token-file: cannot read {}", p.display()))?,
+            None => match std::env::var("CMDB_TOKEN") {
+                Ok(v) => v,
+                Err(std::env::VarError::NotPresent) => bail!(
+                    "give the API token with --token-file PATH, --token-file - (standard input) or CMDB_TOKEN"
+                ),
+                Err(std::env::VarError::NotUnicode(_)) => bail!("CMDB_TOKEN: not valid UTF-8"),
+            },
+        };
+        let token = raw.trim();
+        if token.is_empty() {
+            bail!("the API token is empty");
+        }
+        Ok(token.to_string())
+    }
+
     /// Base URL and an HTTP client trusting the server's CA.
     fn client(&self) -> anyhow::Result<(String, reqwest::Client)> {
         let (url, ca) = match &self.config {
@@ -266,6 +300,16 @@ enum TokenCommand {
         role: String,
         #[arg(long, default_value = "created by the command line")]
         description: String,
+        /// Lifetime in seconds (default: never expires).
+        #[arg(long)]
+        expires_in_secs: Option<u64>,
+        /// Enrollment tokens: how many agents may enroll with it (default: any number).
+        #[arg(long)]
+        max_uses: Option<u64>,
+        /// Enrollment tokens: credentials of agents enrolled with it expire this many seconds
+        /// after enrollment (default: never).
+        #[arg(long)]
+        agent_expires_in_secs: Option<u64>,
     },
 }
 
@@ -280,6 +324,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
             remote,
         } => {
             let (url, client) = remote.client()?;
+            let token = remote.token()?;
             let format = match format {
                 OutputFormat::Json => "json",
                 OutputFormat::Csv => "csv",
@@ -288,7 +333,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
             let body = call(
                 client
                     .post(format!("{url}/api/v1/impact"))
-                    .bearer_auth(&remote.token)
+                    .bearer_auth(&token)
                     .json(&serde_json::json!({ "cis": cis, "max_depth": max_depth, "format": format })),
             )
             .await?;
@@ -309,6 +354,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
             remote,
         } => {
             let (url, client) = remote.client()?;
+            let token = remote.token()?;
             let (path, mut query) = match kind {
                 ReportKind::Availability => ("availability", Vec::new()),
                 ReportKind::Capacity => ("capacity", Vec::new()),
@@ -343,7 +389,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
                 client
                     .get(format!("{url}/api/v1/reports/{path}"))
                     .query(&query)
-                    .bearer_auth(&remote.token),
+                    .bearer_auth(&token),
             )
             .await?;
             if matches!(format, ReportFormat::Json) {
@@ -356,10 +402,11 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
         }
         Command::GraphCheck { remote } => {
             let (url, client) = remote.client()?;
+            let token = remote.token()?;
             let body = call(
                 client
                     .get(format!("{url}/api/v1/graph/check"))
-                    .bearer_auth(&remote.token),
+                    .bearer_auth(&token),
             )
             .await?;
             let v: serde_json::Value = serde_json::from_str(&body)?;
@@ -425,16 +472,21 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
                     config,
                     role,
                     description,
+                    expires_in_secs,
+                    max_uses,
+                    agent_expires_in_secs,
                 },
         } => {
-            let role = match Role::parse(&role) {
-                Some(r @ (Role::Admin | Role::Editor | Role::Viewer | Role::Enroll)) => r,
-                _ => bail!("--role: expected admin, editor, viewer or enroll, got {role:?}"),
-            };
             let cfg = Config::load(&config)?;
-            let token = setup::create_token(&cfg, role, &description)
-                .await
-                .context("cannot open the data directory (stop the server first, or use POST /api/v1/tokens)")?;
+            let req = crate::access::NewToken {
+                role,
+                description,
+                expires_in_secs,
+                expires_at: None,
+                max_uses,
+                agent_expires_in_secs,
+            };
+            let token = setup::create_token(&cfg, &req).await?;
             println!("{token}");
             Ok(())
         }

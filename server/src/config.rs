@@ -458,6 +458,11 @@ pub struct Limits {
     /// Largest request body after decompression, in bytes.
     #[serde(default = "default_max_body_bytes")]
     pub max_body_bytes: usize,
+    /// Largest request body as sent, before decompression, in bytes. Bounds what a
+    /// compressed body may make the server read for a small output (zstd skippable frames,
+    /// padding); an uncompressed body meets the lower of the two limits.
+    #[serde(default = "default_max_body_bytes")]
+    pub max_raw_body_bytes: usize,
     /// Most packages one report may list.
     #[serde(default = "default_max_packages")]
     pub max_packages: usize,
@@ -483,6 +488,7 @@ impl Default for Limits {
     fn default() -> Self {
         Self {
             max_body_bytes: default_max_body_bytes(),
+            max_raw_body_bytes: default_max_body_bytes(),
             max_packages: default_max_packages(),
             max_list_items: default_max_list_items(),
             max_device_table_items: default_max_device_table_items(),
@@ -657,11 +663,16 @@ impl Config {
                 });
             }
         }
-        if self.limits.max_body_bytes < 1024 {
-            return Err(ConfigError::Invalid {
-                field: "limits.max_body_bytes",
-                reason: "must be at least 1024".into(),
-            });
+        for (field, v) in [
+            ("limits.max_body_bytes", self.limits.max_body_bytes),
+            ("limits.max_raw_body_bytes", self.limits.max_raw_body_bytes),
+        ] {
+            if v < 1024 {
+                return Err(ConfigError::Invalid {
+                    field,
+                    reason: "must be at least 1024".into(),
+                });
+            }
         }
         let r = &self.relationships;
         if r.refresh_secs == 0 || r.refresh_secs.saturating_mul(2) > r.stale_after_secs {

@@ -219,11 +219,13 @@ pub async fn init(
 /// embedded engine is used; with a remote SurrealDB it may run).
 pub async fn create_token(
     config: &Config,
-    role: Role,
-    description: &str,
-) -> Result<String, SetupError> {
-    let store = Store::open(config).await?;
-    let (rec, token) = make_token(role, description);
+    req: &crate::access::NewToken,
+) -> anyhow::Result<String> {
+    // The request is checked before the data directory is opened.
+    let (rec, token) = crate::access::token_record(req)?;
+    let store = Store::open(config).await.context(
+        "cannot open the data directory (stop the server first, or use POST /api/v1/tokens)",
+    )?;
     store.insert_token(&rec).await?;
     Ok(token)
 }

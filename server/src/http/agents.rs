@@ -9,10 +9,10 @@ use axum::routing::{delete, get};
 use axum::{Json, Router};
 use cmdb_shared::ErrorBody;
 
-use super::{ApiError, Principal};
+use super::ApiError;
+use super::auth::{Admin, Viewer};
 use crate::AppState;
 use crate::access::AgentInfo;
-use crate::domain::auth::Role;
 
 pub fn router() -> Router<Arc<AppState>> {
     Router::new()
@@ -28,9 +28,8 @@ pub fn router() -> Router<Arc<AppState>> {
     security(("bearer" = [])), tag = "agents")]
 async fn list(
     State(state): State<Arc<AppState>>,
-    principal: Principal,
+    Viewer(_principal): Viewer,
 ) -> Result<Json<Vec<AgentInfo>>, ApiError> {
-    principal.require(Role::Viewer)?;
     Ok(Json(state.access.agents().await?))
 }
 
@@ -42,10 +41,9 @@ async fn list(
     security(("bearer" = [])), tag = "agents")]
 async fn revoke(
     State(state): State<Arc<AppState>>,
-    principal: Principal,
+    Admin(_principal): Admin,
     Path(id): Path<String>,
 ) -> Result<StatusCode, ApiError> {
-    principal.require(Role::Admin)?;
     state.access.revoke_agent(&id).await?;
     Ok(StatusCode::NO_CONTENT)
 }

@@ -9,6 +9,7 @@ use axum::http::request::Parts;
 
 use super::{ApiError, Principal};
 use crate::AppState;
+use crate::domain::auth::Role;
 
 impl FromRequestParts<Arc<AppState>> for Principal {
     type Rejection = ApiError;
@@ -48,4 +49,80 @@ pub async fn principal(headers: &HeaderMap, state: &AppState) -> Result<Principa
             ApiError::Unauthorized("Authorization header is not \"Bearer <token>\"".into())
         })?;
     Ok(state.access.authenticate(token).await?)
+}
+
+/// Extractors that authenticate and check the role from the headers alone. Axum runs them
+/// before the body extractor, so a caller without the role gets its 401/403 before a byte of
+/// the body is read or decompressed.
+macro_rules! role_extractor {
+    ($name:ident, $role:expr, $doc:literal) => {
+        #[doc = $doc]
+        pub struct $name(pub Principal);
+
+        impl FromRequestParts<Arc<AppState>> for $name {
+            type Rejection = ApiError;
+
+            async fn from_request_parts(
+                parts: &mut Parts,
+                state: &Arc<AppState>,
+            ) -> Result<Self, Self::Rejection> {
+                let principal = Principal::from_request_parts(parts, state).await?;
+                principal.require($role)?;
+                Ok(Self(principal))
+            }
+        }
+    };
+}
+
+role_extractor!(
+    Viewer,
+    Role::Viewer,
+    "A caller with at least the viewer role."
+);
+role_extractor!(
+    Editor,
+    Role::Editor,
+    "A caller with at least the editor role."
+);
+role_extractor!(Admin, Role::Admin, "A caller with the admin role.");
+
+/// An agent credential and the agent it is bound to.
+pub struct Agent {
+    pub principal: Principal,
+    pub agent: String,
+}
+
+impl FromRequestParts<Arc<AppState>> for Agent {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(
+        parts: &mut Parts,
+        state: &Arc<AppState>,
+    ) -> Result<Self, Self::Rejection> {
+        let principal = Principal::from_request_parts(parts, state).await?;
+        principal.require(Role::Agent)?;
+        let agent = principal
+            .agent
+            .clone()
+            .ok_or_else(|| ApiError::Forbidden("credential is not bound to an agent".into()))?;
+        Ok(Self { principal, agent })
+    }
+}
+
+/// An enrollment token, within the `/enroll` rate limit. The limit comes before the
+/// credential is looked up, so a flood costs no storage.
+pub struct Enroller(pub Principal);
+
+impl FromRequestParts<Arc<AppState>> for Enroller {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(
+        parts: &mut Parts,
+        state: &Arc<AppState>,
+    ) -> Result<Self, Self::Rejection> {
+        state.access.enroll_permit()?;
+        let principal = principal(&parts.headers, state).await?;
+        principal.require(Role::Enroll)?;
+        Ok(Self(principal))
+    }
 }

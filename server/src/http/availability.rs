@@ -13,14 +13,14 @@ use cmdb_shared::ErrorBody;
 use serde::Deserialize;
 use utoipa::IntoParams;
 
+use super::auth::{Editor, Viewer};
 use super::metrics::parse_time;
-use super::{ApiError, Principal, bad_body, bad_query};
+use super::{ApiError, bad_body, bad_query};
 use crate::AppState;
 use crate::availability::{
     AvailabilityQuery, CiAvailability, MaintenanceRecord, ManualStateRecord, NewMaintenance,
     NewManualState, NewSla, SlaRecord,
 };
-use crate::domain::auth::Role;
 use crate::error::check_id;
 
 pub fn router() -> Router<Arc<AppState>> {
@@ -83,11 +83,10 @@ pub struct PeriodParams {
     security(("bearer" = [])), tag = "availability")]
 pub(super) async fn of_ci(
     State(state): State<Arc<AppState>>,
-    principal: Principal,
+    Viewer(_principal): Viewer,
     Path(id): Path<String>,
     params: Result<Query<PeriodParams>, QueryRejection>,
 ) -> Result<Json<CiAvailability>, ApiError> {
-    principal.require(Role::Viewer)?;
     let Query(p) = params.map_err(bad_query)?;
     let (from, to, now) = period(p.from.as_deref(), p.to.as_deref(), 30)?;
     Ok(Json(state.availability.of_ci(&id, from, to, now).await?))
@@ -120,10 +119,9 @@ pub struct ReportParams {
     security(("bearer" = [])), tag = "reports")]
 pub(super) async fn report(
     State(state): State<Arc<AppState>>,
-    principal: Principal,
+    Viewer(_principal): Viewer,
     params: Result<Query<ReportParams>, QueryRejection>,
 ) -> Result<Response, ApiError> {
-    principal.require(Role::Viewer)?;
     let Query(p) = params.map_err(bad_query)?;
     let csv = want_csv(p.format.as_deref())?;
     let (from, to, now) = period(p.from.as_deref(), p.to.as_deref(), 30)?;
@@ -224,10 +222,9 @@ pub fn availability_csv(rows: &[CiAvailability]) -> Result<String, ApiError> {
     security(("bearer" = [])), tag = "availability")]
 pub(super) async fn sla(
     State(state): State<Arc<AppState>>,
-    principal: Principal,
+    Viewer(_principal): Viewer,
     Path(id): Path<String>,
 ) -> Result<Json<SlaRecord>, ApiError> {
-    principal.require(Role::Viewer)?;
     Ok(Json(state.availability.sla(&id).await?))
 }
 
@@ -239,11 +236,10 @@ pub(super) async fn sla(
     security(("bearer" = [])), tag = "availability")]
 pub(super) async fn set_sla(
     State(state): State<Arc<AppState>>,
-    principal: Principal,
+    Editor(principal): Editor,
     Path(id): Path<String>,
     body: Result<Json<NewSla>, JsonRejection>,
 ) -> Result<Json<SlaRecord>, ApiError> {
-    principal.require(Role::Editor)?;
     let Json(s) = body.map_err(bad_body)?;
     Ok(Json(
         state
@@ -260,10 +256,9 @@ pub(super) async fn set_sla(
     security(("bearer" = [])), tag = "availability")]
 pub(super) async fn delete_sla(
     State(state): State<Arc<AppState>>,
-    principal: Principal,
+    Editor(_principal): Editor,
     Path(id): Path<String>,
 ) -> Result<StatusCode, ApiError> {
-    principal.require(Role::Editor)?;
     state.availability.delete_sla(&id).await?;
     Ok(StatusCode::NO_CONTENT)
 }
@@ -287,10 +282,9 @@ pub struct MaintenanceParams {
     security(("bearer" = [])), tag = "availability")]
 pub(super) async fn list_maintenance(
     State(state): State<Arc<AppState>>,
-    principal: Principal,
+    Viewer(_principal): Viewer,
     params: Result<Query<MaintenanceParams>, QueryRejection>,
 ) -> Result<Json<Vec<MaintenanceRecord>>, ApiError> {
-    principal.require(Role::Viewer)?;
     let Query(p) = params.map_err(bad_query)?;
     let now = chrono::Utc::now().timestamp();
     let from = p
@@ -319,10 +313,9 @@ pub(super) async fn list_maintenance(
     security(("bearer" = [])), tag = "availability")]
 pub(super) async fn add_maintenance(
     State(state): State<Arc<AppState>>,
-    principal: Principal,
+    Editor(principal): Editor,
     body: Result<Json<NewMaintenance>, JsonRejection>,
 ) -> Result<(StatusCode, Json<MaintenanceRecord>), ApiError> {
-    principal.require(Role::Editor)?;
     let Json(m) = body.map_err(bad_body)?;
     let rec = state
         .availability
@@ -338,10 +331,9 @@ pub(super) async fn add_maintenance(
     security(("bearer" = [])), tag = "availability")]
 pub(super) async fn delete_maintenance(
     State(state): State<Arc<AppState>>,
-    principal: Principal,
+    Editor(_principal): Editor,
     Path(id): Path<String>,
 ) -> Result<StatusCode, ApiError> {
-    principal.require(Role::Editor)?;
     state.availability.delete_maintenance(&id).await?;
     Ok(StatusCode::NO_CONTENT)
 }
@@ -354,11 +346,10 @@ pub(super) async fn delete_maintenance(
     security(("bearer" = [])), tag = "availability")]
 pub(super) async fn add_manual(
     State(state): State<Arc<AppState>>,
-    principal: Principal,
+    Editor(principal): Editor,
     Path(id): Path<String>,
     body: Result<Json<NewManualState>, JsonRejection>,
 ) -> Result<(StatusCode, Json<ManualStateRecord>), ApiError> {
-    principal.require(Role::Editor)?;
     let Json(m) = body.map_err(bad_body)?;
     let rec = state
         .availability
@@ -374,10 +365,9 @@ pub(super) async fn add_manual(
     security(("bearer" = [])), tag = "availability")]
 pub(super) async fn delete_manual(
     State(state): State<Arc<AppState>>,
-    principal: Principal,
+    Editor(_principal): Editor,
     Path(id): Path<String>,
 ) -> Result<StatusCode, ApiError> {
-    principal.require(Role::Editor)?;
     state.availability.delete_manual(&id).await?;
     Ok(StatusCode::NO_CONTENT)
 }

@@ -12,10 +12,10 @@ use cmdb_shared::ErrorBody;
 use serde::Deserialize;
 use utoipa::IntoParams;
 
-use super::{ApiError, Principal, bad_query};
+use super::auth::Viewer;
+use super::{ApiError, bad_query};
 use crate::AppState;
 use crate::capacity::{CapacityQuery, CapacityRow};
-use crate::domain::auth::Role;
 
 pub fn router() -> Router<Arc<AppState>> {
     Router::new().route("/api/v1/reports/capacity", get(report))
@@ -44,10 +44,9 @@ pub struct CapacityParams {
     security(("bearer" = [])), tag = "reports")]
 pub(super) async fn report(
     State(state): State<Arc<AppState>>,
-    principal: Principal,
+    Viewer(_principal): Viewer,
     params: Result<Query<CapacityParams>, QueryRejection>,
 ) -> Result<Response, ApiError> {
-    principal.require(Role::Viewer)?;
     let Query(p) = params.map_err(bad_query)?;
     let csv = super::availability::want_csv(p.format.as_deref())?;
     let ci =

@@ -12,10 +12,10 @@ use cmdb_shared::ErrorBody;
 use serde::Deserialize;
 use utoipa::IntoParams;
 
-use super::{ApiError, Principal, bad_body, bad_query};
+use super::auth::{Editor, Viewer};
+use super::{ApiError, bad_body, bad_query};
 use crate::AppState;
 use crate::changes::{ChangeReport, ChangeSummary, NewChange};
-use crate::domain::auth::Role;
 
 pub fn router() -> Router<Arc<AppState>> {
     Router::new()
@@ -39,10 +39,9 @@ pub struct ChangeParams {
     security(("bearer" = [])), tag = "changes")]
 async fn create(
     State(state): State<Arc<AppState>>,
-    principal: Principal,
+    Editor(principal): Editor,
     body: Result<Json<NewChange>, JsonRejection>,
 ) -> Result<(StatusCode, Json<ChangeReport>), ApiError> {
-    principal.require(Role::Editor)?;
     let Json(n) = body.map_err(bad_body)?;
     let report = state.changes.create(n, &principal.token).await?;
     Ok((StatusCode::CREATED, Json(report)))
@@ -56,10 +55,9 @@ async fn create(
     security(("bearer" = [])), tag = "changes")]
 async fn one(
     State(state): State<Arc<AppState>>,
-    principal: Principal,
+    Viewer(_principal): Viewer,
     Path(id): Path<String>,
 ) -> Result<Json<ChangeReport>, ApiError> {
-    principal.require(Role::Viewer)?;
     Ok(Json(state.changes.get(&id).await?))
 }
 
@@ -70,10 +68,9 @@ async fn one(
     security(("bearer" = [])), tag = "changes")]
 async fn list(
     State(state): State<Arc<AppState>>,
-    principal: Principal,
+    Viewer(_principal): Viewer,
     params: Result<Query<ChangeParams>, QueryRejection>,
 ) -> Result<Json<Vec<ChangeSummary>>, ApiError> {
-    principal.require(Role::Viewer)?;
     let Query(p) = params.map_err(bad_query)?;
     Ok(Json(state.changes.list(p.limit).await?))
 }

@@ -14,9 +14,9 @@ use cmdb_shared::{ErrorBody, Package};
 use serde::Deserialize;
 use utoipa::IntoParams;
 
-use super::{ApiError, Principal, bad_body, bad_query};
+use super::auth::{Admin, Editor, Viewer};
+use super::{ApiError, bad_body, bad_query};
 use crate::AppState;
-use crate::domain::auth::Role;
 use crate::ingest::Binding;
 use crate::inventory::{CiDetail, CiDiff, CiPage, CiQuery, HistoryQuery, HistoryRecord};
 use crate::relationships::manual::{CiInput, CreatedCi};
@@ -60,10 +60,9 @@ pub struct ListParams {
     security(("bearer" = [])), tag = "cis")]
 async fn list(
     State(state): State<Arc<AppState>>,
-    principal: Principal,
+    Viewer(_principal): Viewer,
     params: Result<Query<ListParams>, QueryRejection>,
 ) -> Result<Json<CiPage>, ApiError> {
-    principal.require(Role::Viewer)?;
     let Query(p) = params.map_err(bad_query)?;
     let q = CiQuery {
         class: p.class,
@@ -82,10 +81,9 @@ async fn list(
     security(("bearer" = [])), tag = "cis")]
 async fn detail(
     State(state): State<Arc<AppState>>,
-    principal: Principal,
+    Viewer(_principal): Viewer,
     Path(id): Path<String>,
 ) -> Result<Json<CiDetail>, ApiError> {
-    principal.require(Role::Viewer)?;
     Ok(Json(state.inventory.ci(&id).await?))
 }
 
@@ -96,10 +94,9 @@ async fn detail(
     security(("bearer" = [])), tag = "cis")]
 async fn packages(
     State(state): State<Arc<AppState>>,
-    principal: Principal,
+    Viewer(_principal): Viewer,
     Path(id): Path<String>,
 ) -> Result<Json<Vec<Package>>, ApiError> {
-    principal.require(Role::Viewer)?;
     Ok(Json(state.inventory.packages(&id).await?))
 }
 
@@ -122,11 +119,10 @@ pub struct HistoryParams {
     security(("bearer" = [])), tag = "cis")]
 async fn history(
     State(state): State<Arc<AppState>>,
-    principal: Principal,
+    Viewer(_principal): Viewer,
     Path(id): Path<String>,
     params: Result<Query<HistoryParams>, QueryRejection>,
 ) -> Result<Json<Vec<HistoryRecord>>, ApiError> {
-    principal.require(Role::Viewer)?;
     let Query(p) = params.map_err(bad_query)?;
     let q = HistoryQuery {
         from: p.from,
@@ -154,11 +150,10 @@ pub struct DiffParams {
     security(("bearer" = [])), tag = "cis")]
 async fn diff(
     State(state): State<Arc<AppState>>,
-    principal: Principal,
+    Viewer(_principal): Viewer,
     Path(id): Path<String>,
     params: Result<Query<DiffParams>, QueryRejection>,
 ) -> Result<Json<CiDiff>, ApiError> {
-    principal.require(Role::Viewer)?;
     let Query(p) = params.map_err(bad_query)?;
     Ok(Json(state.inventory.diff(&id, p.from, p.to).await?))
 }
@@ -170,10 +165,9 @@ async fn diff(
     security(("bearer" = [])), tag = "cis")]
 async fn create(
     State(state): State<Arc<AppState>>,
-    principal: Principal,
+    Editor(principal): Editor,
     body: Result<Json<CiInput>, JsonRejection>,
 ) -> Result<(StatusCode, Json<CreatedCi>), ApiError> {
-    principal.require(Role::Editor)?;
     let Json(c) = body.map_err(bad_body)?;
     let created = state
         .relationships
@@ -189,11 +183,10 @@ async fn create(
     security(("bearer" = [])), tag = "cis")]
 async fn edit(
     State(state): State<Arc<AppState>>,
-    principal: Principal,
+    Editor(principal): Editor,
     Path(id): Path<String>,
     body: Result<Json<CiInput>, JsonRejection>,
 ) -> Result<Json<CreatedCi>, ApiError> {
-    principal.require(Role::Editor)?;
     let Json(c) = body.map_err(bad_body)?;
     Ok(Json(
         state
@@ -211,10 +204,9 @@ async fn edit(
     security(("bearer" = [])), tag = "cis")]
 async fn remove(
     State(state): State<Arc<AppState>>,
-    principal: Principal,
+    Editor(principal): Editor,
     Path(id): Path<String>,
 ) -> Result<StatusCode, ApiError> {
-    principal.require(Role::Editor)?;
     state
         .relationships
         .delete_ci(&id, &principal.source())
@@ -246,11 +238,10 @@ pub struct BindInput {
     security(("bearer" = [])), tag = "cis")]
 async fn bind(
     State(state): State<Arc<AppState>>,
-    principal: Principal,
+    Admin(principal): Admin,
     Path(id): Path<String>,
     body: Result<Json<BindInput>, JsonRejection>,
 ) -> Result<Json<Binding>, ApiError> {
-    principal.require(Role::Admin)?;
     let Json(b) = body.map_err(bad_body)?;
     Ok(Json(
         state
@@ -268,10 +259,9 @@ async fn bind(
     security(("bearer" = [])), tag = "cis")]
 async fn dismiss(
     State(state): State<Arc<AppState>>,
-    principal: Principal,
+    Admin(principal): Admin,
     Path((id, other)): Path<(String, String)>,
 ) -> Result<StatusCode, ApiError> {
-    principal.require(Role::Admin)?;
     state
         .ingest
         .dismiss_duplicate(&id, &other, &principal.source())

@@ -12,10 +12,10 @@ use cmdb_shared::ErrorBody;
 use serde::Deserialize;
 use utoipa::{IntoParams, ToSchema};
 
+use super::auth::{Editor, Viewer};
 use super::render::{Format, render};
-use super::{ApiError, Principal, bad_body, bad_query};
+use super::{ApiError, bad_body, bad_query};
 use crate::AppState;
-use crate::domain::auth::Role;
 use crate::impact::{Dependencies, GraphSummary, ImpactReport};
 use crate::relationships::CheckReport;
 
@@ -63,10 +63,9 @@ pub struct GraphParams {
     security(("bearer" = [])), tag = "impact")]
 async fn impact(
     State(state): State<Arc<AppState>>,
-    principal: Principal,
+    Viewer(_principal): Viewer,
     body: Result<Json<ImpactRequest>, JsonRejection>,
 ) -> Result<Response, ApiError> {
-    principal.require(Role::Viewer)?;
     let Json(req) = body.map_err(bad_body)?;
     let failed = state.impact.resolve(&req.cis, "cis").await?;
     let report = state.impact.analyse(&failed, req.max_depth).await?;
@@ -80,11 +79,10 @@ async fn impact(
     security(("bearer" = [])), tag = "impact")]
 async fn ci_impact(
     State(state): State<Arc<AppState>>,
-    principal: Principal,
+    Viewer(_principal): Viewer,
     Path(id): Path<String>,
     params: Result<Query<GraphParams>, QueryRejection>,
 ) -> Result<Response, ApiError> {
-    principal.require(Role::Viewer)?;
     let Query(p) = params.map_err(bad_query)?;
     let report = state.impact.of_ci(&id, p.max_depth).await?;
     Ok(render(
@@ -104,11 +102,10 @@ async fn ci_impact(
     security(("bearer" = [])), tag = "impact")]
 async fn dependencies(
     State(state): State<Arc<AppState>>,
-    principal: Principal,
+    Viewer(_principal): Viewer,
     Path(id): Path<String>,
     params: Result<Query<GraphParams>, QueryRejection>,
 ) -> Result<Response, ApiError> {
-    principal.require(Role::Viewer)?;
     let Query(p) = params.map_err(bad_query)?;
     let deps = state.impact.dependencies(&id, p.max_depth).await?;
     Ok(render(
@@ -126,9 +123,8 @@ async fn dependencies(
     security(("bearer" = [])), tag = "impact")]
 async fn check(
     State(state): State<Arc<AppState>>,
-    principal: Principal,
+    Editor(_principal): Editor,
 ) -> Result<Json<CheckReport>, ApiError> {
-    principal.require(Role::Editor)?;
     Ok(Json(state.impact.check().await?))
 }
 
@@ -139,8 +135,7 @@ async fn check(
     security(("bearer" = [])), tag = "impact")]
 async fn summary(
     State(state): State<Arc<AppState>>,
-    principal: Principal,
+    Viewer(_principal): Viewer,
 ) -> Result<Json<GraphSummary>, ApiError> {
-    principal.require(Role::Viewer)?;
     Ok(Json(state.impact.summary()))
 }

@@ -13,9 +13,9 @@ use cmdb_shared::metrics::{MetricAck, MetricBatch};
 use serde::Deserialize;
 use utoipa::IntoParams;
 
-use super::{ApiError, Principal, bad_query, read_body};
+use super::auth::{Admin, Viewer};
+use super::{ApiError, bad_query, read_body};
 use crate::AppState;
-use crate::domain::auth::Role;
 use crate::error::check_id;
 use crate::metrics::{SeriesAnswer, SeriesName, StorageFigures};
 
@@ -37,11 +37,10 @@ pub fn router() -> Router<Arc<AppState>> {
     security(("bearer" = [])), tag = "metrics")]
 pub(super) async fn push(
     State(state): State<Arc<AppState>>,
-    principal: Principal,
+    super::auth::Agent { agent, .. }: super::auth::Agent,
     headers: axum::http::HeaderMap,
     body: Result<Bytes, BytesRejection>,
 ) -> Result<Json<MetricAck>, ApiError> {
-    let agent = super::reports::reporting_agent(&principal)?;
     super::reports::note_spool_dropped(&state, &agent, &headers)?;
     let batch: MetricBatch =
         super::reports::parse_report(read_body(body)?, |b: &MetricBatch| b.schema_version)?;
@@ -57,9 +56,8 @@ pub(super) async fn push(
     security(("bearer" = [])), tag = "metrics")]
 pub(super) async fn storage(
     State(state): State<Arc<AppState>>,
-    principal: Principal,
+    Admin(_principal): Admin,
 ) -> Result<Json<StorageFigures>, ApiError> {
-    principal.require(Role::Admin)?;
     Ok(Json(state.metrics.storage().await?))
 }
 
@@ -96,11 +94,10 @@ pub enum SeriesOrList {
     security(("bearer" = [])), tag = "metrics")]
 pub(super) async fn series(
     State(state): State<Arc<AppState>>,
-    principal: Principal,
+    Viewer(_principal): Viewer,
     Path(id): Path<String>,
     params: Result<Query<SeriesParams>, QueryRejection>,
 ) -> Result<Json<SeriesOrList>, ApiError> {
-    principal.require(Role::Viewer)?;
     check_id("id", &id, "CI")?;
     let Query(p) = params.map_err(bad_query)?;
     let now = chrono::Utc::now().timestamp();

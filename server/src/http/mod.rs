@@ -159,15 +159,42 @@ impl IntoResponse for ApiError {
     }
 }
 
-/// The body, or 413 over the limit (after decompression) / 400 when unreadable.
+/// The body, or 413 over a limit / 400 when unreadable.
 pub fn read_body(body: Result<Bytes, BytesRejection>) -> Result<Bytes, ApiError> {
     body.map_err(|e| {
         if e.status() == StatusCode::PAYLOAD_TOO_LARGE {
             ApiError::TooLarge("request body is larger than limits.max_body_bytes".into())
+        } else if over_raw_limit(&e) {
+            raw_too_large()
         } else {
             ApiError::BadRequest(format!("cannot read request body: {}", e.body_text()))
         }
     })
+}
+
+fn raw_too_large() -> ApiError {
+    ApiError::TooLarge("request body as sent is larger than limits.max_raw_body_bytes".into())
+}
+
+/// Whether reading the body failed on the raw (before decompression) limit. The decompressor
+/// wraps that error in an `io::Error`, whose `source()` skips it, so each level is unwrapped
+/// both ways.
+fn over_raw_limit(e: &(dyn std::error::Error + 'static)) -> bool {
+    let mut next = Some(e);
+    while let Some(err) = next {
+        if err.is::<http_body_util::LengthLimitError>() {
+            return true;
+        }
+        if let Some(inner) = err
+            .downcast_ref::<std::io::Error>()
+            .and_then(|io| io.get_ref())
+            && over_raw_limit(inner)
+        {
+            return true;
+        }
+        next = err.source();
+    }
+    false
 }
 
 /// Reads a JSON body with precise errors: 413 over the limit, 400 naming the bad field.
@@ -187,9 +214,15 @@ pub fn parse_json<T: serde::de::DeserializeOwned>(
     })
 }
 
-/// Maps a JSON body rejection to a 400.
+/// Maps a JSON body rejection to a 400 (413 over a limit).
 pub fn bad_body(e: axum::extract::rejection::JsonRejection) -> ApiError {
-    ApiError::BadRequest(format!("body: {}", e.body_text()))
+    if e.status() == StatusCode::PAYLOAD_TOO_LARGE {
+        ApiError::TooLarge("request body is larger than limits.max_body_bytes".into())
+    } else if over_raw_limit(&e) {
+        raw_too_large()
+    } else {
+        ApiError::BadRequest(format!("body: {}", e.body_text()))
+    }
 }
 
 /// Maps a query-string rejection to a 400 naming the parameter.
@@ -200,13 +233,15 @@ pub fn bad_query(e: axum::extract::rejection::QueryRejection) -> ApiError {
 /// The whole API, behind the HTTP defences (outermost first): at most
 /// `http.max_concurrent_requests` at once (503 with `Retry-After` beyond, at once), a whole
 /// request within `http.request_timeout_secs` (408), its body within
-/// `http.body_timeout_secs` (408), the body within `limits.max_body_bytes` after
-/// decompression (413, read up to the limit before the answer, so the client gets it).
+/// `http.body_timeout_secs` (408), the body within `limits.max_raw_body_bytes` as sent and
+/// `limits.max_body_bytes` after decompression (413, read up to the limit before the answer,
+/// so the client gets it).
 /// Credentials are rate-limited where they are authenticated.
 pub fn router(state: Arc<AppState>) -> Router {
     use std::time::Duration;
     use tower::ServiceBuilder;
     let max_body = state.config.limits.max_body_bytes;
+    let max_raw = state.config.limits.max_raw_body_bytes;
     let http = state.config.http.clone();
     // Queued requests would wait for ever behind a flood: past the limit, answer at once.
     let shed = ServiceBuilder::new()
@@ -234,6 +269,15 @@ pub fn router(state: Arc<AppState>) -> Router {
         // The limit applies after decompression, so a small zstd bomb cannot get past it.
         .layer(DefaultBodyLimit::max(max_body))
         .layer(RequestDecompressionLayer::new().zstd(true).gzip(true))
+        // Before decompression: a compressed body that inflates to little (zstd skippable
+        // frames) is still bounded.
+        .layer(axum::middleware::from_fn(
+            move |req: axum::extract::Request, next: axum::middleware::Next| {
+                let (parts, body) = req.into_parts();
+                let body = axum::body::Body::new(http_body_util::Limited::new(body, max_raw));
+                next.run(axum::extract::Request::from_parts(parts, body))
+            },
+        ))
         // Outside decompression: what is drained is the raw body.
         .layer(axum::middleware::from_fn(drain::drain_unread_body))
         .layer(tower_http::timeout::RequestBodyTimeoutLayer::new(

@@ -12,9 +12,9 @@ use cmdb_shared::ErrorBody;
 use serde::Deserialize;
 use utoipa::IntoParams;
 
-use super::{ApiError, Principal, bad_body, bad_query};
+use super::auth::{Editor, Viewer};
+use super::{ApiError, bad_body, bad_query};
 use crate::AppState;
-use crate::domain::auth::Role;
 use crate::relationships::RelationshipRecord;
 use crate::relationships::manual::{
     NewRelationship, RelationshipPage, RelationshipPatch, RelationshipQuery,
@@ -52,10 +52,9 @@ pub struct RelParams {
     security(("bearer" = [])), tag = "relationships")]
 async fn list(
     State(state): State<Arc<AppState>>,
-    principal: Principal,
+    Viewer(_principal): Viewer,
     params: Result<Query<RelParams>, QueryRejection>,
 ) -> Result<Json<RelationshipPage>, ApiError> {
-    principal.require(Role::Viewer)?;
     let Query(p) = params.map_err(bad_query)?;
     let q = RelationshipQuery {
         kind: p.kind,
@@ -74,10 +73,9 @@ async fn list(
     security(("bearer" = [])), tag = "relationships")]
 async fn one(
     State(state): State<Arc<AppState>>,
-    principal: Principal,
+    Viewer(_principal): Viewer,
     Path(id): Path<String>,
 ) -> Result<Json<RelationshipRecord>, ApiError> {
-    principal.require(Role::Viewer)?;
     Ok(Json(state.relationships.relationship(&id).await?))
 }
 
@@ -88,10 +86,9 @@ async fn one(
     security(("bearer" = [])), tag = "relationships")]
 async fn of_ci(
     State(state): State<Arc<AppState>>,
-    principal: Principal,
+    Viewer(_principal): Viewer,
     Path(id): Path<String>,
 ) -> Result<Json<Vec<RelationshipRecord>>, ApiError> {
-    principal.require(Role::Viewer)?;
     Ok(Json(state.relationships.relationships_of(&id).await?))
 }
 
@@ -103,10 +100,9 @@ async fn of_ci(
     security(("bearer" = [])), tag = "relationships")]
 async fn create(
     State(state): State<Arc<AppState>>,
-    principal: Principal,
+    Editor(principal): Editor,
     body: Result<Json<NewRelationship>, JsonRejection>,
 ) -> Result<(StatusCode, Json<RelationshipRecord>), ApiError> {
-    principal.require(Role::Editor)?;
     let Json(n) = body.map_err(bad_body)?;
     let done = state
         .relationships
@@ -128,11 +124,10 @@ async fn create(
     security(("bearer" = [])), tag = "relationships")]
 async fn edit(
     State(state): State<Arc<AppState>>,
-    principal: Principal,
+    Editor(principal): Editor,
     Path(id): Path<String>,
     body: Result<Json<RelationshipPatch>, JsonRejection>,
 ) -> Result<Json<RelationshipRecord>, ApiError> {
-    principal.require(Role::Editor)?;
     let Json(p) = body.map_err(bad_body)?;
     Ok(Json(
         state
@@ -150,10 +145,9 @@ async fn edit(
     security(("bearer" = [])), tag = "relationships")]
 async fn remove(
     State(state): State<Arc<AppState>>,
-    principal: Principal,
+    Editor(principal): Editor,
     Path(id): Path<String>,
 ) -> Result<StatusCode, ApiError> {
-    principal.require(Role::Editor)?;
     state
         .relationships
         .delete_relationship(&id, &principal.source())

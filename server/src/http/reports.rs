@@ -16,9 +16,9 @@ use cmdb_shared::{
 use serde::Deserialize;
 use serde::de::DeserializeOwned;
 
-use super::{ApiError, Principal, parse_json, read_body};
+use super::auth::{Agent, Enroller};
+use super::{ApiError, parse_json, read_body};
 use crate::AppState;
-use crate::domain::auth::Role;
 
 pub fn router() -> Router<Arc<AppState>> {
     Router::new()
@@ -37,13 +37,9 @@ pub fn router() -> Router<Arc<AppState>> {
     security(("bearer" = [])), tag = "agents")]
 async fn enroll(
     State(state): State<Arc<AppState>>,
-    headers: HeaderMap,
+    Enroller(principal): Enroller,
     body: Result<Bytes, BytesRejection>,
 ) -> Result<Json<EnrollResponse>, ApiError> {
-    // The rate limit comes before the credential is looked up, so a flood costs no storage.
-    state.access.enroll_permit()?;
-    let principal = super::auth::principal(&headers, &state).await?;
-    principal.require(Role::Enroll)?;
     let req: EnrollRequest = parse_json(body)?;
     Ok(Json(state.access.enroll(&principal, req).await?))
 }
@@ -62,11 +58,10 @@ struct VersionProbe {
     security(("bearer" = [])), tag = "agents")]
 async fn report(
     State(state): State<Arc<AppState>>,
-    principal: Principal,
+    Agent { agent, .. }: Agent,
     headers: HeaderMap,
     body: Result<Bytes, BytesRejection>,
 ) -> Result<Json<ReportAck>, ApiError> {
-    let agent = reporting_agent(&principal)?;
     note_spool_dropped(&state, &agent, &headers)?;
     let started = std::time::Instant::now();
     let result = async {
@@ -90,11 +85,10 @@ async fn report(
     security(("bearer" = [])), tag = "agents")]
 async fn device_report(
     State(state): State<Arc<AppState>>,
-    principal: Principal,
+    Agent { agent, .. }: Agent,
     headers: HeaderMap,
     body: Result<Bytes, BytesRejection>,
 ) -> Result<Json<ReportAck>, ApiError> {
-    let agent = reporting_agent(&principal)?;
     note_spool_dropped(&state, &agent, &headers)?;
     let started = std::time::Instant::now();
     let result = async {
@@ -107,15 +101,6 @@ async fn device_report(
         .telemetry
         .observe_device_report(outcome(&result), started.elapsed().as_secs_f64());
     result.map(Json)
-}
-
-/// The agent behind an agent credential.
-pub(super) fn reporting_agent(principal: &Principal) -> Result<String, ApiError> {
-    principal.require(Role::Agent)?;
-    principal
-        .agent
-        .clone()
-        .ok_or_else(|| ApiError::Forbidden("credential is not bound to an agent".into()))
 }
 
 /// The metrics label of a report's outcome.

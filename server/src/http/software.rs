@@ -11,9 +11,9 @@ use cmdb_shared::ErrorBody;
 use serde::Deserialize;
 use utoipa::IntoParams;
 
-use super::{ApiError, Principal, bad_query};
+use super::auth::Viewer;
+use super::{ApiError, bad_query};
 use crate::AppState;
-use crate::domain::auth::Role;
 use crate::inventory::{SoftwareHost, SoftwareQuery};
 
 pub fn router() -> Router<Arc<AppState>> {
@@ -39,10 +39,9 @@ pub struct SoftwareParams {
     security(("bearer" = [])), tag = "software")]
 async fn search(
     State(state): State<Arc<AppState>>,
-    principal: Principal,
+    Viewer(_principal): Viewer,
     params: Result<Query<SoftwareParams>, QueryRejection>,
 ) -> Result<Json<Vec<SoftwareHost>>, ApiError> {
-    principal.require(Role::Viewer)?;
     let Query(p) = params.map_err(bad_query)?;
     let q = SoftwareQuery {
         name: p.name,

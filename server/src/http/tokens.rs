@@ -10,10 +10,10 @@ use axum::routing::{delete, get};
 use axum::{Json, Router};
 use cmdb_shared::ErrorBody;
 
-use super::{ApiError, Principal, parse_json};
+use super::auth::Admin;
+use super::{ApiError, parse_json};
 use crate::AppState;
 use crate::access::{CreatedToken, NewToken, TokenInfo};
-use crate::domain::auth::Role;
 
 pub fn router() -> Router<Arc<AppState>> {
     Router::new()
@@ -31,10 +31,9 @@ pub fn router() -> Router<Arc<AppState>> {
     security(("bearer" = [])), tag = "tokens")]
 async fn create(
     State(state): State<Arc<AppState>>,
-    principal: Principal,
+    Admin(_principal): Admin,
     body: Result<Bytes, BytesRejection>,
 ) -> Result<(StatusCode, Json<CreatedToken>), ApiError> {
-    principal.require(Role::Admin)?;
     let req: NewToken = parse_json(body)?;
     let created = state.access.create_token(&req).await?;
     Ok((StatusCode::CREATED, Json(created)))
@@ -48,9 +47,8 @@ async fn create(
     security(("bearer" = [])), tag = "tokens")]
 async fn list(
     State(state): State<Arc<AppState>>,
-    principal: Principal,
+    Admin(_principal): Admin,
 ) -> Result<Json<Vec<TokenInfo>>, ApiError> {
-    principal.require(Role::Admin)?;
     Ok(Json(state.access.tokens().await?))
 }
 
@@ -63,10 +61,9 @@ async fn list(
     security(("bearer" = [])), tag = "tokens")]
 async fn revoke(
     State(state): State<Arc<AppState>>,
-    principal: Principal,
+    Admin(_principal): Admin,
     Path(id): Path<String>,
 ) -> Result<StatusCode, ApiError> {
-    principal.require(Role::Admin)?;
     state.access.revoke(&id).await?;
     Ok(StatusCode::NO_CONTENT)
 }

@@ -17,10 +17,10 @@ use serde::Deserialize;
 use serde_json::Value;
 use utoipa::IntoParams;
 
+use super::auth::{Editor, Viewer};
 use super::render::export_csv;
-use super::{ApiError, Principal, bad_query};
+use super::{ApiError, bad_query};
 use crate::AppState;
-use crate::domain::auth::Role;
 use crate::relationships::import::{Bundle, ImportReport, parse_csv};
 
 pub fn router() -> Router<Arc<AppState>> {
@@ -48,12 +48,11 @@ pub struct ImportParams {
     security(("bearer" = [])), tag = "relationships")]
 async fn import(
     State(state): State<Arc<AppState>>,
-    principal: Principal,
+    Editor(principal): Editor,
     params: Result<Query<ImportParams>, QueryRejection>,
     headers: HeaderMap,
     body: Bytes,
 ) -> Result<Json<ImportReport>, ApiError> {
-    principal.require(Role::Editor)?;
     let Query(p) = params.map_err(bad_query)?;
     let is_csv = headers
         .get(header::CONTENT_TYPE)
@@ -96,10 +95,9 @@ pub struct ExportParams {
     security(("bearer" = [])), tag = "relationships")]
 async fn export(
     State(state): State<Arc<AppState>>,
-    principal: Principal,
+    Viewer(_principal): Viewer,
     params: Result<Query<ExportParams>, QueryRejection>,
 ) -> Result<Response, ApiError> {
-    principal.require(Role::Viewer)?;
     let Query(p) = params.map_err(bad_query)?;
     let format = p.format.as_deref().unwrap_or("json");
     let what = p.what.as_deref();

@@ -105,3 +105,106 @@ fn cmdb_agent_enroll_refuses_expired_and_used_up_tokens_and_tokens_on_its_comman
         "only the first enrollment made an agent: {agents}"
     );
 }
+
+/// Runs `cmdb-server <args> --config <server's config>`, with `stdin` on standard input.
+fn server_cli(server: &Server, args: &[&str], stdin: &str) -> (bool, String) {
+    use std::io::Write;
+    let mut child = std::process::Command::new(cmdb_tests::bin("cmdb-server"))
+        .args(args)
+        .arg("--config")
+        .arg(&server.init.config)
+        .env_remove("CMDB_TOKEN")
+        .env("CMDB_LOG", "warn")
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("run cmdb-server");
+    child
+        .stdin
+        .take()
+        .expect("stdin")
+        .write_all(stdin.as_bytes())
+        .expect("write stdin");
+    let out = child.wait_with_output().expect("cmdb-server");
+    (
+        out.status.success(),
+        format!(
+            "{}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        ),
+    )
+}
+
+#[test]
+fn the_server_command_line_takes_no_token_on_argv_and_makes_limited_enrollment_tokens() {
+    let mut server = Server::start().expect("server");
+    let admin = server.init.admin_token.clone();
+
+    // A token on the command line is refused before anything is sent; a file or standard
+    // input is taken.
+    let (ok, out) = server_cli(&server, &["graph-check", "--token", &admin], "");
+    assert!(!ok, "{out}");
+    assert!(out.contains("--token-file"), "{out}");
+    let (ok, out) = server_cli(&server, &["graph-check"], "");
+    assert!(!ok, "{out}");
+    assert!(out.contains("CMDB_TOKEN"), "{out}");
+    let dir = tempfile::tempdir().expect("tempdir");
+    let file = dir.path().join("token");
+    std::fs::write(&file, format!("{admin}\n")).expect("token file");
+    let path = file.display().to_string();
+    let (ok, out) = server_cli(&server, &["graph-check", "--token-file", &path], "");
+    assert!(ok, "{out}");
+    let (ok, out) = server_cli(
+        &server,
+        &["report", "capacity", "--token-file", "-"],
+        &format!("{admin}\n"),
+    );
+    assert!(ok, "{out}");
+
+    // An enrollment token for one agent, made while the server is stopped.
+    server.stop().expect("stop");
+    let (ok, out) = server_cli(
+        &server,
+        &["token", "create", "--role", "viewer", "--max-uses", "2"],
+        "",
+    );
+    assert!(!ok, "{out}");
+    assert!(
+        out.contains("max_uses: applies to enrollment tokens"),
+        "{out}"
+    );
+    let (ok, out) = server_cli(
+        &server,
+        &[
+            "token",
+            "create",
+            "--role",
+            "enroll",
+            "--max-uses",
+            "1",
+            "--expires-in-secs",
+            "3600",
+        ],
+        "",
+    );
+    assert!(ok, "{out}");
+    let once = out.trim().to_string();
+    server.resume().expect("restart");
+
+    let (_, tokens) = server.get("/api/v1/tokens").expect("tokens");
+    let listed = tokens
+        .as_array()
+        .expect("tokens")
+        .iter()
+        .find(|t| t["max_uses"] == 1)
+        .unwrap_or_else(|| panic!("the token is listed with its limit: {tokens}"));
+    assert!(listed["expires_at"].is_string(), "{listed}");
+    let first = Agent::new(std::path::Path::new("/"), 300).expect("agent");
+    let (ok, out) = first.try_enroll(&server, &once).expect("enroll");
+    assert!(ok, "{out}");
+    let second = Agent::new(std::path::Path::new("/"), 300).expect("agent");
+    let (ok, out) = second.try_enroll(&server, &once).expect("enroll");
+    assert!(!ok && out.contains("used up"), "{out}");
+}

@@ -432,6 +432,29 @@ fn bad_input_gets_a_precise_4xx_and_changes_nothing() {
         )
         .expect("post");
     assert_eq!(s, 413, "{v}");
+    // A compressed body that inflates to almost nothing but is large as sent (a 17 MiB zstd
+    // skippable frame before a small report): 413 on the raw limit.
+    let mut padded = 0x184D_2A50_u32.to_le_bytes().to_vec();
+    padded.extend_from_slice(&(17u32 * 1024 * 1024).to_le_bytes());
+    padded.resize(padded.len() + 17 * 1024 * 1024, 0);
+    padded.extend(zstd::bulk::compress(br#"{"schema_version": 1}"#, 3).expect("compress"));
+    let (s, v) = server
+        .request(
+            "POST",
+            "/api/v1/reports",
+            &token,
+            Some(padded),
+            &[("content-encoding", "zstd")],
+        )
+        .expect("post");
+    assert_eq!(s, 413, "{v}");
+    assert!(
+        v["error"]
+            .as_str()
+            .expect("error")
+            .contains("max_raw_body_bytes"),
+        "{v}"
+    );
 
     // Missing or invalid credential: 401.
     let (s, v) = server

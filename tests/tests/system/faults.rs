@@ -73,6 +73,71 @@ fn five_hundred_slow_loris_connections_do_not_stop_a_real_agents_report_and_are_
     );
 }
 
+/// The start of a request whose body never comes, on its own TLS connection.
+fn headers_only(
+    server: &Server,
+    tls: &Arc<rustls::ClientConfig>,
+    head: &str,
+) -> rustls::StreamOwned<rustls::ClientConnection, TcpStream> {
+    let addr = server.url().trim_start_matches("https://").to_string();
+    let tcp = TcpStream::connect(&addr).expect("connect");
+    tcp.set_read_timeout(Some(Duration::from_secs(40)))
+        .expect("timeout");
+    let name = rustls_pki_types::ServerName::try_from("127.0.0.1").expect("name");
+    let conn = rustls::ClientConnection::new(tls.clone(), name).expect("tls");
+    let mut s = rustls::StreamOwned::new(conn, tcp);
+    s.write_all(head.as_bytes()).expect("headers");
+    s.flush().expect("flush");
+    s
+}
+
+#[test]
+fn a_caller_without_the_role_is_refused_before_its_body_is_read() {
+    let mut server = Server::start().expect("server");
+    server
+        .configure(
+            "[http]
+body_timeout_secs = 30
+request_timeout_secs = 60
+",
+        )
+        .expect("configure");
+    let tls = Arc::new(server.tls_config().expect("tls config"));
+    let viewer = server.create_token("viewer", "v").expect("token").1;
+    // A viewer creating a CI, an admin pushing a report, nobody creating a token: each
+    // announces a 5 MB zstd body and sends none of it. Were the role checked after the body,
+    // the answer would wait for the 30 s body timeout.
+    let (_, admin) = server.create_token("admin", "a").expect("token");
+    for (path, token, want) in [
+        ("/api/v1/cis", viewer.as_str(), 403),
+        ("/api/v1/reports", admin.as_str(), 403),
+        ("/api/v1/tokens", "", 401),
+    ] {
+        let started = Instant::now();
+        let mut s = headers_only(
+            &server,
+            &tls,
+            &format!(
+                "POST {path} HTTP/1.1\r\nHost: cmdb\r\nAuthorization: Bearer {token}\r\n\
+                 Content-Type: application/json\r\nContent-Encoding: zstd\r\n\
+                 Content-Length: 5000000\r\n\r\n"
+            ),
+        );
+        let mut buf = [0u8; 1024];
+        let n = s.read(&mut buf).expect("an answer");
+        let answer = String::from_utf8_lossy(&buf[..n]).to_string();
+        assert!(
+            answer.starts_with(&format!("HTTP/1.1 {want} ")),
+            "{path}: {answer}"
+        );
+        assert!(
+            started.elapsed() < Duration::from_secs(15),
+            "{path}: answered after {:?}: the body was waited for",
+            started.elapsed()
+        );
+    }
+}
+
 /// One simulated agent's report: `memory` is what changes from one report to the next.
 fn host_report(n: usize, i: u64, kind: cmdb_shared::ReportKind) -> Vec<u8> {
     use cmdb_shared::{Identity, Inventory, Memory, Report, SCHEMA_VERSION};
