@@ -256,7 +256,7 @@ impl Relationships {
             .as_ref()
             .map(|s| listening_services(ci, s, self.config.max_services_per_host))
             .unwrap_or_default();
-        let (desired, previous) = {
+        let (desired, previous) = off_workers(|| {
             let mut dir = self.directory_mut();
             dir.set(ci, host_facts(&view, fqdn.as_deref(), &addresses));
             let previous = dir.services_of(ci).to_vec();
@@ -266,7 +266,7 @@ impl Relationships {
                 self.throttle.forget(&other);
             }
             (derive_host(&dir, &view), previous)
-        };
+        });
         let hash = hash_of(&desired, &services);
         let refresh = Duration::from_secs(self.config.refresh_secs);
         if !self.throttle.due(ci, &hash, refresh) {
@@ -320,11 +320,11 @@ impl Relationships {
         let addresses = device_addresses(inv, std::slice::from_ref(&inv.target));
         let chassis = chassis_ids(inv);
         let max_macs = self.config.max_macs_per_access_port;
-        let desired = {
+        let desired = off_workers(|| {
             let mut dir = self.directory_mut();
             dir.set(ci, device_facts(&name, inv, &addresses, &chassis));
             derive_device(&dir, ci, inv, max_macs)
-        };
+        });
         let hash = hash_of(&desired, &[]);
         let refresh = Duration::from_secs(self.config.refresh_secs);
         if !self.throttle.due(ci, &hash, refresh) {
@@ -338,5 +338,17 @@ impl Relationships {
 
     fn directory_mut(&self) -> std::sync::RwLockWriteGuard<'_, Directory> {
         self.directory.write().unwrap_or_else(|e| e.into_inner())
+    }
+}
+
+/// Runs a derivation (CPU-bound: a core switch's forwarding table, a host's connections)
+/// off the async workers: on the multi-threaded runtime this worker hands its other tasks
+/// to another thread while it runs (`block_in_place`); elsewhere (a current-thread runtime,
+/// as in unit tests) it runs inline.
+fn off_workers<R>(f: impl FnOnce() -> R) -> R {
+    use tokio::runtime::{Handle, RuntimeFlavor};
+    match Handle::try_current() {
+        Ok(h) if h.runtime_flavor() == RuntimeFlavor::MultiThread => tokio::task::block_in_place(f),
+        _ => f(),
     }
 }

@@ -481,15 +481,28 @@ impl Relationships {
                 "body: at most {max_items} CIs and relationships per import (limits.max_list_items)"
             )));
         }
-        self.exclusive(|| async {
-            let (report, write, effects) = plan(&self.store, bundle, dry_run, who).await?;
-            if !dry_run && !write.is_empty() {
-                self.store.apply_relationships(&write).await?;
-                self.apply_effects(effects);
-            }
-            Ok(report)
-        })
-        .await
+        // Planned outside the write lock (a dry run needs no lock at all), so a large import
+        // does not hold up manual edits and discovery while it looks CIs up. If anything was
+        // written meanwhile, the plan is made again under the lock.
+        if dry_run {
+            return Ok(plan(&self.store, bundle, true, who).await?.0);
+        }
+        let seen = self.write_generation().await;
+        let first = plan(&self.store, bundle, false, who).await?;
+        let mut lock = self.write.lock().await;
+        let current = *lock == seen;
+        *lock += 1;
+        let (report, write, effects) = if current {
+            first
+        } else {
+            plan(&self.store, bundle, false, who).await?
+        };
+        if !write.is_empty() {
+            self.store.apply_relationships(&write).await?;
+            self.apply_effects(effects);
+        }
+        drop(lock);
+        Ok(report)
     }
 
     /// Manual CIs and relationships for an export; `what` is `cis`, `relationships` or both

@@ -182,7 +182,9 @@ pub struct CheckReport {
 pub struct Relationships {
     store: Store,
     graph: RwLock<GraphIndex>,
-    write: tokio::sync::Mutex<()>,
+    /// The write lock; it holds how many times it was taken, so a plan made outside it (an
+    /// import's) can tell whether anything was written since.
+    write: tokio::sync::Mutex<u64>,
     config: RelationshipsConfig,
     /// What discovery matches reports against.
     directory: RwLock<Directory>,
@@ -225,7 +227,7 @@ impl Relationships {
         Ok(Self {
             store,
             graph: RwLock::new(graph),
-            write: tokio::sync::Mutex::new(()),
+            write: tokio::sync::Mutex::new(0),
             config,
             directory: RwLock::new(directory),
             throttle: discover::Throttle::default(),
@@ -289,7 +291,7 @@ impl Relationships {
         base: GraphWrite,
         desired: &[DiscoveredEdge],
     ) -> Result<usize, StorageError> {
-        let _w = self.write.lock().await;
+        let _w = self.lock_write().await;
         let now_t = chrono::Utc::now();
         let now = time_str(now_t);
         let refresh_before = time_str(
@@ -319,10 +321,22 @@ impl Relationships {
     /// Writes a manual operation already validated by the caller: `w` as given, then the
     /// index effects.
     async fn write_manual(&self, w: GraphWrite, effects: IndexEffects) -> Result<(), StorageError> {
-        let _w = self.write.lock().await;
+        let _w = self.lock_write().await;
         self.store.apply_relationships(&w).await?;
         self.apply_effects(effects);
         Ok(())
+    }
+
+    /// Takes the write lock and counts the taking.
+    async fn lock_write(&self) -> tokio::sync::MutexGuard<'_, u64> {
+        let mut w = self.write.lock().await;
+        *w += 1;
+        w
+    }
+
+    /// How many times the write lock was taken so far.
+    async fn write_generation(&self) -> u64 {
+        *self.write.lock().await
     }
 
     /// Runs `f` under the write lock: manual edits and imports read, decide and write
@@ -332,7 +346,7 @@ impl Relationships {
         F: FnOnce() -> Fut,
         Fut: std::future::Future<Output = T>,
     {
-        let _w = self.write.lock().await;
+        let _w = self.lock_write().await;
         f().await
     }
 
@@ -345,7 +359,7 @@ impl Relationships {
     /// Marks discovered edges not observed for `stale_after_secs` stale; returns how many.
     pub async fn sweep(&self) -> Result<usize, StorageError> {
         let store = &self.store;
-        let _w = self.write.lock().await;
+        let _w = self.lock_write().await;
         let now_t = chrono::Utc::now();
         let now = time_str(now_t);
         let cutoff = time_str(
@@ -391,7 +405,7 @@ impl Relationships {
     /// Compares the index with storage.
     pub async fn check(&self) -> Result<CheckReport, StorageError> {
         // Under the write lock, so no write lands between the two reads.
-        let _w = self.write.lock().await;
+        let _w = self.lock_write().await;
         let fresh = Self::read_index(&self.store, &self.config).await?;
         let g = rw_read(&self.graph);
         Ok(compare_index(&fresh, &g))

@@ -245,3 +245,47 @@ async fn the_check_reports_an_index_that_drifted_from_storage() {
     .expect("reload");
     assert!(again.check().await.expect("check").consistent);
 }
+
+#[tokio::test]
+async fn imports_planned_at_once_outside_the_lock_create_a_ci_once() {
+    let store = store_with(&["a"]).await;
+    let rels = Relationships::load(
+        store.clone(),
+        RelationshipsConfig::default(),
+        Arc::default(),
+    )
+    .await
+    .expect("load");
+    let bundle: super::import::Bundle = serde_json::from_value(json!({
+        "cis": [{"class": "business_service", "name": "payroll", "owner": "hr"}],
+        "relationships": [{"from": "business_service/payroll", "to": "a", "kind": "depends_on"}]
+    }))
+    .expect("bundle");
+    // Both plan before either writes; the second finds the lock taken since it planned and
+    // plans again, seeing the first one's CI and edge.
+    let (one, two) = tokio::join!(
+        rels.import(&bundle, false, 100, "user:t"),
+        rels.import(&bundle, false, 100, "user:t")
+    );
+    let (one, two) = (one.expect("first"), two.expect("second"));
+    assert_eq!(one.cis_created.len() + two.cis_created.len(), 1);
+    assert_eq!(
+        one.relationships_created.len() + two.relationships_created.len(),
+        1
+    );
+    let keys = store
+        .ci_keys_named("payroll", Some("business_service"), true, None)
+        .await
+        .expect("lookup");
+    assert_eq!(keys.len(), 1);
+    assert_eq!(rels.graph().edge_count(), 1);
+    // A dry run takes no lock and writes nothing.
+    let dry = rels
+        .import(&bundle, true, 100, "user:t")
+        .await
+        .expect("dry");
+    assert!(
+        dry.cis_created.is_empty() && dry.cis_unchanged == 1,
+        "{dry:?}"
+    );
+}

@@ -1,7 +1,7 @@
 //! What a network device's poll shows: links to other devices from its LLDP and CDP tables,
 //! and links to hosts from its forwarding tables (access ports only).
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 
 use cmdb_shared::device::DeviceInventory;
 use serde_json::json;
@@ -19,11 +19,14 @@ pub fn derive_device(
 ) -> Vec<DiscoveredEdge> {
     let own: Vec<Port> = device_ports(inv);
     let ports_of = |ci: &str| dir.facts(ci).map(|f| f.ports.as_slice()).unwrap_or(&[]);
-    let by_index = |idx: u32| {
-        own.iter()
-            .find(|p| p.index == Some(idx))
-            .map(|p| p.name.clone())
-    };
+    // Indexed once: a core switch's forwarding table has 100,000 entries and its interface
+    // table thousands, and each entry names its port by ifIndex.
+    let names: HashMap<u32, &str> = own
+        .iter()
+        .rev()
+        .filter_map(|p| Some((p.index?, p.name.as_str())))
+        .collect();
+    let by_index = |idx: u32| names.get(&idx).map(|n| n.to_string());
     let mut out = Vec::new();
     // Ports that lead to another network device (or to something unknown that speaks
     // LLDP/CDP): their forwarding entries are learned through it, not attached to them.
