@@ -61,9 +61,10 @@ pub enum StorageError {
     NewerSchema { found: u32, supported: u32 },
     #[error("invalid record key {0:?}")]
     BadKey(String),
-    /// A remote database did not answer within `storage.query_timeout_secs`.
-    #[error("the database did not answer within {0} s")]
-    Unavailable(u64),
+    /// A remote database did not answer within `storage.query_timeout_secs`, or the
+    /// connection to it was lost while a query was on its way.
+    #[error("{0}")]
+    Unavailable(String),
 }
 
 /// True for keys safe to place in a record id: 1–64 lowercase letters, digits, `_` or `-`.
@@ -188,11 +189,21 @@ impl Store {
         &self,
         fut: impl std::future::Future<Output = Result<T, surrealdb::Error>>,
     ) -> Result<Result<T, surrealdb::Error>, StorageError> {
-        match self.timeout {
-            Some(t) => tokio::time::timeout(t, fut)
-                .await
-                .map_err(|_| StorageError::Unavailable(t.as_secs())),
-            None => Ok(fut.await),
+        let Some(t) = self.timeout else {
+            return Ok(fut.await);
+        };
+        match tokio::time::timeout(t, fut).await {
+            Err(_) => Err(StorageError::Unavailable(format!(
+                "the database did not answer within {} s",
+                t.as_secs()
+            ))),
+            // The connection went while the query was on its way (the database was killed or
+            // the network cut): whether it was applied is unknown, and the client is told to
+            // retry, as for a timeout. The SDK reconnects by itself.
+            Ok(Err(e)) if e.is_connection() => Err(StorageError::Unavailable(format!(
+                "the connection to the database was lost: {e}"
+            ))),
+            Ok(other) => Ok(other),
         }
     }
 
