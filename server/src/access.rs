@@ -251,13 +251,6 @@ struct AuthCache {
     generation: u64,
 }
 
-/// The `/enroll` token bucket.
-#[derive(Debug)]
-struct Bucket {
-    tokens: f64,
-    last: Instant,
-}
-
 /// The access service.
 #[derive(Debug)]
 pub struct Access {
@@ -266,8 +259,8 @@ pub struct Access {
     telemetry: Arc<Telemetry>,
     cache: Mutex<AuthCache>,
     ttl: Duration,
-    enroll_per_minute: f64,
-    bucket: Mutex<Bucket>,
+    /// The `/enroll` rate limit.
+    enroll: crate::bucket::PerMinute,
 }
 
 impl Access {
@@ -277,18 +270,13 @@ impl Access {
         telemetry: Arc<Telemetry>,
         config: &AuthConfig,
     ) -> Self {
-        let per_minute = f64::from(config.enroll_per_minute.max(1));
         Self {
             store,
             ingest,
             telemetry,
             cache: Mutex::default(),
             ttl: Duration::from_secs(config.cache_ttl_secs),
-            enroll_per_minute: per_minute,
-            bucket: Mutex::new(Bucket {
-                tokens: per_minute,
-                last: Instant::now(),
-            }),
+            enroll: crate::bucket::PerMinute::new(config.enroll_per_minute),
         }
     }
 
@@ -388,21 +376,14 @@ impl Access {
 
     /// Takes one request from the `/enroll` rate limit, or says when to come back.
     pub fn enroll_permit(&self) -> Result<(), ServiceError> {
-        let mut b = self.bucket.lock().unwrap_or_else(|e| e.into_inner());
-        let per_sec = self.enroll_per_minute / 60.0;
-        let now = Instant::now();
-        b.tokens = (b.tokens + now.duration_since(b.last).as_secs_f64() * per_sec)
-            .min(self.enroll_per_minute);
-        b.last = now;
-        if b.tokens >= 1.0 {
-            b.tokens -= 1.0;
-            return Ok(());
-        }
-        let wait = ((1.0 - b.tokens) / per_sec).ceil().max(1.0) as u64;
+        let wait = match self.enroll.take() {
+            Ok(()) => return Ok(()),
+            Err(wait) => wait,
+        };
         Err(ServiceError::RateLimited {
             message: format!(
                 "too many enrollment requests: at most {} per minute (auth.enroll_per_minute); retry in {wait} s",
-                self.enroll_per_minute
+                self.enroll.per_minute()
             ),
             retry_after_secs: wait,
         })
@@ -514,6 +495,33 @@ impl Access {
                 AgentInfo { agent, credential }
             })
             .collect())
+    }
+
+    /// How many agents there are, and those that have not reported for `stale_after_secs`
+    /// (or never), the longest silent first.
+    pub async fn silent_agents(
+        &self,
+        stale_after_secs: u64,
+    ) -> Result<(usize, Vec<AgentInfo>), ServiceError> {
+        let cutoff = time_str(
+            Utc::now()
+                - chrono::Duration::seconds(
+                    i64::try_from(stale_after_secs.min(100 * 365 * 86_400)).unwrap_or(0),
+                ),
+        );
+        let all = self.agents().await?;
+        let count = all.len();
+        let mut silent: Vec<AgentInfo> = all
+            .into_iter()
+            .filter(|a| {
+                a.agent
+                    .last_seen
+                    .as_deref()
+                    .is_none_or(|t| t < cutoff.as_str())
+            })
+            .collect();
+        silent.sort_by(|a, b| a.agent.last_seen.cmp(&b.agent.last_seen));
+        Ok((count, silent))
     }
 
     /// Creates an API token (not an agent's: agents enroll).

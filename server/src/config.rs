@@ -44,6 +44,9 @@ pub struct Config {
     /// Credentials: the authentication cache and enrollment rate limit.
     #[serde(default)]
     pub auth: AuthConfig,
+    /// The web UI.
+    #[serde(default)]
+    pub web: WebConfig,
 }
 
 /// The HTTP server's defences: slow or stuck clients, floods, one credential hogging it.
@@ -110,6 +113,36 @@ impl Default for AuthConfig {
             enroll_per_minute: default_enroll_per_minute(),
         }
     }
+}
+
+/// The web UI's sign-in and sessions.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct WebConfig {
+    /// How long a web session lasts from its sign-in (it ends sooner when its user is
+    /// disabled, or its API token revoked or expired).
+    #[serde(default = "default_session_ttl_secs")]
+    pub session_ttl_secs: u64,
+    /// Most sign-in attempts per minute, all callers together (password hashing is costly
+    /// on purpose); more are refused with 429 and `Retry-After`.
+    #[serde(default = "default_sign_in_per_minute")]
+    pub sign_in_per_minute: u32,
+}
+
+impl Default for WebConfig {
+    fn default() -> Self {
+        Self {
+            session_ttl_secs: default_session_ttl_secs(),
+            sign_in_per_minute: default_sign_in_per_minute(),
+        }
+    }
+}
+
+fn default_session_ttl_secs() -> u64 {
+    8 * 3600
+}
+fn default_sign_in_per_minute() -> u32 {
+    30
 }
 
 fn default_header_read_timeout_secs() -> u64 {
@@ -802,6 +835,18 @@ impl Config {
                 3650,
             ),
             ("auth.cache_ttl_secs", self.auth.cache_ttl_secs, 1, 3600),
+            (
+                "web.session_ttl_secs",
+                self.web.session_ttl_secs,
+                60,
+                30 * 86_400,
+            ),
+            (
+                "web.sign_in_per_minute",
+                u64::from(self.web.sign_in_per_minute),
+                1,
+                100_000,
+            ),
             (
                 "auth.enroll_per_minute",
                 u64::from(self.auth.enroll_per_minute),

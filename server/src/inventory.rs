@@ -18,7 +18,7 @@ use crate::domain::device_report::{self as device, overlay_volatile};
 use crate::domain::software::version;
 use crate::error::{ServiceError, check_id};
 use crate::ingest::Ingestor;
-use crate::storage::{CiFilter, CiRecord, Store, now_str, time_str};
+use crate::storage::{CiFilter, CiRecord, CiSort, Store, now_str, time_str};
 
 pub use crate::storage::{CiSummary, HistoryRecord};
 
@@ -31,6 +31,10 @@ pub struct CiQuery {
     pub q: Option<String>,
     /// true: only stale CIs; false: only fresh ones.
     pub stale: Option<bool>,
+    /// Only CIs flagged as suspected duplicates.
+    pub duplicates: bool,
+    /// `name` (default), `class` or `last_seen` (most recent first).
+    pub sort: Option<String>,
     /// Page size, 1–1000 (default 50).
     pub limit: Option<u32>,
     pub offset: Option<u32>,
@@ -213,6 +217,9 @@ fn parse_time(field: &str, v: Option<String>) -> Result<Option<String>, ServiceE
     .transpose()
 }
 
+/// A value counted now and then, with when.
+type Cached<T> = std::sync::Mutex<Option<(std::time::Instant, T)>>;
+
 /// The inventory service.
 #[derive(Debug)]
 pub struct Inventory {
@@ -220,7 +227,9 @@ pub struct Inventory {
     config: Arc<Config>,
     ingest: Arc<Ingestor>,
     /// The last record counts and when they were taken (counting scans whole tables).
-    counts: std::sync::Mutex<Option<(std::time::Instant, BTreeMap<String, u64>)>>,
+    counts: Cached<BTreeMap<String, u64>>,
+    /// CIs by class, for the dashboard.
+    classes: Cached<Vec<(String, u64)>>,
 }
 
 /// How long record counts are reused (a Prometheus scrape every 15 s must not scan tables).
@@ -233,6 +242,7 @@ impl Inventory {
             config,
             ingest,
             counts: std::sync::Mutex::default(),
+            classes: std::sync::Mutex::default(),
         }
     }
 
@@ -251,6 +261,42 @@ impl Inventory {
         *self.counts.lock().unwrap_or_else(|e| e.into_inner()) =
             Some((std::time::Instant::now(), c.clone()));
         Ok(c)
+    }
+
+    /// How many CIs of each class, at most a minute old.
+    pub async fn class_counts(&self) -> Result<Vec<(String, u64)>, ServiceError> {
+        if let Some((at, c)) = self
+            .classes
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .as_ref()
+            && at.elapsed() < COUNTS_MAX_AGE
+        {
+            return Ok(c.clone());
+        }
+        let c = self.store.class_counts().await?;
+        *self.classes.lock().unwrap_or_else(|e| e.into_inner()) =
+            Some((std::time::Instant::now(), c.clone()));
+        Ok(c)
+    }
+
+    /// (name, class) of these CIs, by key; unknown keys are left out.
+    pub async fn names(
+        &self,
+        keys: &[String],
+    ) -> Result<std::collections::HashMap<String, (String, String)>, ServiceError> {
+        let keys: Vec<String> = keys
+            .iter()
+            .filter(|k| crate::storage::valid_key(k))
+            .cloned()
+            .collect();
+        Ok(self
+            .store
+            .briefs_of(&keys)
+            .await?
+            .into_iter()
+            .map(|(k, n, c, _)| (k, (n, c)))
+            .collect())
     }
 
     /// Hosts and devices last seen before this time are retired.
@@ -284,13 +330,25 @@ impl Inventory {
         if q.q.as_ref().is_some_and(|q| q.len() > 256) {
             return Err(ServiceError::Invalid("q: at most 256 characters".into()));
         }
+        let sort = match q.sort.as_deref() {
+            None | Some("name") => CiSort::Name,
+            Some("class") => CiSort::Class,
+            Some("last_seen") => CiSort::LastSeen,
+            Some(other) => {
+                return Err(ServiceError::Invalid(format!(
+                    "sort: expected name, class or last_seen, got {other:?}"
+                )));
+            }
+        };
         let cutoff = self.stale_cutoff();
         let retire = self.retire_cutoff();
         let filter = CiFilter {
-            class: q.class,
+            class: q.class.filter(|c| !c.is_empty()),
             q: q.q.filter(|q| !q.is_empty()),
             stale: q.stale,
+            duplicates: q.duplicates,
             stale_cutoff: cutoff.clone(),
+            sort,
             limit,
             offset: q.offset.unwrap_or(0),
         };

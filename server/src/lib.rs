@@ -21,7 +21,9 @@
 //!   availability/    heartbeats, probes and polls merged into signals; timelines through
 //!                    the graph; outages, SLA figures, maintenance windows
 //!   capacity/        daily peak trends and threshold forecasts, ranked
-//!   │            (to come: web/)
+//!   web/             the web UI's accounts, sign-in, sessions and CSRF tokens (its pages,
+//!                    in `http::ui`, show what the other services answer)
+//!   │
 //!   ▼
 //! domain/          pure rules: identification, reconciliation, discovery, device polls,
 //!                  version ordering, credentials. No axum, no SurrealDB, no I/O.
@@ -41,6 +43,7 @@
 
 pub mod access;
 pub mod availability;
+pub mod bucket;
 pub mod capacity;
 pub mod changes;
 pub mod cli;
@@ -58,6 +61,7 @@ pub mod relationships;
 pub mod setup;
 pub mod storage;
 pub mod telemetry;
+pub mod web;
 
 #[cfg(test)]
 mod api_tests;
@@ -88,7 +92,8 @@ use crate::telemetry::Telemetry;
 pub struct AppState {
     pub config: Arc<Config>,
     pub telemetry: Arc<Telemetry>,
-    pub access: Access,
+    pub access: Arc<Access>,
+    pub web: web::Web,
     pub ingest: Arc<Ingestor>,
     pub inventory: Inventory,
     pub relationships: Arc<Relationships>,
@@ -144,6 +149,12 @@ impl AppState {
             availability.clone(),
             telemetry.clone(),
         ));
+        let access = Arc::new(Access::new(
+            store.clone(),
+            ingest.clone(),
+            telemetry.clone(),
+            &config.auth,
+        ));
         Ok(Arc::new(Self {
             rate: http::limits::RateLimit::new(
                 config.http.rate_per_credential,
@@ -152,12 +163,8 @@ impl AppState {
             capacity: Capacity::new(store.clone(), config.clone(), metrics.clone()),
             metrics,
             availability,
-            access: Access::new(
-                store.clone(),
-                ingest.clone(),
-                telemetry.clone(),
-                &config.auth,
-            ),
+            access: access.clone(),
+            web: web::Web::new(store.clone(), access, config.web.clone()),
             inventory: Inventory::new(store.clone(), config.clone(), ingest.clone()),
             changes: Changes::new(store, impact.clone()),
             config,

@@ -630,6 +630,7 @@ async fn metrics_need_a_credential_unless_configured_open() {
 mod credentials;
 mod document;
 mod matrix;
+mod ui;
 
 #[tokio::test]
 async fn a_truncated_impact_still_lists_every_business_service_and_change_conflicts_see_all() {

@@ -47,6 +47,10 @@ pub struct ListParams {
     q: Option<String>,
     /// true: only CIs not seen within `lifecycle.stale_after_secs`; false: only fresh ones.
     stale: Option<bool>,
+    /// true: only CIs flagged as suspected duplicates of others.
+    duplicates: Option<bool>,
+    /// Order: `name` (default), `class` or `last_seen` (most recent first).
+    sort: Option<String>,
     /// Page size, 1–1000 (default 50).
     limit: Option<u32>,
     /// Items to skip.
@@ -68,6 +72,8 @@ async fn list(
         class: p.class,
         q: p.q,
         stale: p.stale,
+        duplicates: p.duplicates.unwrap_or(false),
+        sort: p.sort,
         limit: p.limit,
         offset: p.offset,
     };

@@ -21,6 +21,7 @@ pub mod reports;
 pub mod software;
 pub mod tokens;
 pub mod transfer;
+pub mod ui;
 
 use std::sync::Arc;
 
@@ -266,6 +267,7 @@ pub fn router(state: Arc<AppState>) -> Router {
         .merge(availability::router())
         .merge(capacity::router())
         .merge(transfer::router())
+        .merge(ui::router())
         // The limit applies after decompression, so a small zstd bomb cannot get past it.
         .layer(DefaultBodyLimit::max(max_body))
         .layer(RequestDecompressionLayer::new().zstd(true).gzip(true))

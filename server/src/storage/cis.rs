@@ -108,10 +108,23 @@ pub struct CiFilter {
     pub class: Option<String>,
     pub q: Option<String>,
     pub stale: Option<bool>,
+    /// Only CIs flagged as suspected duplicates of others.
+    pub duplicates: bool,
     /// CIs last seen before this time are stale.
     pub stale_cutoff: String,
+    pub sort: CiSort,
     pub limit: u32,
     pub offset: u32,
+}
+
+/// The order of a CI list.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum CiSort {
+    #[default]
+    Name,
+    Class,
+    /// Most recently seen first.
+    LastSeen,
 }
 
 /// One changed attribute.
@@ -514,14 +527,22 @@ impl Store {
                 "(string::contains(string::lowercase(name), $q) OR string::contains(string::lowercase(keys.fqdn ?? ''), $q) OR keys.hardware_uuid = $q OR keys.machine_id = $q OR string::contains(string::lowercase(keys.vendor_serial ?? ''), $q) OR $q IN addresses OR string::contains(string::lowercase(serial ?? ''), $q) OR $mac IN chassis_ids OR $q IN chassis_ids)".into(),
             );
         }
+        if f.duplicates {
+            cond.push("array::len(suspected_duplicates ?? []) > 0".into());
+        }
         match f.stale {
             Some(true) => cond.push("last_seen < $cutoff".into()),
             Some(false) => cond.push("last_seen >= $cutoff".into()),
             None => {}
         }
         let wh = cond.join(" AND ");
+        let order = match f.sort {
+            CiSort::Name => "name, id",
+            CiSort::Class => "class, name, id",
+            CiSort::LastSeen => "last_seen DESC, id",
+        };
         let sql = format!(
-            "SELECT record::id(id) AS key, class, name, identified_by, first_seen, last_seen, agent, os, package_count, addresses, suspected_duplicates, vendor, model FROM ci WHERE {wh} ORDER BY name, id LIMIT $limit START $offset;
+            "SELECT record::id(id) AS key, class, name, identified_by, first_seen, last_seen, agent, os, package_count, addresses, suspected_duplicates, vendor, model FROM ci WHERE {wh} ORDER BY {order} LIMIT $limit START $offset;
              SELECT count() AS n FROM ci WHERE {wh} GROUP ALL;"
         );
         let mut res = self
@@ -838,6 +859,22 @@ impl Store {
             Value::Null,
         )
         .await
+    }
+
+    /// How many CIs of each class.
+    pub async fn class_counts(&self) -> Result<Vec<(String, u64)>, StorageError> {
+        #[derive(Deserialize)]
+        struct Row {
+            class: String,
+            n: u64,
+        }
+        let rows: Vec<Row> = self
+            .query_rows(
+                "SELECT class, count() AS n FROM ci GROUP BY class",
+                Value::Null,
+            )
+            .await?;
+        Ok(rows.into_iter().map(|r| (r.class, r.n)).collect())
     }
 
     /// Counts for `/metrics`.

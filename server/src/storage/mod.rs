@@ -26,6 +26,7 @@ mod series;
 mod signals;
 mod time;
 mod tokens;
+mod web;
 
 use serde::de::DeserializeOwned;
 use serde_json::{Value, json};
@@ -45,6 +46,7 @@ pub use series::*;
 pub use signals::*;
 pub use time::*;
 pub use tokens::*;
+pub use web::*;
 
 use crate::config::Config;
 

@@ -84,6 +84,13 @@ pub const MIGRATIONS: &[&str] = &[
      DEFINE INDEX IF NOT EXISTS maintenance_start ON maintenance FIELDS start;
      DEFINE TABLE IF NOT EXISTS manual_state SCHEMALESS;
      DEFINE INDEX IF NOT EXISTS manual_state_ci ON manual_state FIELDS ci;",
+    // 6: the web UI's accounts and sessions. A session record is keyed by the SHA-256 of its
+    // cookie and links to its user or API token.
+    "DEFINE TABLE IF NOT EXISTS web_user SCHEMALESS;
+     DEFINE INDEX IF NOT EXISTS web_user_name ON web_user FIELDS name UNIQUE;
+     DEFINE TABLE IF NOT EXISTS web_session SCHEMALESS;
+     DEFINE INDEX IF NOT EXISTS web_session_user ON web_session FIELDS user;
+     DEFINE INDEX IF NOT EXISTS web_session_expires ON web_session FIELDS expires_at;",
 ];
 
 /// The schema version this build writes.

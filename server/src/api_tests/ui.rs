@@ -1,0 +1,339 @@
+//! The web UI over the in-process router: sign-in and its cookies, CSRF, sessions ending,
+//! roles, and hostile strings from agents escaped on every page.
+
+use super::*;
+
+/// A UI response: status, headers and body text.
+struct Page {
+    status: StatusCode,
+    headers: axum::http::HeaderMap,
+    body: String,
+}
+
+impl Page {
+    fn location(&self) -> &str {
+        self.headers
+            .get("location")
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or("")
+    }
+
+    /// The value a `Set-Cookie` gives `name`, with the whole header.
+    fn cookie(&self, name: &str) -> Option<(String, String)> {
+        self.headers
+            .get_all("set-cookie")
+            .iter()
+            .filter_map(|v| v.to_str().ok())
+            .find(|v| v.starts_with(&format!("{name}=")))
+            .map(|v| {
+                let value = v[name.len() + 1..]
+                    .split(';')
+                    .next()
+                    .unwrap_or("")
+                    .to_string();
+                (value, v.to_string())
+            })
+    }
+
+    /// The value of the hidden `csrf` input of the page's first form.
+    fn csrf(&self) -> String {
+        let at = self
+            .body
+            .find("name=\"csrf\" value=\"")
+            .expect("a csrf field");
+        let rest = &self.body[at + "name=\"csrf\" value=\"".len()..];
+        rest[..rest.find('"').expect("end")].to_string()
+    }
+}
+
+async fn ui(
+    app: &App,
+    method: &str,
+    uri: &str,
+    cookies: &[(&str, &str)],
+    form: Option<&str>,
+) -> Page {
+    let mut req = Request::builder().method(method).uri(uri);
+    let cookie = cookies
+        .iter()
+        .map(|(k, v)| format!("{k}={v}"))
+        .collect::<Vec<_>>()
+        .join("; ");
+    if !cookie.is_empty() {
+        req = req.header("cookie", cookie);
+    }
+    if form.is_some() {
+        req = req.header("content-type", "application/x-www-form-urlencoded");
+    }
+    let req = req
+        .body(
+            form.map(|f| Body::from(f.to_string()))
+                .unwrap_or_else(Body::empty),
+        )
+        .expect("request");
+    let res = crate::app(app.state.clone())
+        .oneshot(req)
+        .await
+        .expect("response");
+    let status = res.status();
+    let headers = res.headers().clone();
+    let bytes = res.into_body().collect().await.expect("body").to_bytes();
+    Page {
+        status,
+        headers,
+        body: String::from_utf8_lossy(&bytes).into(),
+    }
+}
+
+/// Signs in with an API token through the form; the session cookie's value.
+async fn sign_in(app: &App, token: &str) -> String {
+    let form = ui(app, "GET", "/ui/sign-in", &[], None).await;
+    let (login, _) = form.cookie("cmdb_login").expect("login cookie");
+    let csrf = form.csrf();
+    let done = ui(
+        app,
+        "POST",
+        "/ui/sign-in",
+        &[("cmdb_login", &login)],
+        Some(&format!(
+            "csrf={csrf}&next=%2Fui%2Fcis&method=token&token={}",
+            crate::http::ui::urlencode(token)
+        )),
+    )
+    .await;
+    assert_eq!(done.status, StatusCode::SEE_OTHER, "{}", done.body);
+    assert_eq!(done.location(), "/ui/cis");
+    done.cookie("cmdb_session").expect("session cookie").0
+}
+
+#[tokio::test]
+async fn pages_need_a_session_and_the_sign_in_sets_a_strict_http_only_cookie() {
+    let app = app().await;
+    let p = ui(&app, "GET", "/ui/cis?q=x", &[], None).await;
+    assert_eq!(p.status, StatusCode::SEE_OTHER);
+    assert_eq!(p.location(), "/ui/sign-in?next=/ui/cis%3Fq%3Dx");
+    let root = ui(&app, "GET", "/", &[], None).await;
+    assert_eq!(root.location(), "/ui/");
+
+    let form = ui(
+        &app,
+        "GET",
+        "/ui/sign-in?next=https://evil.example/",
+        &[],
+        None,
+    )
+    .await;
+    assert_eq!(form.status, StatusCode::OK);
+    assert!(
+        form.body.contains("name=\"next\" value=\"/ui/\""),
+        "no open redirect"
+    );
+    let (_, login_header) = form.cookie("cmdb_login").expect("login cookie");
+    assert!(login_header.contains("HttpOnly") && login_header.contains("SameSite=Strict"));
+    let csp = form.headers["content-security-policy"]
+        .to_str()
+        .expect("csp");
+    assert!(csp.contains("script-src 'self'") && csp.contains("frame-ancestors 'none'"));
+
+    let session = sign_in(&app, &app.viewer_token).await;
+    let form2 = ui(&app, "GET", "/ui/sign-in", &[], None).await;
+    let _ = form2;
+    let p = ui(&app, "GET", "/ui/cis", &[("cmdb_session", &session)], None).await;
+    assert_eq!(p.status, StatusCode::OK, "{}", p.body);
+    assert!(p.body.contains("Configuration items"));
+    assert_eq!(p.headers["cache-control"], "no-store");
+
+    // The cookie's flags, from a fresh sign-in.
+    let form = ui(&app, "GET", "/ui/sign-in", &[], None).await;
+    let (login, _) = form.cookie("cmdb_login").expect("login");
+    let done = ui(
+        &app,
+        "POST",
+        "/ui/sign-in",
+        &[("cmdb_login", &login)],
+        Some(&format!(
+            "csrf={}&method=token&token={}",
+            form.csrf(),
+            app.viewer_token
+        )),
+    )
+    .await;
+    let (_, header) = done.cookie("cmdb_session").expect("session");
+    assert!(header.contains("HttpOnly"), "{header}");
+    assert!(header.contains("SameSite=Strict"), "{header}");
+    assert!(header.contains("Path=/"), "{header}");
+    assert!(
+        !header.contains("Secure"),
+        "plain HTTP in this test: {header}"
+    );
+}
+
+#[tokio::test]
+async fn under_tls_the_session_cookie_is_secure() {
+    let app = app().await;
+    let mut config = (*app.state.config).clone();
+    config.tls.enabled = true;
+    let state = AppState::new(config, app.store.clone())
+        .await
+        .expect("state");
+    let tls_app = App {
+        state,
+        store: app.store.clone(),
+        agent_token: app.agent_token.clone(),
+        viewer_token: app.viewer_token.clone(),
+    };
+    let form = ui(&tls_app, "GET", "/ui/sign-in", &[], None).await;
+    let (login, header) = form.cookie("cmdb_login").expect("login");
+    assert!(header.contains("Secure"), "{header}");
+    let done = ui(
+        &tls_app,
+        "POST",
+        "/ui/sign-in",
+        &[("cmdb_login", &login)],
+        Some(&format!(
+            "csrf={}&method=token&token={}",
+            form.csrf(),
+            app.viewer_token
+        )),
+    )
+    .await;
+    let (_, header) = done.cookie("cmdb_session").expect("session");
+    assert!(header.contains("Secure"), "{header}");
+}
+
+#[tokio::test]
+async fn forms_without_the_right_csrf_token_are_refused_and_change_nothing() {
+    let app = app().await;
+    // Sign-in: the login cookie and the form must agree.
+    let form = ui(&app, "GET", "/ui/sign-in", &[], None).await;
+    let (login, _) = form.cookie("cmdb_login").expect("login");
+    let refused = ui(
+        &app,
+        "POST",
+        "/ui/sign-in",
+        &[("cmdb_login", &login)],
+        Some(&format!(
+            "csrf=forged&method=token&token={}",
+            app.viewer_token
+        )),
+    )
+    .await;
+    assert_eq!(refused.status, StatusCode::FORBIDDEN);
+    assert!(refused.cookie("cmdb_session").is_none());
+    let refused = ui(
+        &app,
+        "POST",
+        "/ui/sign-in",
+        &[],
+        Some(&format!(
+            "csrf={}&method=token&token={}",
+            form.csrf(),
+            app.viewer_token
+        )),
+    )
+    .await;
+    assert_eq!(refused.status, StatusCode::FORBIDDEN, "no login cookie");
+
+    // Sign-out: a forged form leaves the session alive.
+    let session = sign_in(&app, &app.viewer_token).await;
+    let refused = ui(
+        &app,
+        "POST",
+        "/ui/sign-out",
+        &[("cmdb_session", &session)],
+        Some("csrf=forged"),
+    )
+    .await;
+    assert_eq!(refused.status, StatusCode::FORBIDDEN, "{}", refused.body);
+    let page = ui(&app, "GET", "/ui/", &[("cmdb_session", &session)], None).await;
+    assert_eq!(page.status, StatusCode::OK);
+    let out = ui(
+        &app,
+        "POST",
+        "/ui/sign-out",
+        &[("cmdb_session", &session)],
+        Some(&format!("csrf={}", page.csrf())),
+    )
+    .await;
+    assert_eq!(out.status, StatusCode::SEE_OTHER);
+    let after = ui(&app, "GET", "/ui/", &[("cmdb_session", &session)], None).await;
+    assert_eq!(after.status, StatusCode::SEE_OTHER, "signed out");
+}
+
+#[tokio::test]
+async fn a_wrong_token_or_an_agent_token_does_not_sign_in() {
+    let app = app().await;
+    for (token, want) in [
+        ("cmdb_viewer_wrong", StatusCode::UNAUTHORIZED),
+        (app.agent_token.as_str(), StatusCode::FORBIDDEN),
+    ] {
+        let form = ui(&app, "GET", "/ui/sign-in", &[], None).await;
+        let (login, _) = form.cookie("cmdb_login").expect("login");
+        let p = ui(
+            &app,
+            "POST",
+            "/ui/sign-in",
+            &[("cmdb_login", &login)],
+            Some(&format!("csrf={}&method=token&token={token}", form.csrf())),
+        )
+        .await;
+        assert_eq!(p.status, want, "{}", p.body);
+        assert!(p.cookie("cmdb_session").is_none());
+        assert!(p.body.contains("role=\"alert\""), "the reason is shown");
+    }
+}
+
+/// A host report whose hostname and package carry markup.
+fn hostile_report() -> Value {
+    let inventory = json!({
+        "identity": {"hostname": "<script>alert(1)</script>", "machine_id": "0123456789abcdef0123456789abcdef"},
+        "os": {"id": "debian", "name": "\"><svg onload=alert(2)>", "version_id": "12"},
+    });
+    let hashes = cmdb_shared::hash::inventory_hashes(
+        &serde_json::from_value(inventory.clone()).expect("inventory"),
+    );
+    json!({
+        "schema_version": cmdb_shared::SCHEMA_VERSION,
+        "report_id": "0000000000000001-000000-ui",
+        "kind": "full",
+        "agent_version": "test",
+        "collected_at": "2026-12-01T00:00:00Z",
+        "section_hashes": hashes,
+        "inventory": inventory,
+        "errors": [],
+    })
+}
+
+#[tokio::test]
+async fn markup_reported_by_an_agent_is_escaped_on_every_page() {
+    let app = app().await;
+    let (s, v) = app
+        .send(
+            "POST",
+            "/api/v1/reports",
+            &app.agent_token,
+            Some(hostile_report().to_string()),
+        )
+        .await;
+    assert_eq!(s, StatusCode::OK, "{v}");
+    let ci = v["ci_id"].as_str().expect("ci").to_string();
+    let session = sign_in(&app, &app.viewer_token).await;
+    for path in [
+        "/ui/".to_string(),
+        "/ui/cis".to_string(),
+        "/ui/cis?q=script".to_string(),
+        format!("/ui/cis/{ci}"),
+    ] {
+        let p = ui(&app, "GET", &path, &[("cmdb_session", &session)], None).await;
+        assert_eq!(p.status, StatusCode::OK, "{path}: {}", p.body);
+        assert!(!p.body.contains("<script>alert"), "{path}: raw script tag");
+        assert!(!p.body.contains("<svg onload"), "{path}: raw svg tag");
+        if path != "/ui/" {
+            assert!(
+                p.body.contains("&#60;script&#62;alert(1)&#60;/script&#62;"),
+                "{path}: the name is shown, escaped: {}",
+                p.body
+            );
+        }
+    }
+}
