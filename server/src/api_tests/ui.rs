@@ -4,14 +4,14 @@
 use super::*;
 
 /// A UI response: status, headers and body text.
-struct Page {
-    status: StatusCode,
-    headers: axum::http::HeaderMap,
-    body: String,
+pub(super) struct Page {
+    pub(super) status: StatusCode,
+    pub(super) headers: axum::http::HeaderMap,
+    pub(super) body: String,
 }
 
 impl Page {
-    fn location(&self) -> &str {
+    pub(super) fn location(&self) -> &str {
         self.headers
             .get("location")
             .and_then(|v| v.to_str().ok())
@@ -19,7 +19,7 @@ impl Page {
     }
 
     /// The value a `Set-Cookie` gives `name`, with the whole header.
-    fn cookie(&self, name: &str) -> Option<(String, String)> {
+    pub(super) fn cookie(&self, name: &str) -> Option<(String, String)> {
         self.headers
             .get_all("set-cookie")
             .iter()
@@ -36,7 +36,7 @@ impl Page {
     }
 
     /// The value of the hidden `csrf` input of the page's first form.
-    fn csrf(&self) -> String {
+    pub(super) fn csrf(&self) -> String {
         let at = self
             .body
             .find("name=\"csrf\" value=\"")
@@ -86,7 +86,7 @@ async fn ui(
 }
 
 /// Signs in with an API token through the form; the session cookie's value.
-async fn sign_in(app: &App, token: &str) -> String {
+pub(super) async fn sign_in(app: &App, token: &str) -> String {
     let form = ui(app, "GET", "/ui/sign-in", &[], None).await;
     let (login, _) = form.cookie("cmdb_login").expect("login cookie");
     let csrf = form.csrf();
@@ -284,7 +284,7 @@ async fn a_wrong_token_or_an_agent_token_does_not_sign_in() {
 }
 
 /// A host report whose hostname and package carry markup.
-fn hostile_report() -> Value {
+pub(super) fn hostile_report() -> Value {
     let inventory = json!({
         "identity": {"hostname": "<script>alert(1)</script>", "machine_id": "0123456789abcdef0123456789abcdef"},
         "os": {"id": "debian", "name": "\"><svg onload=alert(2)>", "version_id": "12"},
