@@ -46,7 +46,7 @@ impl Page {
     }
 }
 
-async fn ui(
+pub(super) async fn fetch(
     app: &App,
     method: &str,
     uri: &str,
@@ -87,10 +87,10 @@ async fn ui(
 
 /// Signs in with an API token through the form; the session cookie's value.
 pub(super) async fn sign_in(app: &App, token: &str) -> String {
-    let form = ui(app, "GET", "/ui/sign-in", &[], None).await;
+    let form = fetch(app, "GET", "/ui/sign-in", &[], None).await;
     let (login, _) = form.cookie("cmdb_login").expect("login cookie");
     let csrf = form.csrf();
-    let done = ui(
+    let done = fetch(
         app,
         "POST",
         "/ui/sign-in",
@@ -109,13 +109,13 @@ pub(super) async fn sign_in(app: &App, token: &str) -> String {
 #[tokio::test]
 async fn pages_need_a_session_and_the_sign_in_sets_a_strict_http_only_cookie() {
     let app = app().await;
-    let p = ui(&app, "GET", "/ui/cis?q=x", &[], None).await;
+    let p = fetch(&app, "GET", "/ui/cis?q=x", &[], None).await;
     assert_eq!(p.status, StatusCode::SEE_OTHER);
     assert_eq!(p.location(), "/ui/sign-in?next=/ui/cis%3Fq%3Dx");
-    let root = ui(&app, "GET", "/", &[], None).await;
+    let root = fetch(&app, "GET", "/", &[], None).await;
     assert_eq!(root.location(), "/ui/");
 
-    let form = ui(
+    let form = fetch(
         &app,
         "GET",
         "/ui/sign-in?next=https://evil.example/",
@@ -136,17 +136,17 @@ async fn pages_need_a_session_and_the_sign_in_sets_a_strict_http_only_cookie() {
     assert!(csp.contains("script-src 'self'") && csp.contains("frame-ancestors 'none'"));
 
     let session = sign_in(&app, &app.viewer_token).await;
-    let form2 = ui(&app, "GET", "/ui/sign-in", &[], None).await;
+    let form2 = fetch(&app, "GET", "/ui/sign-in", &[], None).await;
     let _ = form2;
-    let p = ui(&app, "GET", "/ui/cis", &[("cmdb_session", &session)], None).await;
+    let p = fetch(&app, "GET", "/ui/cis", &[("cmdb_session", &session)], None).await;
     assert_eq!(p.status, StatusCode::OK, "{}", p.body);
     assert!(p.body.contains("Configuration items"));
     assert_eq!(p.headers["cache-control"], "no-store");
 
     // The cookie's flags, from a fresh sign-in.
-    let form = ui(&app, "GET", "/ui/sign-in", &[], None).await;
+    let form = fetch(&app, "GET", "/ui/sign-in", &[], None).await;
     let (login, _) = form.cookie("cmdb_login").expect("login");
-    let done = ui(
+    let done = fetch(
         &app,
         "POST",
         "/ui/sign-in",
@@ -182,10 +182,10 @@ async fn under_tls_the_session_cookie_is_secure() {
         agent_token: app.agent_token.clone(),
         viewer_token: app.viewer_token.clone(),
     };
-    let form = ui(&tls_app, "GET", "/ui/sign-in", &[], None).await;
+    let form = fetch(&tls_app, "GET", "/ui/sign-in", &[], None).await;
     let (login, header) = form.cookie("cmdb_login").expect("login");
     assert!(header.contains("Secure"), "{header}");
-    let done = ui(
+    let done = fetch(
         &tls_app,
         "POST",
         "/ui/sign-in",
@@ -205,9 +205,9 @@ async fn under_tls_the_session_cookie_is_secure() {
 async fn forms_without_the_right_csrf_token_are_refused_and_change_nothing() {
     let app = app().await;
     // Sign-in: the login cookie and the form must agree.
-    let form = ui(&app, "GET", "/ui/sign-in", &[], None).await;
+    let form = fetch(&app, "GET", "/ui/sign-in", &[], None).await;
     let (login, _) = form.cookie("cmdb_login").expect("login");
-    let refused = ui(
+    let refused = fetch(
         &app,
         "POST",
         "/ui/sign-in",
@@ -220,7 +220,7 @@ async fn forms_without_the_right_csrf_token_are_refused_and_change_nothing() {
     .await;
     assert_eq!(refused.status, StatusCode::FORBIDDEN);
     assert!(refused.cookie("cmdb_session").is_none());
-    let refused = ui(
+    let refused = fetch(
         &app,
         "POST",
         "/ui/sign-in",
@@ -236,7 +236,7 @@ async fn forms_without_the_right_csrf_token_are_refused_and_change_nothing() {
 
     // Sign-out: a forged form leaves the session alive.
     let session = sign_in(&app, &app.viewer_token).await;
-    let refused = ui(
+    let refused = fetch(
         &app,
         "POST",
         "/ui/sign-out",
@@ -245,9 +245,9 @@ async fn forms_without_the_right_csrf_token_are_refused_and_change_nothing() {
     )
     .await;
     assert_eq!(refused.status, StatusCode::FORBIDDEN, "{}", refused.body);
-    let page = ui(&app, "GET", "/ui/", &[("cmdb_session", &session)], None).await;
+    let page = fetch(&app, "GET", "/ui/", &[("cmdb_session", &session)], None).await;
     assert_eq!(page.status, StatusCode::OK);
-    let out = ui(
+    let out = fetch(
         &app,
         "POST",
         "/ui/sign-out",
@@ -256,7 +256,7 @@ async fn forms_without_the_right_csrf_token_are_refused_and_change_nothing() {
     )
     .await;
     assert_eq!(out.status, StatusCode::SEE_OTHER);
-    let after = ui(&app, "GET", "/ui/", &[("cmdb_session", &session)], None).await;
+    let after = fetch(&app, "GET", "/ui/", &[("cmdb_session", &session)], None).await;
     assert_eq!(after.status, StatusCode::SEE_OTHER, "signed out");
 }
 
@@ -267,9 +267,9 @@ async fn a_wrong_token_or_an_agent_token_does_not_sign_in() {
         ("cmdb_viewer_wrong", StatusCode::UNAUTHORIZED),
         (app.agent_token.as_str(), StatusCode::FORBIDDEN),
     ] {
-        let form = ui(&app, "GET", "/ui/sign-in", &[], None).await;
+        let form = fetch(&app, "GET", "/ui/sign-in", &[], None).await;
         let (login, _) = form.cookie("cmdb_login").expect("login");
-        let p = ui(
+        let p = fetch(
             &app,
             "POST",
             "/ui/sign-in",
@@ -324,7 +324,7 @@ async fn markup_reported_by_an_agent_is_escaped_on_every_page() {
         "/ui/cis?q=script".to_string(),
         format!("/ui/cis/{ci}"),
     ] {
-        let p = ui(&app, "GET", &path, &[("cmdb_session", &session)], None).await;
+        let p = fetch(&app, "GET", &path, &[("cmdb_session", &session)], None).await;
         assert_eq!(p.status, StatusCode::OK, "{path}: {}", p.body);
         assert!(!p.body.contains("<script>alert"), "{path}: raw script tag");
         assert!(!p.body.contains("<svg onload"), "{path}: raw svg tag");

@@ -401,10 +401,17 @@ impl Relationships {
 
     /// The manual fields (and class, name, rule) of CI `id`, or 404.
     async fn manual_fields(&self, id: &str) -> Result<Value, ServiceError> {
+        check_id("id", id, "CI")?;
         self.store
             .ci_manual_fields(id)
             .await?
             .ok_or_else(|| ServiceError::NotFound(format!("no CI with id {id}")))
+    }
+
+    /// A CI's manual attributes (class, name, identified_by, description, owner, min_up,
+    /// core, attributes), for an edit form.
+    pub async fn manual_fields_of(&self, id: &str) -> Result<Value, ServiceError> {
+        self.manual_fields(id).await
     }
 
     /// Every relationship of a CI, both directions, stale ones included.

@@ -49,6 +49,7 @@ struct ListForm {
 struct ListPage<'a> {
     session: Option<&'a Session>,
     nav: &'static str,
+    can_edit: bool,
     q: String,
     class: String,
     classes: Vec<String>,
@@ -127,6 +128,7 @@ async fn list(
     Ok(render(&ListPage {
         session: Some(&session),
         nav: "cis",
+        can_edit: session.can_edit(),
         prev: (offset > 0).then(|| link(offset.saturating_sub(PAGE))),
         next: (u64::from(offset) + shown < page.total).then(|| link(offset + PAGE)),
         first: u64::from(offset) + 1,
@@ -144,6 +146,9 @@ async fn list(
 
 /// One relationship as the CI page shows it.
 pub struct RelRow {
+    pub id: String,
+    /// Entered by hand (editors may remove it; discovery owns the others).
+    pub manual: bool,
     pub direction: &'static str,
     pub kind: String,
     pub other: String,
@@ -178,6 +183,10 @@ pub struct HistoryRow {
 struct CiPage<'a> {
     session: Option<&'a Session>,
     nav: &'static str,
+    can_edit: bool,
+    csrf: &'a str,
+    manual: bool,
+    kinds: &'static [&'static str],
     ci: CiDetail,
     keys: Vec<(String, String)>,
     duplicates: Vec<(String, String)>,
@@ -393,6 +402,8 @@ async fn detail(
             };
             let (other_name, other_class) = name_of(&other);
             RelRow {
+                id: r.key.clone(),
+                manual: r.source == "manual",
                 direction,
                 kind: r.kind.clone(),
                 other,
@@ -475,6 +486,17 @@ async fn detail(
     Ok(render(&CiPage {
         session: Some(&session),
         nav: "cis",
+        can_edit: session.can_edit(),
+        csrf: &session.csrf,
+        manual: ci.ci.identified_by == "manual",
+        kinds: &[
+            "depends_on",
+            "runs_on",
+            "hosted_on",
+            "connected_to",
+            "powered_by",
+            "member_of",
+        ],
         keys,
         duplicates,
         attributes,

@@ -4,8 +4,11 @@
 //! its `router()`; this one holds the session extractors, the CSRF check, the error page and
 //! the static assets.
 
+pub mod admin;
+pub mod changes;
 pub mod cis;
 pub mod dashboard;
+pub mod edit;
 pub mod session;
 
 use std::sync::Arc;
@@ -35,6 +38,9 @@ pub fn router() -> Router<Arc<AppState>> {
         .merge(session::router())
         .merge(dashboard::router())
         .merge(cis::router())
+        .merge(changes::router())
+        .merge(admin::router())
+        .merge(edit::router())
         .layer(axum::middleware::map_response(page_headers))
 }
 
@@ -87,23 +93,28 @@ impl UiError {
     }
 }
 
+/// The HTTP status a service error is shown with.
+pub fn status_of(e: &ServiceError) -> StatusCode {
+    match e {
+        ServiceError::Invalid(_) => StatusCode::BAD_REQUEST,
+        ServiceError::Unauthenticated(_) => StatusCode::UNAUTHORIZED,
+        ServiceError::Forbidden(_) => StatusCode::FORBIDDEN,
+        ServiceError::NotFound(_) => StatusCode::NOT_FOUND,
+        ServiceError::Unprocessable(_) => StatusCode::UNPROCESSABLE_ENTITY,
+        ServiceError::NotYet(_) | ServiceError::Conflict(_) => StatusCode::CONFLICT,
+        ServiceError::RateLimited { .. } => StatusCode::TOO_MANY_REQUESTS,
+        ServiceError::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
+        ServiceError::Storage(_) => StatusCode::INTERNAL_SERVER_ERROR,
+    }
+}
+
 impl From<ServiceError> for UiError {
     fn from(e: ServiceError) -> Self {
-        let status = match &e {
-            ServiceError::Invalid(_) => StatusCode::BAD_REQUEST,
-            ServiceError::Unauthenticated(_) => StatusCode::UNAUTHORIZED,
-            ServiceError::Forbidden(_) => StatusCode::FORBIDDEN,
-            ServiceError::NotFound(_) => StatusCode::NOT_FOUND,
-            ServiceError::Unprocessable(_) => StatusCode::UNPROCESSABLE_ENTITY,
-            ServiceError::NotYet(_) | ServiceError::Conflict(_) => StatusCode::CONFLICT,
-            ServiceError::RateLimited { .. } => StatusCode::TOO_MANY_REQUESTS,
-            ServiceError::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
-            ServiceError::Storage(_) => {
-                tracing::error!(error = %e, source = ?std::error::Error::source(&e), "page failed");
-                return Self::new(StatusCode::INTERNAL_SERVER_ERROR, "internal error");
-            }
-        };
-        Self::new(status, e.to_string())
+        if let ServiceError::Storage(_) = &e {
+            tracing::error!(error = %e, source = ?std::error::Error::source(&e), "page failed");
+            return Self::new(StatusCode::INTERNAL_SERVER_ERROR, "internal error");
+        }
+        Self::new(status_of(&e), e.to_string())
     }
 }
 

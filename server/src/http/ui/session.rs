@@ -136,9 +136,8 @@ async fn sign_in(
             UiError::from(e).into_response()
         }
         Err(e) => {
-            let message = e.to_string();
-            let status = UiError::from(e).status;
-            form_page(&state, jar, next, Some(message), status)
+            let status = super::status_of(&e);
+            form_page(&state, jar, next, Some(e.to_string()), status)
         }
     }
 }
