@@ -129,11 +129,33 @@ impl Store {
                 .or_else(|| cfg.storage.password.clone())
                 .unwrap_or_default();
             if let Some(username) = &cfg.storage.username {
-                db.signin(surrealdb::opt::auth::Root {
-                    username: username.clone(),
-                    password,
-                })
-                .await?;
+                use surrealdb::opt::auth::{Database, Namespace, Root};
+                let (username, namespace, database) = (
+                    username.clone(),
+                    cfg.storage.namespace.clone(),
+                    cfg.storage.database.clone(),
+                );
+                // `storage.auth_level` is checked by config validation.
+                match cfg.storage.auth_level.as_str() {
+                    "database" => {
+                        db.signin(Database {
+                            namespace,
+                            database,
+                            username,
+                            password,
+                        })
+                        .await?
+                    }
+                    "namespace" => {
+                        db.signin(Namespace {
+                            namespace,
+                            username,
+                            password,
+                        })
+                        .await?
+                    }
+                    _ => db.signin(Root { username, password }).await?,
+                };
             }
         }
         db.use_ns(&cfg.storage.namespace)
