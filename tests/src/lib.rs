@@ -735,7 +735,10 @@ impl Surreal {
                 .await?;
             let status = r.status();
             let text = r.text().await?;
-            anyhow::ensure!(status.is_success(), "surreal /sql answered {status}: {text}");
+            anyhow::ensure!(
+                status.is_success(),
+                "surreal /sql answered {status}: {text}"
+            );
             anyhow::Ok(text)
         })?;
         let results: Vec<Value> = serde_json::from_str(&body).context("surreal /sql answer")?;

@@ -191,7 +191,11 @@ pub(crate) async fn apply(store: &Store, version: u32, batch: usize) -> Result<(
                 tracing::info!(version, records = done, "schema migration in progress");
             }
         }
-        tracing::info!(version, records = done, "schema migration rewrote its records");
+        tracing::info!(
+            version,
+            records = done,
+            "schema migration rewrote its records"
+        );
     }
     store.apply_migration(version, migration.sql).await
 }

@@ -282,10 +282,7 @@ async fn an_interrupted_data_migration_resumes_to_the_same_result() {
 #[tokio::test]
 async fn two_servers_migrating_many_cis_in_batches_at_once_end_with_one_result() {
     let store = version_1_with_cis(30).await;
-    let (a, b) = tokio::join!(
-        migrate_in_batches(&store, 4),
-        migrate_in_batches(&store, 4)
-    );
+    let (a, b) = tokio::join!(migrate_in_batches(&store, 4), migrate_in_batches(&store, 4));
     a.expect("first server");
     b.expect("second server");
     assert_packages_moved(&store, 30).await;
