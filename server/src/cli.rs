@@ -40,9 +40,13 @@ enum Command {
         /// Storage engine: surrealkv, memory, or ws://HOST:PORT / wss://HOST:PORT (remote SurrealDB).
         #[arg(long, default_value = "surrealkv")]
         engine: String,
-        /// Root user of a remote SurrealDB; the password is read from CMDB_SURREAL_PASSWORD.
+        /// User of a remote SurrealDB; the password is read from CMDB_SURREAL_PASSWORD.
         #[arg(long)]
         storage_user: Option<String>,
+        /// Where that user is defined: root, namespace or database (storage.auth_level;
+        /// default root). A database user needs the EDITOR role on storage.database.
+        #[arg(long, requires = "storage_user")]
+        storage_auth_level: Option<String>,
         /// Print the result as one JSON object (for scripts).
         #[arg(long)]
         json: bool,
@@ -422,10 +426,18 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
             sans,
             engine,
             storage_user,
+            storage_auth_level,
             json,
         } => {
-            let (out, _store) =
-                setup::init(&data_dir, listen, &sans, &engine, storage_user.as_deref()).await?;
+            let (out, _store) = setup::init(
+                &data_dir,
+                listen,
+                &sans,
+                &engine,
+                storage_user.as_deref(),
+                storage_auth_level.as_deref(),
+            )
+            .await?;
             if json {
                 println!("{}", serde_json::to_string_pretty(&out)?);
             } else {

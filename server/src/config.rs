@@ -443,9 +443,14 @@ pub struct StorageConfig {
     pub namespace: String,
     #[serde(default = "default_ns")]
     pub database: String,
-    /// Root user for a remote SurrealDB (ignored by embedded engines).
+    /// User for a remote SurrealDB (ignored by embedded engines).
     #[serde(default)]
     pub username: Option<String>,
+    /// Where that user is defined in SurrealDB: `root` (the default, as before this setting
+    /// existed), `namespace` (a user of `namespace`) or `database` (a user of `namespace` /
+    /// `database`, the least privilege: `DEFINE USER … ON DATABASE … ROLES EDITOR`).
+    #[serde(default = "default_auth_level")]
+    pub auth_level: String,
     /// Password for a remote SurrealDB; prefer the `CMDB_SURREAL_PASSWORD` environment variable.
     #[serde(default)]
     pub password: Option<String>,
@@ -459,6 +464,13 @@ fn default_query_timeout_secs() -> u64 {
     30
 }
 
+fn default_auth_level() -> String {
+    "root".into()
+}
+
+/// The values `storage.auth_level` accepts.
+pub const AUTH_LEVELS: [&str; 3] = ["root", "namespace", "database"];
+
 impl std::fmt::Debug for StorageConfig {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("StorageConfig")
@@ -466,6 +478,7 @@ impl std::fmt::Debug for StorageConfig {
             .field("namespace", &self.namespace)
             .field("database", &self.database)
             .field("username", &self.username)
+            .field("auth_level", &self.auth_level)
             .field("password", &self.password.as_ref().map(|_| "<redacted>"))
             .finish()
     }
@@ -478,6 +491,7 @@ impl Default for StorageConfig {
             namespace: default_ns(),
             database: default_ns(),
             username: None,
+            auth_level: default_auth_level(),
             password: None,
             query_timeout_secs: default_query_timeout_secs(),
         }
@@ -684,6 +698,15 @@ impl Config {
                     ),
                 });
             }
+        }
+        if !AUTH_LEVELS.contains(&self.storage.auth_level.as_str()) {
+            return Err(ConfigError::Invalid {
+                field: "storage.auth_level",
+                reason: format!(
+                    "expected \"root\", \"namespace\" or \"database\" (where the SurrealDB user is defined), got {:?}",
+                    self.storage.auth_level
+                ),
+            });
         }
         for (field, v) in [
             ("storage.namespace", &self.storage.namespace),
@@ -996,5 +1019,23 @@ mod tests {
         )
         .expect_err("bad engine");
         assert!(err.to_string().starts_with("storage.engine:"), "{err}");
+    }
+
+    #[test]
+    fn the_storage_auth_level_defaults_to_root_and_a_bad_one_is_rejected_naming_the_field() {
+        let parse = |extra: &str| {
+            Config::parse(
+                &format!("data_dir = \"/x\"\n[storage]\n{extra}"),
+                Path::new("x.toml"),
+            )
+        };
+        assert_eq!(parse("").expect("default").storage.auth_level, "root");
+        for ok in AUTH_LEVELS {
+            let cfg = parse(&format!("auth_level = \"{ok}\"\n")).expect(ok);
+            assert_eq!(cfg.storage.auth_level, ok);
+        }
+        let err = parse("auth_level = \"scope\"\n").expect_err("unknown level");
+        assert!(err.to_string().starts_with("storage.auth_level:"), "{err}");
+        assert!(err.to_string().contains("\"database\""), "{err}");
     }
 }

@@ -147,6 +147,7 @@ pub async fn init(
     names: &[String],
     engine: &str,
     storage_user: Option<&str>,
+    storage_auth_level: Option<&str>,
 ) -> Result<(InitOutput, Store), SetupError> {
     let config_path = data_dir.join("server.toml");
     if config_path.exists() {
@@ -185,8 +186,11 @@ pub async fn init(
         data_dir.display(),
         storage_user
             .map(|u| format!(
-                "# The password comes from CMDB_SURREAL_PASSWORD in the environment.\nusername = {}\n",
-                toml::Value::String(u.to_string())
+                "# The password comes from CMDB_SURREAL_PASSWORD in the environment.\nusername = {}\n{}",
+                toml::Value::String(u.to_string()),
+                storage_auth_level
+                    .map(|l| format!("auth_level = {}\n", toml::Value::String(l.to_string())))
+                    .unwrap_or_default()
             ))
             .unwrap_or_default()
     );
@@ -257,7 +261,7 @@ pub async fn quickstart(
     let mut enroll_token = None;
     let mut store = None;
     if fresh {
-        let (out, opened) = init(data_dir, listen, &[], "surrealkv", None).await?;
+        let (out, opened) = init(data_dir, listen, &[], "surrealkv", None, None).await?;
         enroll_token = Some(out.enroll_token);
         store = Some(opened);
     }

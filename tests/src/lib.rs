@@ -707,6 +707,46 @@ impl Surreal {
     pub fn logs(&self) -> String {
         std::fs::read_to_string(&self.log).unwrap_or_default()
     }
+
+    /// Runs SurrealQL as root through the HTTP `/sql` endpoint (no namespace or database
+    /// selected: the statements `USE` what they need). Fails on the first statement that
+    /// failed; returns the results.
+    pub fn sql(&self, sql: &str) -> anyhow::Result<Vec<Value>> {
+        // Plain HTTP to loopback; the TLS settings are only there to build a client.
+        let tls = rustls::ClientConfig::builder_with_provider(std::sync::Arc::new(
+            rustls::crypto::ring::default_provider(),
+        ))
+        .with_safe_default_protocol_versions()?
+        .with_root_certificates(rustls::RootCertStore::empty())
+        .with_no_client_auth();
+        let client = reqwest::Client::builder()
+            .use_preconfigured_tls(tls)
+            .no_proxy()
+            .timeout(Duration::from_secs(30))
+            .build()?;
+        let url = format!("http://127.0.0.1:{}/sql", self.port);
+        let body = rt().block_on(async {
+            let r = client
+                .post(&url)
+                .basic_auth("root", Some(SURREAL_PASSWORD))
+                .header("Accept", "application/json")
+                .body(sql.to_string())
+                .send()
+                .await?;
+            let status = r.status();
+            let text = r.text().await?;
+            anyhow::ensure!(
+                status.is_success(),
+                "surreal /sql answered {status}: {text}"
+            );
+            anyhow::Ok(text)
+        })?;
+        let results: Vec<Value> = serde_json::from_str(&body).context("surreal /sql answer")?;
+        if let Some(failed) = results.iter().find(|r| r["status"] != "OK") {
+            bail!("surreal /sql: {failed}");
+        }
+        Ok(results)
+    }
 }
 
 impl Drop for Surreal {

@@ -132,11 +132,33 @@ impl Store {
                 .or_else(|| cfg.storage.password.clone())
                 .unwrap_or_default();
             if let Some(username) = &cfg.storage.username {
-                db.signin(surrealdb::opt::auth::Root {
-                    username: username.clone(),
-                    password,
-                })
-                .await?;
+                use surrealdb::opt::auth::{Database, Namespace, Root};
+                let (username, namespace, database) = (
+                    username.clone(),
+                    cfg.storage.namespace.clone(),
+                    cfg.storage.database.clone(),
+                );
+                // `storage.auth_level` is checked by config validation.
+                match cfg.storage.auth_level.as_str() {
+                    "database" => {
+                        db.signin(Database {
+                            namespace,
+                            database,
+                            username,
+                            password,
+                        })
+                        .await?
+                    }
+                    "namespace" => {
+                        db.signin(Namespace {
+                            namespace,
+                            username,
+                            password,
+                        })
+                        .await?
+                    }
+                    _ => db.signin(Root { username, password }).await?,
+                };
             }
         }
         db.use_ns(&cfg.storage.namespace)
@@ -308,6 +330,44 @@ impl Store {
             .and_then(Value::as_u64)
             .map(|v| v as u32)
             .unwrap_or(0))
+    }
+
+    /// One batch of a data migration towards `version`, in a transaction that applies only on
+    /// top of `version - 1` (see [`Self::apply_migration`]); `sql` sees the batch size as `$n`
+    /// and ends with `RETURN` of how many records it rewrote, which this returns. A batch that
+    /// lost a write conflict to another server's is retried: someone made progress, and the
+    /// retry takes the records still left.
+    pub(crate) async fn apply_migration_batch(
+        &self,
+        version: u32,
+        sql: &str,
+        n: usize,
+    ) -> Result<usize, StorageError> {
+        const ATTEMPTS: u32 = 50;
+        let full = format!(
+            "DEFINE TABLE IF NOT EXISTS meta SCHEMALESS;\nBEGIN TRANSACTION;\nIF ((SELECT VALUE version FROM meta:schema)[0] ?? 0) != $from {{ THROW \"schema migration raced: another server applied it\" }};\n{sql}\nCOMMIT TRANSACTION;"
+        );
+        let vars = json!({ "from": version - 1, "n": n });
+        let mut attempt = 1;
+        let mut res = loop {
+            match self.run(&full, vars.clone()).await {
+                Err(StorageError::Db(e)) if attempt < ATTEMPTS && is_conflict(&e) => {
+                    let pause = rand::random_range(1..=5u64 << attempt.min(6));
+                    tokio::time::sleep(std::time::Duration::from_millis(pause)).await;
+                    attempt += 1;
+                }
+                other => break other?,
+            }
+        };
+        // The count of the `RETURN`: the only statement whose result is a number.
+        for i in (0..res.num_statements()).rev() {
+            if let Ok(Some(moved)) = res.take::<Option<u64>>(i) {
+                return Ok(moved as usize);
+            }
+        }
+        Err(StorageError::Decode(serde::de::Error::custom(
+            "a migration batch returned no count",
+        )))
     }
 
     pub(crate) async fn apply_migration(

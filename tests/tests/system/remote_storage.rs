@@ -117,3 +117,77 @@ fn the_remote_database_killed_and_restarted_gives_503_meanwhile_and_loses_nothin
     assert_eq!(server.only_host().expect("host CI"), ci);
     assert!(server.history(&ci).expect("history").len() >= before);
 }
+
+/// Password of the database user the tests create.
+const DB_USER_PASSWORD: &str = "cmdb-test-database-user-password";
+
+/// Creates, as root, namespace `cmdb` with databases `cmdb` and `other`, and user `cmdb` on
+/// database `cmdb` only, with `role`.
+fn database_user(surreal: &Surreal, role: &str) {
+    surreal
+        .sql(&format!(
+            "DEFINE NAMESPACE IF NOT EXISTS cmdb; USE NS cmdb; \
+             DEFINE DATABASE IF NOT EXISTS cmdb; DEFINE DATABASE IF NOT EXISTS other; \
+             USE NS cmdb DB cmdb; \
+             DEFINE USER cmdb ON DATABASE PASSWORD '{DB_USER_PASSWORD}' ROLES {role};"
+        ))
+        .expect("database user");
+}
+
+/// `cmdb-server init` signing in as the database user `cmdb`.
+fn start_as_database_user(surreal: &Surreal) -> anyhow::Result<Server> {
+    Server::start_with(
+        &[
+            "--engine",
+            &surreal.ws_url(),
+            "--storage-user",
+            "cmdb",
+            "--storage-auth-level",
+            "database",
+        ],
+        &[("CMDB_SURREAL_PASSWORD", DB_USER_PASSWORD)],
+    )
+}
+
+#[test]
+fn a_database_user_with_the_editor_role_runs_the_cmdb_and_reaches_no_other_database() {
+    let surreal = Surreal::start().expect("surreal");
+    database_user(&surreal, "EDITOR");
+    let mut server = start_as_database_user(&surreal).expect("cmdb-server as a database user");
+    let agent = Agent::new(Path::new("/"), 300).expect("agent");
+    agent.enroll(&server).expect("enroll");
+    agent.run_once().expect("run");
+    let ci = server.only_host().expect("host CI");
+    // The records are in the user's database (the host and the CIs of its services).
+    let rows = surreal
+        .sql("USE NS cmdb DB cmdb; SELECT VALUE record::id(id) FROM ci;")
+        .expect("read as root");
+    let keys = rows[1]["result"].as_array().expect("keys");
+    assert!(keys.contains(&serde_json::json!(ci)), "{rows:?}");
+
+    // The same user on another database of the namespace: refused at start, clearly.
+    let err = server
+        .configure("database = \"other\"\n")
+        .expect_err("another database");
+    let msg = format!("{err:#}");
+    assert!(msg.contains("authentication"), "{msg}");
+    let rows = surreal
+        .sql("USE NS cmdb DB other; INFO FOR DB;")
+        .expect("info as root");
+    assert_eq!(
+        rows[1]["result"]["tables"],
+        serde_json::json!({}),
+        "nothing was written to the other database: {rows:?}"
+    );
+}
+
+#[test]
+fn a_database_user_with_only_the_viewer_role_cannot_create_the_schema() {
+    let surreal = Surreal::start().expect("surreal");
+    database_user(&surreal, "VIEWER");
+    let err = start_as_database_user(&surreal)
+        .err()
+        .expect("a viewer cannot define tables");
+    let msg = format!("{err:#}");
+    assert!(msg.contains("init failed"), "{msg}");
+}

@@ -1,5 +1,6 @@
 use super::*;
 use crate::storage::CiFilter;
+use serde_json::Value;
 
 #[tokio::test]
 async fn a_fresh_database_gets_the_current_schema_and_reopening_is_a_no_op() {
@@ -19,7 +20,7 @@ async fn a_fresh_database_gets_the_current_schema_and_reopening_is_a_no_op() {
 async fn version_1_with_a_ci() -> Store {
     let store = Store::unmigrated().await.expect("memory");
     store
-        .apply_migration(1, MIGRATIONS[0])
+        .apply_migration(1, MIGRATIONS[0].sql)
         .await
         .expect("version 1");
     store
@@ -55,9 +56,8 @@ async fn version_2_moves_package_keys_out_of_existing_cis() {
 #[tokio::test]
 async fn version_3_adds_device_lookups_and_keeps_existing_cis_readable() {
     let store = Store::unmigrated().await.expect("memory");
-    for (i, sql) in MIGRATIONS[..2].iter().enumerate() {
-        store
-            .apply_migration(i as u32 + 1, sql)
+    for version in 1..=2 {
+        apply(&store, version, BATCH)
             .await
             .expect("versions 1 and 2");
     }
@@ -143,11 +143,147 @@ async fn two_servers_migrating_one_database_at_once_apply_each_migration_once() 
     assert_eq!(ci.packages, vec!["k1".to_string(), "k2".to_string()]);
     // Applying a migration on top of the wrong version is refused and changes nothing.
     let err = store
-        .apply_migration(2, MIGRATIONS[1])
+        .apply_migration(2, MIGRATIONS[1].sql)
         .await
         .expect_err("version 2 again");
     assert!(
         err.to_string().contains("raced") || format!("{err:?}").contains("raced"),
         "{err:?}"
     );
+}
+
+/// A store at schema version 1 holding `n` host CIs with their package keys inline (`c000`,
+/// `c001`, …: keys `p<i>` and `shared`) and one CI without packages (`bare`).
+async fn version_1_with_cis(n: usize) -> Store {
+    let store = Store::unmigrated().await.expect("memory");
+    store
+        .apply_migration(1, MIGRATIONS[0].sql)
+        .await
+        .expect("version 1");
+    let mut sql = String::new();
+    for i in 0..n {
+        sql.push_str(&format!(
+            "CREATE ci:⟨c{i:03}⟩ SET class = 'host', name = 'h{i}', identified_by = 'new', keys = {{}}, \
+             first_seen = '2026-11-01T00:00:00.000Z', last_seen = '2026-11-01T00:00:00.000Z', \
+             agent = NONE, suspected_duplicates = [], section_hashes = {{}}, package_count = 2, \
+             packages = ['p{i}', 'shared'];\n"
+        ));
+    }
+    sql.push_str(
+        "CREATE ci:⟨bare⟩ SET class = 'host', name = 'bare', identified_by = 'new', keys = {}, \
+         first_seen = '2026-11-01T00:00:00.000Z', last_seen = '2026-11-01T00:00:00.000Z', \
+         agent = NONE, suspected_duplicates = [], section_hashes = {}, package_count = 0;",
+    );
+    store.raw(&sql).await.expect("version-1 CIs");
+    store
+}
+
+/// Every CI and every package record, for comparing two migrated stores.
+async fn dump(store: &Store) -> (Vec<Value>, Vec<Value>) {
+    let cis = store
+        .query_rows("SELECT * FROM ci ORDER BY id;", Value::Null)
+        .await
+        .expect("cis");
+    let software = store
+        .query_rows("SELECT * FROM ci_software ORDER BY id;", Value::Null)
+        .await
+        .expect("software");
+    (cis, software)
+}
+
+/// What version 2 must leave: no CI with inline keys, every CI's keys in `ci_software`.
+async fn assert_packages_moved(store: &Store, n: usize) {
+    assert_eq!(
+        store.schema_version().await.expect("version"),
+        current_version()
+    );
+    let inline: Vec<Value> = store
+        .query_rows(
+            "SELECT VALUE id FROM ci WHERE packages != NONE;",
+            Value::Null,
+        )
+        .await
+        .expect("inline keys");
+    assert!(inline.is_empty(), "{inline:?}");
+    for i in 0..n {
+        let ci = store
+            .ci_for_update(&format!("c{i:03}"), &[], true)
+            .await
+            .expect("read")
+            .expect("ci");
+        assert_eq!(ci.packages, vec![format!("p{i}"), "shared".to_string()]);
+    }
+    let bare = store
+        .ci_for_update("bare", &[], true)
+        .await
+        .expect("read")
+        .expect("ci");
+    assert!(bare.packages.is_empty());
+    let (_, software) = dump(store).await;
+    assert_eq!(software.len(), n, "one package record per CI that had keys");
+    let hosts = store
+        .hosts_with_packages(&["shared".to_string()])
+        .await
+        .expect("search");
+    assert_eq!(hosts.len(), n);
+}
+
+#[tokio::test]
+async fn version_2_moves_more_cis_than_one_batch_in_several_transactions() {
+    let store = version_1_with_cis(23).await;
+    migrate_in_batches(&store, 5).await.expect("upgrade");
+    assert_packages_moved(&store, 23).await;
+    // A batch size that divides the count exactly ends on an empty batch.
+    let store = version_1_with_cis(20).await;
+    migrate_in_batches(&store, 5).await.expect("upgrade");
+    assert_packages_moved(&store, 20).await;
+}
+
+#[tokio::test]
+async fn an_interrupted_data_migration_resumes_to_the_same_result() {
+    let batch = MIGRATIONS[1].batch.expect("version 2 rewrites records");
+    let uninterrupted = version_1_with_cis(17).await;
+    migrate_in_batches(&uninterrupted, 4)
+        .await
+        .expect("upgrade");
+
+    // Two batches, then the server stops: the version has not moved, four CIs per batch are
+    // done and the others untouched.
+    let interrupted = version_1_with_cis(17).await;
+    for _ in 0..2 {
+        let moved = interrupted
+            .apply_migration_batch(2, batch, 4)
+            .await
+            .expect("one batch");
+        assert_eq!(moved, 4);
+    }
+    assert_eq!(interrupted.schema_version().await.expect("version"), 1);
+    let inline: Vec<Value> = interrupted
+        .query_rows(
+            "SELECT VALUE id FROM ci WHERE packages != NONE;",
+            Value::Null,
+        )
+        .await
+        .expect("inline keys");
+    assert_eq!(inline.len(), 17 - 8);
+    // The bump is refused while records are left.
+    let err = interrupted
+        .apply_migration(2, MIGRATIONS[1].sql)
+        .await
+        .expect_err("records left");
+    assert!(format!("{err:?}").contains("incomplete"), "{err:?}");
+
+    // The next start resumes (with another batch size) and ends where the first one did.
+    migrate_in_batches(&interrupted, 3).await.expect("resume");
+    assert_packages_moved(&interrupted, 17).await;
+    assert_eq!(dump(&interrupted).await, dump(&uninterrupted).await);
+}
+
+#[tokio::test]
+async fn two_servers_migrating_many_cis_in_batches_at_once_end_with_one_result() {
+    let store = version_1_with_cis(30).await;
+    let (a, b) = tokio::join!(migrate_in_batches(&store, 4), migrate_in_batches(&store, 4));
+    a.expect("first server");
+    b.expect("second server");
+    assert_packages_moved(&store, 30).await;
 }
