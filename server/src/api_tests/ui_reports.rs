@@ -144,7 +144,10 @@ async fn the_capacity_pages_rank_the_forecast_and_draw_thresholds_and_the_fit() 
     assert!(body.contains("due now"), "{body}");
     assert!(body.contains("in 5 days"), "{body}");
     assert!(body.contains("range "), "{body}");
-    assert!(body.contains("78.0 %") && body.contains("80 % / 90 %"), "{body}");
+    assert!(
+        body.contains("78.0 %") && body.contains("80 % / 90 %"),
+        "{body}"
+    );
     // A sparkline per row, its title (the CI's name) escaped inside the SVG.
     assert!(body.contains(r#"class="spark""#), "{body}");
     assert!(
@@ -154,7 +157,12 @@ async fn the_capacity_pages_rank_the_forecast_and_draw_thresholds_and_the_fit() 
     assert!(body.contains("/ui/reports/capacity.csv?"), "{body}");
 
     // Filters.
-    let body = ok(&app, &s, "/ui/reports/capacity?class=host&resource=fs.used_pct").await;
+    let body = ok(
+        &app,
+        &s,
+        "/ui/reports/capacity?class=host&resource=fs.used_pct",
+    )
+    .await;
     assert!(body.contains("filesystem /var"), "{body}");
     let body = ok(&app, &s, "/ui/reports/capacity?resource=cpu.util").await;
     assert!(!body.contains("filesystem /var"), "{body}");
@@ -165,7 +173,9 @@ async fn the_capacity_pages_rank_the_forecast_and_draw_thresholds_and_the_fit() 
     let csv = page(&app, &s, "/ui/reports/capacity.csv?resource=fs.used_pct").await;
     assert_eq!(csv.status, StatusCode::OK);
     assert_eq!(
-        csv.headers.get("content-type").and_then(|v| v.to_str().ok()),
+        csv.headers
+            .get("content-type")
+            .and_then(|v| v.to_str().ok()),
         Some("text/csv; charset=utf-8")
     );
     assert_eq!(csv.body.lines().count(), 2, "{}", csv.body);
@@ -178,20 +188,38 @@ async fn the_capacity_pages_rank_the_forecast_and_draw_thresholds_and_the_fit() 
     assert_eq!(body.matches(r#"class="threshold""#).count(), 2, "{body}");
     assert!(body.contains(">warning 80 %</text>") && body.contains(">critical 90 %</text>"));
     assert!(body.contains(r#"class="trend""#) && body.contains(r#"class="forecast""#));
-    assert!(body.contains(r#"role="img""#) && body.contains("<title>filesystem /var on &quot;&gt;&lt;svg"));
+    assert!(
+        body.contains(r#"role="img""#)
+            && body.contains("<title>filesystem /var on &quot;&gt;&lt;svg")
+    );
     assert!(body.contains("+2.00 points a day"), "{body}");
     assert!(!body.contains("NaN"));
 
     // The dashboard's top risks.
     let body = ok(&app, &s, "/ui/").await;
     escaped(&body);
-    assert!(body.contains("Top capacity risks") && body.contains("filesystem /var"), "{body}");
+    assert!(
+        body.contains("Top capacity risks") && body.contains("filesystem /var"),
+        "{body}"
+    );
 
     // Bad parameters: a 4xx page naming the problem.
     for (uri, status, words) in [
-        ("/ui/reports/capacity?resource=nope", StatusCode::BAD_REQUEST, "resource"),
-        ("/ui/reports/capacity?class=Not%20a%20class", StatusCode::BAD_REQUEST, "class"),
-        ("/ui/reports/capacity.csv?resource=nope", StatusCode::BAD_REQUEST, "resource"),
+        (
+            "/ui/reports/capacity?resource=nope",
+            StatusCode::BAD_REQUEST,
+            "resource",
+        ),
+        (
+            "/ui/reports/capacity?class=Not%20a%20class",
+            StatusCode::BAD_REQUEST,
+            "class",
+        ),
+        (
+            "/ui/reports/capacity.csv?resource=nope",
+            StatusCode::BAD_REQUEST,
+            "resource",
+        ),
         (
             &format!("/ui/reports/capacity/{ci}/nope?instance=/var"),
             StatusCode::BAD_REQUEST,
@@ -210,7 +238,11 @@ async fn the_capacity_pages_rank_the_forecast_and_draw_thresholds_and_the_fit() 
     ] {
         let p = page(&app, &s, uri).await;
         assert_eq!(p.status, status, "{uri}: {}", p.body);
-        assert!(p.body.contains("<html") && p.body.contains(words), "{uri}: {}", p.body);
+        assert!(
+            p.body.contains("<html") && p.body.contains(words),
+            "{uri}: {}",
+            p.body
+        );
     }
 }
 
@@ -273,7 +305,10 @@ async fn the_availability_page_shows_a_business_service_against_its_sla() {
     // The timeline: an outage bar, maintenance hatched and labelled, names escaped in SVG.
     assert!(body.contains("<title>outage: "), "{body}");
     assert!(body.contains("maintenance (not counted)") && body.contains("url(#cmdb-hatch)"));
-    assert!(body.contains("&quot;&gt;&lt;svg onload=alert(1)&gt; (host)"), "{body}");
+    assert!(
+        body.contains("&quot;&gt;&lt;svg onload=alert(1)&gt; (host)"),
+        "{body}"
+    );
     assert!(body.contains("Maintenance (apart from the SLA)"), "{body}");
     // The default window (the last 30 days, like the API) and a date window.
     let body = ok(&app, &s, "/ui/reports/availability").await;
@@ -281,7 +316,12 @@ async fn the_availability_page_shows_a_business_service_against_its_sla() {
     let d = chrono::DateTime::from_timestamp(t0, 0)
         .expect("day")
         .format("%Y-%m-%d");
-    ok(&app, &s, &format!("/ui/reports/availability?from={d}&to={d}")).await;
+    ok(
+        &app,
+        &s,
+        &format!("/ui/reports/availability?from={d}&to={d}"),
+    )
+    .await;
 
     // The dashboard lists the service below its SLA.
     let body = ok(&app, &s, "/ui/").await;
@@ -290,8 +330,14 @@ async fn the_availability_page_shows_a_business_service_against_its_sla() {
 
     for (uri, words) in [
         ("/ui/reports/availability?from=yesterday", "from"),
-        ("/ui/reports/availability?from=2026-02-02&to=2026-01-01", "before"),
-        ("/ui/reports/availability?from=2020-01-01&to=2026-01-01", "at most"),
+        (
+            "/ui/reports/availability?from=2026-02-02&to=2026-01-01",
+            "before",
+        ),
+        (
+            "/ui/reports/availability?from=2020-01-01&to=2026-01-01",
+            "at most",
+        ),
     ] {
         let p = page(&app, &s, uri).await;
         assert_eq!(p.status, StatusCode::BAD_REQUEST, "{uri}: {}", p.body);
@@ -304,7 +350,9 @@ async fn a_cis_metrics_page_renders_each_range_and_needs_a_session() {
     let app = app().await;
     let ci = hostile_host(&app).await;
     let t = now() - 2 * HOUR;
-    let cpu: Vec<Value> = (0..60).map(|m| json!([t + m * MIN, 10.0 + m as f64])).collect();
+    let cpu: Vec<Value> = (0..60)
+        .map(|m| json!([t + m * MIN, 10.0 + m as f64]))
+        .collect();
     let load: Vec<Value> = (0..60).map(|m| json!([t + m * MIN, 1.5])).collect();
     push(
         &app,

@@ -266,12 +266,16 @@ pub fn line_chart(c: &LineChart) -> String {
 
     // Legend: text, each with its swatch.
     let mut items: Vec<(String, &str)> = vec![(
-        format!(r#"<line x1="{{x}}" y1="10" x2="{{x2}}" y2="10" stroke="{SERIES}" stroke-width="2"/>"#),
+        format!(
+            r#"<line x1="{{x}}" y1="10" x2="{{x2}}" y2="10" stroke="{SERIES}" stroke-width="2"/>"#
+        ),
         "value",
     )];
     if !band.is_empty() {
         items.push((
-            format!(r#"<rect x="{{x}}" y="5" width="14" height="10" fill="{BAND}" fill-opacity="0.6"/>"#),
+            format!(
+                r#"<rect x="{{x}}" y="5" width="14" height="10" fill="{BAND}" fill-opacity="0.6"/>"#
+            ),
             "min–max",
         ));
     }
@@ -462,14 +466,26 @@ pub fn line_chart(c: &LineChart) -> String {
 }
 
 /// A small line of `values` (time order), with the trend dashed when given.
-pub fn sparkline(title: &str, values: &[(i64, f64)], trend: Option<((i64, f64), (i64, f64))>) -> String {
+pub fn sparkline(
+    title: &str,
+    values: &[(i64, f64)],
+    trend: Option<((i64, f64), (i64, f64))>,
+) -> String {
     const SW: f64 = 120.0;
     const SH: f64 = 28.0;
     let values: Vec<(i64, f64)> = values.iter().copied().filter(|p| p.1.is_finite()).collect();
     let mut out = String::new();
     svg_open(&mut out, SW, SH, "spark", title);
-    let t0 = values.iter().map(|p| p.0).chain(trend.iter().map(|t| t.0.0)).min();
-    let t1 = values.iter().map(|p| p.0).chain(trend.iter().map(|t| t.1.0)).max();
+    let t0 = values
+        .iter()
+        .map(|p| p.0)
+        .chain(trend.iter().map(|t| t.0.0))
+        .min();
+    let t1 = values
+        .iter()
+        .map(|p| p.0)
+        .chain(trend.iter().map(|t| t.1.0))
+        .max();
     let vs = values
         .iter()
         .map(|p| p.1)
@@ -636,7 +652,13 @@ pub fn outage_timeline(title: &str, from: i64, to: i64, rows: &[TimelineRow]) ->
             bar(&mut out, *m, "url(#cmdb-hatch)", AXIS, "maintenance");
         }
         for o in &r.planned_outages {
-            bar(&mut out, *o, "url(#cmdb-hatch-down)", CRITICAL, "down in maintenance");
+            bar(
+                &mut out,
+                *o,
+                "url(#cmdb-hatch-down)",
+                CRITICAL,
+                "down in maintenance",
+            );
         }
         for o in &r.outages {
             bar(&mut out, *o, CRITICAL, CRITICAL, "outage");
@@ -684,13 +706,17 @@ mod tests {
     /// Every number in attributes that are coordinates, with the view box's size.
     fn coordinates(svg: &str) -> Vec<(String, f64)> {
         let mut out = Vec::new();
-        for attr in ["x", "y", "x1", "y1", "x2", "y2", "cx", "cy", "width", "height"] {
+        for attr in [
+            "x", "y", "x1", "y1", "x2", "y2", "cx", "cy", "width", "height",
+        ] {
             let pat = format!(" {attr}=\"");
             let mut rest = svg;
             while let Some(at) = rest.find(&pat) {
                 rest = &rest[at + pat.len()..];
                 let end = rest.find('"').expect("closing quote");
-                let v: f64 = rest[..end].parse().unwrap_or_else(|_| panic!("{attr}={:?} in {svg}", &rest[..end]));
+                let v: f64 = rest[..end]
+                    .parse()
+                    .unwrap_or_else(|_| panic!("{attr}={:?} in {svg}", &rest[..end]));
                 out.push((attr.to_string(), v));
             }
         }
@@ -723,7 +749,10 @@ mod tests {
     fn check(svg: &str) {
         assert!(!svg.contains("NaN") && !svg.contains("inf"), "{svg}");
         assert!(svg.starts_with("<svg ") && svg.ends_with("</svg>"), "{svg}");
-        assert!(svg.contains(r#"role="img""#) && svg.contains("<title>"), "{svg}");
+        assert!(
+            svg.contains(r#"role="img""#) && svg.contains("<title>"),
+            "{svg}"
+        );
         assert!(!svg.contains("style="), "no inline style: {svg}");
         let (w, h) = view_box(svg);
         for (attr, v) in coordinates(svg) {
@@ -733,7 +762,10 @@ mod tests {
             } else {
                 h
             };
-            assert!((0.0..=limit).contains(&v), "{attr}={v} outside 0..{limit}: {svg}");
+            assert!(
+                (0.0..=limit).contains(&v),
+                "{attr}={v} outside 0..{limit}: {svg}"
+            );
         }
     }
 
@@ -760,10 +792,7 @@ mod tests {
 
     #[test]
     fn escaping_covers_markup_and_quotes() {
-        assert_eq!(
-            xml_escape(HOSTILE),
-            "&quot;&gt;&lt;svg onload=alert(1)&gt;"
-        );
+        assert_eq!(xml_escape(HOSTILE), "&quot;&gt;&lt;svg onload=alert(1)&gt;");
         assert_eq!(xml_escape("a&b'c\u{1}"), "a&amp;b&#39;c ");
         let mut c = chart(vec![(0, 1.0), (100, 2.0)]);
         c.title = HOSTILE.into();
@@ -784,7 +813,10 @@ mod tests {
             ),
         ] {
             assert!(!svg.contains("<svg onload"), "{svg}");
-            assert!(svg.contains("&quot;&gt;&lt;svg onload=alert(1)&gt;"), "{svg}");
+            assert!(
+                svg.contains("&quot;&gt;&lt;svg onload=alert(1)&gt;"),
+                "{svg}"
+            );
             check(&svg);
         }
     }
@@ -820,7 +852,10 @@ mod tests {
         let day = 86_400;
         let series: Vec<(i64, f64)> = (0..30).map(|d| (d * day, 40.0 + d as f64)).collect();
         let c = LineChart {
-            band: series.iter().map(|p| (p.0, p.1 - 5.0, p.1 + 500.0)).collect(),
+            band: series
+                .iter()
+                .map(|p| (p.0, p.1 - 5.0, p.1 + 500.0))
+                .collect(),
             trend: Some(((0, 40.0), (60 * day, 1000.0))),
             forecast: Some((45 * day, None)),
             x_range: Some((0, 50 * day)),

@@ -508,7 +508,10 @@ async fn capacity_detail(
         Some(from) => {
             let mut s = format!("{} days from {}", f.fit_days, day(from));
             if let Some(shift) = f.level_shift {
-                s.push_str(&format!(" (restarted after a level shift on {})", day(shift)));
+                s.push_str(&format!(
+                    " (restarted after a level shift on {})",
+                    day(shift)
+                ));
             }
             s
         }
@@ -550,7 +553,11 @@ struct PeriodForm {
 fn bound(field: &str, v: &str, end_of_day: bool) -> Result<i64, UiError> {
     let v = v.trim();
     if let Ok(d) = chrono::NaiveDate::parse_from_str(v, "%Y-%m-%d") {
-        let t = d.and_hms_opt(0, 0, 0).unwrap_or_default().and_utc().timestamp();
+        let t = d
+            .and_hms_opt(0, 0, 0)
+            .unwrap_or_default()
+            .and_utc()
+            .timestamp();
         return Ok(if end_of_day { t + DAY } else { t });
     }
     crate::http::metrics::parse_time(field, v).map_err(|_| {
@@ -711,9 +718,8 @@ async fn availability(
             now,
         )
         .await?;
-    let (services, cis): (Vec<&CiAvailability>, Vec<&CiAvailability>) = report
-        .iter()
-        .partition(|a| a.class == "business_service");
+    let (services, cis): (Vec<&CiAvailability>, Vec<&CiAvailability>) =
+        report.iter().partition(|a| a.class == "business_service");
     let rows: Vec<TimelineRow> = services
         .iter()
         .chain(cis.iter())
@@ -795,7 +801,11 @@ async fn metrics(
     form: Result<Query<RangeForm>, QueryRejection>,
 ) -> Result<Response, UiError> {
     let f = query(form)?;
-    let range = if f.range.is_empty() { "7d" } else { f.range.as_str() };
+    let range = if f.range.is_empty() {
+        "7d"
+    } else {
+        f.range.as_str()
+    };
     let Some(&(range, length, level)) = RANGES.iter().find(|r| r.0 == range) else {
         return Err(UiError::bad_request(format!(
             "range: {range:?} must be 1d, 7d, 30d or 90d"
@@ -893,7 +903,10 @@ pub async fn top_capacity_risks(
     count: usize,
 ) -> Result<Vec<CapacityView>, UiError> {
     let now = now();
-    let rows = state.capacity.report(&CapacityQuery::default(), now).await?;
+    let rows = state
+        .capacity
+        .report(&CapacityQuery::default(), now)
+        .await?;
     let top: Vec<CapacityRow> = rows.into_iter().take(count).collect();
     capacity_views(state, &top, count, now).await
 }
