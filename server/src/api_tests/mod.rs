@@ -632,6 +632,7 @@ mod document;
 mod matrix;
 mod ui;
 mod ui_edit;
+mod ui_reports;
 
 #[tokio::test]
 async fn a_truncated_impact_still_lists_every_business_service_and_change_conflicts_see_all() {

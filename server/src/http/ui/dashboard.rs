@@ -1,5 +1,6 @@
-//! The dashboard: CIs by class, agents not reporting, stale CIs, suspected duplicates and
-//! recent changes, each linking to where it is dealt with.
+//! The dashboard: CIs by class, agents not reporting, stale CIs, suspected duplicates,
+//! recent changes, the top capacity risks and the services below their SLA, each linking to
+//! where it is dealt with.
 
 use std::sync::Arc;
 
@@ -9,6 +10,7 @@ use axum::extract::State;
 use axum::response::Response;
 use axum::routing::get;
 
+use super::reports::{AvailabilityView, CapacityView};
 use super::{Signed, UiError, render};
 use crate::AppState;
 use crate::changes::ChangeSummary;
@@ -41,6 +43,8 @@ struct Dashboard<'a> {
     duplicates: Vec<CiListItem>,
     duplicates_total: u64,
     changes: Vec<ChangeSummary>,
+    risks: Vec<CapacityView>,
+    below_sla: Vec<AvailabilityView>,
 }
 
 async fn page(
@@ -81,6 +85,8 @@ async fn page(
         })
         .collect();
     let changes = state.changes.list(Some(10)).await?;
+    let risks = super::reports::top_capacity_risks(&state, 5).await?;
+    let below_sla = super::reports::below_sla(&state).await?;
     Ok(render(&Dashboard {
         session: Some(&session),
         nav: "dashboard",
@@ -93,5 +99,7 @@ async fn page(
         duplicates_total: duplicates.total,
         duplicates: duplicates.items,
         changes,
+        risks,
+        below_sla,
     }))
 }

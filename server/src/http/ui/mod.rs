@@ -9,6 +9,7 @@ pub mod changes;
 pub mod cis;
 pub mod dashboard;
 pub mod edit;
+pub mod reports;
 pub mod session;
 
 use std::sync::Arc;
@@ -41,6 +42,7 @@ pub fn router() -> Router<Arc<AppState>> {
         .merge(changes::router())
         .merge(admin::router())
         .merge(edit::router())
+        .merge(reports::router())
         .layer(axum::middleware::map_response(page_headers))
 }
 
