@@ -6,6 +6,8 @@
 //! and links the session to its user or token, so disabling the user or revoking the token
 //! ends the session at once. Every form carries the session's CSRF token.
 
+pub mod graph_svg;
+
 use std::sync::Arc;
 
 use argon2::password_hash::rand_core::OsRng;
