@@ -6,6 +6,7 @@
 
 pub mod cis;
 pub mod dashboard;
+pub mod impact;
 pub mod session;
 
 use std::sync::Arc;
@@ -35,6 +36,7 @@ pub fn router() -> Router<Arc<AppState>> {
         .merge(session::router())
         .merge(dashboard::router())
         .merge(cis::router())
+        .merge(impact::router())
         .layer(axum::middleware::map_response(page_headers))
 }
 
