@@ -631,6 +631,7 @@ mod credentials;
 mod document;
 mod matrix;
 mod ui;
+mod ui_impact;
 
 #[tokio::test]
 async fn a_truncated_impact_still_lists_every_business_service_and_change_conflicts_see_all() {

@@ -46,7 +46,7 @@ impl Page {
     }
 }
 
-async fn ui(
+pub(super) async fn ui(
     app: &App,
     method: &str,
     uri: &str,
