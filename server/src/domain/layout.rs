@@ -241,15 +241,15 @@ pub fn layout(keys: &[&str], edges: &[(usize, usize)]) -> Result<Layout, LayoutE
     let mut best = order.clone();
     let mut best_crossings = crossings(&order, &pos, &down_adj);
     for _ in 0..SWEEPS {
-        for l in 1..layers {
-            reorder(&mut order[l], &pos, &up_adj, &tie);
-            for (i, &v) in order[l].iter().enumerate() {
+        for layer in order.iter_mut().skip(1) {
+            reorder(layer, &pos, &up_adj, &tie);
+            for (i, &v) in layer.iter().enumerate() {
                 pos[v] = i;
             }
         }
-        for l in (0..layers.saturating_sub(1)).rev() {
-            reorder(&mut order[l], &pos, &down_adj, &tie);
-            for (i, &v) in order[l].iter().enumerate() {
+        for layer in order.iter_mut().rev().skip(1) {
+            reorder(layer, &pos, &down_adj, &tie);
+            for (i, &v) in layer.iter().enumerate() {
                 pos[v] = i;
             }
         }
