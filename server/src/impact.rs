@@ -66,6 +66,37 @@ pub struct Dependencies {
     pub dependencies: Vec<AffectedCi>,
 }
 
+/// A CI on a relationship map.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MapCi {
+    pub id: String,
+    pub name: String,
+    pub class: String,
+    /// Hops from the map's centre.
+    pub hops: u32,
+}
+
+/// A relationship on a relationship map.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MapEdge {
+    pub from: String,
+    pub kind: String,
+    pub to: String,
+    pub stale: bool,
+}
+
+/// The relationships around a CI, both directions.
+#[derive(Debug, Clone)]
+pub struct Neighbourhood {
+    pub centre: String,
+    /// The centre first, then nearest first, by id within a hop.
+    pub cis: Vec<MapCi>,
+    /// Between CIs of `cis`, by (from, kind, to).
+    pub relationships: Vec<MapEdge>,
+    /// True when the walk stopped at its limit of CIs (some neighbours are left out).
+    pub cut: bool,
+}
+
 /// Size of the graph index and its effective core set.
 #[derive(Debug, Serialize, ToSchema)]
 pub struct GraphSummary {
@@ -371,6 +402,84 @@ impl Impact {
         Ok(Dependencies {
             id,
             dependencies: rows,
+        })
+    }
+
+    /// The relationships around `id` up to `depth` hops in both directions, stale ones
+    /// included, at most `max_cis` CIs (nearest first; `cut` says when some were left out).
+    /// One storage read per CI expanded.
+    pub async fn neighbourhood(
+        &self,
+        id: &str,
+        depth: u32,
+        max_cis: usize,
+    ) -> Result<Neighbourhood, ServiceError> {
+        self.relationships.must_exist(id).await?;
+        let mut hops: std::collections::BTreeMap<String, u32> =
+            std::collections::BTreeMap::from([(id.to_string(), 0)]);
+        let mut order: Vec<String> = vec![id.to_string()];
+        let mut edges: std::collections::BTreeSet<(String, String, String, bool)> =
+            std::collections::BTreeSet::new();
+        let mut frontier = vec![id.to_string()];
+        let mut cut = false;
+        for d in 1..=depth {
+            let mut next: std::collections::BTreeSet<String> = std::collections::BTreeSet::new();
+            for at in &frontier {
+                for r in self.store.relationships_of(at).await? {
+                    let other = if r.from == *at { &r.to } else { &r.from };
+                    if !hops.contains_key(other) && !next.contains(other) {
+                        if hops.len() + next.len() >= max_cis.max(1) {
+                            cut = true;
+                            continue;
+                        }
+                        next.insert(other.clone());
+                    }
+                    edges.insert((r.from.clone(), r.kind.clone(), r.to.clone(), r.stale));
+                }
+            }
+            for k in &next {
+                hops.insert(k.clone(), d);
+                order.push(k.clone());
+            }
+            frontier = next.into_iter().collect();
+            if frontier.is_empty() {
+                break;
+            }
+        }
+        let mut names: HashMap<String, (String, String)> = HashMap::new();
+        for (k, n, c, _) in self.store.briefs_of(&order).await? {
+            names.insert(k, (n, c));
+        }
+        let cis = order
+            .iter()
+            .map(|k| {
+                let (name, class) = names
+                    .get(k)
+                    .cloned()
+                    .unwrap_or_else(|| (k.clone(), String::new()));
+                MapCi {
+                    id: k.clone(),
+                    name,
+                    class,
+                    hops: hops[k],
+                }
+            })
+            .collect();
+        let relationships = edges
+            .into_iter()
+            .filter(|(f, _, t, _)| hops.contains_key(f) && hops.contains_key(t))
+            .map(|(from, kind, to, stale)| MapEdge {
+                from,
+                kind,
+                to,
+                stale,
+            })
+            .collect();
+        Ok(Neighbourhood {
+            centre: id.to_string(),
+            cis,
+            relationships,
+            cut,
         })
     }
 

@@ -632,6 +632,7 @@ mod document;
 mod matrix;
 mod ui;
 mod ui_edit;
+mod ui_impact;
 mod ui_reports;
 
 #[tokio::test]

@@ -11,7 +11,8 @@
 //! - [`auth`]: roles and token hashing;
 //! - [`availability`]: state timelines, interval algebra through the graph, SLA figures;
 //! - [`signals`]: availability observations merged into stored spans;
-//! - [`capacity`]: robust trends and threshold forecasts.
+//! - [`capacity`]: robust trends and threshold forecasts;
+//! - [`layout`]: layered graph layout for the impact graph and the relationship map.
 
 pub mod auth;
 pub mod availability;
@@ -19,6 +20,7 @@ pub mod capacity;
 pub mod device_report;
 pub mod discovery;
 pub mod identify;
+pub mod layout;
 pub mod reconcile;
 pub mod signals;
 pub mod software;

@@ -7,6 +7,7 @@
 //! ends the session at once. Every form carries the session's CSRF token.
 
 pub mod charts;
+pub mod graph_svg;
 
 use std::sync::Arc;
 

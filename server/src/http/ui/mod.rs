@@ -9,6 +9,7 @@ pub mod changes;
 pub mod cis;
 pub mod dashboard;
 pub mod edit;
+pub mod impact;
 pub mod reports;
 pub mod session;
 
@@ -43,6 +44,7 @@ pub fn router() -> Router<Arc<AppState>> {
         .merge(admin::router())
         .merge(edit::router())
         .merge(reports::router())
+        .merge(impact::router())
         .layer(axum::middleware::map_response(page_headers))
 }
 
