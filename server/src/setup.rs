@@ -327,7 +327,9 @@ pub async fn quickstart(
     println!("  data directory: {}", cfg.data_dir.display());
     println!("  CA certificate: {}", ca.display());
     println!("  admin token:    {admin_token}\n");
-    println!("Web UI: open {url}/ui/ and sign in with the admin token above (\"With an API token\");");
+    println!(
+        "Web UI: open {url}/ui/ and sign in with the admin token above (\"With an API token\");"
+    );
     println!(
         "  the certificate is signed by the CA above: trust it in the browser, or accept the warning.\n"
     );
