@@ -190,7 +190,12 @@ fn the_server_command_line_takes_no_token_on_argv_and_makes_limited_enrollment_t
         "",
     );
     assert!(ok, "{out}");
-    let once = out.trim().to_string();
+    // Standard output is the token alone; standard error may carry log lines.
+    let once = out
+        .lines()
+        .find(|l| l.starts_with("cmdb_enroll_"))
+        .unwrap_or_else(|| panic!("no token printed: {out}"))
+        .to_string();
     server.resume().expect("restart");
 
     let (_, tokens) = server.get("/api/v1/tokens").expect("tokens");
