@@ -253,8 +253,8 @@ impl Browser {
         })
     }
 
-    /// Clicks the element matching `css` (a link or a submit button) and waits for the page
-    /// it leads to; the new page's console is checked like [`Browser::goto`]'s.
+    /// Clicks the element matching `css` (a link or a submit button) and waits for the new
+    /// page it leads to (fails if none loads); the new page's console is checked like [`Browser::goto`]'s.
     pub fn click(&mut self, css: &str) -> anyhow::Result<()> {
         self.click_on(Locator::Css(css), css)
     }
@@ -265,23 +265,36 @@ impl Browser {
     }
 
     fn click_on(&mut self, target: Locator<'_>, what: &str) -> anyhow::Result<()> {
-        let css = what;
         let before = self.path()?;
-        self.run(&format!("click {css}"), async |c| {
+        // A mark on the current document: the next page is loaded once a document without it
+        // is complete (a click may return before its navigation has even started).
+        self.script("window.__cmdbBefore = true; return null")?;
+        self.run(&format!("click {what}"), async |c| {
             c.find(target).await?.click().await
         })?;
-        // chromedriver waits for a navigation a click starts; this also covers a slow one.
         let deadline = Instant::now() + Duration::from_secs(10);
-        self.run("page loaded", async |c| {
+        let loaded = self.run("next page loaded", async |c| {
             loop {
-                let state = c.execute("return document.readyState", vec![]).await?;
-                if state == "complete" || Instant::now() > deadline {
-                    return Ok(());
+                let now = c
+                    .execute(
+                        "return window.__cmdbBefore === undefined && document.readyState === 'complete'",
+                        vec![],
+                    )
+                    .await;
+                // A script during the navigation may fail (no document yet): poll again.
+                if matches!(now, Ok(Value::Bool(true))) {
+                    return Ok(true);
+                }
+                if Instant::now() > deadline {
+                    return Ok(false);
                 }
                 tokio::time::sleep(Duration::from_millis(50)).await;
             }
         })?;
-        self.collect_console(&format!("{before} → click {css}"))
+        if !loaded {
+            bail!("click {what} on {before}: no new page within 10 s");
+        }
+        self.collect_console(&format!("{before} → click {what}"))
     }
 
     /// Evaluates a script (`return …`) in the page.
@@ -472,8 +485,7 @@ fn a_viewer_signs_in_with_a_token_finds_this_host_follows_a_relationship_and_sig
     assert!(
         b.texts("section[aria-labelledby=h-rels] tbody td:nth-child(3) a")
             .expect("its relationships")
-            .iter()
-            .any(|n| *n == w.host),
+            .contains(&w.host),
         "the related CI links back to the host"
     );
 
