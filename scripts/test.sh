@@ -15,6 +15,10 @@ command -v ip >/dev/null || missing+=(iproute2)
 command -v findmnt >/dev/null || missing+=(util-linux)
 command -v dpkg-query >/dev/null || missing+=(dpkg)
 command -v curl >/dev/null || missing+=(curl)
+# Headless Chromium and its WebDriver server, for the web UI's browser tests
+# (tests/tests/system/browser.rs), which fail rather than skip without them.
+command -v chromium >/dev/null || missing+=(chromium)
+command -v chromedriver >/dev/null || missing+=(chromium-driver)
 if [ ${#missing[@]} -gt 0 ]; then
   echo "installing: ${missing[*]}"
   export DEBIAN_FRONTEND=noninteractive

@@ -7,6 +7,7 @@
 //! one test is a listening socket in another test's host inventory.
 
 mod attack;
+mod browser;
 mod common;
 
 mod credentials;
