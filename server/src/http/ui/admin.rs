@@ -11,7 +11,7 @@ use axum::routing::{get, post};
 use axum::{Form, Router};
 use serde::Deserialize;
 
-use super::{Signed, UiError, check_form, render};
+use super::{Signed, UiError, check_form, form_error, render, shown};
 use crate::AppState;
 use crate::access::{CreatedToken, NewToken, TokenInfo};
 use crate::domain::auth::Role;
@@ -125,10 +125,6 @@ struct CsrfOnly {
     csrf: String,
 }
 
-fn form_error(e: axum::extract::rejection::FormRejection) -> UiError {
-    UiError::bad_request(format!("form: {}", e.body_text()))
-}
-
 async fn revoke_agent(
     State(state): State<Arc<AppState>>,
     Signed(session): Signed,
@@ -180,14 +176,6 @@ async fn admin(
     Signed(session): Signed,
 ) -> Result<Response, UiError> {
     admin_page(&state, &session, None, None).await
-}
-
-/// A refusal the admin page shows beside the form (storage failures are errors).
-fn shown(e: ServiceError) -> Result<ServiceError, UiError> {
-    match e {
-        ServiceError::Storage(_) | ServiceError::Unavailable(_) => Err(e.into()),
-        other => Ok(other),
-    }
 }
 
 #[derive(Deserialize)]

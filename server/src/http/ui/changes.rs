@@ -119,7 +119,7 @@ async fn create(
     Signed(session): Signed,
     form: Result<Form<CreateForm>, axum::extract::rejection::FormRejection>,
 ) -> Result<Response, UiError> {
-    let Form(f) = form.map_err(|e| UiError::bad_request(format!("form: {}", e.body_text())))?;
+    let Form(f) = form.map_err(super::form_error)?;
     check_form(&session, &f.csrf, Role::Editor)?;
     let cis: Vec<String> = f
         .cis

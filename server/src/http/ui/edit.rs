@@ -13,7 +13,7 @@ use axum::{Form, Router};
 use serde::Deserialize;
 use serde_json::Value;
 
-use super::{Signed, UiError, check_form, render, safe_next};
+use super::{Signed, UiError, check_form, form_error, render, safe_next, shown};
 use crate::AppState;
 use crate::domain::auth::Role;
 use crate::error::ServiceError;
@@ -57,10 +57,6 @@ struct CiFormPage<'a> {
     error: Option<String>,
 }
 
-fn form_error(e: axum::extract::rejection::FormRejection) -> UiError {
-    UiError::bad_request(format!("form: {}", e.body_text()))
-}
-
 /// The typed fields as the service's input; empty optional fields are left out on create
 /// and cleared on edit.
 fn ci_input(f: &CiFields, creating: bool) -> Result<CiInput, ServiceError> {
@@ -92,14 +88,6 @@ fn ci_input(f: &CiFields, creating: bool) -> Result<CiInput, ServiceError> {
         core: Some(f.core),
         ..Default::default()
     })
-}
-
-/// A refusal the form shows beside what was typed (storage failures are errors).
-fn shown(e: ServiceError) -> Result<ServiceError, UiError> {
-    match e {
-        ServiceError::Storage(_) | ServiceError::Unavailable(_) => Err(e.into()),
-        other => Ok(other),
-    }
 }
 
 async fn new_ci(Signed(session): Signed) -> Result<Response, UiError> {

@@ -234,6 +234,19 @@ pub fn check_form(session: &Session, csrf: &str, role: Role) -> Result<(), UiErr
     Ok(())
 }
 
+/// A 400 page for a form that does not parse.
+pub fn form_error(e: axum::extract::rejection::FormRejection) -> UiError {
+    UiError::bad_request(format!("form: {}", e.body_text()))
+}
+
+/// A refusal a form page shows beside what was typed; storage failures stay errors.
+pub fn shown(e: ServiceError) -> Result<ServiceError, UiError> {
+    match e {
+        ServiceError::Storage(_) | ServiceError::Unavailable(_) => Err(e.into()),
+        other => Ok(other),
+    }
+}
+
 /// A `next` target that stays on this site's UI (no open redirect).
 pub fn safe_next(next: &str) -> String {
     if next.starts_with("/ui/") && !next.starts_with("//") && !next.contains('\\') {
