@@ -35,9 +35,14 @@ fn batch(id: &str, ticks: &[(i64, u64)], series: Value, probes: Value, devices: 
 impl App {
     /// Identifies the agent's host with a first inventory; returns its CI id.
     async fn host(&self) -> String {
+        self.host_named("web01").await
+    }
+
+    /// [`Self::host`] with the host name given.
+    pub(super) async fn host_named(&self, hostname: &str) -> String {
         let inv = cmdb_shared::Inventory {
             identity: Some(cmdb_shared::Identity {
-                hostname: "web01".into(),
+                hostname: hostname.into(),
                 machine_id: Some("0123456789abcdef0123456789abcdef".into()),
                 ..Default::default()
             }),

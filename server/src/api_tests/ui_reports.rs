@@ -70,35 +70,7 @@ fn batch(id: &str, ticks: &[(i64, u64)], series: Value) -> String {
 
 /// The agent's host, named [`HOSTILE`]; its CI id.
 async fn hostile_host(app: &App) -> String {
-    let inv = cmdb_shared::Inventory {
-        identity: Some(cmdb_shared::Identity {
-            hostname: HOSTILE.into(),
-            machine_id: Some("0123456789abcdef0123456789abcdef".into()),
-            ..Default::default()
-        }),
-        ..Default::default()
-    };
-    let report = cmdb_shared::Report {
-        schema_version: cmdb_shared::SCHEMA_VERSION,
-        report_id: "r-1".into(),
-        kind: cmdb_shared::ReportKind::Full,
-        agent_version: "test".into(),
-        collected_at: chrono::Utc::now(),
-        section_hashes: cmdb_shared::hash::inventory_hashes(&inv),
-        inventory: inv,
-        errors: vec![],
-    };
-    let report = serde_json::to_value(&report).expect("report");
-    let (status, ack) = app
-        .send(
-            "POST",
-            "/api/v1/reports",
-            &app.agent_token,
-            Some(report.to_string()),
-        )
-        .await;
-    assert_eq!(status, StatusCode::OK, "{ack}");
-    ack["ci_id"].as_str().expect("ci").to_string()
+    app.host_named(HOSTILE).await
 }
 
 async fn push(app: &App, body: String) {
