@@ -85,20 +85,30 @@ pub(super) async fn fetch(
     }
 }
 
-/// Signs in with an API token through the form; the session cookie's value.
-pub(super) async fn sign_in(app: &App, token: &str) -> String {
+/// Opens the sign-in form and posts it with `fields` after its CSRF token: the form page
+/// and the answer.
+pub(super) async fn post_sign_in(app: &App, fields: &str) -> (Page, Page) {
     let form = fetch(app, "GET", "/ui/sign-in", &[], None).await;
     let (login, _) = form.cookie("cmdb_login").expect("login cookie");
-    let csrf = form.csrf();
     let done = fetch(
         app,
         "POST",
         "/ui/sign-in",
         &[("cmdb_login", &login)],
-        Some(&format!(
-            "csrf={csrf}&next=%2Fui%2Fcis&method=token&token={}",
+        Some(&format!("csrf={}&{fields}", form.csrf())),
+    )
+    .await;
+    (form, done)
+}
+
+/// Signs in with an API token through the form; the session cookie's value.
+pub(super) async fn sign_in(app: &App, token: &str) -> String {
+    let (_, done) = post_sign_in(
+        app,
+        &format!(
+            "next=%2Fui%2Fcis&method=token&token={}",
             crate::http::ui::urlencode(token)
-        )),
+        ),
     )
     .await;
     assert_eq!(done.status, StatusCode::SEE_OTHER, "{}", done.body);
@@ -136,28 +146,13 @@ async fn pages_need_a_session_and_the_sign_in_sets_a_strict_http_only_cookie() {
     assert!(csp.contains("script-src 'self'") && csp.contains("frame-ancestors 'none'"));
 
     let session = sign_in(&app, &app.viewer_token).await;
-    let form2 = fetch(&app, "GET", "/ui/sign-in", &[], None).await;
-    let _ = form2;
     let p = fetch(&app, "GET", "/ui/cis", &[("cmdb_session", &session)], None).await;
     assert_eq!(p.status, StatusCode::OK, "{}", p.body);
     assert!(p.body.contains("Configuration items"));
     assert_eq!(p.headers["cache-control"], "no-store");
 
     // The cookie's flags, from a fresh sign-in.
-    let form = fetch(&app, "GET", "/ui/sign-in", &[], None).await;
-    let (login, _) = form.cookie("cmdb_login").expect("login");
-    let done = fetch(
-        &app,
-        "POST",
-        "/ui/sign-in",
-        &[("cmdb_login", &login)],
-        Some(&format!(
-            "csrf={}&method=token&token={}",
-            form.csrf(),
-            app.viewer_token
-        )),
-    )
-    .await;
+    let (_, done) = post_sign_in(&app, &format!("method=token&token={}", app.viewer_token)).await;
     let (_, header) = done.cookie("cmdb_session").expect("session");
     assert!(header.contains("HttpOnly"), "{header}");
     assert!(header.contains("SameSite=Strict"), "{header}");
@@ -182,21 +177,13 @@ async fn under_tls_the_session_cookie_is_secure() {
         agent_token: app.agent_token.clone(),
         viewer_token: app.viewer_token.clone(),
     };
-    let form = fetch(&tls_app, "GET", "/ui/sign-in", &[], None).await;
-    let (login, header) = form.cookie("cmdb_login").expect("login");
-    assert!(header.contains("Secure"), "{header}");
-    let done = fetch(
+    let (form, done) = post_sign_in(
         &tls_app,
-        "POST",
-        "/ui/sign-in",
-        &[("cmdb_login", &login)],
-        Some(&format!(
-            "csrf={}&method=token&token={}",
-            form.csrf(),
-            app.viewer_token
-        )),
+        &format!("method=token&token={}", app.viewer_token),
     )
     .await;
+    let (_, header) = form.cookie("cmdb_login").expect("login");
+    assert!(header.contains("Secure"), "{header}");
     let (_, header) = done.cookie("cmdb_session").expect("session");
     assert!(header.contains("Secure"), "{header}");
 }
@@ -267,16 +254,7 @@ async fn a_wrong_token_or_an_agent_token_does_not_sign_in() {
         ("cmdb_viewer_wrong", StatusCode::UNAUTHORIZED),
         (app.agent_token.as_str(), StatusCode::FORBIDDEN),
     ] {
-        let form = fetch(&app, "GET", "/ui/sign-in", &[], None).await;
-        let (login, _) = form.cookie("cmdb_login").expect("login");
-        let p = fetch(
-            &app,
-            "POST",
-            "/ui/sign-in",
-            &[("cmdb_login", &login)],
-            Some(&format!("csrf={}&method=token&token={token}", form.csrf())),
-        )
-        .await;
+        let (_, p) = post_sign_in(&app, &format!("method=token&token={token}")).await;
         assert_eq!(p.status, want, "{}", p.body);
         assert!(p.cookie("cmdb_session").is_none());
         assert!(p.body.contains("role=\"alert\""), "the reason is shown");
@@ -304,9 +282,8 @@ pub(super) fn hostile_report() -> Value {
     })
 }
 
-#[tokio::test]
-async fn markup_reported_by_an_agent_is_escaped_on_every_page() {
-    let app = app().await;
+/// The test agent's host, reported with [`hostile_report`]; its CI id.
+pub(super) async fn hostile_host(app: &App) -> String {
     let (s, v) = app
         .send(
             "POST",
@@ -316,7 +293,13 @@ async fn markup_reported_by_an_agent_is_escaped_on_every_page() {
         )
         .await;
     assert_eq!(s, StatusCode::OK, "{v}");
-    let ci = v["ci_id"].as_str().expect("ci").to_string();
+    v["ci_id"].as_str().expect("ci").to_string()
+}
+
+#[tokio::test]
+async fn markup_reported_by_an_agent_is_escaped_on_every_page() {
+    let app = app().await;
+    let ci = hostile_host(&app).await;
     let session = sign_in(&app, &app.viewer_token).await;
     for path in [
         "/ui/".to_string(),

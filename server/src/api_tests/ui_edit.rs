@@ -2,7 +2,7 @@
 //! dry run, changes with their impact and conflicts, users and tokens; a viewer sees none of
 //! the controls and is refused if it posts anyway.
 
-use super::ui::{Page, fetch, hostile_report, sign_in};
+use super::ui::{Page, fetch, hostile_host, post_sign_in, sign_in};
 use super::*;
 
 /// The id a 303 answer points at: `/ui/<what>/<id>`.
@@ -21,24 +21,10 @@ async fn session_for(app: &App, key: &str, role: Role) -> (String, String) {
     (session, page.csrf())
 }
 
-/// A host CI reported by the test agent; its id.
-async fn host(app: &App) -> String {
-    let (s, v) = app
-        .send(
-            "POST",
-            "/api/v1/reports",
-            &app.agent_token,
-            Some(hostile_report().to_string()),
-        )
-        .await;
-    assert_eq!(s, StatusCode::OK, "{v}");
-    v["ci_id"].as_str().expect("ci").to_string()
-}
-
 #[tokio::test]
 async fn a_viewer_sees_no_edit_controls_and_is_refused_if_it_posts_anyway() {
     let app = app().await;
-    let ci = host(&app).await;
+    let ci = hostile_host(&app).await;
     let (viewer, csrf) = session_for(&app, "tv2", Role::Viewer).await;
     let c = [("cmdb_session", viewer.as_str())];
     let page = fetch(&app, "GET", &format!("/ui/cis/{ci}"), &c, None).await;
@@ -85,7 +71,7 @@ async fn a_viewer_sees_no_edit_controls_and_is_refused_if_it_posts_anyway() {
 #[tokio::test]
 async fn an_editor_creates_relates_edits_and_deletes_a_manual_ci() {
     let app = app().await;
-    let ci = host(&app).await;
+    let ci = hostile_host(&app).await;
     let (editor, csrf) = session_for(&app, "te", Role::Editor).await;
     let c = [("cmdb_session", editor.as_str())];
 
@@ -235,7 +221,7 @@ async fn a_csv_import_is_shown_by_a_dry_run_before_it_is_applied() {
 #[tokio::test]
 async fn a_change_is_recorded_with_its_impact_and_an_overlapping_one_conflicts() {
     let app = app().await;
-    let ci = host(&app).await;
+    let ci = hostile_host(&app).await;
     let (editor, csrf) = session_for(&app, "te", Role::Editor).await;
     let c = [("cmdb_session", editor.as_str())];
     let form = fetch(&app, "GET", &format!("/ui/changes/new?cis={ci}"), &c, None).await;
@@ -316,17 +302,9 @@ async fn an_admin_makes_a_user_who_signs_in_with_a_password_and_a_token_shown_on
     assert_eq!(made.status, StatusCode::SEE_OTHER, "{}", made.body);
 
     // Carol signs in through the form.
-    let form = fetch(&app, "GET", "/ui/sign-in", &[], None).await;
-    let (login, _) = form.cookie("cmdb_login").expect("login");
-    let signed = fetch(
+    let (_, signed) = post_sign_in(
         &app,
-        "POST",
-        "/ui/sign-in",
-        &[("cmdb_login", &login)],
-        Some(&format!(
-            "csrf={}&method=password&name=carol&password=a+long+enough+password",
-            form.csrf()
-        )),
+        "method=password&name=carol&password=a+long+enough+password",
     )
     .await;
     assert_eq!(signed.status, StatusCode::SEE_OTHER, "{}", signed.body);
