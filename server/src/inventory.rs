@@ -21,6 +21,8 @@ use crate::ingest::Ingestor;
 use crate::storage::{CiFilter, CiRecord, CiSort, Store, now_str, time_str};
 
 pub use crate::storage::{CiSummary, HistoryRecord};
+/// The section of a network device CI that holds its stable inventory (interfaces, addresses…).
+pub use device::SECTION as DEVICE_SECTION;
 
 /// Which CIs to list.
 #[derive(Debug, Default)]

@@ -320,3 +320,52 @@ async fn markup_reported_by_an_agent_is_escaped_on_every_page() {
         }
     }
 }
+
+#[tokio::test]
+async fn a_device_page_shows_its_interfaces_and_neighbours_with_their_markup_escaped() {
+    let app = app().await;
+    let mut report = device_report();
+    let inv = &mut report["inventory"];
+    inv["system"]["descr"] = json!("<script>alert(3)</script>");
+    inv["interfaces"][0]["alias"] = json!("<b onmouseover=alert(4)>uplink</b>");
+    inv["lldp_neighbors"][0]["system_name"] = json!("\"><svg onload=alert(5)>");
+    inv["lldp_neighbors"][0]["port_description"] = json!("'><img src=x onerror=alert(6)>");
+    let (status, ack) = app.post_device(&report).await;
+    assert_eq!(status, StatusCode::OK, "{ack}");
+    let ci = ack["ci_id"].as_str().expect("ci").to_string();
+    let session = sign_in(&app, &app.viewer_token).await;
+    let p = fetch(
+        &app,
+        "GET",
+        &format!("/ui/cis/{ci}"),
+        &[("cmdb_session", &session)],
+        None,
+    )
+    .await;
+    assert_eq!(p.status, StatusCode::OK, "{}", p.body);
+    let device = &p.body[p.body.find("id=\"h-device\"").expect("device section")..];
+    assert!(
+        device.contains("1 interfaces, 1 neighbours, 1 forwarding entries, 1 ARP entries"),
+        "{device}"
+    );
+    assert!(device.contains("<td>Gi1/0/1</td>"), "the interface row");
+    for raw in [
+        "<script>alert",
+        "<svg onload",
+        "<b onmouseover",
+        "<img src=x",
+        "'><img",
+    ] {
+        assert!(!p.body.contains(raw), "raw {raw:?} on the device page");
+    }
+    for escaped in [
+        "&#34;&#62;&#60;svg onload=alert(5)&#62;",
+        "&#39;&#62;&#60;img src=x onerror=alert(6)&#62;",
+        "&#60;b onmouseover=alert(4)&#62;uplink&#60;/b&#62;",
+        "&#60;script&#62;alert(3)&#60;/script&#62;",
+    ] {
+        assert!(p.body.contains(escaped), "{escaped} shown escaped");
+    }
+    // The interfaces are a table, not hundreds of attribute rows.
+    assert!(!p.body.contains("device.interfaces"), "{}", p.body);
+}

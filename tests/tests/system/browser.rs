@@ -7,12 +7,10 @@
 //! on the test's server, screenshots under `target-artifacts/screenshots/`, and the browser's
 //! console (where CSP violations and failed loads show up) read after each page.
 //!
-//! Flows to add here when their pages land (the harness covers them as it is):
-//! - impact analysis: open a switch's CI page, follow "Impact if it fails", check the
-//!   affected hosts and services listed;
-//! - reports: capacity and availability pages, filters and sorting, no JavaScript needed;
-//! - changes: create a change through its form (editor token, CSRF), see it on the dashboard
-//!   and its affected CIs.
+//! Two worlds: [`World`], a server with this machine as a real agent reported it; and
+//! [`Network`], the same plus a Cisco Nexus 5548 and the HPE ProCurve cabled to it, polled by
+//! the real agent from snmpsim's recordings of those devices, with a business service whose
+//! application runs on this host, itself cabled to the Nexus.
 
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
@@ -20,6 +18,7 @@ use std::time::{Duration, Instant};
 
 use anyhow::{Context, bail};
 use base64::Engine;
+use cmdb_tests::snmp::{Snmpsim, text};
 use cmdb_tests::{Agent, Server, free_port, wait_for};
 use fantoccini::actions::{InputSource, KeyAction, KeyActions};
 use fantoccini::key::Key;
@@ -27,6 +26,8 @@ use fantoccini::wd::WebDriverCompatibleCommand;
 use fantoccini::{Client, ClientBuilder, Locator};
 use serde_json::{Value, json};
 use sha2::Digest;
+
+use crate::common::{N5000, PROCURVE, SYS_NAME};
 
 /// Where screenshots go: `<workspace>/target-artifacts/screenshots/` (ignored by git).
 fn screenshot_dir() -> PathBuf {
@@ -304,6 +305,61 @@ impl Browser {
         })
     }
 
+    /// Chooses the option whose value is `value` in the `<select>` matching `css`.
+    pub fn select(&self, css: &str, value: &str) -> anyhow::Result<()> {
+        self.run(&format!("select {value} in {css}"), async |c| {
+            c.find(Locator::Css(css))
+                .await?
+                .select_by_value(value)
+                .await
+        })
+    }
+
+    /// Sets a field's value as a script would, for inputs whose typed form depends on the
+    /// browser's locale (`datetime-local`): the value is what the form posts.
+    pub fn set_value(&self, css: &str, value: &str) -> anyhow::Result<()> {
+        let js = format!(
+            "document.querySelector({}).value = {}; return null",
+            Value::String(css.into()),
+            Value::String(value.into())
+        );
+        self.script(&js).map(drop)
+    }
+
+    /// Resizes the window; headless, the viewport is the whole window. A 640 px wide window
+    /// lays pages out as a 1280 px one does at 200 % zoom.
+    pub fn resize(&self, width: u32, height: u32) -> anyhow::Result<()> {
+        self.run("resize", async |c| c.set_window_size(width, height).await)
+    }
+
+    /// Fails if the page is wider than the window (the reader would have to scroll sideways
+    /// to read it). Wide tables and graphs scroll inside their own boxes, which is allowed.
+    pub fn assert_reflows(&self) -> anyhow::Result<()> {
+        // With the innermost element that sticks out, to say what to fix.
+        let v = self.script(
+            "const d = document.documentElement; \
+             const out = [...document.body.querySelectorAll('*')].filter(e => \
+               e.getBoundingClientRect().right > d.clientWidth + 1 \
+               || (e.scrollWidth > e.clientWidth + 1 && e.clientWidth > 0 \
+                   && getComputedStyle(e).overflowX === 'visible')).pop(); \
+             const what = out ? out.tagName.toLowerCase() + (out.id ? '#' + out.id : '') \
+               + (out.className && out.className.baseVal === undefined ? '.' + out.className : '') \
+               + ' ' + out.textContent.trim().slice(0, 60) : ''; \
+             return [d.scrollWidth, d.clientWidth, window.innerWidth, what]",
+        )?;
+        let (scroll, client) = (v[0].as_u64().unwrap_or(0), v[1].as_u64().unwrap_or(0));
+        if scroll > client {
+            bail!(
+                "{}: the page is {scroll} px wide in a {client} px viewport (window {}); \
+                 the innermost element that sticks out: {}",
+                self.path()?,
+                v[2],
+                v[3]
+            );
+        }
+        Ok(())
+    }
+
     /// Presses a key on the keyboard (not into an element: focus moves as for a user).
     pub fn press(&self, key: Key) -> anyhow::Result<()> {
         let key = char::from(key);
@@ -554,6 +610,275 @@ fn the_first_tab_focuses_skip_to_content() {
             "on the {page} page"
         );
     }
+
+    b.assert_no_console_errors().expect("no console errors");
+}
+
+/// A [`World`] with network devices: the real agent polls a Cisco Nexus 5548 and the HPE
+/// ProCurve cabled to it (snmpsim serving their recordings), and an application that a
+/// business service depends on runs on this host, which is cabled to the Nexus.
+struct Network {
+    world: World,
+    _sim: Snmpsim,
+    /// The Nexus's sysName, as the CI is named.
+    nexus: String,
+    service: String,
+    editor: String,
+}
+
+impl Network {
+    fn new() -> Self {
+        let sim = Snmpsim::start("browser", &[N5000, PROCURVE]).expect("snmpsim");
+        let server = Server::start().expect("server");
+        let agent = Agent::new(Path::new("/"), 3600).expect("agent");
+        let mut cfg = std::fs::read_to_string(&agent.config).expect("agent config");
+        cfg.push_str("\n[snmp]\ntimeout_secs = 2.0\nretries = 1\n");
+        for rec in [N5000, PROCURVE] {
+            cfg.push_str(&format!(
+                "[snmp.credentials.\"{rec}\"]\nversion = \"2c\"\ncommunity = \"{rec}\"\n\
+                 [[snmp.targets]]\naddress = \"{}\"\ncredential = \"{rec}\"\n",
+                sim.target()
+            ));
+        }
+        std::fs::write(&agent.config, cfg).expect("write agent config");
+        agent.enroll(&server).expect("enroll");
+        // Two rounds: a link between the devices appears once both are known.
+        for _ in 0..2 {
+            let out = agent.run_once().expect("run --once");
+            assert!(out.contains("devices: 2 polled, 0 failed"), "{out}");
+        }
+        // The Nexus's name from Net-SNMP, not from the agent.
+        let walk = sim.v2c(N5000).get(&[SYS_NAME]).expect("snmpget sysName");
+        let nexus = walk
+            .get(SYS_NAME)
+            .and_then(text)
+            .expect("the Nexus's sysName");
+        let (status, page) = server
+            .get("/api/v1/cis?class=network_device&limit=10")
+            .expect("devices");
+        assert_eq!(status, 200, "{page}");
+        let key_of = |name: &str| -> String {
+            let (status, page) = server
+                .get(&format!("/api/v1/cis?q={name}&limit=10"))
+                .expect("search");
+            assert_eq!(status, 200, "{page}");
+            page["items"]
+                .as_array()
+                .expect("items")
+                .iter()
+                .find(|c| c["name"] == name)
+                .and_then(|c| c["key"].as_str())
+                .unwrap_or_else(|| panic!("no CI named {name}: {page}"))
+                .to_string()
+        };
+        let nexus_key = key_of(&nexus);
+        let host_key = server.only_host().expect("host CI");
+        let (_, host) = server
+            .get(&format!("/api/v1/cis/{host_key}"))
+            .expect("host");
+        let host = host["name"].as_str().expect("host name").to_string();
+
+        let post = |path: &str, body: Value| -> Value {
+            let (status, v) = server
+                .request(
+                    "POST",
+                    path,
+                    &server.init.admin_token,
+                    Some(body.to_string().into_bytes()),
+                    &[],
+                )
+                .expect("post");
+            assert!(
+                (200..300).contains(&status),
+                "POST {path} {body}: {status} {v}"
+            );
+            v
+        };
+        let service = "Online shop".to_string();
+        let app = post(
+            "/api/v1/cis",
+            json!({"class": "application", "name": "shop-frontend"}),
+        );
+        let svc = post(
+            "/api/v1/cis",
+            json!({"class": "business_service", "name": service}),
+        );
+        for (from, kind, to) in [
+            (&host_key, "connected_to", &nexus_key),
+            (
+                &app["id"].as_str().expect("id").to_string(),
+                "runs_on",
+                &host_key,
+            ),
+            (
+                &svc["id"].as_str().expect("id").to_string(),
+                "depends_on",
+                &app["id"].as_str().expect("id").to_string(),
+            ),
+        ] {
+            post(
+                "/api/v1/relationships",
+                json!({"from": from, "kind": kind, "to": to}),
+            );
+        }
+        let (_, viewer) = server
+            .create_token("viewer", "browser tests")
+            .expect("viewer token");
+        let (_, editor) = server
+            .create_token("editor", "browser tests")
+            .expect("editor token");
+        Self {
+            world: World {
+                server,
+                _agent: agent,
+                host,
+                viewer,
+            },
+            _sim: sim,
+            nexus,
+            service,
+            editor,
+        }
+    }
+}
+
+#[test]
+fn an_editor_opens_a_switch_sees_what_it_takes_down_records_a_change_and_reads_both_reports() {
+    let n = Network::new();
+    let mut b = Browser::start(&n.world.server, Scripts::On).expect("browser");
+    b.sign_in_with_token(&n.editor).expect("sign in");
+
+    // The switch, found by its class.
+    b.click("nav a[href='/ui/cis']").expect("CIs");
+    b.select("#class", "network_device").expect("class filter");
+    b.click("form[role=search] button[type=submit]")
+        .expect("filter");
+    let names = b.texts("table.list tbody td:first-child a").expect("rows");
+    assert_eq!(names.len(), 2, "the two polled devices: {names:?}");
+    assert!(names.contains(&n.nexus), "{} listed: {names:?}", n.nexus);
+    b.click_link(&n.nexus).expect("open the switch");
+    assert!(
+        b.heading().expect("h1").starts_with(&n.nexus),
+        "the switch's page"
+    );
+    let device = b
+        .text("section[aria-labelledby=h-device] p")
+        .expect("device summary");
+    assert!(
+        device.contains(" interfaces, ") && !device.starts_with("0 interfaces"),
+        "the interfaces the agent read: {device}"
+    );
+    let ports = b
+        .texts("section[aria-labelledby=h-device] table.list tbody tr")
+        .expect("interfaces");
+    assert!(ports.len() > 1, "an interface table: {ports:?}");
+    b.screenshot("switch").expect("screenshot");
+    let switch = b.path().expect("path");
+
+    // Its impact: the host cabled to it goes, and with it the business service.
+    b.click_link("Impact if it fails").expect("impact");
+    assert!(b.path().expect("path").starts_with("/ui/impact?cis="));
+    let summary = b.text("#h-summary").expect("summary");
+    assert!(summary.contains(&n.nexus), "{summary}");
+    let hits = b.texts("ul.hits li").expect("services hit");
+    assert!(
+        hits.iter()
+            .any(|h| h.contains("Takes down") && h.contains(&n.service)),
+        "the business service goes down with the switch: {hits:?}"
+    );
+    let affected = b
+        .texts("section[aria-labelledby=h-affected] tbody td:first-child")
+        .expect("affected");
+    assert!(
+        affected.contains(&n.world.host),
+        "this host is cut off: {affected:?}"
+    );
+    assert_eq!(
+        b.script("return document.querySelectorAll('.graph-scroll svg').length")
+            .expect("graph"),
+        1,
+        "the graph is drawn"
+    );
+    b.screenshot("impact").expect("screenshot");
+    let impact = b.path().expect("path");
+
+    // A change in a window: the impact page offers to record it, prefilled.
+    b.set_value("#start", "2030-01-05T22:00").expect("start");
+    b.set_value("#end", "2030-01-06T02:00").expect("end");
+    b.click("form[aria-label='Impact analysis'] button[type=submit]")
+        .expect("analyse in a window");
+    b.click_link("Create a change for this window")
+        .expect("record a change");
+    assert_eq!(b.heading().expect("h1"), "Record a change");
+    b.fill("#title", "Replace the Nexus's power supply")
+        .expect("title");
+    b.click("form[action='/ui/changes'] button[type=submit]")
+        .expect("record");
+    assert_eq!(b.heading().expect("h1"), "Replace the Nexus's power supply");
+    let change = b.path().expect("path");
+    assert!(change.starts_with("/ui/changes/"), "{change}");
+    let its_impact = b
+        .text("section[aria-labelledby=h-impact]")
+        .expect("its impact");
+    assert!(
+        its_impact.contains(&n.service) && its_impact.contains("down"),
+        "the change's impact names the service: {its_impact}"
+    );
+    b.click("nav a[href='/ui/changes']").expect("changes");
+    assert!(
+        b.texts("table.list tbody td:first-child a")
+            .expect("changes")
+            .contains(&"Replace the Nexus's power supply".to_string())
+    );
+
+    // Both reports open and list this host (its agent sent metrics and heartbeats).
+    b.click("nav a[href='/ui/reports/capacity']")
+        .expect("capacity");
+    assert_eq!(b.heading().expect("h1"), "Capacity");
+    b.screenshot("capacity").expect("screenshot");
+    b.click("nav a[href='/ui/reports/availability']")
+        .expect("availability");
+    assert_eq!(b.heading().expect("h1"), "Availability");
+    let rows = b
+        .text("section[aria-labelledby=h-cis]")
+        .expect("CI availability");
+    assert!(rows.contains(&n.world.host), "{rows}");
+    b.screenshot("availability").expect("screenshot");
+
+    // Every page of the flow fits the window at 1280 px and at 200 % zoom (640 CSS px).
+    let pages = [
+        "/ui/".to_string(),
+        "/ui/cis".to_string(),
+        format!("/ui/cis?q={}", n.nexus),
+        switch.clone(),
+        format!("{switch}/map"),
+        format!("{switch}/metrics"),
+        "/ui/cis/new".to_string(),
+        "/ui/import".to_string(),
+        impact.clone(),
+        change.clone(),
+        "/ui/changes".to_string(),
+        "/ui/reports/capacity".to_string(),
+        "/ui/reports/availability".to_string(),
+        "/ui/agents".to_string(),
+    ];
+    for (width, height) in [(1280, 900), (640, 450)] {
+        b.resize(width, height).expect("resize");
+        for page in &pages {
+            b.goto(page).expect("page");
+            b.assert_reflows()
+                .unwrap_or_else(|e| panic!("at {width} px: {e:#}"));
+        }
+    }
+    b.goto(&impact).expect("impact");
+    b.screenshot("impact-at-200-percent").expect("screenshot");
+    // And the admin's page, at 200 % zoom too.
+    b.sign_out().expect("sign out");
+    b.sign_in_with_token(&n.world.server.init.admin_token)
+        .expect("sign in as admin");
+    b.goto("/ui/admin").expect("admin");
+    assert_eq!(b.heading().expect("h1"), "Administration");
+    b.assert_reflows().expect("admin page at 640 px");
 
     b.assert_no_console_errors().expect("no console errors");
 }

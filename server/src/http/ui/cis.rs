@@ -15,7 +15,7 @@ use serde_json::Value;
 
 use super::{Signed, UiError, render, urlencode};
 use crate::AppState;
-use crate::inventory::{CiDetail, CiListItem, CiQuery, HistoryQuery};
+use crate::inventory::{CiDetail, CiListItem, CiQuery, DEVICE_SECTION, HistoryQuery};
 use crate::web::Session;
 
 pub fn router() -> Router<Arc<AppState>> {
@@ -249,14 +249,8 @@ fn flatten(prefix: &str, v: &Value, out: &mut Vec<(String, String)>) {
     }
 }
 
-/// Sections shown in tables of their own, not as attributes.
-const TABLE_SECTIONS: &[&str] = &[
-    "interfaces",
-    "forwarding",
-    "arp",
-    "lldp_neighbors",
-    "cdp_neighbors",
-];
+/// Parts of a network device's section shown in a table of their own, not as attributes.
+const DEVICE_TABLES: &[&str] = &["interfaces"];
 
 fn device_view(ci: &CiDetail) -> Option<DeviceView> {
     let d = ci.device.as_ref()?;
@@ -264,7 +258,8 @@ fn device_view(ci: &CiDetail) -> Option<DeviceView> {
     let interfaces = ci
         .ci
         .sections
-        .get("interfaces")
+        .get(DEVICE_SECTION)
+        .and_then(|d| d.get("interfaces"))
         .and_then(Value::as_array)
         .map(|list| {
             list.iter()
@@ -362,11 +357,17 @@ async fn detail(
     };
     let mut attributes = Vec::new();
     for (name, section) in &ci.ci.sections {
-        if TABLE_SECTIONS.contains(&name.as_str()) {
-            continue;
-        }
         let mut rows = Vec::new();
-        flatten(name, section, &mut rows);
+        match section {
+            Value::Object(parts) if name == DEVICE_SECTION => {
+                for (part, v) in parts {
+                    if !DEVICE_TABLES.contains(&part.as_str()) {
+                        flatten(&format!("{name}.{part}"), v, &mut rows);
+                    }
+                }
+            }
+            _ => flatten(name, section, &mut rows),
+        }
         attributes.extend(rows.into_iter().map(|(k, v)| (k, v, source.clone())));
         if attributes.len() >= MAX_ATTRIBUTES {
             break;
