@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Benchmarks: the agent's CPU time and memory (inventory, then metrics ticks), the server's
 # ingestion throughput and latency under simulated agents, then metric ingest, stored size and
-# the availability and capacity reports (cmdb-bench-series). Prints the figures the README
+# the availability and capacity reports (cmdb-bench-series), then the web UI's page times
+# (scripts/bench_ui.sh). Prints the figures the README
 # quotes. Options after the script name go to cmdb-bench (--agents N --concurrency C
 # --heartbeats N); cmdb-bench-series takes its own from SERIES_ARGS.
 set -euo pipefail
@@ -15,9 +16,12 @@ unset RUST_BACKTRACE RUST_LIB_BACKTRACE
 command -v /usr/bin/time >/dev/null || { apt-get update -qq </dev/null && apt-get install -y -qq time </dev/null; }
 # The agent as it ships (size-optimised profile, built alone so no server feature leaks in).
 cargo build --profile agent -p cmdb-agent </dev/null
-cargo build --release -p cmdb-server -p cmdb-tests --bin cmdb-server --bin cmdb-bench --bin cmdb-bench-series </dev/null
+# Built apart, so the load generators' test-support features do not reach the server.
+cargo build --release -p cmdb-server --bin cmdb-server </dev/null
+cargo build --release -p cmdb-tests --bin cmdb-bench --bin cmdb-bench-series </dev/null
 python3 scripts/bench_agent.py "$CARGO_TARGET_DIR/agent/cmdb-agent" "$CARGO_TARGET_DIR/release/cmdb-server"
 "$CARGO_TARGET_DIR/release/cmdb-bench" "$@"
 ./scripts/bench_agent_metrics.sh
 # shellcheck disable=SC2086
 "$CARGO_TARGET_DIR/release/cmdb-bench-series" ${SERIES_ARGS:-}
+./scripts/bench_ui.sh

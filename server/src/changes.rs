@@ -204,7 +204,7 @@ impl Changes {
                 start: c.start,
                 end: c.end,
                 created_at: c.created_at,
-                affected: c.affected.len(),
+                affected: c.affected,
             })
             .collect())
     }

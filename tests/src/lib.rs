@@ -14,6 +14,7 @@ use anyhow::{Context, bail};
 use serde_json::Value;
 
 pub mod load;
+pub mod seed;
 pub mod snmp;
 
 /// Path of a workspace binary built in the same target directory as the tests.

@@ -750,3 +750,53 @@ async fn an_agents_spool_drop_count_is_shown_per_agent_and_a_bad_one_refused() {
         "{agents}"
     );
 }
+
+#[tokio::test]
+async fn a_text_search_pages_and_sorts_like_any_list_and_counts_every_match() {
+    let app = app().await;
+    let ed = app.editor().await;
+    for (class, name) in [
+        ("application", "web-c"),
+        ("business_service", "web-a"),
+        ("application", "web-b"),
+        ("application", "db-1"),
+        ("redundancy_group", "WEB-D"),
+    ] {
+        app.manual(&ed, class, name, json!({})).await;
+    }
+    let names = |page: &Value| -> Vec<String> {
+        page["items"]
+            .as_array()
+            .expect("items")
+            .iter()
+            .map(|c| c["name"].as_str().expect("name").to_string())
+            .collect()
+    };
+    let get = async |q: &str| {
+        let (s, v) = app
+            .send("GET", &format!("/api/v1/cis?{q}"), &app.viewer_token, None)
+            .await;
+        assert_eq!(s, StatusCode::OK, "{q}: {v}");
+        v
+    };
+    // Case-insensitive, sorted by name (the default), paged, the total counting every match.
+    let p1 = get("q=web&limit=2").await;
+    assert_eq!(names(&p1), ["WEB-D", "web-a"], "{p1}");
+    assert_eq!(p1["total"], 4);
+    let p2 = get("q=web&limit=2&offset=2").await;
+    assert_eq!(names(&p2), ["web-b", "web-c"], "{p2}");
+    assert_eq!(p2["total"], 4);
+    let past = get("q=web&limit=2&offset=4").await;
+    assert!(names(&past).is_empty());
+    assert_eq!(past["total"], 4);
+    // Another order, and a filter with the search.
+    let by_class = get("q=web&sort=class").await;
+    assert_eq!(
+        names(&by_class),
+        ["web-b", "web-c", "web-a", "WEB-D"],
+        "application, business_service, redundancy_group"
+    );
+    let apps = get("q=web&class=application").await;
+    assert_eq!(names(&apps), ["web-b", "web-c"]);
+    assert_eq!(apps["total"], 2);
+}

@@ -369,3 +369,42 @@ async fn a_device_page_shows_its_interfaces_and_neighbours_with_their_markup_esc
     // The interfaces are a table, not hundreds of attribute rows.
     assert!(!p.body.contains("device.interfaces"), "{}", p.body);
 }
+
+#[tokio::test]
+async fn a_report_that_fails_leaves_the_rest_of_the_dashboard_readable() {
+    let app = app().await;
+    hostile_host(&app).await;
+    // A daily rollup block that does not decode: the capacity report fails on it.
+    app.store
+        .raw(
+            "CREATE series_daily SET ci = 'nope', n = 'cpu.util', i = '', d = <bytes>'not a block'",
+        )
+        .await
+        .expect("corrupt block");
+    let (status, _) = app
+        .send("GET", "/api/v1/reports/capacity", &app.viewer_token, None)
+        .await;
+    assert_eq!(
+        status,
+        StatusCode::INTERNAL_SERVER_ERROR,
+        "the report itself fails"
+    );
+    let session = sign_in(&app, &app.viewer_token).await;
+    let p = fetch(&app, "GET", "/ui/", &[("cmdb_session", &session)], None).await;
+    assert_eq!(p.status, StatusCode::OK, "{}", p.body);
+    assert!(
+        p.body.contains("The capacity report could not be made"),
+        "the section says why it is empty: {}",
+        p.body
+    );
+    for section in ["h-classes", "h-stale", "h-changes", "h-sla"] {
+        assert!(
+            p.body.contains(&format!("id=\"{section}\"")),
+            "{section} shown"
+        );
+    }
+    assert!(
+        p.body.contains("Every SLA met"),
+        "the availability section stands"
+    );
+}

@@ -140,6 +140,21 @@ async fn the_capacity_pages_rank_the_forecast_and_draw_thresholds_and_the_fit() 
     assert!(!body.contains("filesystem /var"), "{body}");
     let body = ok(&app, &s, "/ui/reports/capacity?class=network_device").await;
     assert!(!body.contains("filesystem /var"), "{body}");
+    // Pages: one here; a page past the last is refused, naming the range.
+    let body = ok(&app, &s, "/ui/reports/capacity?page=1").await;
+    assert!(
+        body.contains("filesystem /var") && !body.contains("rel=\"next\""),
+        "{body}"
+    );
+    for bad in ["0", "2", "x"] {
+        let p = page(&app, &s, &format!("/ui/reports/capacity?page={bad}")).await;
+        assert_eq!(p.status, StatusCode::BAD_REQUEST, "page={bad}");
+        assert!(
+            p.body.contains("page: expected a whole number from 1 to 1"),
+            "{}",
+            p.body
+        );
+    }
 
     // CSV, from the session (the API's CSV needs a bearer token).
     let csv = page(&app, &s, "/ui/reports/capacity.csv?resource=fs.used_pct").await;

@@ -8,7 +8,7 @@
 //! (Theil–Sen over the window, restarted after a level shift, placed on the peaks).
 
 use std::collections::{BTreeMap, HashMap};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 
 use cmdb_shared::metrics::names;
 use serde::Serialize;
@@ -49,6 +49,9 @@ pub struct CapacityRow {
     pub critical_pct: f64,
     #[schema(value_type = Object)]
     pub forecast: Forecast,
+    /// The daily values the trend was fitted on (for the UI's sparklines; not in the API).
+    #[serde(skip)]
+    pub values: Vec<(i64, f64)>,
 }
 
 /// Which rows a capacity report holds.
@@ -60,12 +63,38 @@ pub struct CapacityQuery {
     pub series: Option<String>,
 }
 
+/// How long a computed fleet-wide report is served from memory. Its inputs are daily rollups,
+/// which change when the compaction writes new ones (that ends the cached report at once),
+/// and the latest samples, which move a current value by a few points within a minute.
+pub const REPORT_CACHE_SECS: i64 = 60;
+
+/// The fleet-wide report as last computed.
+#[derive(Debug)]
+struct Cached {
+    at: i64,
+    /// [`Metrics::daily_generation`] when it was computed.
+    generation: u64,
+    rows: Arc<Vec<CapacityRow>>,
+}
+
+/// Refuses a series that is not a capacity resource.
+fn check_series(series: Option<&str>) -> Result<(), ServiceError> {
+    match series {
+        Some(s) if !RESOURCES.iter().any(|r| r.0 == s) => Err(ServiceError::Invalid(format!(
+            "series: {s:?} is not a capacity resource; one of {}",
+            RESOURCES.iter().map(|r| r.0).collect::<Vec<_>>().join(", ")
+        ))),
+        _ => Ok(()),
+    }
+}
+
 /// The capacity service.
 #[derive(Debug)]
 pub struct Capacity {
     store: Store,
     config: Arc<Config>,
     metrics: Arc<Metrics>,
+    cached: Mutex<Option<Cached>>,
 }
 
 impl Capacity {
@@ -74,6 +103,7 @@ impl Capacity {
             store,
             config,
             metrics,
+            cached: Mutex::new(None),
         }
     }
 
@@ -87,24 +117,56 @@ impl Capacity {
         }
     }
 
-    /// The ranked report as of `now`.
+    /// The ranked report as of `now`. The fleet-wide report is computed at most once per
+    /// [`REPORT_CACHE_SECS`] and after each compaction that wrote daily rollups; a class or
+    /// resource filter selects from it. A report for given CIs is always computed.
     pub async fn report(
         &self,
         q: &CapacityQuery,
         now: i64,
     ) -> Result<Vec<CapacityRow>, ServiceError> {
+        check_series(q.series.as_deref())?;
+        if q.ci.is_some() {
+            return self.compute(q, now).await;
+        }
+        let all = self.fleet(now).await?;
+        Ok(all
+            .iter()
+            .filter(|r| q.class.as_deref().is_none_or(|c| c == r.class))
+            .filter(|r| q.series.as_deref().is_none_or(|s| s == r.series))
+            .cloned()
+            .collect())
+    }
+
+    /// The unfiltered report, from memory while it is fresh.
+    async fn fleet(&self, now: i64) -> Result<Arc<Vec<CapacityRow>>, ServiceError> {
+        let generation = self.metrics.daily_generation();
+        if let Some(c) = self
+            .cached
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .as_ref()
+            && c.generation == generation
+            && (0..REPORT_CACHE_SECS).contains(&(now - c.at))
+        {
+            return Ok(c.rows.clone());
+        }
+        let rows = Arc::new(self.compute(&CapacityQuery::default(), now).await?);
+        *self.cached.lock().unwrap_or_else(|e| e.into_inner()) = Some(Cached {
+            at: now,
+            generation,
+            rows: rows.clone(),
+        });
+        Ok(rows)
+    }
+
+    /// Computes the report from storage.
+    async fn compute(&self, q: &CapacityQuery, now: i64) -> Result<Vec<CapacityRow>, ServiceError> {
         let wanted: Vec<&str> = RESOURCES
             .iter()
             .map(|r| r.0)
             .filter(|n| q.series.as_deref().is_none_or(|s| s == *n))
             .collect();
-        if wanted.is_empty() {
-            return Err(ServiceError::Invalid(format!(
-                "series: {:?} is not a capacity resource; one of {}",
-                q.series.as_deref().unwrap_or_default(),
-                RESOURCES.iter().map(|r| r.0).collect::<Vec<_>>().join(", ")
-            )));
-        }
         let only: Option<std::collections::HashSet<&String>> =
             q.ci.as_ref().map(|v| v.iter().collect());
         let mut dailies: Vec<_> = self
@@ -178,6 +240,8 @@ impl Capacity {
             let th = Thresholds { warning, critical };
             let current = self.metrics.latest(&ci, &name, &instance);
             let forecast = capacity::forecast(&values, current, now, &th, &settings);
+            let values: Vec<(i64, f64)> =
+                values.into_iter().filter(|v| v.0 >= window_start).collect();
             rows.push(CapacityRow {
                 ci: ci.clone(),
                 ci_name: ci_name.clone(),
@@ -193,6 +257,7 @@ impl Capacity {
                 warning_pct: warning,
                 critical_pct: critical,
                 forecast,
+                values,
             });
         }
         rows.sort_by(|a, b| {

@@ -136,6 +136,8 @@ pub struct Metrics {
     latest: Mutex<HashMap<SeriesKey, (i64, f64)>>,
     /// (CI, day) pairs whose pending marker this server has written and not compacted since.
     marked: Mutex<std::collections::HashSet<(String, i64)>>,
+    /// Bumped each time this server's compaction writes daily rollups (what capacity reads).
+    daily_generation: std::sync::atomic::AtomicU64,
 }
 
 const MAX_MARKED: usize = 2_000_000;
@@ -166,6 +168,7 @@ impl Metrics {
             probe_cis: Mutex::default(),
             latest: Mutex::default(),
             marked: Mutex::default(),
+            daily_generation: Default::default(),
         }
     }
 
@@ -554,6 +557,10 @@ impl Metrics {
             None => Vec::new(),
         };
         self.store.write_compacted(ci, &out, &daily).await?;
+        if !daily.is_empty() {
+            self.daily_generation
+                .fetch_add(1, std::sync::atomic::Ordering::Release);
+        }
         Ok(stats)
     }
 
@@ -711,6 +718,13 @@ impl Metrics {
 }
 
 impl Metrics {
+    /// Changes whenever this server's compaction has written daily rollups: a report computed
+    /// from them at another generation is out of date.
+    pub fn daily_generation(&self) -> u64 {
+        self.daily_generation
+            .load(std::sync::atomic::Ordering::Acquire)
+    }
+
     /// Capacity series with a sample since this server started: `(ci, name, instance)`.
     pub fn latest_keys(&self) -> Vec<(String, String, String)> {
         lock(&self.latest).keys().cloned().collect()

@@ -22,44 +22,73 @@ pub struct ChangeRecord {
     pub created_by: String,
     /// Every CI the impact analysis found affected (the CIs themselves included).
     pub affected: Vec<String>,
-    /// The impact report as returned when the change was recorded.
+    /// The impact report as returned when the change was recorded (absent when a query
+    /// left it out: it can run to megabytes for a core device).
+    #[serde(default)]
     #[schema(value_type = Object)]
     pub impact: Value,
 }
 
+/// A change in a list: the record without its impact report or affected CIs.
+#[derive(Debug, Clone, Deserialize)]
+pub struct ChangeListed {
+    pub key: String,
+    pub title: String,
+    pub cis: Vec<String>,
+    pub start: String,
+    pub end: String,
+    pub created_at: String,
+    /// How many CIs the impact analysis found affected.
+    pub affected: usize,
+}
+
 impl Store {
-    /// Stores a change record.
+    /// Stores a change record, its impact report in `change_impact` (same id).
     pub async fn insert_change(&self, c: &ChangeRecord) -> Result<(), StorageError> {
-        let sql = format!("CREATE {} CONTENT $doc", rid("change", &c.key)?);
-        self.run_write(&sql, json!({ "doc": to_doc(c)? })).await
+        let sql = format!(
+            "BEGIN TRANSACTION; CREATE {} CONTENT $doc; CREATE {} CONTENT {{ impact: $impact }}; \
+             COMMIT TRANSACTION;",
+            rid("change", &c.key)?,
+            rid("change_impact", &c.key)?
+        );
+        let mut doc = to_doc(c)?;
+        let impact = doc
+            .as_object_mut()
+            .and_then(|d| d.remove("impact"))
+            .unwrap_or(Value::Null);
+        self.run_write(&sql, json!({ "doc": doc, "impact": impact }))
+            .await
     }
 
-    /// Changes whose window overlaps [start, end).
+    /// Changes whose window overlaps [start, end), without their impact reports.
     pub async fn changes_overlapping(
         &self,
         start: &str,
         end: &str,
     ) -> Result<Vec<ChangeRecord>, StorageError> {
         self.query_rows(
-            "SELECT *, record::id(id) AS key FROM change WHERE start < $end AND end > $start ORDER BY start",
+            "SELECT record::id(id) AS key, title, cis, start, end, created_at, created_by, affected \
+             FROM change WHERE start < $end AND end > $start ORDER BY start",
             json!({"start": start, "end": end}),
         )
         .await
     }
 
-    /// One change.
+    /// One change, with its impact report.
     pub async fn change(&self, key: &str) -> Result<Option<ChangeRecord>, StorageError> {
         let sql = format!(
-            "SELECT *, record::id(id) AS key FROM {}",
+            "SELECT *, record::id(id) AS key, {}.impact AS impact FROM {}",
+            rid("change_impact", key)?,
             rid("change", key)?
         );
         self.query_one(&sql, Value::Null).await
     }
 
     /// Changes, newest window first.
-    pub async fn list_changes(&self, limit: u32) -> Result<Vec<ChangeRecord>, StorageError> {
+    pub async fn list_changes(&self, limit: u32) -> Result<Vec<ChangeListed>, StorageError> {
         self.query_rows(
-            "SELECT *, record::id(id) AS key FROM change ORDER BY start DESC LIMIT $limit",
+            "SELECT record::id(id) AS key, title, cis, start, end, created_at, \
+             array::len(affected) AS affected FROM change ORDER BY start DESC LIMIT $limit",
             json!({ "limit": limit }),
         )
         .await

@@ -76,6 +76,9 @@ pub struct CiRecord {
     pub chassis_ids: Vec<String>,
 }
 
+/// The fields of a [`CiSummary`], as a list reads them.
+const SUMMARY_FIELDS: &str = "record::id(id) AS key, class, name, identified_by, first_seen, last_seen, agent, os, package_count, addresses, suspected_duplicates, vendor, model";
+
 /// What CI lists show.
 #[derive(Debug, Clone, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct CiSummary {
@@ -541,24 +544,23 @@ impl Store {
             CiSort::Class => "class, name, id",
             CiSort::LastSeen => "last_seen DESC, id",
         };
+        let vars = json!({
+            "class": f.class,
+            "q": f.q.as_ref().map(|q| q.to_lowercase()),
+            // A MAC in any usual notation finds a device by its chassis MAC.
+            "mac": f.q.as_deref().map(|q| device_report::canonical_mac(q).unwrap_or_else(|| q.to_lowercase())),
+            "cutoff": f.stale_cutoff,
+            "limit": f.limit,
+            "offset": f.offset,
+        });
+        if f.q.is_some() {
+            return self.search_cis(f, &wh, vars).await;
+        }
         let sql = format!(
-            "SELECT record::id(id) AS key, class, name, identified_by, first_seen, last_seen, agent, os, package_count, addresses, suspected_duplicates, vendor, model FROM ci WHERE {wh} ORDER BY {order} LIMIT $limit START $offset;
+            "SELECT {SUMMARY_FIELDS} FROM ci WHERE {wh} ORDER BY {order} LIMIT $limit START $offset;
              SELECT count() AS n FROM ci WHERE {wh} GROUP ALL;"
         );
-        let mut res = self
-            .run(
-                &sql,
-                json!({
-                    "class": f.class,
-                    "q": f.q.as_ref().map(|q| q.to_lowercase()),
-                    // A MAC in any usual notation finds a device by its chassis MAC.
-                    "mac": f.q.as_deref().map(|q| device_report::canonical_mac(q).unwrap_or_else(|| q.to_lowercase())),
-                    "cutoff": f.stale_cutoff,
-                    "limit": f.limit,
-                    "offset": f.offset,
-                }),
-            )
-            .await?;
+        let mut res = self.run(&sql, vars).await?;
         let rows = Self::rows(&mut res, 0)?;
         let counts: Vec<Value> = res.take(1)?;
         let total = counts
@@ -566,6 +568,64 @@ impl Store {
             .and_then(|c| c.get("n"))
             .and_then(Value::as_u64)
             .unwrap_or(0);
+        Ok((rows, total))
+    }
+
+    /// [`Self::list_cis`] with a text search, which no index serves: one scan finds the
+    /// matches' keys and sort fields (the page and the total come from them), then the page's
+    /// records are read by id. A page query and a count would scan the table twice.
+    async fn search_cis(
+        &self,
+        f: &CiFilter,
+        wh: &str,
+        vars: Value,
+    ) -> Result<(Vec<CiSummary>, u64), StorageError> {
+        #[derive(Deserialize)]
+        struct Hit {
+            key: String,
+            class: String,
+            name: String,
+            #[serde(default)]
+            last_seen: String,
+        }
+        let mut hits: Vec<Hit> = self
+            .query_rows(
+                &format!("SELECT record::id(id) AS key, class, name, last_seen FROM ci WHERE {wh}"),
+                vars,
+            )
+            .await?;
+        match f.sort {
+            CiSort::Name => hits.sort_by(|a, b| (&a.name, &a.key).cmp(&(&b.name, &b.key))),
+            CiSort::Class => {
+                hits.sort_by(|a, b| (&a.class, &a.name, &a.key).cmp(&(&b.class, &b.name, &b.key)))
+            }
+            CiSort::LastSeen => hits.sort_by(|a, b| {
+                b.last_seen
+                    .cmp(&a.last_seen)
+                    .then_with(|| a.key.cmp(&b.key))
+            }),
+        }
+        let total = hits.len() as u64;
+        let page: Vec<&Hit> = hits
+            .iter()
+            .skip(f.offset as usize)
+            .take(f.limit as usize)
+            .collect();
+        if page.is_empty() {
+            return Ok((Vec::new(), total));
+        }
+        let ids = page
+            .iter()
+            .map(|h| rid("ci", &h.key))
+            .collect::<Result<Vec<_>, _>>()?
+            .join(", ");
+        let rows: Vec<CiSummary> = self
+            .query_rows(&format!("SELECT {SUMMARY_FIELDS} FROM {ids}"), Value::Null)
+            .await?;
+        let mut by_key: std::collections::HashMap<String, CiSummary> =
+            rows.into_iter().map(|r| (r.key.clone(), r)).collect();
+        // In the sorted order; a CI deleted between the two reads is left out.
+        let rows = page.iter().filter_map(|h| by_key.remove(&h.key)).collect();
         Ok((rows, total))
     }
 

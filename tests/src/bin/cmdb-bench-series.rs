@@ -29,14 +29,14 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, bail};
-use cmdb_shared::hash::inventory_hashes;
-use cmdb_shared::metrics::{MetricBatch, Point, Series, Tick};
-use cmdb_shared::*;
+use cmdb_shared::metrics::{Point, Series};
 use cmdb_tests::Server;
 use cmdb_tests::load::{ClientFor, post_all, send_all};
+use cmdb_tests::seed::{
+    DAY, availability_batches, batch, capacity_batches, enroll_hosts, tick, wait_for_samples,
+    zstd_json,
+};
 use serde_json::json;
-
-const DAY: i64 = 86_400;
 
 struct Args {
     agents: usize,
@@ -152,30 +152,6 @@ fn host_day(h: usize, day: i64) -> Vec<Series> {
     out
 }
 
-fn batch(id: String, interval: u32, ticks: Vec<Tick>, series: Vec<Series>) -> MetricBatch {
-    MetricBatch {
-        schema_version: SCHEMA_VERSION,
-        batch_id: id,
-        agent_version: "bench".into(),
-        interval_secs: interval,
-        ticks,
-        series,
-        devices: vec![],
-        probes: vec![],
-    }
-}
-
-fn zstd_json(v: &impl serde::Serialize) -> anyhow::Result<Vec<u8>> {
-    Ok(zstd::bulk::compress(&serde_json::to_vec(v)?, 3)?)
-}
-
-fn tick(t: i64, boot: i64) -> Tick {
-    Tick {
-        at: chrono::DateTime::from_timestamp(t, 0).unwrap_or_default(),
-        uptime_secs: Some((t - boot).max(0) as u64),
-    }
-}
-
 fn du(path: &std::path::Path) -> u64 {
     fn walk(p: &std::path::Path) -> u64 {
         let Ok(rd) = std::fs::read_dir(p) else {
@@ -221,9 +197,12 @@ fn main() -> anyhow::Result<()> {
     eprintln!("starting cmdb-server (SurrealKV, TLS) …");
     let mut server = Server::start()?;
     // Capacity needs 90 days of history pushed now: raw retention covers them. Compaction
-    // runs every second with no grace, so the phases below need not wait for midnight.
+    // runs every second with no grace, so the phases below need not wait for midnight. The
+    // simulated fleet enrolls all at once, past the enrollment rate limit a real fleet's
+    // first contacts stay under.
     server.configure(
-        "[metrics]\ncompact_secs = 1\ncompact_grace_secs = 0\nraw_retention_days = 120\n",
+        "[metrics]\ncompact_secs = 1\ncompact_grace_secs = 0\nraw_retention_days = 120\n\
+         [auth]\nenroll_per_minute = 100000\n",
     )?;
     let rt = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
@@ -237,51 +216,11 @@ fn main() -> anyhow::Result<()> {
 
     rt.block_on(async {
         eprintln!("enrolling {} simulated agents and sending their first inventories …", a.agents);
-        let mut tokens = Vec::new();
-        for i in 0..a.agents {
-            let resp: EnrollResponse = client
-                .post(format!("{base}/api/v1/enroll"))
-                .bearer_auth(&server.init.enroll_token)
-                .header("content-type", "application/json")
-                .body(serde_json::to_vec(&EnrollRequest {
-                    hostname: format!("bench-{i:05}"),
-                    agent_version: "bench".into(),
-                })?)
-                .send()
-                .await?
-                .error_for_status()?
-                .bytes()
-                .await
-                .map(|b| serde_json::from_slice(&b))??;
-            tokens.push(resp.token);
-        }
-        let reports: Vec<(String, Vec<u8>)> = (0..a.agents)
-            .map(|i| {
-                let inv = Inventory {
-                    identity: Some(Identity {
-                        hostname: format!("bench-{i:05}"),
-                        machine_id: Some(format!("{:032x}", i + 1)),
-                        ..Default::default()
-                    }),
-                    ..Default::default()
-                };
-                let r = Report {
-                    schema_version: SCHEMA_VERSION,
-                    report_id: format!("inv-{i}"),
-                    kind: ReportKind::Full,
-                    agent_version: "bench".into(),
-                    collected_at: chrono::Utc::now(),
-                    section_hashes: inventory_hashes(&inv),
-                    inventory: inv,
-                    errors: vec![],
-                };
-                Ok((tokens[i].clone(), zstd_json(&r)?))
-            })
-            .collect::<anyhow::Result<_>>()?;
+        let names: Vec<String> = (0..a.agents).map(|i| format!("bench-{i:05}")).collect();
+        let tokens = enroll_hosts(&client, &base, &server.init.enroll_token, &names, a.concurrency).await?;
         let shared = client.clone();
         let keep: ClientFor =
             Arc::new(move || Ok(shared.clone()));
-        post_all(keep.clone(), &format!("{base}/api/v1/reports"), reports, a.concurrency).await?;
 
         // 1. Ingest: one tick per batch, a new TLS connection per request.
         eprintln!("phase: ingest, {} batches on new TLS connections …", a.batches);
@@ -383,62 +322,14 @@ fn main() -> anyhow::Result<()> {
             }
         }
         post_all(keep.clone(), &format!("{base}/api/v1/metrics"), jobs, a.concurrency).await?;
-        let storage_url = format!("{base}/api/v1/metrics/storage");
-        let deadline = Instant::now() + Duration::from_secs(600);
-        let sizes = loop {
-            let (_, v) = time_get(&client, &storage_url, &admin, 1).await?;
-            if v["samples"].as_u64().unwrap_or(0) >= expected as u64 {
-                break v;
-            }
-            if Instant::now() > deadline {
-                bail!("compaction did not finish within 10 minutes: {v}");
-            }
-            tokio::time::sleep(Duration::from_millis(500)).await;
-        };
+        let sizes = wait_for_samples(&client, &base, &admin, expected, Duration::from_secs(600)).await?;
         let after_du = du(&db_dir);
 
         // 3. Capacity: 90 days × every host, four resources, a value every 6 hours.
         eprintln!("phase: capacity, {} hosts × 90 days …", a.agents);
-        let mut jobs = Vec::new();
-        let mut cap_samples = 0usize;
-        for (h, token) in tokens.iter().enumerate() {
-            let growth = (h % 7) as f64 * 0.2;
-            let mut series = Vec::new();
-            for (name, instance, start) in [
-                ("cpu.util", "", 20.0),
-                ("mem.used_pct", "", 50.0),
-                ("fs.used_pct", "/", 30.0),
-                ("fs.used_pct", "/var", 40.0),
-            ] {
-                let points: Vec<Point> = (0..90 * 4)
-                    .map(|q| {
-                        let t = today - 90 * DAY + q * 6 * 3_600;
-                        let d = q as f64 / 4.0;
-                        let wobble = ((q * 37 + h as i64) % 11) as f64 / 10.0;
-                        Point(t, ((start + growth * d + wobble) * 100.0).round() / 100.0)
-                    })
-                    .collect();
-                cap_samples += points.len();
-                series.push(Series {
-                    name: name.into(),
-                    instance: instance.into(),
-                    points,
-                });
-            }
-            jobs.push((token.clone(), zstd_json(&batch(format!("c-{h}"), 21_600, vec![], series))?));
-        }
+        let (jobs, cap_samples) = capacity_batches(&tokens, today)?;
         post_all(keep.clone(), &format!("{base}/api/v1/metrics"), jobs, 4).await?;
-        let deadline = Instant::now() + Duration::from_secs(1_800);
-        loop {
-            let (_, v) = time_get(&client, &storage_url, &admin, 1).await?;
-            if v["samples"].as_u64().unwrap_or(0) >= (expected + cap_samples) as u64 {
-                break;
-            }
-            if Instant::now() > deadline {
-                bail!("capacity compaction did not finish within 30 minutes: {v}");
-            }
-            tokio::time::sleep(Duration::from_secs(2)).await;
-        }
+        wait_for_samples(&client, &base, &admin, expected + cap_samples, Duration::from_secs(1_800)).await?;
         let (cap_time, cap) =
             time_get(&client, &format!("{base}/api/v1/reports/capacity"), &admin, 5).await?;
         let cap_rows = cap.as_array().map_or(0, Vec::len);
@@ -446,21 +337,7 @@ fn main() -> anyhow::Result<()> {
         // 4. Availability: 30 days of 5-minute heartbeats per host, one to three outages each.
         eprintln!("phase: availability, {} hosts × 30 days …", a.agents);
         let from = today - 30 * DAY;
-        let mut jobs = Vec::new();
-        for (h, token) in tokens.iter().enumerate() {
-            let gaps: Vec<(i64, i64)> = (0..1 + h % 3)
-                .map(|g| {
-                    let s = from + ((h * 7919 + g * 104_729) % (29 * 86_400)) as i64;
-                    (s, s + 600 + (h as i64 % 5) * 900)
-                })
-                .collect();
-            let ticks: Vec<Tick> = (0..30 * 288)
-                .map(|k| from + k * 300)
-                .filter(|t| !gaps.iter().any(|g| *t >= g.0 && *t < g.1))
-                .map(|t| tick(t, from - DAY))
-                .collect();
-            jobs.push((token.clone(), zstd_json(&batch(format!("a-{h}"), 300, ticks, vec![]))?));
-        }
+        let jobs = availability_batches(&tokens, from)?;
         post_all(keep.clone(), &format!("{base}/api/v1/metrics"), jobs, 4).await?;
         let (av_time, av) = time_get(
             &client,

@@ -41,6 +41,8 @@ pub const MAX_DEPTH: u32 = 32;
 pub const MAX_MAP_DEPTH: u32 = 4;
 /// CIs suggested as one types.
 const SUGGESTIONS: u32 = 10;
+/// Affected CIs listed in the page's table, nearest first; the CSV export has every one.
+const TABLE_ROWS: usize = 500;
 
 /// The impact form, as its query string.
 #[derive(Debug, Default, Clone, Deserialize)]
@@ -141,6 +143,8 @@ pub struct ImpactView {
     pub failed: Vec<(String, String, String)>,
     pub services: Vec<Row>,
     pub rows: Vec<Row>,
+    /// Affected CIs in the answer (the table shows the nearest [`TABLE_ROWS`]).
+    pub rows_total: usize,
     pub down: usize,
     pub degraded: usize,
     pub truncated: bool,
@@ -401,7 +405,11 @@ async fn analyse(
     let view = ImpactView {
         failed: failed_rows,
         services: rows_of(&report.business_services, &names),
-        rows: rows_of(&report.affected, &names),
+        rows: rows_of(
+            &report.affected[..report.affected.len().min(TABLE_ROWS)],
+            &names,
+        ),
+        rows_total: report.affected.len(),
         down: report.down,
         degraded: report.degraded,
         truncated: report.truncated,

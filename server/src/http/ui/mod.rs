@@ -84,6 +84,11 @@ pub struct UiError {
 }
 
 impl UiError {
+    /// What went wrong, as the error page says it.
+    pub fn message(&self) -> &str {
+        &self.message
+    }
+
     pub fn new(status: StatusCode, message: impl Into<String>) -> Self {
         Self {
             status,

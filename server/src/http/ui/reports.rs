@@ -36,6 +36,8 @@ pub fn router() -> Router<Arc<AppState>> {
 const DAY: i64 = 86_400;
 /// Rows of the capacity table that get a sparkline (each is one read of daily rollups).
 const MAX_SPARKLINES: usize = 100;
+/// Rows per page of the capacity report (the CSV has them all).
+const CAPACITY_PAGE: usize = 100;
 /// Series charted on a CI's metrics page.
 const MAX_CHARTS: usize = 40;
 
@@ -99,6 +101,9 @@ struct CapacityForm {
     class: String,
     #[serde(default)]
     resource: String,
+    /// 1-based page of [`CAPACITY_PAGE`] rows.
+    #[serde(default)]
+    page: String,
 }
 
 /// A threshold crossing as the table shows it: when, and the forecast range.
@@ -202,6 +207,7 @@ pub struct CapacityView {
 async fn capacity_views(
     state: &AppState,
     rows: &[CapacityRow],
+    first_rank: usize,
     sparks: usize,
     now: i64,
 ) -> Result<Vec<CapacityView>, UiError> {
@@ -214,36 +220,17 @@ async fn capacity_views(
         let (risk, risk_class) = risk(r, now);
         let label = resource_label(r);
         let spark = if i < sparks {
-            let daily = state
-                .metrics
-                .read(
-                    &r.ci,
-                    &r.series,
-                    &r.instance,
-                    now - window,
-                    now + 1,
-                    Some(Level::Day),
-                )
-                .await?;
-            let values: Vec<(i64, f64)> = daily
-                .points
-                .iter()
-                .map(|p| {
-                    let v = if r.daily == "max" { p.max } else { p.p95 };
-                    (p.t, v.unwrap_or(p.value))
-                })
-                .collect();
-            let from = values.first().map_or(now - window, |p| p.0);
+            let from = r.values.first().map_or(now - window, |p| p.0);
             charts::sparkline(
                 &format!("{} on {}: daily {} and trend", label, r.ci_name, r.daily),
-                &values,
+                &r.values,
                 trend_line(r, from, now),
             )
         } else {
             String::new()
         };
         out.push(CapacityView {
-            rank: i + 1,
+            rank: first_rank + i,
             ci: r.ci.clone(),
             ci_name: r.ci_name.clone(),
             class: r.class.clone(),
@@ -278,6 +265,11 @@ struct CapacityPage<'a> {
     /// (series, label)
     resources: Vec<(String, String)>,
     rows: Vec<CapacityView>,
+    /// Rows in the whole report, and the rank of this page's first.
+    total: usize,
+    first: usize,
+    prev: Option<String>,
+    next: Option<String>,
     csv: String,
     as_of: String,
 }
@@ -305,7 +297,29 @@ async fn capacity(
     let q = capacity_query(&f)?;
     let now = now();
     let rows = state.capacity.report(&q, now).await?;
-    let views = capacity_views(&state, &rows, MAX_SPARKLINES, now).await?;
+    let pages = rows.len().div_ceil(CAPACITY_PAGE).max(1);
+    let page = match f.page.trim() {
+        "" => 1,
+        p => p
+            .parse::<usize>()
+            .ok()
+            .filter(|p| (1..=pages).contains(p))
+            .ok_or_else(|| {
+                UiError::bad_request(format!(
+                    "page: expected a whole number from 1 to {pages}, got {p:?}"
+                ))
+            })?,
+    };
+    let first = (page - 1) * CAPACITY_PAGE;
+    let shown = &rows[first.min(rows.len())..(first + CAPACITY_PAGE).min(rows.len())];
+    let views = capacity_views(&state, shown, first + 1, MAX_SPARKLINES, now).await?;
+    let page_link = |p: usize| {
+        format!(
+            "/ui/reports/capacity?class={}&resource={}&page={p}",
+            urlencode(f.class.trim()),
+            urlencode(f.resource.trim())
+        )
+    };
     let mut classes: Vec<String> = state
         .inventory
         .class_counts()
@@ -338,6 +352,10 @@ async fn capacity(
         resource: f.resource.trim().to_string(),
         classes,
         resources,
+        total: rows.len(),
+        first: first + 1,
+        prev: (page > 1).then(|| page_link(page - 1)),
+        next: (page < pages).then(|| page_link(page + 1)),
         rows: views,
         as_of: chrono::DateTime::from_timestamp(now, 0)
             .map(|d| d.format("%Y-%m-%d %H:%M UTC").to_string())
@@ -520,7 +538,7 @@ async fn capacity_detail(
     let series = format!("{} {}", row.series, row.instance);
     let daily = row.daily.clone();
     let metrics = format!("/ui/cis/{}/metrics?range=30d", urlencode(&row.ci));
-    let view = capacity_views(&state, std::slice::from_ref(&row), 0, now)
+    let view = capacity_views(&state, std::slice::from_ref(&row), 1, 0, now)
         .await?
         .pop()
         .ok_or_else(|| UiError::new(axum::http::StatusCode::NOT_FOUND, "no such resource"))?;
@@ -908,7 +926,7 @@ pub async fn top_capacity_risks(
         .report(&CapacityQuery::default(), now)
         .await?;
     let top: Vec<CapacityRow> = rows.into_iter().take(count).collect();
-    capacity_views(state, &top, count, now).await
+    capacity_views(state, &top, 1, count, now).await
 }
 
 /// Business services (then other CIs) below their SLA over the last 30 days.

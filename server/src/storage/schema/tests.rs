@@ -287,3 +287,52 @@ async fn two_servers_migrating_many_cis_in_batches_at_once_end_with_one_result()
     b.expect("second server");
     assert_packages_moved(&store, 30).await;
 }
+
+#[tokio::test]
+async fn version_7_moves_change_impacts_into_their_own_records() {
+    let store = Store::unmigrated().await.expect("memory");
+    for version in 1..=6 {
+        apply(&store, version, BATCH)
+            .await
+            .unwrap_or_else(|e| panic!("version {version}: {e:?}"));
+    }
+    // Changes as version 6 stored them: the impact report inline.
+    let mut sql = String::new();
+    for i in 0..5 {
+        sql.push_str(&format!(
+            "CREATE change:⟨k{i}⟩ SET title = 't{i}', cis = ['c{i}'], \
+             start = '2026-12-0{d}T00:00:00Z', end = '2026-12-0{d}T04:00:00Z', \
+             created_at = '2026-11-01T00:00:00Z', created_by = 'admin', affected = ['c{i}', 'x'], \
+             impact = {{ down: {i}, note: 'report {i}' }};\n",
+            d = i + 1
+        ));
+    }
+    store.raw(&sql).await.expect("version-6 changes");
+    migrate_in_batches(&store, 2).await.expect("upgrade");
+    assert_eq!(
+        store.schema_version().await.expect("version"),
+        current_version()
+    );
+    let inline: Vec<Value> = store
+        .query_rows(
+            "SELECT VALUE id FROM change WHERE impact != NONE;",
+            Value::Null,
+        )
+        .await
+        .expect("inline impacts");
+    assert!(inline.is_empty(), "{inline:?}");
+    for i in 0..5 {
+        let c = store
+            .change(&format!("k{i}"))
+            .await
+            .expect("read")
+            .expect("change");
+        assert_eq!(c.impact["down"], i, "k{i}");
+        assert_eq!(c.impact["note"], format!("report {i}"));
+        assert_eq!(c.affected.len(), 2);
+    }
+    let listed = store.list_changes(10).await.expect("list");
+    assert_eq!(listed.len(), 5);
+    assert_eq!(listed[0].key, "k4", "latest window first");
+    assert_eq!(listed[0].affected, 2);
+}
