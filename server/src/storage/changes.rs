@@ -21,6 +21,7 @@ pub struct ChangeRecord {
     /// Token key of the creator.
     pub created_by: String,
     /// Every CI the impact analysis found affected (the CIs themselves included).
+    #[serde(default)]
     pub affected: Vec<String>,
     /// The impact report as returned when the change was recorded (absent when a query
     /// left it out: it can run to megabytes for a core device).
@@ -43,21 +44,32 @@ pub struct ChangeListed {
 }
 
 impl Store {
-    /// Stores a change record, its impact report in `change_impact` (same id).
+    /// Stores a change record; its impact report and affected CIs go in `change_impact` and
+    /// `change_affected` (same id), its count of affected CIs in the record.
     pub async fn insert_change(&self, c: &ChangeRecord) -> Result<(), StorageError> {
         let sql = format!(
             "BEGIN TRANSACTION; CREATE {} CONTENT $doc; CREATE {} CONTENT {{ impact: $impact }}; \
-             COMMIT TRANSACTION;",
+             CREATE {} CONTENT {{ affected: $affected }}; COMMIT TRANSACTION;",
             rid("change", &c.key)?,
-            rid("change_impact", &c.key)?
+            rid("change_impact", &c.key)?,
+            rid("change_affected", &c.key)?
         );
         let mut doc = to_doc(c)?;
-        let impact = doc
-            .as_object_mut()
-            .and_then(|d| d.remove("impact"))
-            .unwrap_or(Value::Null);
-        self.run_write(&sql, json!({ "doc": doc, "impact": impact }))
-            .await
+        let mut take = |field: &str| {
+            doc.as_object_mut()
+                .and_then(|d| d.remove(field))
+                .unwrap_or(Value::Null)
+        };
+        let impact = take("impact");
+        let affected = take("affected");
+        if let Some(d) = doc.as_object_mut() {
+            d.insert("affected_count".into(), json!(c.affected.len()));
+        }
+        self.run_write(
+            &sql,
+            json!({ "doc": doc, "impact": impact, "affected": affected }),
+        )
+        .await
     }
 
     /// Changes whose window overlaps [start, end), without their impact reports.
@@ -67,7 +79,8 @@ impl Store {
         end: &str,
     ) -> Result<Vec<ChangeRecord>, StorageError> {
         self.query_rows(
-            "SELECT record::id(id) AS key, title, cis, start, end, created_at, created_by, affected \
+            "SELECT record::id(id) AS key, title, cis, start, end, created_at, created_by, \
+             type::record('change_affected', record::id(id)).affected AS affected \
              FROM change WHERE start < $end AND end > $start ORDER BY start",
             json!({"start": start, "end": end}),
         )
@@ -77,7 +90,9 @@ impl Store {
     /// One change, with its impact report.
     pub async fn change(&self, key: &str) -> Result<Option<ChangeRecord>, StorageError> {
         let sql = format!(
-            "SELECT *, record::id(id) AS key, {}.impact AS impact FROM {}",
+            "SELECT record::id(id) AS key, title, cis, start, end, created_at, created_by, \
+             {}.affected AS affected, {}.impact AS impact FROM {}",
+            rid("change_affected", key)?,
             rid("change_impact", key)?,
             rid("change", key)?
         );
@@ -88,7 +103,7 @@ impl Store {
     pub async fn list_changes(&self, limit: u32) -> Result<Vec<ChangeListed>, StorageError> {
         self.query_rows(
             "SELECT record::id(id) AS key, title, cis, start, end, created_at, \
-             array::len(affected) AS affected FROM change ORDER BY start DESC LIMIT $limit",
+             affected_count AS affected FROM change ORDER BY start DESC LIMIT $limit",
             json!({ "limit": limit }),
         )
         .await

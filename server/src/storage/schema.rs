@@ -135,20 +135,23 @@ pub const MIGRATIONS: &[Migration] = &[
      DEFINE TABLE IF NOT EXISTS web_session SCHEMALESS;
      DEFINE INDEX IF NOT EXISTS web_session_user ON web_session FIELDS user;
      DEFINE INDEX IF NOT EXISTS web_session_expires ON web_session FIELDS expires_at;"),
-    // 7: a change's impact report in a record of its own (`change_impact`, same id). It runs
-    // to megabytes for a core device, and every list of changes and every conflict check read
-    // it with the change (20 changes on switches took a second to list).
+    // 7: a change's impact report and affected CIs in records of their own (`change_impact`,
+    // `change_affected`, same id), the count in the change. Both run to megabytes for a core
+    // device, and every list of changes read them (20 changes on switches: a second to list).
     Migration {
         batch: Some(
             "DEFINE TABLE IF NOT EXISTS change_impact SCHEMALESS;
-             LET $batch = (SELECT id, impact FROM change WHERE impact != NONE LIMIT $n);
+             DEFINE TABLE IF NOT EXISTS change_affected SCHEMALESS;
+             LET $batch = (SELECT id, impact, affected FROM change WHERE affected != NONE LIMIT $n);
              FOR $c IN $batch {
                  UPSERT type::record('change_impact', record::id($c.id)) SET impact = $c.impact;
-                 UPDATE $c.id UNSET impact;
+                 UPSERT type::record('change_affected', record::id($c.id)) SET affected = $c.affected;
+                 UPDATE $c.id SET affected_count = array::len($c.affected);
+                 UPDATE $c.id UNSET impact, affected;
              };
              RETURN array::len($batch);",
         ),
-        sql: "IF array::len((SELECT VALUE id FROM change WHERE impact != NONE LIMIT 1)) > 0 {
+        sql: "IF array::len((SELECT VALUE id FROM change WHERE affected != NONE LIMIT 1)) > 0 {
                   THROW \"schema migration 7 incomplete: changes still hold their impact\"
               };",
     },

@@ -289,7 +289,7 @@ async fn two_servers_migrating_many_cis_in_batches_at_once_end_with_one_result()
 }
 
 #[tokio::test]
-async fn version_7_moves_change_impacts_into_their_own_records() {
+async fn version_7_moves_change_impacts_and_affected_cis_into_their_own_records() {
     let store = Store::unmigrated().await.expect("memory");
     for version in 1..=6 {
         apply(&store, version, BATCH)
@@ -329,8 +329,14 @@ async fn version_7_moves_change_impacts_into_their_own_records() {
             .expect("change");
         assert_eq!(c.impact["down"], i, "k{i}");
         assert_eq!(c.impact["note"], format!("report {i}"));
-        assert_eq!(c.affected.len(), 2);
+        assert_eq!(c.affected, ["c".to_string() + &i.to_string(), "x".into()]);
     }
+    let overlapping = store
+        .changes_overlapping("2026-12-02T01:00:00Z", "2026-12-02T02:00:00Z")
+        .await
+        .expect("overlapping");
+    assert_eq!(overlapping.len(), 1);
+    assert_eq!(overlapping[0].affected, ["c1", "x"]);
     let listed = store.list_changes(10).await.expect("list");
     assert_eq!(listed.len(), 5);
     assert_eq!(listed[0].key, "k4", "latest window first");
