@@ -12,6 +12,9 @@ use cmdb_shared::*;
 
 use crate::load::{ClientFor, post_all};
 
+/// Request bodies with the agent token each is sent with.
+pub type Bodies = Vec<(String, Vec<u8>)>;
+
 /// Seconds in a day.
 pub const DAY: i64 = 86_400;
 
@@ -110,10 +113,7 @@ pub async fn enroll_hosts(
 /// For each agent, one batch of 90 days up to `today` of four resources (CPU, memory and two
 /// filesystems), a value every 6 hours, growing at a host-dependent rate; and the number of
 /// samples in all of them.
-pub fn capacity_batches(
-    tokens: &[String],
-    today: i64,
-) -> anyhow::Result<(Vec<(String, Vec<u8>)>, usize)> {
+pub fn capacity_batches(tokens: &[String], today: i64) -> anyhow::Result<(Bodies, usize)> {
     let mut jobs = Vec::new();
     let mut samples = 0usize;
     for (h, token) in tokens.iter().enumerate() {
@@ -149,10 +149,7 @@ pub fn capacity_batches(
 }
 
 /// For each agent, 30 days from `from` of 5-minute heartbeats with one to three outages.
-pub fn availability_batches(
-    tokens: &[String],
-    from: i64,
-) -> anyhow::Result<Vec<(String, Vec<u8>)>> {
+pub fn availability_batches(tokens: &[String], from: i64) -> anyhow::Result<Bodies> {
     let mut jobs = Vec::new();
     for (h, token) in tokens.iter().enumerate() {
         let gaps: Vec<(i64, i64)> = (0..1 + h % 3)

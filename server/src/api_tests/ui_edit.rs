@@ -333,3 +333,107 @@ async fn an_admin_makes_a_user_who_signs_in_with_a_password_and_a_token_shown_on
     assert!(!again.body.contains("cmdb_enroll_"), "and never again");
     assert!(again.body.contains("0 of 5"));
 }
+
+/// A multipart form body as a browser sends a file input: `(name, filename, content)`.
+fn multipart(parts: &[(&str, Option<&str>, &str)]) -> (String, String) {
+    let boundary = "----cmdbtestboundary7MA4YWxk";
+    let mut body = String::new();
+    for (name, filename, content) in parts {
+        body.push_str(&format!("--{boundary}\r\n"));
+        match filename {
+            Some(f) => body.push_str(&format!(
+                "Content-Disposition: form-data; name=\"{name}\"; filename=\"{f}\"\r\nContent-Type: text/csv\r\n\r\n"
+            )),
+            None => body.push_str(&format!(
+                "Content-Disposition: form-data; name=\"{name}\"\r\n\r\n"
+            )),
+        }
+        body.push_str(content);
+        body.push_str("\r\n");
+    }
+    body.push_str(&format!("--{boundary}--\r\n"));
+    (format!("multipart/form-data; boundary={boundary}"), body)
+}
+
+async fn post_multipart(app: &App, session: &str, content_type: &str, body: String) -> Page {
+    let req = Request::builder()
+        .method("POST")
+        .uri("/ui/import")
+        .header("cookie", format!("cmdb_session={session}"))
+        .header("content-type", content_type)
+        .body(Body::from(body))
+        .expect("request");
+    let res = crate::app(app.state.clone())
+        .oneshot(req)
+        .await
+        .expect("response");
+    let status = res.status();
+    let headers = res.headers().clone();
+    let bytes = res.into_body().collect().await.expect("body").to_bytes();
+    Page {
+        status,
+        headers,
+        body: String::from_utf8_lossy(&bytes).into(),
+    }
+}
+
+#[tokio::test]
+async fn a_csv_file_chosen_in_the_import_form_is_dry_run_then_applied() {
+    let app = app().await;
+    let (editor, csrf) = session_for(&app, "te", Role::Editor).await;
+    let before = app.ci_count().await;
+    let file = "class,name,owner\r\napplication,billing,finance\r\napplication,crm,sales\r\n";
+    let (ct, body) = multipart(&[
+        ("csrf", None, &csrf),
+        ("what", None, "cis"),
+        ("file", Some("apps.csv"), file),
+        ("csv", None, ""),
+    ]);
+    let dry = post_multipart(&app, &editor, &ct, body).await;
+    assert_eq!(dry.status, StatusCode::OK, "{}", dry.body);
+    assert!(dry.body.contains("nothing written yet"), "{}", dry.body);
+    assert!(dry.body.contains("application/crm"));
+    // The file's text comes back in the form, so applying it posts the same CSV.
+    assert!(dry.body.contains("application,billing,finance"));
+    assert_eq!(app.ci_count().await, before, "a dry run writes nothing");
+
+    // Without the CSRF token, or with nothing to import: refused, nothing written.
+    let (ct, body) = multipart(&[
+        ("csrf", None, "wrong"),
+        ("what", None, "cis"),
+        ("file", Some("apps.csv"), file),
+    ]);
+    assert_eq!(
+        post_multipart(&app, &editor, &ct, body).await.status,
+        StatusCode::FORBIDDEN
+    );
+    let (ct, body) = multipart(&[
+        ("csrf", None, &csrf),
+        ("what", None, "cis"),
+        ("file", Some(""), ""),
+        ("csv", None, " "),
+    ]);
+    let empty = post_multipart(&app, &editor, &ct, body).await;
+    assert_eq!(empty.status, StatusCode::BAD_REQUEST, "{}", empty.body);
+    assert!(
+        empty.body.contains("paste the CSV or choose a file"),
+        "{}",
+        empty.body
+    );
+    let (ct, body) = multipart(&[("csrf", None, &csrf), ("sneaky", None, "x")]);
+    let unknown = post_multipart(&app, &editor, &ct, body).await;
+    assert_eq!(unknown.status, StatusCode::BAD_REQUEST);
+    assert!(unknown.body.contains("unknown field"), "{}", unknown.body);
+    assert_eq!(app.ci_count().await, before);
+
+    let (ct, body) = multipart(&[
+        ("csrf", None, &csrf),
+        ("what", None, "cis"),
+        ("apply", None, "true"),
+        ("file", Some("apps.csv"), file),
+    ]);
+    let applied = post_multipart(&app, &editor, &ct, body).await;
+    assert_eq!(applied.status, StatusCode::OK, "{}", applied.body);
+    assert!(applied.body.contains("Imported"));
+    assert_eq!(app.ci_count().await, before + 2);
+}

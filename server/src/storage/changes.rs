@@ -102,8 +102,10 @@ impl Store {
     /// Changes, newest window first.
     pub async fn list_changes(&self, limit: u32) -> Result<Vec<ChangeListed>, StorageError> {
         self.query_rows(
+            // Not through `change_start`: SurrealDB 3.3 walks an index backwards very slowly
+            // (20 changes took 50 ms that way, 0.3 ms reading the table).
             "SELECT record::id(id) AS key, title, cis, start, end, created_at, \
-             affected_count AS affected FROM change ORDER BY start DESC LIMIT $limit",
+             affected_count AS affected FROM change WITH NOINDEX ORDER BY start DESC LIMIT $limit",
             json!({ "limit": limit }),
         )
         .await

@@ -556,8 +556,15 @@ impl Store {
         if f.q.is_some() {
             return self.search_cis(f, &wh, vars).await;
         }
+        // SurrealDB 3.3 walks an index backwards very slowly (48 ms for the 10 stale CIs of a
+        // 2,600-CI table through `ci_last_seen`, 2 ms scanning the table): a descending sort
+        // reads the table.
+        let with = match f.sort {
+            CiSort::LastSeen => " WITH NOINDEX",
+            _ => "",
+        };
         let sql = format!(
-            "SELECT {SUMMARY_FIELDS} FROM ci WHERE {wh} ORDER BY {order} LIMIT $limit START $offset;
+            "SELECT {SUMMARY_FIELDS} FROM ci{with} WHERE {wh} ORDER BY {order} LIMIT $limit START $offset;
              SELECT count() AS n FROM ci WHERE {wh} GROUP ALL;"
         );
         let mut res = self.run(&sql, vars).await?;

@@ -353,23 +353,83 @@ async fn import_form(Signed(session): Signed) -> Result<Response, UiError> {
     }))
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, Default)]
 struct ImportPost {
     csrf: String,
     what: String,
+    /// Pasted text; a chosen file (multipart form) takes its place.
+    #[serde(default)]
     csv: String,
     /// Absent: a dry run; "true": apply.
     #[serde(default)]
     apply: Option<String>,
 }
 
+/// The import form as posted: urlencoded (the "apply" form, or the form with JavaScript's
+/// help), or multipart when a file was chosen. A file's text replaces the pasted text.
+async fn import_post(req: axum::extract::Request) -> Result<ImportPost, UiError> {
+    use axum::extract::FromRequest;
+    let multipart = req
+        .headers()
+        .get(axum::http::header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.starts_with("multipart/form-data"));
+    if !multipart {
+        let Form(f) = Form::<ImportPost>::from_request(req, &())
+            .await
+            .map_err(form_error)?;
+        return Ok(f);
+    }
+    let bad = |m: String| UiError::bad_request(m);
+    let mut parts = axum_extra::extract::Multipart::from_request(req, &())
+        .await
+        .map_err(|e| bad(format!("form: {}", e.body_text())))?;
+    let mut f = ImportPost::default();
+    let mut file: Option<String> = None;
+    while let Some(field) = parts
+        .next_field()
+        .await
+        .map_err(|e| bad(format!("form: {}", e.body_text())))?
+    {
+        let name = field.name().unwrap_or_default().to_string();
+        let bytes = field
+            .bytes()
+            .await
+            .map_err(|e| bad(format!("{name}: {}", e.body_text())))?;
+        let text = || {
+            String::from_utf8(bytes.to_vec()).map_err(|_| bad(format!("{name}: not UTF-8 text")))
+        };
+        match name.as_str() {
+            "csrf" => f.csrf = text()?,
+            "what" => f.what = text()?,
+            "csv" => f.csv = text()?,
+            "apply" => f.apply = Some(text()?),
+            // A file input left empty still sends its part, with no bytes.
+            "file" if !bytes.is_empty() => file = Some(text()?),
+            "file" => {}
+            other => return Err(bad(format!("form: unknown field {other:?}"))),
+        }
+    }
+    if let Some(text) = file {
+        f.csv = text;
+    }
+    Ok(f)
+}
+
 async fn import(
     State(state): State<Arc<AppState>>,
     Signed(session): Signed,
-    form: Result<Form<ImportPost>, axum::extract::rejection::FormRejection>,
+    req: axum::extract::Request,
 ) -> Result<Response, UiError> {
-    let Form(f) = form.map_err(form_error)?;
+    // The role before the body is read.
+    session.require(Role::Editor)?;
+    let f = import_post(req).await?;
     check_form(&session, &f.csrf, Role::Editor)?;
+    if f.csv.trim().is_empty() {
+        return Err(UiError::bad_request(
+            "csv: paste the CSV or choose a file".to_string(),
+        ));
+    }
     let apply = f.apply.as_deref() == Some("true");
     let result = match parse_csv(f.csv.as_bytes(), &f.what) {
         Ok(bundle) => {
