@@ -106,12 +106,14 @@ async fn page(
     let risks = tokio::spawn(async move { super::reports::top_capacity_risks(&s, 5).await });
     let s = state.clone();
     let below_sla = tokio::spawn(async move { super::reports::below_sla(&s).await });
-    let classes = state.inventory.class_counts().await?;
-    let total = classes.iter().map(|(_, n)| n).sum();
+    let s = state.clone();
+    let classes = tokio::spawn(async move { s.inventory.class_counts().await });
     let (count, silent) = state
         .access
         .silent_agents(state.config.lifecycle.stale_after_secs)
         .await?;
+    let classes = joined(classes).await??;
+    let total = classes.iter().map(|(_, n)| n).sum();
     let silent: Vec<SilentAgent> = silent
         .into_iter()
         .take(20)
