@@ -51,16 +51,7 @@ pub struct ChangeReport {
 }
 
 /// A change in a list (without its impact).
-#[derive(Debug, Serialize, ToSchema)]
-pub struct ChangeSummary {
-    pub id: String,
-    pub title: String,
-    pub cis: Vec<String>,
-    pub start: String,
-    pub end: String,
-    pub created_at: String,
-    pub affected: usize,
-}
+pub use crate::storage::ChangeSummary;
 
 fn time(field: &str, v: &str) -> Result<chrono::DateTime<chrono::Utc>, ServiceError> {
     chrono::DateTime::parse_from_rfc3339(v.trim())
@@ -192,21 +183,7 @@ impl Changes {
                 "limit: must be between 1 and 1000".into(),
             ));
         }
-        Ok(self
-            .store
-            .list_changes(limit)
-            .await?
-            .into_iter()
-            .map(|c| ChangeSummary {
-                id: c.key,
-                title: c.title,
-                cis: c.cis,
-                start: c.start,
-                end: c.end,
-                created_at: c.created_at,
-                affected: c.affected,
-            })
-            .collect())
+        Ok(self.store.list_changes(limit).await?)
     }
 }
 

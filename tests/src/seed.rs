@@ -10,6 +10,7 @@ use cmdb_shared::hash::inventory_hashes;
 use cmdb_shared::metrics::{MetricBatch, Point, Series, Tick};
 use cmdb_shared::*;
 
+use crate::Server;
 use crate::load::{ClientFor, post_all};
 
 /// Request bodies with the agent token each is sent with.
@@ -45,14 +46,34 @@ pub fn tick(t: i64, boot: i64) -> Tick {
     }
 }
 
-/// Enrolls one simulated agent per hostname with the fleet token and delivers its first
-/// full inventory (a host CI is created for each); their agent tokens, in order.
-pub async fn enroll_hosts(
+/// Configuration for a simulated fleet that enrolls all at once, past the enrollment rate
+/// limit (60 a minute) a real fleet's first contacts stay under.
+pub const FLEET_ENROLLS: &str = "[auth]\nenroll_per_minute = 100000\n";
+
+/// The real server, set up to take months of metric history pushed at once: raw retention
+/// covers the 90 days pushed now, and compaction runs every second with no grace, so daily
+/// rollups exist without waiting for midnight; and [`FLEET_ENROLLS`].
+pub fn server_for_history() -> anyhow::Result<Server> {
+    let mut server = Server::start()?;
+    server.configure(&format!(
+        "[metrics]\ncompact_secs = 1\ncompact_grace_secs = 0\nraw_retention_days = 120\n\
+         {FLEET_ENROLLS}"
+    ))?;
+    Ok(server)
+}
+
+/// The start of the UTC day of `now` (seconds).
+pub fn day_start(now: i64) -> i64 {
+    now - now.rem_euclid(DAY)
+}
+
+/// Enrolls one simulated agent per hostname with the fleet token; their agent tokens, in
+/// order.
+pub async fn enroll(
     client: &reqwest::Client,
     base: &str,
     enroll_token: &str,
     hostnames: &[String],
-    concurrency: usize,
 ) -> anyhow::Result<Vec<String>> {
     let mut tokens = Vec::with_capacity(hostnames.len());
     for hostname in hostnames {
@@ -72,6 +93,19 @@ pub async fn enroll_hosts(
         let resp: EnrollResponse = serde_json::from_slice(&resp)?;
         tokens.push(resp.token);
     }
+    Ok(tokens)
+}
+
+/// [`enroll`], then each agent delivers its first full inventory (a host CI is created for
+/// each); their agent tokens, in order.
+pub async fn enroll_hosts(
+    client: &reqwest::Client,
+    base: &str,
+    enroll_token: &str,
+    hostnames: &[String],
+    concurrency: usize,
+) -> anyhow::Result<Vec<String>> {
+    let tokens = enroll(client, base, enroll_token, hostnames).await?;
     let reports: Vec<(String, Vec<u8>)> = hostnames
         .iter()
         .zip(&tokens)

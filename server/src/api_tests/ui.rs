@@ -71,6 +71,11 @@ pub(super) async fn fetch(
                 .unwrap_or_else(Body::empty),
         )
         .expect("request");
+    send_page(app, req).await
+}
+
+/// Sends a request built by hand to the UI; its answer as a [`Page`].
+pub(super) async fn send_page(app: &App, req: Request<Body>) -> Page {
     let res = crate::app(app.state.clone())
         .oneshot(req)
         .await

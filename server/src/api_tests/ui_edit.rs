@@ -2,7 +2,7 @@
 //! dry run, changes with their impact and conflicts, users and tokens; a viewer sees none of
 //! the controls and is refused if it posts anyway.
 
-use super::ui::{Page, fetch, hostile_host, post_sign_in, sign_in};
+use super::ui::{Page, fetch, hostile_host, post_sign_in, send_page, sign_in};
 use super::*;
 
 /// The id a 303 answer points at: `/ui/<what>/<id>`.
@@ -363,18 +363,7 @@ async fn post_multipart(app: &App, session: &str, content_type: &str, body: Stri
         .header("content-type", content_type)
         .body(Body::from(body))
         .expect("request");
-    let res = crate::app(app.state.clone())
-        .oneshot(req)
-        .await
-        .expect("response");
-    let status = res.status();
-    let headers = res.headers().clone();
-    let bytes = res.into_body().collect().await.expect("body").to_bytes();
-    Page {
-        status,
-        headers,
-        body: String::from_utf8_lossy(&bytes).into(),
-    }
+    send_page(app, req).await
 }
 
 #[tokio::test]

@@ -2,7 +2,7 @@
 //! chart, availability against an SLA, a CI's metric charts per range, the dashboard cards,
 //! hostile names escaped in HTML and SVG, sign-in redirects and bad parameters.
 
-use super::ui::{Page, sign_in};
+use super::ui::{Page, send_page, sign_in};
 use super::*;
 
 const MIN: i64 = 60;
@@ -27,18 +27,7 @@ async fn page(app: &App, session: &str, uri: &str) -> Page {
     if !session.is_empty() {
         req = req.header("cookie", format!("cmdb_session={session}"));
     }
-    let res = crate::app(app.state.clone())
-        .oneshot(req.body(Body::empty()).expect("request"))
-        .await
-        .expect("response");
-    let status = res.status();
-    let headers = res.headers().clone();
-    let bytes = res.into_body().collect().await.expect("body").to_bytes();
-    Page {
-        status,
-        headers,
-        body: String::from_utf8_lossy(&bytes).into(),
-    }
+    send_page(app, req.body(Body::empty()).expect("request")).await
 }
 
 /// A page that must answer 200.

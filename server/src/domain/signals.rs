@@ -179,9 +179,13 @@ pub fn timeline(
             Silence::Unknown => {
                 let held = (b + grace).min(next);
                 out.push(Span::new(b, held, state_of(st), source));
-                let rest = [(held, next)];
-                for (s, e) in interval::subtract(&rest, &interval::normalize(listening)) {
-                    out.push(Span::new(s, e, State::Unknown, Source::Server));
+                // Nothing is left when the next result came within the grace (an empty
+                // interval is not a set `subtract` takes).
+                if held < next {
+                    let rest = [(held, next)];
+                    for (s, e) in interval::subtract(&rest, &interval::normalize(listening)) {
+                        out.push(Span::new(s, e, State::Unknown, Source::Server));
+                    }
                 }
             }
         }
@@ -276,6 +280,26 @@ mod tests {
             700,
         );
         assert_eq!(states(&t), vec![(0, 700, State::Up)]);
+    }
+
+    #[test]
+    fn a_monitor_result_within_the_grace_holds_the_state_up_to_it() {
+        // Polls every 60 s, the next 30 s after the last one ended: nothing unknown between
+        // them. (This panicked in debug builds: an empty interval reached `subtract`; a
+        // browser test opening the availability report of a polled switch found it.)
+        let spans = [(0, 60, UP), (90, 150, UP)];
+        let t = timeline(
+            &spans,
+            60,
+            3,
+            Silence::Unknown,
+            Source::Snmp,
+            &[(-1000, 5000)],
+            0,
+            150,
+            150,
+        );
+        assert_eq!(states(&t), vec![(0, 150, State::Up)]);
     }
 
     #[test]

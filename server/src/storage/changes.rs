@@ -31,9 +31,9 @@ pub struct ChangeRecord {
 }
 
 /// A change in a list: the record without its impact report or affected CIs.
-#[derive(Debug, Clone, Deserialize)]
-pub struct ChangeListed {
-    pub key: String,
+#[derive(Debug, Clone, Serialize, Deserialize, utoipa::ToSchema)]
+pub struct ChangeSummary {
+    pub id: String,
     pub title: String,
     pub cis: Vec<String>,
     pub start: String,
@@ -100,11 +100,11 @@ impl Store {
     }
 
     /// Changes, newest window first.
-    pub async fn list_changes(&self, limit: u32) -> Result<Vec<ChangeListed>, StorageError> {
+    pub async fn list_changes(&self, limit: u32) -> Result<Vec<ChangeSummary>, StorageError> {
         self.query_rows(
             // Not through `change_start`: SurrealDB 3.3 walks an index backwards very slowly
             // (20 changes took 50 ms that way, 0.3 ms reading the table).
-            "SELECT record::id(id) AS key, title, cis, start, end, created_at, \
+            "SELECT record::id(id) AS id, title, cis, start, end, created_at, \
              affected_count AS affected FROM change WITH NOINDEX ORDER BY start DESC LIMIT $limit",
             json!({ "limit": limit }),
         )

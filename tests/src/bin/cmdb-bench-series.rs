@@ -30,11 +30,10 @@ use std::time::{Duration, Instant};
 
 use anyhow::{Context, bail};
 use cmdb_shared::metrics::{Point, Series};
-use cmdb_tests::Server;
 use cmdb_tests::load::{ClientFor, post_all, send_all};
 use cmdb_tests::seed::{
-    DAY, availability_batches, batch, capacity_batches, enroll_hosts, tick, wait_for_samples,
-    zstd_json,
+    DAY, availability_batches, batch, capacity_batches, day_start, enroll_hosts,
+    server_for_history, tick, wait_for_samples, zstd_json,
 };
 use serde_json::json;
 
@@ -195,15 +194,7 @@ async fn time_get(
 fn main() -> anyhow::Result<()> {
     let a = args()?;
     eprintln!("starting cmdb-server (SurrealKV, TLS) …");
-    let mut server = Server::start()?;
-    // Capacity needs 90 days of history pushed now: raw retention covers them. Compaction
-    // runs every second with no grace, so the phases below need not wait for midnight. The
-    // simulated fleet enrolls all at once, past the enrollment rate limit a real fleet's
-    // first contacts stay under.
-    server.configure(
-        "[metrics]\ncompact_secs = 1\ncompact_grace_secs = 0\nraw_retention_days = 120\n\
-         [auth]\nenroll_per_minute = 100000\n",
-    )?;
+    let mut server = server_for_history()?;
     let rt = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .enable_all()
@@ -212,7 +203,7 @@ fn main() -> anyhow::Result<()> {
     let base = server.url();
     let admin = server.init.admin_token.clone();
     let now = chrono::Utc::now().timestamp();
-    let today = now - now.rem_euclid(DAY);
+    let today = day_start(now);
 
     rt.block_on(async {
         eprintln!("enrolling {} simulated agents and sending their first inventories …", a.agents);

@@ -25,9 +25,9 @@ use std::time::{Duration, Instant};
 
 use anyhow::{Context, bail};
 use cmdb_graph::synth::{EstateParams, data_centre};
-use cmdb_tests::Server;
 use cmdb_tests::seed::{
-    DAY, availability_batches, capacity_batches, enroll_hosts, wait_for_samples,
+    DAY, availability_batches, capacity_batches, day_start, enroll_hosts, server_for_history,
+    wait_for_samples,
 };
 use serde_json::{Value, json};
 
@@ -219,15 +219,7 @@ fn main() -> anyhow::Result<()> {
         );
     }
     eprintln!("starting cmdb-server (SurrealKV, TLS) …");
-    let mut server = Server::start()?;
-    // 90 days of history pushed now must stay within raw retention until compacted; compaction
-    // runs every second with no grace, so the rollups exist before the pages are timed. The
-    // simulated fleet enrolls all at once, past the enrollment rate limit a real fleet's
-    // first contacts stay under.
-    server.configure(
-        "[metrics]\ncompact_secs = 1\ncompact_grace_secs = 0\nraw_retention_days = 120\n\
-         [auth]\nenroll_per_minute = 100000\n",
-    )?;
+    let mut server = server_for_history()?;
     let rt = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .enable_all()
@@ -236,7 +228,7 @@ fn main() -> anyhow::Result<()> {
     let base = server.url();
     let admin = server.init.admin_token.clone();
     let now = chrono::Utc::now().timestamp();
-    let today = now - now.rem_euclid(DAY);
+    let today = day_start(now);
 
     rt.block_on(async {
         // Agent hosts: the first VMs of the estate.

@@ -212,34 +212,20 @@ async fn run_phase(
 fn main() -> anyhow::Result<()> {
     let a = args()?;
     eprintln!("starting cmdb-server (SurrealKV, TLS) …");
-    let server = Server::start()?;
+    let mut server = Server::start()?;
+    server.configure(cmdb_tests::seed::FLEET_ENROLLS)?;
     let rt = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .enable_all()
         .build()?;
     let client = server.client()?;
     let url = format!("{}/api/v1/reports", server.url());
-    let enroll_url = format!("{}/api/v1/enroll", server.url());
     let phases = rt.block_on(async {
         eprintln!("enrolling {} simulated agents …", a.agents);
-        let mut tokens = Vec::new();
-        for i in 0..a.agents {
-            let resp: EnrollResponse = client
-                .post(&enroll_url)
-                .bearer_auth(&server.init.enroll_token)
-                .header("content-type", "application/json")
-                .body(serde_json::to_vec(&EnrollRequest {
-                    hostname: format!("bench-{i:05}"),
-                    agent_version: "bench".into(),
-                })?)
-                .send()
-                .await?
-                .error_for_status()?
-                .bytes()
-                .await
-                .map(|b| serde_json::from_slice(&b))??;
-            tokens.push(resp.token);
-        }
+        let names: Vec<String> = (0..a.agents).map(|i| format!("bench-{i:05}")).collect();
+        let tokens =
+            cmdb_tests::seed::enroll(&client, &server.url(), &server.init.enroll_token, &names)
+                .await?;
         let mem = |round: u64| (64u64 << 30) + round * 4096;
         let invs: Vec<Inventory> = (0..a.agents).map(|i| inventory(i, mem(0))).collect();
         let mut phases = Vec::new();

@@ -339,6 +339,6 @@ async fn version_7_moves_change_impacts_and_affected_cis_into_their_own_records(
     assert_eq!(overlapping[0].affected, ["c1", "x"]);
     let listed = store.list_changes(10).await.expect("list");
     assert_eq!(listed.len(), 5);
-    assert_eq!(listed[0].key, "k4", "latest window first");
+    assert_eq!(listed[0].id, "k4", "latest window first");
     assert_eq!(listed[0].affected, 2);
 }
