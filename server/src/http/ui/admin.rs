@@ -11,7 +11,7 @@ use axum::routing::{get, post};
 use axum::{Form, Router};
 use serde::Deserialize;
 
-use super::{Signed, UiError, check_form, form_error, render, shown};
+use super::{CsrfOnly, Signed, UiError, check_form, form_error, render, shown};
 use crate::AppState;
 use crate::access::{CreatedToken, NewToken, TokenInfo};
 use crate::domain::auth::Role;
@@ -118,11 +118,6 @@ async fn agents(
         silent: silent_ids.len(),
         agents: rows,
     }))
-}
-
-#[derive(Deserialize)]
-struct CsrfOnly {
-    csrf: String,
 }
 
 async fn revoke_agent(

@@ -13,7 +13,7 @@ use axum::{Form, Router};
 use serde::Deserialize;
 use serde_json::Value;
 
-use super::{Signed, UiError, check_form, form_error, render, safe_next, shown};
+use super::{CsrfOnly, Signed, UiError, check_form, form_error, render, safe_next, shown};
 use crate::AppState;
 use crate::domain::auth::Role;
 use crate::error::ServiceError;
@@ -250,13 +250,6 @@ async fn edit_ci(
             Ok((super::status_of(&e), render(&page)).into_response())
         }
     }
-}
-
-#[derive(Deserialize)]
-struct CsrfOnly {
-    csrf: String,
-    #[serde(default)]
-    back: String,
 }
 
 async fn delete_ci(

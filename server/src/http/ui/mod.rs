@@ -240,6 +240,14 @@ pub fn check_form(session: &Session, csrf: &str, role: Role) -> Result<(), UiErr
 }
 
 /// A 400 page for a form that does not parse.
+/// A form that is only a button (revoke, delete): its CSRF token, and where to go back to.
+#[derive(serde::Deserialize)]
+pub struct CsrfOnly {
+    pub csrf: String,
+    #[serde(default)]
+    pub back: String,
+}
+
 pub fn form_error(e: axum::extract::rejection::FormRejection) -> UiError {
     UiError::bad_request(format!("form: {}", e.body_text()))
 }
