@@ -320,20 +320,9 @@ async fn capacity(
             urlencode(f.resource.trim())
         )
     };
-    let mut classes: Vec<String> = state
-        .inventory
-        .class_counts()
-        .await?
-        .into_iter()
-        .map(|(c, _)| c)
-        .filter(|c| c == "host" || c == "network_device")
-        .collect();
-    for c in ["host", "network_device"] {
-        if !classes.iter().any(|x| x == c) {
-            classes.push(c.into());
-        }
-    }
-    classes.sort();
+    // Capacity is measured on hosts and network devices only: those are the classes to
+    // filter by (no need to count the inventory's classes for it).
+    let classes: Vec<String> = vec!["host".into(), "network_device".into()];
     let mut resources: Vec<(String, String)> = Vec::new();
     for (series, _, label) in RESOURCES {
         if !resources.iter().any(|r| r.0 == *series) {
