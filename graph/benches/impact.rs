@@ -236,6 +236,13 @@ fn main() {
         failed: ids(&g, &estate, &estate.hypervisors[..1]),
         target: Target::Ratio,
     });
+    // The at-risk case: the rack's hypervisors lose one uplink each, and every business
+    // service above them is counted.
+    queries.push(Query {
+        label: "network: one top-of-rack switch".into(),
+        failed: ids(&g, &estate, &estate.racks[0][..1]),
+        target: Target::Ratio,
+    });
     queries.push(Query {
         label: "network: one aggregation pair".into(),
         failed: ids(&g, &estate, &estate.pods[0]),
@@ -249,12 +256,13 @@ fn main() {
 
     println!();
     println!(
-        "{:<36} {:>6} {:>9} {:>9} {:>9} {:>11} {:>4} {:>9} {:>9} {:>9} {:>9} {:>5}  result",
+        "{:<36} {:>6} {:>9} {:>9} {:>9} {:>9} {:>11} {:>4} {:>9} {:>9} {:>9} {:>9} {:>5}  result",
         "query",
         "failed",
         "affected",
         "down",
         "degraded",
+        "at risk",
         "plain reach",
         "runs",
         "p50",
@@ -270,6 +278,7 @@ fn main() {
         let size = first.affected().len();
         let down = first.count(State::Down);
         let degraded = first.count(State::Degraded);
+        let at_risk = first.count(State::AtRisk);
         drop(first);
         let reach = g.plain_bfs(&q.failed);
         let runs = if size.max(reach) > 100_000 {
@@ -324,12 +333,13 @@ fn main() {
         }
         all_pass &= pass;
         println!(
-            "{:<36} {:>6} {:>9} {:>9} {:>9} {:>11} {:>4} {:>9} {:>9} {:>9} {:>9} {:>5.2}  {}",
+            "{:<36} {:>6} {:>9} {:>9} {:>9} {:>9} {:>11} {:>4} {:>9} {:>9} {:>9} {:>9} {:>5.2}  {}",
             q.label,
             q.failed.len(),
             count(size),
             count(down),
             count(degraded),
+            count(at_risk),
             count(reach),
             runs,
             lat(p50),

@@ -20,9 +20,13 @@
 //!    the search exhausts its segment, the whole segment is cut off; its CIs get depths by a
 //!    breadth-first walk from the failure that completed the cut, and join the propagation.
 //!    Safety is relative to the down set, so every round starts a fresh stamp.
-//! 2. Degraded: seeds recorded during phase 1 (live network neighbours of down CIs, groups that
-//!    lost a member but not their quorum), then a breadth-first propagation over reverse
-//!    dependency edges and `member_of` edges among CIs that are not down.
+//! 2. Degraded: seeds recorded during phase 1 (groups that lost a member but not their quorum),
+//!    then a breadth-first propagation over reverse dependency edges and `member_of` edges among
+//!    CIs that are not down. The live network neighbours of down CIs, also recorded in phase 1,
+//!    are at risk unless this phase finds them degraded; they propagate nothing.
+//! 3. At risk, counted: every business service above an at-risk CI (over reverse dependency
+//!    edges and `member_of`) learns how many at-risk CIs it depends on, by one upward sweep from
+//!    the at-risk set and then one downward walk from each business service it reached.
 //!
 //! The unit tests are in `impact/tests.rs`.
 
@@ -43,16 +47,22 @@ pub struct ImpactOptions {
 pub enum State {
     /// Not working.
     Down,
-    /// Working with reduced redundancy or capacity.
+    /// Working with reduced capacity (a group that lost members but kept its quorum), or
+    /// depending on something that is.
     Degraded,
+    /// Fully working but with redundancy lost: a network CI that lost a link and still reaches
+    /// the core. Nothing above it inherits this state; business services above it count it
+    /// instead ([`ImpactResult::services_at_risk`]).
+    AtRisk,
 }
 
 impl State {
-    /// The wire name: `down` / `degraded`.
+    /// The wire name: `down` / `degraded` / `at_risk`.
     pub fn as_str(self) -> &'static str {
         match self {
             State::Down => "down",
             State::Degraded => "degraded",
+            State::AtRisk => "at_risk",
         }
     }
 }
@@ -76,7 +86,7 @@ pub enum Cause {
     /// No path to a core CI survives over connected_to (down); `via` is the down neighbour, or the
     /// neighbour inside the cut-off part it was reached through.
     CutOff,
-    /// Still reachable but a connected_to neighbour (`via`) is down (degraded).
+    /// Still reachable but a connected_to neighbour (`via`) is down (at risk).
     LostLink,
 }
 
@@ -99,7 +109,7 @@ impl Cause {
 pub struct Affected {
     /// The CI.
     pub node: NodeId,
-    /// Down or degraded.
+    /// Down, degraded or at risk.
     pub state: State,
     /// Why.
     pub cause: Cause,
@@ -129,6 +139,7 @@ pub struct ImpactResult {
     affected: Vec<Affected>,
     lookup: Lookup,
     business: Vec<NodeId>,
+    at_risk_below: Vec<(NodeId, u32)>,
 }
 
 /// Position of each affected CI in `affected`: a dense array when the result is a sizeable part
@@ -179,6 +190,13 @@ impl ImpactResult {
         self.business.clone()
     }
 
+    /// Business services with at-risk CIs below them (over dependency and `member_of` edges),
+    /// with how many: whatever their own state, by node id. An at-risk CI counts once per
+    /// business service however many paths lead to it.
+    pub fn services_at_risk(&self) -> &[(NodeId, u32)] {
+        &self.at_risk_below
+    }
+
     /// Number of affected CIs in `state`.
     pub fn count(&self, state: State) -> usize {
         self.affected.iter().filter(|a| a.state == state).count()
@@ -210,8 +228,9 @@ impl GraphIndex {
         let horizon = opts.max_depth.unwrap_or(u32::MAX);
         down_phase(self, meta, s, failed, horizon);
         degraded_phase(self, s, horizon);
-        let result = collect(self, s);
+        let mut result = collect(self, s);
         s.end_impact();
+        result.at_risk_below = count_at_risk(self, s, &result.affected);
         result
     }
 
@@ -400,12 +419,12 @@ fn group_lost_member(
     if below {
         s.mark_down(meta, grp, d1, m, C_GROUP);
     } else {
-        s.seed(grp, d1, m, C_GROUP);
+        s.seed(grp, d1, m, C_GROUP, false);
     }
 }
 
-/// Network neighbour `c` of `m`, down at depth `d1 - 1`: a reachability candidate, and degraded
-/// (lost link) unless it goes down too.
+/// Network neighbour `c` of `m`, down at depth `d1 - 1`: a reachability candidate, and at risk
+/// (lost link) unless it goes down or is degraded by something else.
 #[inline]
 fn lost_link(s: &mut Scratch, c: NodeId, m: NodeId, d1: u32) {
     if s.down.get(c) {
@@ -415,7 +434,7 @@ fn lost_link(s: &mut Scratch, c: NodeId, m: NodeId, d1: u32) {
         s.cands.push(c);
         s.set_flags(c, F_CAND);
     }
-    s.seed(c, d1, m, C_LOSTLINK);
+    s.seed(c, d1, m, C_LOSTLINK, true);
 }
 
 /// Down or beyond the horizon: a dead end for the reachability search.
@@ -551,6 +570,8 @@ fn cut_off(meta: &NetMeta, s: &mut Scratch, stamp: u32, horizon: u32, t: u32) {
 }
 
 /// Phase 2: degraded CIs, from the seeds of phase 1 (shallowest first) and then breadth-first.
+/// Lost-link seeds are set aside as at risk; the ones this phase degrades anyway are dropped at
+/// the end (degraded wins).
 fn degraded_phase(g: &GraphIndex, s: &mut Scratch, horizon: u32) {
     let seeds = std::mem::take(&mut s.seeds);
     debug_assert!(seeds.windows(2).all(|w| w[0].depth <= w[1].depth));
@@ -565,7 +586,11 @@ fn degraded_phase(g: &GraphIndex, s: &mut Scratch, horizon: u32) {
             let sd = seeds[si];
             si += 1;
             if !s.down.get(sd.node) && !s.degraded.get(sd.node) {
-                s.mark_degraded(sd.node, sd.depth, sd.via, sd.cause);
+                if sd.cause == C_LOSTLINK {
+                    s.at_risk.push(sd);
+                } else {
+                    s.mark_degraded(sd.node, sd.depth, sd.via, sd.cause);
+                }
             }
         }
         if t < s.ndlevels {
@@ -584,6 +609,109 @@ fn degraded_phase(g: &GraphIndex, s: &mut Scratch, horizon: u32) {
         }
     }
     s.seeds = seeds;
+    let mut at_risk = std::mem::take(&mut s.at_risk);
+    at_risk.retain(|sd| !s.degraded.get(sd.node));
+    at_risk.sort_unstable_by_key(|sd| (sd.depth, sd.node));
+    s.at_risk = at_risk;
+}
+
+/// Phase 3: for every business service above an at-risk CI, how many at-risk CIs it depends on
+/// (`affected` is the collected result, which holds the at-risk CIs).
+///
+/// The upward sweep marks the CIs above some at-risk CI (`plain_seen`); every CI on a path from
+/// a service down to an at-risk CI is among them, so each service's downward walk stays inside
+/// that set instead of walking the service's whole dependency closure (which on a large estate
+/// holds shared clusters of tens of thousands of instances).
+fn count_at_risk(g: &GraphIndex, s: &mut Scratch, affected: &[Affected]) -> Vec<(NodeId, u32)> {
+    let mut risky: Vec<NodeId> = affected
+        .iter()
+        .filter(|a| a.state == State::AtRisk)
+        .map(|a| a.node)
+        .collect();
+    if risky.is_empty() {
+        return Vec::new();
+    }
+    risky.sort_unstable();
+    let n = g.id_bound();
+    if s.plain_seen.words() < n.div_ceil(64) {
+        s.plain_seen.resize(n);
+    }
+    let mut above = std::mem::take(&mut s.visited);
+    above.clear();
+    for &r in &risky {
+        s.plain_seen.set(r);
+        above.push(r);
+    }
+    let mut services = Vec::new();
+    let mut i = 0;
+    while i < above.len() {
+        let m = above[i];
+        i += 1;
+        if g.is_business(m) {
+            services.push(m);
+        }
+        let marked = &mut s.plain_seen;
+        let mut up = |x: NodeId| {
+            if !marked.get(x) {
+                marked.set(x);
+                above.push(x);
+            }
+        };
+        g.for_each_in(m, |x, k| {
+            if is_dep_byte(k) {
+                up(x);
+            }
+        });
+        g.for_each_out(m, |x, k| {
+            if k == K_MEMBER {
+                up(x);
+            }
+        });
+    }
+    services.sort_unstable();
+    let mut out = Vec::with_capacity(services.len());
+    let mut queue = std::mem::take(&mut s.queue);
+    for &b in &services {
+        let stamp = s.begin_seen(n);
+        queue.clear();
+        s.seen[b as usize] = stamp;
+        queue.push(b);
+        let mut count = 0u32;
+        let mut i = 0;
+        while i < queue.len() {
+            let m = queue[i];
+            i += 1;
+            if risky.binary_search(&m).is_ok() {
+                count += 1;
+            }
+            let (seen, marked) = (&mut s.seen, &s.plain_seen);
+            let mut down = |x: NodeId| {
+                if marked.get(x) && seen[x as usize] != stamp {
+                    seen[x as usize] = stamp;
+                    queue.push(x);
+                }
+            };
+            g.for_each_out(m, |x, k| {
+                if is_dep_byte(k) {
+                    down(x);
+                }
+            });
+            g.for_each_in(m, |x, k| {
+                if k == K_MEMBER {
+                    down(x);
+                }
+            });
+        }
+        out.push((b, count));
+    }
+    queue.clear();
+    s.queue = queue;
+    for &x in &above {
+        s.plain_seen.clear(x);
+    }
+    above.clear();
+    s.visited = above;
+    out
 }
 
 /// Propagates the degradation of `m` (at depth `t`) one step.
@@ -606,8 +734,12 @@ fn expand_degraded(g: &GraphIndex, s: &mut Scratch, m: NodeId, t: u32) {
 /// Builds the result from the level lists, sorted by (depth, node).
 fn collect(g: &GraphIndex, s: &mut Scratch) -> ImpactResult {
     let depths = s.nlevels.max(s.ndlevels);
+    let at_risk = std::mem::take(&mut s.at_risk);
+    let depths = depths.max(at_risk.last().map_or(0, |sd| sd.depth as usize + 1));
     let total: usize = s.levels[..s.nlevels].iter().map(Vec::len).sum::<usize>()
-        + s.dlevels[..s.ndlevels].iter().map(Vec::len).sum::<usize>();
+        + s.dlevels[..s.ndlevels].iter().map(Vec::len).sum::<usize>()
+        + at_risk.len();
+    let mut ai = 0;
     let mut affected = Vec::with_capacity(total);
     let mut business = Vec::new();
     let mut level = std::mem::take(&mut s.sorted);
@@ -634,6 +766,20 @@ fn collect(g: &GraphIndex, s: &mut Scratch) -> ImpactResult {
                 j += 1;
             }
         }
+        let from = ai;
+        while ai < at_risk.len() && at_risk[ai].depth as usize == t {
+            let sd = at_risk[ai];
+            level.push(Rec {
+                node: sd.node,
+                via: sd.via,
+                cause: sd.cause,
+                down: false,
+            });
+            ai += 1;
+        }
+        if ai > from {
+            level.sort_unstable_by_key(|r| r.node);
+        }
         for r in &level {
             let cause = match r.cause {
                 C_FAILED => Cause::Failed,
@@ -651,7 +797,13 @@ fn collect(g: &GraphIndex, s: &mut Scratch) -> ImpactResult {
             };
             affected.push(Affected {
                 node: r.node,
-                state: if r.down { State::Down } else { State::Degraded },
+                state: if r.down {
+                    State::Down
+                } else if r.cause == C_LOSTLINK {
+                    State::AtRisk
+                } else {
+                    State::Degraded
+                },
                 cause,
                 via: (r.via != NONE).then_some(r.via),
                 depth: t as u32,
@@ -663,6 +815,9 @@ fn collect(g: &GraphIndex, s: &mut Scratch) -> ImpactResult {
     }
     level.clear();
     s.sorted = level;
+    let mut at_risk = at_risk;
+    at_risk.clear();
+    s.at_risk = at_risk;
     let n = g.id_bound();
     let lookup = if total >= n / 64 {
         let mut pos = vec![NONE; n];
@@ -683,6 +838,7 @@ fn collect(g: &GraphIndex, s: &mut Scratch) -> ImpactResult {
         affected,
         lookup,
         business,
+        at_risk_below: Vec::new(),
     }
 }
 

@@ -26,7 +26,7 @@
 //! # Impact semantics
 //!
 //! An edge `a -kind-> b` means "a depends on b in this way". Given a failed set F, every CI is up,
-//! degraded or down. Down is the least fixed point of:
+//! at risk, degraded or down. Down is the least fixed point of:
 //! - the CI is in F;
 //! - it has a `depends_on`, `runs_on`, `hosted_on` or `powered_by` edge to a down CI;
 //! - it is a redundancy group (the target of `member_of` edges) with fewer than `min_up` members
@@ -38,10 +38,18 @@
 //!   network component has a core (declared or default, below), so every network CI can be cut
 //!   off.
 //!
-//! Degraded (only for CIs not down) is then the least fixed point of:
-//! - a `connected_to` neighbour is down (lost link; this does not spread further over the network);
-//! - it is a group with some member down or degraded;
+//! Degraded (working, with reduced capacity; only for CIs not down) is then the least fixed
+//! point of:
+//! - it is a group with some member down or degraded (it kept its quorum, with fewer members);
 //! - it has a `depends_on`, `runs_on`, `hosted_on` or `powered_by` edge to a degraded CI.
+//!
+//! At risk (fully working, redundancy lost) is a CI neither down nor degraded with a
+//! `connected_to` neighbour down: it lost a link and still reaches the core. At risk does not
+//! spread: a VM on a dual-homed hypervisor that lost one uplink is not affected at all. Instead
+//! every business service with at-risk CIs below it (over dependency and `member_of` edges) is
+//! told how many ([`ImpactResult::services_at_risk`]), so one top-of-rack switch failing reads
+//! "no outage; these hypervisors lost redundancy, under these services", not every service
+//! painted degraded.
 //!
 //! Every affected CI carries a cause and a `via` CI that justifies it; following `via` leads back
 //! to F ([`ImpactResult::path`]). Depth is the length of that path: F is at depth 0, every other CI

@@ -152,9 +152,8 @@ pub fn impact(
             if down[i] || degraded[i] {
                 continue;
             }
-            let lost_link = links[i].iter().any(|&y| down[y]);
             let group_hit = members[i].iter().any(|&m| down[m] || degraded[m]);
-            if lost_link || group_hit {
+            if group_hit {
                 degraded[i] = true;
                 changed = true;
             }
@@ -176,6 +175,8 @@ pub fn impact(
                 State::Down
             } else if degraded[i] {
                 State::Degraded
+            } else if links[i].iter().any(|&y| down[y]) {
+                State::AtRisk
             } else {
                 return None;
             };
@@ -214,7 +215,7 @@ mod tests {
             ("sw", State::Down),
             ("host", State::Down),
             ("m1", State::Down),
-            ("core", State::Degraded),
+            ("core", State::AtRisk),
             ("grp", State::Degraded),
             ("app", State::Degraded),
         ]
@@ -224,7 +225,7 @@ mod tests {
         assert_eq!(got, want);
         // Without a core in the component nothing is ever cut off.
         let got = impact(&nodes, &edges, &[], &[s("sw")]);
-        assert_eq!(got.get("host"), Some(&State::Degraded));
+        assert_eq!(got.get("host"), Some(&State::AtRisk));
         assert!(impact(&nodes, &edges, &[s("core")], &[s("nope")]).is_empty());
     }
 }

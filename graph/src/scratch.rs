@@ -124,6 +124,9 @@ pub(crate) struct Scratch {
     counted: Bits,
     /// A degraded seed was recorded (the first is the shallowest).
     seeded: Bits,
+    /// A lost-link seed was recorded: kept apart, so a group that also lost a member still
+    /// gets its (degraded) seed.
+    seeded_link: Bits,
     counted_list: Vec<NodeId>,
     /// Groups: members not down minus the quorum; the group is down below zero.
     pub(crate) slack: Vec<i32>,
@@ -145,6 +148,8 @@ pub(crate) struct Scratch {
     pub(crate) dlevels: Vec<Vec<Rec>>,
     pub(crate) ndlevels: usize,
     pub(crate) seeds: Vec<Seed>,
+    /// Lost-link seeds neither down nor degraded, by (depth, node) once the degraded phase ends.
+    pub(crate) at_risk: Vec<Seed>,
     pub(crate) cands: Vec<NodeId>,
     pub(crate) visited: Vec<NodeId>,
     pub(crate) buckets: Vec<Vec<NodeId>>,
@@ -163,6 +168,7 @@ impl Scratch {
                 &mut self.degraded,
                 &mut self.counted,
                 &mut self.seeded,
+                &mut self.seeded_link,
             ] {
                 b.resize(n);
             }
@@ -173,6 +179,7 @@ impl Scratch {
                 &mut self.degraded,
                 &mut self.counted,
                 &mut self.seeded,
+                &mut self.seeded_link,
             ] {
                 b.zero();
             }
@@ -202,6 +209,7 @@ impl Scratch {
                 &mut self.degraded,
                 &mut self.counted,
                 &mut self.seeded,
+                &mut self.seeded_link,
             ] {
                 b.zero();
             }
@@ -217,6 +225,7 @@ impl Scratch {
             }
             for s in &self.seeds {
                 self.seeded.clear(s.node);
+                self.seeded_link.clear(s.node);
             }
         }
         self.forget_lists();
@@ -233,6 +242,7 @@ impl Scratch {
         self.nlevels = 0;
         self.ndlevels = 0;
         self.seeds.clear();
+        self.at_risk.clear();
         self.cands.clear();
         self.counted_list.clear();
     }
@@ -348,11 +358,17 @@ impl Scratch {
         }
     }
 
-    /// Records a degraded seed unless `n` has one (the first is the shallowest).
+    /// Records a seed unless `n` has one of its sort (the first is the shallowest); `link` sorts
+    /// lost-link seeds apart from degraded ones.
     #[inline]
-    pub(crate) fn seed(&mut self, n: NodeId, depth: u32, via: NodeId, cause: u8) {
-        if !self.seeded.get(n) {
-            self.seeded.set(n);
+    pub(crate) fn seed(&mut self, n: NodeId, depth: u32, via: NodeId, cause: u8, link: bool) {
+        let bits = if link {
+            &mut self.seeded_link
+        } else {
+            &mut self.seeded
+        };
+        if !bits.get(n) {
+            bits.set(n);
             self.seeds.push(Seed {
                 depth,
                 node: n,

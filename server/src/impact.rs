@@ -21,7 +21,7 @@ pub struct AffectedCi {
     pub id: String,
     pub name: Option<String>,
     pub class: Option<String>,
-    /// down or degraded.
+    /// down, degraded or at_risk.
     pub state: String,
     /// failed, depends_on, runs_on, hosted_on, powered_by, member_of, redundancy, cut_off, lost_link.
     pub cause: String,
@@ -33,16 +33,37 @@ pub struct AffectedCi {
     pub path: Vec<String>,
 }
 
+/// A business service with CIs below it that lost redundancy.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+pub struct ServiceAtRisk {
+    pub id: String,
+    pub name: Option<String>,
+    /// The service's own state in this analysis: up, down or degraded.
+    pub state: String,
+    /// At-risk CIs it depends on (over dependency and member_of relationships), each once.
+    pub at_risk_below: u32,
+}
+
 /// An impact analysis.
 #[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
 pub struct ImpactReport {
     /// The CIs assumed down, as ids.
     pub failed: Vec<String>,
+    /// CIs not working.
     pub down: usize,
+    /// CIs working with reduced capacity (a redundancy group that lost members but kept its
+    /// quorum), or depending on one.
     pub degraded: usize,
+    /// CIs fully working that lost redundancy: a network link down while another path to the
+    /// core remains. Nothing above them inherits this; see `services_at_risk`.
+    #[serde(default)]
+    pub at_risk: usize,
     /// Affected business services (down or degraded): all of them, even when `affected` is
     /// truncated.
     pub business_services: Vec<AffectedCi>,
+    /// Every business service with at-risk CIs below it, the most exposed first.
+    #[serde(default)]
+    pub services_at_risk: Vec<ServiceAtRisk>,
     /// Every affected CI (the failed ones included), by depth.
     pub affected: Vec<AffectedCi>,
     /// True when `affected` was cut at `relationships.max_impact_items` (counts stay exact).
@@ -196,7 +217,7 @@ impl Impact {
     ) -> Result<ImpactReport, ServiceError> {
         let started = std::time::Instant::now();
         let limit = self.relationships.config().max_impact_items;
-        let (mut rows, mut services, down, degraded, truncated, elapsed_ms, alone) = {
+        let (mut rows, mut services, mut exposed, counts, truncated, elapsed_ms, alone) = {
             let g = self.relationships.graph();
             let ids: Vec<NodeId> = failed.iter().filter_map(|k| g.node_id(k)).collect();
             // CIs without any relationship are not in the index: they are down, alone.
@@ -228,11 +249,33 @@ impl Impact {
                 .filter(|a| business.contains(&a.node))
                 .map(row)
                 .collect();
+            let exposed: Vec<ServiceAtRisk> = result
+                .services_at_risk()
+                .iter()
+                .map(|&(n, count)| ServiceAtRisk {
+                    id: g.key(n).to_string(),
+                    name: None,
+                    state: result
+                        .get(n)
+                        .map_or("up", |a| match a.state {
+                            CiState::Down => "down",
+                            CiState::Degraded => "degraded",
+                            CiState::AtRisk => "up",
+                        })
+                        .into(),
+                    at_risk_below: count,
+                })
+                .collect();
+            let counts = (
+                result.count(CiState::Down),
+                result.count(CiState::Degraded),
+                result.count(CiState::AtRisk),
+            );
             (
                 rows,
                 services,
-                result.count(CiState::Down),
-                result.count(CiState::Degraded),
+                exposed,
+                counts,
                 all.len() > limit,
                 elapsed_ms,
                 alone,
@@ -254,15 +297,16 @@ impl Impact {
         // Retired hosts and devices are gone from the estate: out of the answer (their edges
         // still carry the propagation until they are stale and expire).
         let before = rows.len();
-        let (mut down, mut degraded) = (down + alone.len(), degraded);
+        let (mut down, mut degraded, mut at_risk) = (counts.0 + alone.len(), counts.1, counts.2);
         rows.retain(|r| {
             let keep = r.depth == 0 || !retired.contains(&r.id);
             if !keep {
-                if r.state == "down" {
-                    down = down.saturating_sub(1);
-                } else {
-                    degraded = degraded.saturating_sub(1);
-                }
+                let count = match r.state.as_str() {
+                    "down" => &mut down,
+                    "at_risk" => &mut at_risk,
+                    _ => &mut degraded,
+                };
+                *count = count.saturating_sub(1);
             }
             keep
         });
@@ -281,12 +325,30 @@ impl Impact {
         self.name_rows(&mut services).await?;
         services.sort_by(|a, b| (a.depth, &a.id).cmp(&(b.depth, &b.id)));
         let business_services = services;
+        let keys: Vec<String> = exposed.iter().map(|s| s.id.clone()).collect();
+        let names: HashMap<String, String> = self
+            .store
+            .briefs_of(&keys)
+            .await?
+            .into_iter()
+            .map(|(k, n, _, _)| (k, n))
+            .collect();
+        for s in &mut exposed {
+            s.name = names.get(&s.id).cloned();
+        }
+        exposed.sort_by(|a, b| {
+            b.at_risk_below
+                .cmp(&a.at_risk_below)
+                .then_with(|| a.id.cmp(&b.id))
+        });
         self.telemetry.impact_queries.inc();
         Ok(ImpactReport {
             failed: failed.to_vec(),
             down,
             degraded,
+            at_risk,
             business_services,
+            services_at_risk: exposed,
             affected: rows,
             truncated,
             paths_truncated,

@@ -81,7 +81,7 @@ fn expect(pairs: &[(&str, State)]) -> BTreeMap<String, State> {
     pairs.iter().map(|(k, s)| (k.to_string(), *s)).collect()
 }
 
-use State::{Degraded as G, Down as D};
+use State::{AtRisk as A, Degraded as G, Down as D};
 
 fn e(a: &str, b: &str, k: RelKind) -> (String, String, RelKind) {
     (a.to_string(), b.to_string(), k)
@@ -156,6 +156,7 @@ pub(crate) fn assert_valid(g: &GraphIndex, failed: &[NodeId], r: &ImpactResult) 
                 match a.state {
                     State::Down => assert!(up < min_up, "{a:?}"),
                     State::Degraded => assert!(up >= min_up, "{a:?}"),
+                    State::AtRisk => panic!("a group is never at risk: {a:?}"),
                 }
             }
             Cause::CutOff => {
@@ -165,7 +166,7 @@ pub(crate) fn assert_valid(g: &GraphIndex, failed: &[NodeId], r: &ImpactResult) 
             }
             Cause::LostLink => {
                 assert!(meta.neighbours(a.node).contains(&v), "{a:?}");
-                assert_eq!(a.state, State::Degraded);
+                assert_eq!(a.state, State::AtRisk);
                 assert_eq!(via.state, State::Down);
             }
         }
@@ -176,7 +177,51 @@ pub(crate) fn assert_valid(g: &GraphIndex, failed: &[NodeId], r: &ImpactResult) 
         .map(|a| a.node)
         .collect();
     assert_eq!(r.business_services(), biz);
-    assert_eq!(r.count(State::Down) + r.count(State::Degraded), aff.len());
+    assert_eq!(
+        r.count(State::Down) + r.count(State::Degraded) + r.count(State::AtRisk),
+        aff.len()
+    );
+    assert_eq!(
+        r.services_at_risk(),
+        brute_services_at_risk(g, r).as_slice()
+    );
+}
+
+/// Every business service with at-risk CIs in its dependency closure, with how many, by walking
+/// down from every business service of the index.
+fn brute_services_at_risk(g: &GraphIndex, r: &ImpactResult) -> Vec<(NodeId, u32)> {
+    let mut out = Vec::new();
+    for b in 0..g.id_bound() as NodeId {
+        if !g.contains(b) || !g.attrs(b).business_service {
+            continue;
+        }
+        let mut seen = std::collections::HashSet::from([b]);
+        let mut stack = vec![b];
+        let mut count = 0;
+        while let Some(m) = stack.pop() {
+            count += u32::from(r.get(m).is_some_and(|a| a.state == State::AtRisk));
+            let mut next = Vec::new();
+            g.for_each_out(m, |x, k| {
+                if crate::is_dep_byte(k) {
+                    next.push(x);
+                }
+            });
+            g.for_each_in(m, |x, k| {
+                if k == K_MEMBER {
+                    next.push(x);
+                }
+            });
+            for x in next {
+                if seen.insert(x) {
+                    stack.push(x);
+                }
+            }
+        }
+        if count > 0 {
+            out.push((b, count));
+        }
+    }
+    out
 }
 
 /// Compares the index against the reference on one failed set, and validates the paths.
@@ -320,21 +365,94 @@ fn small_network() -> GraphIndex {
 fn a_dual_homed_host_survives_one_switch_and_fails_with_both() {
     let g = small_network();
     let r = by_key(&g, &["sw2"], None);
-    assert_eq!(r["dual"], (G, "lost_link", "sw2".into(), 1));
-    assert_eq!(r["vm"], (G, "hosted_on", "dual".into(), 2));
+    assert_eq!(r["dual"], (A, "lost_link", "sw2".into(), 1));
+    assert!(!r.contains_key("vm"), "at risk does not spread");
     assert_eq!(
         r.get("core").map(|x| x.1),
         Some("lost_link"),
         "the core lost a link too"
     );
-    assert_eq!(r.len(), 4);
+    assert_eq!(r.len(), 3);
     let r = by_key(&g, &["sw1", "sw2"], None);
     assert_eq!(r["dual"].0, D);
     assert_eq!(r["dual"].1, "cut_off");
     assert_eq!(r["vm"].0, D);
     assert_eq!(r["single"].0, D);
     assert_eq!(r["vm2"].0, D);
-    assert_eq!(r["core"].0, G);
+    assert_eq!(r["core"].0, A);
+}
+
+/// A top-of-rack pair under two dual-homed hypervisors in a cluster, VMs on the cluster, an
+/// application on the VMs and a business service on the application; a second service sits on
+/// a single-homed host of its own.
+fn rack() -> GraphIndex {
+    let biz = |k: &str| {
+        (
+            k.to_string(),
+            NodeAttrs {
+                business_service: true,
+                ..NodeAttrs::default()
+            },
+        )
+    };
+    GraphIndex::build(
+        [
+            core("core"),
+            group("cluster", Some(1)),
+            biz("shop"),
+            biz("mail"),
+        ],
+        [
+            e("torA", "core", C),
+            e("torB", "core", C),
+            e("hv1", "torA", C),
+            e("hv1", "torB", C),
+            e("hv2", "torA", C),
+            e("hv2", "torB", C),
+            e("hv1", "cluster", M),
+            e("hv2", "cluster", M),
+            e("vm1", "cluster", H),
+            e("vm2", "cluster", H),
+            e("app", "vm1", R),
+            e("app", "vm2", R),
+            e("shop", "app", Dep),
+            e("mx", "torA", C),
+            e("mail", "mx", R),
+        ],
+    )
+}
+
+#[test]
+fn one_tor_failing_puts_hypervisors_at_risk_and_counts_them_on_the_services_above() {
+    let g = rack();
+    let r = g.impact(&[g.node_id("torB").unwrap()], &ImpactOptions::default());
+    let got: BTreeMap<String, State> = r
+        .affected()
+        .iter()
+        .map(|a| (g.key(a.node).to_string(), a.state))
+        .collect();
+    // No outage: the hypervisors and the core lost a link each, nothing above them is touched.
+    assert_eq!(
+        got,
+        expect(&[("torB", D), ("hv1", A), ("hv2", A), ("core", A)])
+    );
+    assert!(r.business_services().is_empty());
+    let shop = g.node_id("shop").unwrap();
+    assert_eq!(r.services_at_risk(), &[(shop, 2)]);
+    // Losing the hypervisor's twin link as well is an outage: torA takes mx and mail with it.
+    let r = g.impact(
+        &[g.node_id("torA").unwrap(), g.node_id("torB").unwrap()],
+        &ImpactOptions::default(),
+    );
+    assert_eq!(r.get(shop).map(|a| a.state), Some(D));
+    assert_eq!(r.get(g.node_id("mail").unwrap()).map(|a| a.state), Some(D));
+    assert_eq!(r.services_at_risk(), &[], "nothing is left merely at risk");
+    // A hypervisor down leaves the cluster degraded (one member carries the load), and the
+    // VMs, the application and the service with it.
+    let r = g.impact(&[g.node_id("hv1").unwrap()], &ImpactOptions::default());
+    assert_eq!(r.get(shop).map(|a| a.state), Some(G));
+    assert_eq!(r.get(g.node_id("torA").unwrap()).map(|a| a.state), Some(A));
+    assert_valid(&g, &[g.node_id("hv1").unwrap()], &r);
 }
 
 #[test]
@@ -343,8 +461,8 @@ fn a_cut_off_access_switch_takes_its_single_homed_hosts_down() {
     let r = by_key(&g, &["sw1"], None);
     assert_eq!(r["single"], (D, "cut_off", "sw1".into(), 1));
     assert_eq!(r["vm2"], (D, "hosted_on", "single".into(), 2));
-    assert_eq!(r["dual"], (G, "lost_link", "sw1".into(), 1));
-    assert_eq!(r["vm"], (G, "hosted_on", "dual".into(), 2));
+    assert_eq!(r["dual"], (A, "lost_link", "sw1".into(), 1));
+    assert!(!r.contains_key("vm"));
     assert!(!r.contains_key("sw2"));
 }
 
@@ -363,10 +481,10 @@ fn a_segment_behind_a_failed_uplink_is_cut_off_hop_by_hop() {
     assert_eq!(r["b"], (D, "cut_off", "a".into(), 1));
     assert_eq!(r["c"], (D, "cut_off", "b".into(), 2));
     assert_eq!(r["d"], (D, "cut_off", "c".into(), 3));
-    assert_eq!(r["core"], (G, "lost_link", "a".into(), 1));
+    assert_eq!(r["core"], (A, "lost_link", "a".into(), 1));
     // A horizon of 2 reports b and c only.
     let r = states(&g, &["a"], Some(2));
-    assert_eq!(r, expect(&[("a", D), ("b", D), ("c", D), ("core", G)]));
+    assert_eq!(r, expect(&[("a", D), ("b", D), ("c", D), ("core", A)]));
 }
 
 #[test]
@@ -387,7 +505,7 @@ fn a_ring_of_four_survives_one_node() {
     );
     assert_eq!(
         states(&g, &["a"], None),
-        expect(&[("a", D), ("b", G), ("d", G)])
+        expect(&[("a", D), ("b", A), ("d", A)])
     );
     // Both cores down: a and c have no core left to reach.
     assert_eq!(
@@ -409,13 +527,13 @@ fn a_declared_core_overrides_the_default() {
     assert_eq!(keys(&g, &g.core_nodes()), ["c".to_string()]);
     assert_eq!(
         states(&g, &["b"], None),
-        expect(&[("a", D), ("b", D), ("c", G)])
+        expect(&[("a", D), ("b", D), ("c", A)])
     );
     // With a declared core at a, losing b cuts off c, d and e instead.
     let g = GraphIndex::build([core("a")], edges);
     assert_eq!(
         states(&g, &["b"], None),
-        expect(&[("a", G), ("b", D), ("c", D), ("d", D), ("e", D)])
+        expect(&[("a", A), ("b", D), ("c", D), ("d", D), ("e", D)])
     );
 }
 

@@ -50,6 +50,68 @@ async fn get(app: &App, session: &str, uri: &str) -> Page {
     ui(app, "GET", uri, &[("cmdb_session", session)], None).await
 }
 
+/// One top-of-rack switch of a pair under a dual-homed hypervisor: no outage, the hypervisor
+/// at risk, and the business service above it counted, in the API and on the page.
+#[tokio::test]
+async fn a_lost_uplink_reads_no_outage_with_the_services_above_counted() {
+    let app = app().await;
+    let ed = app.editor().await;
+    let core = app
+        .manual(&ed, "switch", "core", json!({"core": true}))
+        .await;
+    let tor_a = app.manual(&ed, "switch", "tor-a", json!({})).await;
+    let tor_b = app.manual(&ed, "switch", "tor-b", json!({})).await;
+    let hv = app.manual(&ed, "server", "hv-1", json!({})).await;
+    let vm = app.manual(&ed, "virtual_machine", "vm-1", json!({})).await;
+    let shop = app
+        .manual(&ed, "business_service", "Online shop", json!({}))
+        .await;
+    for (from, kind, to) in [
+        (&tor_a, "connected_to", &core),
+        (&tor_b, "connected_to", &core),
+        (&hv, "connected_to", &tor_a),
+        (&hv, "connected_to", &tor_b),
+        (&vm, "hosted_on", &hv),
+        (&shop, "depends_on", &vm),
+    ] {
+        let (s, v) = app.relate(&ed, from, kind, to).await;
+        assert_eq!(s, StatusCode::CREATED, "{v}");
+    }
+    let body = json!({"cis": [tor_a]}).to_string();
+    let (status, r) = app
+        .send("POST", "/api/v1/impact", &app.viewer_token, Some(body))
+        .await;
+    assert_eq!(status, StatusCode::OK, "{r}");
+    assert_eq!((&r["down"], &r["degraded"]), (&json!(1), &json!(0)), "{r}");
+    // hv-1 and the core each lost a link.
+    assert_eq!(r["at_risk"], json!(2), "{r}");
+    assert_eq!(r["business_services"], json!([]), "{r}");
+    assert_eq!(
+        r["services_at_risk"],
+        json!([{"id": shop, "name": "Online shop", "state": "up", "at_risk_below": 1}]),
+        "{r}"
+    );
+    let session = sign_in(&app, &app.viewer_token).await;
+    let p = get(&app, &session, &format!("/ui/impact?cis={tor_a}")).await;
+    assert_eq!(p.status, StatusCode::OK, "{}", p.body);
+    let b = &p.body;
+    assert!(
+        b.contains("<strong>No outage.</strong> 2 CIs lost redundancy"),
+        "{b}"
+    );
+    assert!(
+        b.contains("Online shop</a>: 1 CIs below it lost redundancy"),
+        "{b}"
+    );
+    assert!(b.contains("1 CIs down, 0 degraded, 2 at risk"), "{b}");
+    assert!(b.contains("△ at risk"), "the graph marks it");
+    assert!(!b.contains("vm-1"), "at risk does not spread to the VM");
+    // Both switches: the hypervisor is cut off and the service is down.
+    let p = get(&app, &session, &format!("/ui/impact?cis={tor_a},{tor_b}")).await;
+    assert!(p.body.contains("Takes down"), "{}", p.body);
+    assert!(!p.body.contains("No outage"));
+}
+
 #[tokio::test]
 async fn the_impact_of_a_switch_shows_the_business_service_taken_down_first() {
     let app = app().await;
@@ -76,7 +138,7 @@ async fn the_impact_of_a_switch_shows_the_business_service_taken_down_first() {
     for name in ["app-host-a", "app-host-b", "shop-api", "core-switch"] {
         assert!(b.contains(name), "{name} in the page");
     }
-    assert!(b.contains("5 CIs down, 0 degraded"), "{b}");
+    assert!(b.contains("5 CIs down, 0 degraded, 0 at risk"), "{b}");
     assert!(b.contains("<svg xmlns=\"http://www.w3.org/2000/svg\""));
     assert!(b.contains("role=\"img\""));
     assert!(b.contains("✖ failed") && b.contains("★ taken down"));

@@ -50,17 +50,18 @@ fn dot_id(s: &str) -> String {
 }
 
 /// Graphviz DOT of affected CIs: an arrow from the CI whose failure propagates to the one it
-/// reaches, labelled with the cause; down in red, degraded in orange, business services boxed.
+/// reaches, labelled with the cause; down in red, degraded in orange, at risk in yellow,
+/// business services boxed.
 pub fn impact_dot(title: &str, rows: &[AffectedCi]) -> String {
     let mut out = format!(
         "digraph {} {{\n  rankdir=LR;\n  node [style=filled, fontname=\"sans-serif\"];\n",
         dot_id(title)
     );
     for r in rows {
-        let color = if r.state == "down" {
-            "#f4a6a6"
-        } else {
-            "#f9d49b"
+        let color = match r.state.as_str() {
+            "down" => "#f4a6a6",
+            "at_risk" => "#fdf6b2",
+            _ => "#f9d49b",
         };
         let shape = if r.class.as_deref() == Some("business_service") {
             "box"

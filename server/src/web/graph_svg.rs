@@ -26,6 +26,8 @@ pub enum Mark {
     Down,
     /// Degraded.
     Degraded,
+    /// At risk: working, redundancy lost.
+    AtRisk,
     /// A business service that is down.
     ServiceDown,
     /// A business service that is degraded.
@@ -41,6 +43,7 @@ impl Mark {
             Mark::Failed => "✖ failed",
             Mark::Down => "▼ down",
             Mark::Degraded => "◐ degraded",
+            Mark::AtRisk => "△ at risk",
             Mark::ServiceDown => "★ taken down",
             Mark::ServiceDegraded => "☆ degraded",
         }
@@ -53,6 +56,7 @@ impl Mark {
             Mark::Failed => "failed",
             Mark::Down => "down",
             Mark::Degraded => "degraded",
+            Mark::AtRisk => "at-risk",
             Mark::ServiceDown => "service down",
             Mark::ServiceDegraded => "service degraded",
         }
@@ -66,6 +70,7 @@ impl Mark {
             Mark::Failed => ("#7f1d1d", "#450a0a"),
             Mark::Down | Mark::ServiceDown => ("#fde2e2", "#b91c1c"),
             Mark::Degraded | Mark::ServiceDegraded => ("#fdf0d5", "#b45309"),
+            Mark::AtRisk => ("#fefce8", "#a16207"),
         }
     }
 

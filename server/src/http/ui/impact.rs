@@ -147,6 +147,9 @@ pub struct ImpactView {
     pub rows_total: usize,
     pub down: usize,
     pub degraded: usize,
+    pub at_risk: usize,
+    /// Business services above at-risk CIs: (id, name, own state, at-risk CIs below).
+    pub services_at_risk: Vec<(String, String, String, u32)>,
     pub truncated: bool,
     pub paths_truncated: bool,
     pub retired_left_out: usize,
@@ -269,6 +272,7 @@ fn mark_of(state: &str, cause: &str, class: &str) -> Mark {
         (_, "business_service", "down") => Mark::ServiceDown,
         (_, "business_service", _) => Mark::ServiceDegraded,
         (_, _, "down") => Mark::Down,
+        (_, _, "at_risk") => Mark::AtRisk,
         _ => Mark::Degraded,
     }
 }
@@ -312,7 +316,7 @@ pub fn impact_svg(report: &ImpactReport, title: &str) -> (Option<String>, Option
             })
         })
         .collect();
-    let all = report.down + report.degraded;
+    let all = report.down + report.degraded + report.at_risk;
     let note = (shown.len() < report.affected.len() || report.truncated).then(|| {
         format!(
             "The graph was cut: it shows the nearest {} of {all} affected CIs; the table lists {}.",
@@ -321,9 +325,10 @@ pub fn impact_svg(report: &ImpactReport, title: &str) -> (Option<String>, Option
         )
     });
     let desc = format!(
-        "{} CIs down and {} degraded; {} business services hit. Arrows go from a CI to those its failure takes with it.",
+        "{} CIs down, {} degraded and {} at risk; {} business services hit. Arrows go from a CI to those its failure takes with it.",
         report.down,
         report.degraded,
+        report.at_risk,
         report.business_services.len()
     );
     match graph_svg::render(title, &desc, &nodes, &edges) {
@@ -412,6 +417,19 @@ async fn analyse(
         rows_total: report.affected.len(),
         down: report.down,
         degraded: report.degraded,
+        at_risk: report.at_risk,
+        services_at_risk: report
+            .services_at_risk
+            .iter()
+            .map(|s| {
+                (
+                    s.id.clone(),
+                    s.name.clone().unwrap_or_else(|| s.id.clone()),
+                    s.state.clone(),
+                    s.at_risk_below,
+                )
+            })
+            .collect(),
         truncated: report.truncated,
         paths_truncated: report.paths_truncated,
         retired_left_out: report.retired_left_out,
