@@ -659,6 +659,39 @@ impl GraphIndex {
         true
     }
 
+    /// How many occurrences of (src, dst, kind) the index holds (0 when absent).
+    pub fn multiplicity(&self, src: &str, dst: &str, kind: RelKind) -> u32 {
+        let (Some(s), Some(d)) = (self.node_id(src), self.node_id(dst)) else {
+            return 0;
+        };
+        let k = kind as u8;
+        if let Some(i) = self.base.find_fwd(s, d, k) {
+            return self.base.fwd_mult[i];
+        }
+        self.overlay
+            .get(s)
+            .and_then(|a| a.out.iter().find(|e| e.0 == d && e.1 == k))
+            .map_or(0, |e| e.2)
+    }
+
+    /// Sets the occurrences of (src, dst, kind) to `n` (what storage holds for it), adding or
+    /// removing as needed. Idempotent: another server's write is applied by reading storage's
+    /// count for the triple, whoever made it and however often it is seen.
+    pub fn set_edge_count(&mut self, src: &str, dst: &str, kind: RelKind, n: u32) {
+        if src == dst {
+            return;
+        }
+        let mut have = self.multiplicity(src, dst, kind);
+        while have < n {
+            self.add_edge(src, dst, kind);
+            have += 1;
+        }
+        while have > n {
+            self.remove_edge(src, dst, kind);
+            have -= 1;
+        }
+    }
+
     /// Removes one occurrence; returns true when the triple disappeared. False if absent.
     pub fn remove_edge(&mut self, src: &str, dst: &str, kind: RelKind) -> bool {
         let (Some(s), Some(d)) = (self.node_id(src), self.node_id(dst)) else {
@@ -1205,6 +1238,22 @@ mod tests {
                                 None => false,
                             };
                             assert_eq!(gone, expect);
+                        }
+                        8 if rng.below(3) == 0 => {
+                            // What following another server's writes does: storage's count.
+                            let n = rng.below(3) as u32;
+                            g.set_edge_count(&a, &b, kind, n);
+                            if a != b {
+                                let k = (a.clone(), b.clone(), kind);
+                                if n == 0 {
+                                    model.remove(&k);
+                                } else {
+                                    model.insert(k, n);
+                                    attrs.entry(a.clone()).or_default();
+                                    attrs.entry(b.clone()).or_default();
+                                }
+                                assert_eq!(g.multiplicity(&a, &b, kind), n);
+                            }
                         }
                         8 => {
                             let at = NodeAttrs {

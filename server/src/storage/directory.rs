@@ -47,14 +47,14 @@ pub struct GraphNodeRow {
     pub core: Option<bool>,
 }
 
+/// The projection of a CI [`DirectoryRow`] is read with.
+pub(super) const DIRECTORY_FIELDS: &str = "SELECT record::id(id) AS key, class, name, keys.fqdn AS fqdn, keys.hardware_uuid AS uuid, addresses, chassis_ids, serial, sections.network AS network, sections.virtualization AS virtualization, sections.device.interfaces AS interfaces, service, agent";
+
 impl Store {
     /// What relationship discovery's directory needs of every CI.
     pub async fn directory_rows(&self) -> Result<Vec<DirectoryRow>, StorageError> {
-        self.query_rows(
-            "SELECT record::id(id) AS key, class, name, keys.fqdn AS fqdn, keys.hardware_uuid AS uuid, addresses, chassis_ids, serial, sections.network AS network, sections.virtualization AS virtualization, sections.device.interfaces AS interfaces, service, agent FROM ci",
-            Value::Null,
-        )
-        .await
+        self.query_rows(&format!("{DIRECTORY_FIELDS} FROM ci"), Value::Null)
+            .await
     }
 
     /// What the graph index needs of every CI.
