@@ -47,6 +47,44 @@ pub struct Config {
     /// The web UI.
     #[serde(default)]
     pub web: WebConfig,
+    /// Several instances on one remote database.
+    #[serde(default)]
+    pub cluster: ClusterConfig,
+}
+
+/// Several server instances on one remote database (behind a load balancer). On an embedded
+/// database, which one process opens, none of it runs.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ClusterConfig {
+    /// This instance's name in `/healthz`, leases and locks; empty: host name and port.
+    #[serde(default)]
+    pub instance: String,
+    /// How often the change feed of the other instances' writes is read, in milliseconds.
+    #[serde(default = "default_follow_ms")]
+    pub follow_ms: u64,
+    /// How long a background job's lease lasts without renewal: the holder renews it at
+    /// every run, and another instance takes the job over this long after the holder went.
+    #[serde(default = "default_lease_secs")]
+    pub lease_secs: u64,
+}
+
+impl Default for ClusterConfig {
+    fn default() -> Self {
+        Self {
+            instance: String::new(),
+            follow_ms: default_follow_ms(),
+            lease_secs: default_lease_secs(),
+        }
+    }
+}
+
+fn default_follow_ms() -> u64 {
+    500
+}
+
+fn default_lease_secs() -> u64 {
+    120
 }
 
 /// The HTTP server's defences: slow or stuck clients, floods, one credential hogging it.
@@ -656,6 +694,19 @@ impl Config {
 
     /// Checks values serde cannot.
     pub fn validate(&self) -> Result<(), ConfigError> {
+        let name = &self.cluster.instance;
+        if name.len() > 100
+            || !name
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || "-_.:".contains(c))
+        {
+            return Err(ConfigError::Invalid {
+                field: "cluster.instance",
+                reason: format!(
+                    "expected at most 100 letters, digits, '-', '_', '.' or ':', not {name:?}"
+                ),
+            });
+        }
         if !self.tls.enabled && !self.listen.ip().is_loopback() {
             return Err(ConfigError::Invalid {
                 field: "tls.enabled",
@@ -858,6 +909,8 @@ impl Config {
                 3650,
             ),
             ("auth.cache_ttl_secs", self.auth.cache_ttl_secs, 1, 3600),
+            ("cluster.follow_ms", self.cluster.follow_ms, 50, 60_000),
+            ("cluster.lease_secs", self.cluster.lease_secs, 5, 86_400),
             (
                 "web.session_ttl_secs",
                 self.web.session_ttl_secs,

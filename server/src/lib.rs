@@ -47,6 +47,7 @@ pub mod bucket;
 pub mod capacity;
 pub mod changes;
 pub mod cli;
+pub mod cluster;
 pub mod config;
 pub mod domain;
 pub mod error;
@@ -104,6 +105,8 @@ pub struct AppState {
     pub capacity: Capacity,
     /// Per-credential request rates.
     pub rate: http::limits::RateLimit,
+    /// Several instances on one database: following their writes, background-job leases.
+    pub cluster: Arc<cluster::Cluster>,
 }
 
 impl AppState {
@@ -112,6 +115,16 @@ impl AppState {
     pub async fn new(config: Config, store: Store) -> Result<Arc<Self>, storage::StorageError> {
         let config = Arc::new(config);
         let telemetry = Arc::new(Telemetry::default());
+        // Several instances may share a remote database: the feed of their writes is read
+        // from here on, so what is written while the index loads is not missed.
+        let cursor = if store.is_remote() {
+            store.enable_cluster_feed().await?;
+            store
+                .feed_position(&cluster::instance_name(&config))
+                .await?
+        } else {
+            0
+        };
         let relationships = Arc::new(
             Relationships::load(
                 store.clone(),
@@ -155,12 +168,22 @@ impl AppState {
             telemetry.clone(),
             &config.auth,
         ));
+        let cluster = Arc::new(cluster::Cluster::new(
+            store.clone(),
+            &config,
+            cursor,
+            relationships.clone(),
+            access.clone(),
+            ingest.clone(),
+            telemetry.clone(),
+        ));
         Ok(Arc::new(Self {
             rate: http::limits::RateLimit::new(
                 config.http.rate_per_credential,
                 config.http.rate_burst,
             ),
             capacity: Capacity::new(store.clone(), config.clone(), metrics.clone()),
+            cluster,
             metrics,
             availability,
             access: access.clone(),
@@ -226,11 +249,20 @@ pub async fn serve(
         let state = state.clone();
         let every = Duration::from_secs(config.relationships.sweep_secs);
         tokio::spawn(async move {
-            let mut tick = tokio::time::interval(every);
+            let mut tick = tokio::time::interval(state.cluster.tick(every));
             loop {
                 tick.tick().await;
-                if let Err(e) = state.relationships.sweep().await {
-                    tracing::warn!(error = %e, "stale relationship sweep failed; will retry");
+                // Once per period in the cluster: on the instance holding the job's lease.
+                if !state.cluster.should_run("sweep", every).await {
+                    continue;
+                }
+                match state.relationships.sweep().await {
+                    Ok(n) => {
+                        state.telemetry.stale_marked.inc_by(n as u64);
+                    }
+                    Err(e) => {
+                        tracing::warn!(error = %e, "stale relationship sweep failed; will retry");
+                    }
                 }
             }
         })
@@ -239,9 +271,12 @@ pub async fn serve(
         let state = state.clone();
         let every = Duration::from_secs(config.metrics.compact_secs);
         tokio::spawn(async move {
-            let mut tick = tokio::time::interval(every);
+            let mut tick = tokio::time::interval(state.cluster.tick(every));
             loop {
                 tick.tick().await;
+                if !state.cluster.should_run("compaction", every).await {
+                    continue;
+                }
                 let now = chrono::Utc::now().timestamp();
                 match state.metrics.compact(now).await {
                     Ok(s) => {
@@ -278,6 +313,24 @@ pub async fn serve(
                 let now = chrono::Utc::now().timestamp();
                 if let Err(e) = state.availability.alive(&run, started, now).await {
                     tracing::warn!(error = %e, "cannot record that the server is alive; will retry");
+                }
+            }
+        })
+    };
+    let follower = {
+        let state = state.clone();
+        let every = Duration::from_millis(config.cluster.follow_ms);
+        tokio::spawn(async move {
+            if !state.cluster.is_shared() {
+                return;
+            }
+            let mut tick = tokio::time::interval(every);
+            tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+            loop {
+                tick.tick().await;
+                if let Err(e) = state.cluster.follow().await {
+                    state.telemetry.cluster_follow_failures.inc();
+                    tracing::warn!(error = %e, "cannot follow the other instances' writes; will retry");
                 }
             }
         })
@@ -323,9 +376,11 @@ pub async fn serve(
             .await?;
     }
     flusher.abort();
+    follower.abort();
     sweeper.abort();
     compactor.abort();
     heart.abort();
+    state.cluster.release_leases().await;
     state.ingest.flush_last_seen().await;
     tracing::info!("stopped");
     Ok(())

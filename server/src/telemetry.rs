@@ -35,6 +35,13 @@ pub struct Telemetry {
     pub metric_samples_skipped: Counter,
     pub compactions: Counter,
     pub compaction_failures: Counter,
+    /// Other instances' changes applied from the feed.
+    pub cluster_events: Counter,
+    /// Seconds from a change's write to its application here (the newest of each page).
+    pub cluster_lag_seconds: Histogram,
+    pub cluster_follow_failures: Counter,
+    /// Discovered relationships this instance's sweeps marked stale.
+    pub stale_marked: Counter,
     records: Family<KindLabel, Gauge>,
 }
 
@@ -115,6 +122,30 @@ impl Default for Telemetry {
             "Compaction passes that failed (retried at the next pass)",
             compaction_failures.clone(),
         );
+        let cluster_events = Counter::default();
+        registry.register(
+            "cluster_events",
+            "Changes read from the change feed of the instances sharing the database",
+            cluster_events.clone(),
+        );
+        let cluster_lag_seconds = Histogram::new(exponential_buckets(0.01, 2.0, 12));
+        registry.register(
+            "cluster_lag_seconds",
+            "Time from a change's write (by any instance) to its application here",
+            cluster_lag_seconds.clone(),
+        );
+        let cluster_follow_failures = Counter::default();
+        registry.register(
+            "cluster_follow_failures",
+            "Reads of the change feed that failed (retried)",
+            cluster_follow_failures.clone(),
+        );
+        let stale_marked = Counter::default();
+        registry.register(
+            "relationships_marked_stale",
+            "Discovered relationships this instance's sweeps marked stale",
+            stale_marked.clone(),
+        );
         let records = Family::<KindLabel, Gauge>::default();
         registry.register("records", "Stored records by kind", records.clone());
         Self {
@@ -131,6 +162,10 @@ impl Default for Telemetry {
             metric_samples_skipped,
             compactions,
             compaction_failures,
+            cluster_events,
+            cluster_lag_seconds,
+            cluster_follow_failures,
+            stale_marked,
             records,
         }
     }

@@ -203,6 +203,55 @@ impl Server {
         Some(ticks / 100.0)
     }
 
+    /// Another instance of this server on the same (remote) database, as an operator makes
+    /// one: a copy of the configuration and certificates in a data directory of its own, on
+    /// its own port, named `instance` (`cluster.instance`). Started and healthy.
+    pub fn replica(&self, instance: &str) -> anyhow::Result<Server> {
+        let dir = tempfile::tempdir()?;
+        let port = free_port();
+        let data = dir.path().join("data");
+        std::fs::create_dir_all(&data)?;
+        copy_tree(&self.dir.path().join("data/tls"), &data.join("tls"))?;
+        let text = std::fs::read_to_string(&self.init.config)?;
+        let mut named = false;
+        let mut out = String::new();
+        for line in text.lines() {
+            let l = if line.starts_with("listen = ") {
+                format!("listen = \"127.0.0.1:{port}\"")
+            } else if line.starts_with("data_dir = ") {
+                format!("data_dir = \"{}\"", data.display())
+            } else if line.starts_with("instance = ") {
+                named = true;
+                format!("instance = \"{instance}\"")
+            } else {
+                line.to_string()
+            };
+            out.push_str(&l);
+            out.push('\n');
+        }
+        if !named {
+            out.push_str(&format!("\n[cluster]\ninstance = \"{instance}\"\n"));
+        }
+        let config = data.join("server.toml");
+        std::fs::write(&config, out)?;
+        let mut init = self.init.clone();
+        init.config = config;
+        init.ca_cert = data.join("tls/ca.pem");
+        init.url = format!("https://127.0.0.1:{port}");
+        let log = dir.path().join("server.log");
+        let mut s = Self {
+            dir,
+            init,
+            port,
+            child: None,
+            log,
+            starts: 0,
+            env: self.env.clone(),
+        };
+        s.resume()?;
+        Ok(s)
+    }
+
     /// Appends `toml` to the server's config file and restarts it.
     pub fn configure(&mut self, toml: &str) -> anyhow::Result<()> {
         self.stop()?;

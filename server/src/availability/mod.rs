@@ -88,8 +88,8 @@ pub struct Availability {
     locks: crate::locks::KeyedLocks,
     /// The signals of recently written CIs, as stored: ingest merges into them without a
     /// read. Written through (only after a successful write), so it never holds what storage
-    /// does not. Another server instance writing the same CI would make it stale: one
-    /// agent reports for a CI, through one connection at a time.
+    /// does not. Kept only on an embedded database: another server instance writing the same
+    /// CI would make it stale.
     cache: Mutex<HashMap<String, Vec<SignalRecord>>>,
 }
 
@@ -199,8 +199,13 @@ impl Availability {
         Ok(prepared)
     }
 
-    /// The prepared signals were written: they become what the cache holds.
+    /// The prepared signals were written: they become what the cache holds. On a remote
+    /// database, which other instances write too, nothing is cached: each batch reads the
+    /// signals it merges into.
     pub fn committed(&self, p: Prepared) {
+        if self.store.is_remote() {
+            return;
+        }
         let mut cache = self.cache.lock().unwrap_or_else(|e| e.into_inner());
         if cache.len() > MAX_CACHED {
             cache.clear();

@@ -19,10 +19,18 @@ pub fn router() -> Router<Arc<AppState>> {
         .route("/api/v1/openapi.json", get(openapi))
 }
 
-/// Liveness and storage reachability; no credential needed.
+/// Liveness and storage reachability, this instance's name and the background jobs whose
+/// lease it holds; no credential needed.
 async fn healthz(State(state): State<Arc<AppState>>) -> impl IntoResponse {
     match state.inventory.ping().await {
-        Ok(()) => (StatusCode::OK, Json(serde_json::json!({"status": "ok"}))),
+        Ok(()) => (
+            StatusCode::OK,
+            Json(serde_json::json!({
+                "status": "ok",
+                "instance": state.cluster.instance(),
+                "leases": state.cluster.leases(),
+            })),
+        ),
         Err(e) => {
             tracing::error!(error = %e, "health check: storage unreachable");
             (

@@ -35,9 +35,14 @@ pub(super) struct Catalog {
 impl Catalog {
     /// Loads the package catalogue from storage.
     pub(super) async fn warm(&self, store: &Store) -> Result<(), StorageError> {
-        let all = store.all_packages().await?;
+        self.add(store.all_packages().await?);
+        Ok(())
+    }
+
+    /// Adds stored packages.
+    pub(super) fn add(&self, records: Vec<crate::storage::PackageRecord>) {
         let mut cat = self.packages.write().unwrap_or_else(|e| e.into_inner());
-        for p in all {
+        for p in records {
             cat.insert(
                 p.key,
                 Package {
@@ -48,7 +53,6 @@ impl Catalog {
                 },
             );
         }
-        Ok(())
     }
 
     /// The packages behind these keys (from the in-memory catalogue).

@@ -159,7 +159,7 @@ impl Ingestor {
 
         // Held to the end: polls of one device are identified and written one at a time, so
         // two pollers (or two addresses of one device) cannot both create it.
-        let _reserved = self.reservations.reserve_device(&poll.keys).await;
+        let _reserved = self.reservations.reserve_device(&poll.keys).await?;
         let target_key = format!("{agent}|{}", poll.address);
         let cached = lock_or_recover(&self.device_targets)
             .get(&target_key)

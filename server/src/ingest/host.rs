@@ -171,7 +171,7 @@ impl Ingestor {
                     )
                 })?;
                 let keys = HostKeys::from_inventory(identity, report.inventory.network.as_deref());
-                let guard = self.reservations.reserve_host(&keys).await;
+                let guard = self.reservations.reserve_host(&keys).await?;
                 let candidates = store.host_candidates(&keys).await?;
                 // Only a strong key moves another agent's CI; weak ones only flag it.
                 let (found, suspects) = identify_host_for(agent, &keys, &candidates);

@@ -146,6 +146,7 @@ impl Ingestor {
     ) -> Result<Self, StorageError> {
         let catalog = catalog::Catalog::default();
         catalog.warm(&store).await?;
+        let reservations = reservations::Reservations::new(&store);
         Ok(Self {
             store,
             limits,
@@ -153,7 +154,7 @@ impl Ingestor {
             telemetry,
             views: Mutex::default(),
             locks: crate::locks::KeyedLocks::new(100_000),
-            reservations: reservations::Reservations::default(),
+            reservations,
             catalog,
             presence: presence::Presence::default(),
             device_targets: Mutex::default(),
@@ -226,6 +227,25 @@ impl Ingestor {
     /// Forgets cached state of an agent (credential revoked).
     pub fn forget(&self, agent: &str) {
         lock_or_recover(&self.views).remove(agent);
+    }
+
+    /// Forgets what is cached about these CIs (another instance changed them): the views of
+    /// the agents reporting for them, and device identifications that lead to them.
+    pub fn forget_cis(&self, keys: &[String]) {
+        let keys: std::collections::HashSet<&str> = keys.iter().map(String::as_str).collect();
+        lock_or_recover(&self.views)
+            .retain(|_, v| !v.ci.as_deref().is_some_and(|c| keys.contains(c)));
+        lock_or_recover(&self.device_targets).retain(|_, t| !keys.contains(t.ci()));
+    }
+
+    /// Adds packages another instance stored to the catalogue.
+    pub async fn follow_packages(&self, keys: &[String]) -> Result<(), StorageError> {
+        if keys.is_empty() {
+            return Ok(());
+        }
+        let found = self.store.packages_by_keys(keys).await?;
+        self.catalog.add(found);
+        Ok(())
     }
 
     /// Records how many reports `agent`'s spool has dropped, ever (as it says with each

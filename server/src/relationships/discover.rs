@@ -95,7 +95,7 @@ pub(super) async fn load_directory(store: &Store) -> Result<Directory, StorageEr
     Ok(dir)
 }
 
-fn load_row(
+pub(super) fn load_row(
     dir: &mut Directory,
     services: &mut HashMap<String, Vec<ServiceFacts>>,
     r: DirectoryRow,

@@ -20,6 +20,7 @@
 pub use crate::storage::RelationshipRecord;
 
 pub mod discover;
+mod follow;
 pub mod import;
 pub mod manual;
 

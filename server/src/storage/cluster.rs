@@ -212,16 +212,51 @@ impl Store {
         match self.run(sql, vars).await {
             Ok(mut res) => {
                 // The `RETURN`: the only statement whose result is a boolean.
-                for i in (0..res.num_statements()).rev() {
-                    if let Ok(Some(free)) = res.take::<Option<bool>>(i) {
-                        return Ok(free);
+                let mut found = false;
+                for i in 0..res.num_statements() {
+                    if let Ok(Some(Value::Bool(b))) = res.take::<Option<Value>>(i) {
+                        found = b;
                     }
                 }
-                Ok(false)
+                Ok(found)
             }
             Err(StorageError::Db(e)) if super::is_conflict(&e) => Ok(false),
             Err(e) => Err(e),
         }
+    }
+
+    /// Gives up every lease `holder` has (an instance stopping), so other instances take the
+    /// jobs over at their next run instead of when the leases lapse. Every one, including
+    /// a lease taken by a request still in flight when the job was stopped.
+    pub async fn release_leases(&self, holder: &str) -> Result<(), StorageError> {
+        self.run_write(
+            "UPDATE lease SET until = time::now() - 1s WHERE holder = $holder;",
+            json!({ "holder": holder }),
+        )
+        .await
+    }
+
+    /// Whether the job of lease `name` last ran at least `period_secs` ago (or never), as its
+    /// holders recorded with [`Store::mark_lease_run`]: a new holder carries on the
+    /// schedule instead of running the job again at once.
+    pub async fn lease_due(&self, name: &str, period_secs: u64) -> Result<bool, StorageError> {
+        let rows: Vec<Option<bool>> = self
+            .query_rows(
+                "SELECT VALUE last_run == NONE OR last_run <= time::now() - <duration>$period
+                 FROM ONLY type::record('lease', $name)",
+                json!({ "name": name, "period": format!("{period_secs}s") }),
+            )
+            .await?;
+        Ok(rows.into_iter().flatten().next().unwrap_or(true))
+    }
+
+    /// Records that `holder` ran the job of lease `name` now.
+    pub async fn mark_lease_run(&self, name: &str, holder: &str) -> Result<(), StorageError> {
+        self.run_write(
+            "UPDATE type::record('lease', $name) SET last_run = time::now() WHERE holder = $holder;",
+            json!({ "name": name, "holder": holder }),
+        )
+        .await
     }
 
     /// The holder of lease `name` while it is valid.

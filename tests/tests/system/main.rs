@@ -8,6 +8,7 @@
 
 mod attack;
 mod browser;
+mod cluster;
 mod common;
 
 mod credentials;

@@ -156,6 +156,16 @@ impl Directory {
         }
     }
 
+    /// The hosts whose services include the service CI `key` (one, unless the directory is
+    /// out of date).
+    pub fn hosts_of_service(&self, key: &str) -> Vec<String> {
+        self.services
+            .iter()
+            .filter(|(_, list)| list.iter().any(|s| s.key == key))
+            .map(|(host, _)| host.clone())
+            .collect()
+    }
+
     pub fn services_of(&self, host: &str) -> &[ServiceFacts] {
         self.services.get(host).map(Vec::as_slice).unwrap_or(&[])
     }

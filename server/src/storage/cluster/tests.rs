@@ -111,6 +111,34 @@ async fn a_lease_has_one_holder_until_it_expires() {
     assert_eq!(s.lease_holder("sweep").await.expect("holder"), None);
     assert!(s.try_lease("sweep", "b", 60).await.expect("take over"));
     assert!(!s.try_lease("sweep", "a", 60).await.expect("lost"));
+    // Given up by its holder (an instance stopping): free at once; not by another.
+    s.release_leases("a").await.expect("not a's");
+    assert_eq!(
+        s.lease_holder("sweep").await.expect("holder").as_deref(),
+        Some("b")
+    );
+    s.release_leases("b").await.expect("release");
+    assert!(s.try_lease("sweep", "c", 60).await.expect("free"));
+    assert!(s.try_lease("compaction", "c", 60).await.expect("free too"));
+}
+
+#[tokio::test]
+async fn a_job_is_due_once_per_period_whoever_holds_its_lease() {
+    let s = store().await;
+    assert!(s.try_lease("sweep", "a", 60).await.expect("lease"));
+    assert!(s.lease_due("sweep", 3600).await.expect("due"), "never ran");
+    s.mark_lease_run("sweep", "a").await.expect("ran");
+    assert!(!s.lease_due("sweep", 3600).await.expect("due"));
+    assert!(s.lease_due("sweep", 0).await.expect("due"));
+    // Another holder carries on the schedule.
+    s.release_leases("a").await.expect("release");
+    assert!(s.try_lease("sweep", "b", 60).await.expect("lease"));
+    assert!(!s.lease_due("sweep", 3600).await.expect("due"), "a ran it");
+    s.mark_lease_run("sweep", "b").await.expect("ran");
+    s.mark_lease_run("sweep", "a")
+        .await
+        .expect("not a's to mark");
+    assert!(!s.lease_due("sweep", 3600).await.expect("due"));
 }
 
 #[tokio::test]
