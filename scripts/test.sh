@@ -19,6 +19,9 @@ command -v curl >/dev/null || missing+=(curl)
 # (tests/tests/system/browser.rs), which fail rather than skip without them.
 command -v chromium >/dev/null || missing+=(chromium)
 command -v chromedriver >/dev/null || missing+=(chromium-driver)
+# HAProxy, the TCP load balancer of the reference cluster (packaging/cluster/haproxy.cfg),
+# in front of three server instances in tests/tests/system/cluster.rs.
+command -v haproxy >/dev/null || [ -x /usr/sbin/haproxy ] || missing+=(haproxy)
 if [ ${#missing[@]} -gt 0 ]; then
   echo "installing: ${missing[*]}"
   export DEBIAN_FRONTEND=noninteractive

@@ -252,6 +252,20 @@ impl Server {
         Ok(s)
     }
 
+    /// A handle on this server's API reached through `port` (a load balancer in front of
+    /// it): same CA and tokens, no process of its own.
+    pub fn replica_view(&self, port: u16) -> Server {
+        Server {
+            dir: tempfile::tempdir().expect("dir"),
+            init: self.init.clone(),
+            port,
+            child: None,
+            log: self.log.clone(),
+            starts: 0,
+            env: self.env.clone(),
+        }
+    }
+
     /// Appends `toml` to the server's config file and restarts it.
     pub fn configure(&mut self, toml: &str) -> anyhow::Result<()> {
         self.stop()?;

@@ -318,3 +318,144 @@ fn three_instances_on_one_database_agree_within_the_bound_and_survive_losing_one
     })
     .expect("another instance took the sweep over");
 }
+
+/// HAProxy with the shipped configuration (packaging/cluster/haproxy.cfg), its addresses
+/// pointed at the given instances, listening on a free loopback port.
+struct Balancer {
+    port: u16,
+    child: std::process::Child,
+    _dir: tempfile::TempDir,
+}
+
+impl Balancer {
+    fn start(backends: &[&Server]) -> Balancer {
+        let shipped = std::fs::read_to_string(
+            Path::new(env!("CARGO_MANIFEST_DIR")).join("../packaging/cluster/haproxy.cfg"),
+        )
+        .expect("packaging/cluster/haproxy.cfg");
+        let port = cmdb_tests::free_port();
+        let mut servers = backends.iter();
+        let cfg: String = shipped
+            .lines()
+            .map(|l| {
+                if l.trim_start().starts_with("bind ") {
+                    format!("    bind 127.0.0.1:{port}")
+                } else if l.trim_start().starts_with("server ") {
+                    let name = l.split_whitespace().nth(1).expect("server name");
+                    let s = servers.next().expect("one instance per server line");
+                    format!("    server {name} 127.0.0.1:{}", s.port)
+                } else {
+                    l.to_string()
+                }
+            })
+            .collect::<Vec<_>>()
+            .join("\n");
+        assert!(servers.next().is_none(), "one server line per instance");
+        let dir = tempfile::tempdir().expect("dir");
+        let path = dir.path().join("haproxy.cfg");
+        std::fs::write(&path, cfg + "\n").expect("write");
+        let bin = ["/usr/sbin/haproxy", "haproxy"]
+            .into_iter()
+            .find(|b| {
+                std::process::Command::new(b)
+                    .arg("-v")
+                    .output()
+                    .is_ok_and(|o| o.status.success())
+            })
+            .expect("haproxy (Debian package haproxy; scripts/test.sh installs it)");
+        let check = std::process::Command::new(bin)
+            .arg("-c")
+            .arg("-f")
+            .arg(&path)
+            .output()
+            .expect("haproxy -c");
+        assert!(
+            check.status.success(),
+            "the shipped haproxy.cfg is valid: {}",
+            String::from_utf8_lossy(&check.stderr)
+        );
+        let child = std::process::Command::new(bin)
+            .arg("-db")
+            .arg("-f")
+            .arg(&path)
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .expect("haproxy");
+        wait_for(Duration::from_secs(20), || {
+            std::net::TcpStream::connect(("127.0.0.1", port))
+                .ok()
+                .map(|_| ())
+        })
+        .expect("haproxy listening");
+        Balancer {
+            port,
+            child,
+            _dir: dir,
+        }
+    }
+}
+
+impl Drop for Balancer {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn reports_received(server: &Server) -> f64 {
+    let (_, text) = server.get("/metrics").expect("metrics");
+    text.as_str()
+        .unwrap_or_default()
+        .lines()
+        .filter(|l| l.starts_with("cmdb_reports_total{"))
+        .filter_map(|l| l.split_whitespace().last())
+        .filter_map(|v| v.parse::<f64>().ok())
+        .sum()
+}
+
+#[test]
+fn an_agent_behind_the_shipped_load_balancer_reports_to_every_instance_and_survives_losing_one() {
+    let surreal = Surreal::start().expect("surreal");
+    let mut a = Server::start_with(
+        &["--engine", &surreal.ws_url(), "--storage-user", "root"],
+        &[("CMDB_SURREAL_PASSWORD", SURREAL_PASSWORD)],
+    )
+    .expect("instance a");
+    a.configure("[cluster]\ninstance = \"a\"\n").expect("name");
+    let b = a.replica("b").expect("instance b");
+    let c = a.replica("c").expect("instance c");
+    let lb = Balancer::start(&[&a, &b, &c]);
+    // The agent knows only the balancer (the certificate names localhost).
+    let through = a.replica_view(lb.port);
+    let agent = Agent::new(Path::new("/"), 300).expect("agent");
+    agent.enroll(&through).expect("enroll through the balancer");
+    // Every delivery opens a new connection: round robin spreads them over the instances.
+    for _ in 0..6 {
+        agent.run_once().expect("deliver through the balancer");
+    }
+    let counts: Vec<f64> = [&a, &b, &c].iter().map(|s| reports_received(s)).collect();
+    assert!(
+        counts.iter().filter(|n| **n > 0.0).count() >= 2,
+        "reports reached several instances: {counts:?}"
+    );
+    let host = a.only_host().expect("one host CI");
+    // One instance dies: the balancer's health check takes it out, deliveries go on, and
+    // everything acknowledged is there.
+    let mut b = b;
+    b.kill9().expect("kill b");
+    for _ in 0..4 {
+        agent.run_once().expect("deliver with one instance gone");
+    }
+    for s in [&a, &c] {
+        assert_eq!(s.only_host().expect("host"), host);
+    }
+    let (status, h) = through
+        .get("/healthz")
+        .expect("healthz through the balancer");
+    assert_eq!(status, 200, "{h}");
+    assert!(
+        ["a", "c"].contains(&h["instance"].as_str().unwrap_or("")),
+        "{h}"
+    );
+}

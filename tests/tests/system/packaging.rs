@@ -113,3 +113,57 @@ fn postinst_scripts_write_under_umask_077_and_put_no_secret_on_a_command_line() 
         "agent.toml shows no --token"
     );
 }
+
+/// The reference cluster's files name what the binary and its configuration have: the flags
+/// the compose file passes to `cmdb-server init`, the configuration path the image starts
+/// with, and the certificate files a Kubernetes pod mounts. (HAProxy's configuration is run
+/// for real in tests/tests/system/cluster.rs.)
+#[test]
+fn the_reference_cluster_files_match_the_binary() {
+    let dir = root().join("packaging/cluster");
+    let compose = std::fs::read_to_string(dir.join("compose.yaml")).expect("compose.yaml");
+    let help = std::process::Command::new(cmdb_tests::bin("cmdb-server"))
+        .args(["init", "--help"])
+        .output()
+        .expect("init --help");
+    let help = String::from_utf8_lossy(&help.stdout).to_string();
+    let init_line = compose
+        .lines()
+        .skip_while(|l| !l.contains("cmdb-server init"))
+        .take_while(|l| !l.contains("chown"))
+        .collect::<Vec<_>>()
+        .join(" ");
+    let flags: Vec<&str> = init_line
+        .split_whitespace()
+        .filter(|w| w.starts_with("--"))
+        .collect();
+    assert!(flags.len() >= 5, "{init_line}");
+    for f in flags {
+        assert!(help.contains(f), "cmdb-server init has no {f}");
+    }
+    assert!(init_line.contains("--data-dir /etc/cmdb-server/data"));
+    let docker = std::fs::read_to_string(dir.join("Dockerfile")).expect("Dockerfile");
+    assert!(docker.contains("\"/etc/cmdb-server/data/server.toml\""));
+    // Every instance reaches its own SurrealDB node on loopback (ws:// goes nowhere else).
+    assert!(compose.contains("--engine ws://127.0.0.1:8000"));
+    assert_eq!(compose.matches("--bind, \"127.0.0.1:8000\"").count(), 1);
+    let k8s = std::fs::read_to_string(dir.join("k8s.yaml")).expect("k8s.yaml");
+    for file in [
+        "tls/server.pem",
+        "tls/server.key",
+        "tls/ca.pem",
+        "server.toml",
+    ] {
+        assert!(k8s.contains(&format!("path: {file}")), "{file}");
+    }
+    assert!(!k8s.contains("ca.key}"), "the CA key stays off the cluster");
+    let haproxy = std::fs::read_to_string(dir.join("haproxy.cfg")).expect("haproxy.cfg");
+    assert_eq!(
+        haproxy
+            .lines()
+            .filter(|l| l.trim_start().starts_with("server "))
+            .count(),
+        3
+    );
+    assert!(haproxy.contains("mode tcp"), "TLS passes through");
+}
