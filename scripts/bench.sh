@@ -2,7 +2,8 @@
 # Benchmarks: the agent's CPU time and memory (inventory, then metrics ticks), the server's
 # ingestion throughput and latency under simulated agents, then metric ingest, stored size and
 # the availability and capacity reports (cmdb-bench-series), then the web UI's page times
-# (scripts/bench_ui.sh). Prints the figures the README
+# (scripts/bench_ui.sh), then how fast instances sharing a database see each other's writes
+# (scripts/bench_cluster.sh). Prints the figures the README
 # quotes. Options after the script name go to cmdb-bench (--agents N --concurrency C
 # --heartbeats N); cmdb-bench-series takes its own from SERIES_ARGS.
 set -euo pipefail
@@ -25,3 +26,4 @@ python3 scripts/bench_agent.py "$CARGO_TARGET_DIR/agent/cmdb-agent" "$CARGO_TARG
 # shellcheck disable=SC2086
 "$CARGO_TARGET_DIR/release/cmdb-bench-series" ${SERIES_ARGS:-}
 ./scripts/bench_ui.sh
+./scripts/bench_cluster.sh
