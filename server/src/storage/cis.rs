@@ -856,8 +856,9 @@ impl Store {
         // The name index by name: with a class filter too, SurrealDB 3.3 picks the class
         // index and reads every CI of the class (19 ms against 30,000 VMs, 0.14 ms this way),
         // which made imports by class and name quadratic.
-        let mut sql =
-            String::from("SELECT record::id(id) AS key FROM ci WITH INDEX ci_name WHERE name = $name");
+        let mut sql = String::from(
+            "SELECT record::id(id) AS key FROM ci WITH INDEX ci_name WHERE name = $name",
+        );
         if class.is_some() {
             sql.push_str(" AND class = $class");
         }

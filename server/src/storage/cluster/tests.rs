@@ -223,4 +223,3 @@ async fn edge_counts_and_rows_are_read_for_the_keys_asked() {
     assert_eq!(rows.len(), 1);
     assert_eq!(rows[0].name, "a");
 }
-
