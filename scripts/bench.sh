@@ -20,10 +20,17 @@ cargo build --profile agent -p cmdb-agent </dev/null
 # Built apart, so the load generators' test-support features do not reach the server.
 cargo build --release -p cmdb-server --bin cmdb-server </dev/null
 cargo build --release -p cmdb-tests --bin cmdb-bench --bin cmdb-bench-series </dev/null
-python3 scripts/bench_agent.py "$CARGO_TARGET_DIR/agent/cmdb-agent" "$CARGO_TARGET_DIR/release/cmdb-server"
-"$CARGO_TARGET_DIR/release/cmdb-bench" "$@"
-./scripts/bench_agent_metrics.sh
+# Every benchmark runs even when one misses its target; the script fails at the end if any did.
+missed=()
+run() { "$@" || missed+=("$*"); }
+run python3 scripts/bench_agent.py "$CARGO_TARGET_DIR/agent/cmdb-agent" "$CARGO_TARGET_DIR/release/cmdb-server"
+run "$CARGO_TARGET_DIR/release/cmdb-bench" "$@"
+run ./scripts/bench_agent_metrics.sh
 # shellcheck disable=SC2086
-"$CARGO_TARGET_DIR/release/cmdb-bench-series" ${SERIES_ARGS:-}
-./scripts/bench_ui.sh
-./scripts/bench_cluster.sh
+run "$CARGO_TARGET_DIR/release/cmdb-bench-series" ${SERIES_ARGS:-}
+run ./scripts/bench_ui.sh
+run ./scripts/bench_cluster.sh
+if [ ${#missed[@]} -gt 0 ]; then
+  printf 'missed a target or failed: %s\n' "${missed[@]}" >&2
+  exit 1
+fi

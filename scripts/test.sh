@@ -49,4 +49,6 @@ cargo build --workspace --bins --features cmdb-graph/testing </dev/null
 # Schemathesis over the OpenAPI document against a real server, once per role (short mode,
 # SCHEMATHESIS_SECONDS per role): no 5xx, every status documented, every body as documented.
 scripts/schemathesis.sh </dev/null
+# A small run of each benchmark program, so none rots (targets are checked by the full runs).
+scripts/bench_smoke.sh </dev/null
 exec cargo nextest run --workspace --no-fail-fast </dev/null

@@ -3,11 +3,21 @@
 //!
 //! Each simulated agent enrolls like a real one and pushes zstd-compressed reports built with
 //! the wire types: a host with ~800 packages drawn from a pool shared by the fleet (as on real
-//! estates, most hosts carry the same packages at the same versions). Bodies are prepared
-//! before each phase so the client spends its CPU on TLS and HTTP only; client and server
-//! share this machine's cores, which the figures include.
+//! estates, most hosts carry the same packages at the same versions). Every report opens a
+//! new TCP connection and TLS session, as a real agent reporting every few minutes does (its
+//! client's idle connections are gone by then). Full inventories really differ from the
+//! previous one: filesystem usage moves on every host, and each round a share of the hosts
+//! (`--churn-pct`) upgrades `--upgrades` packages, as a fleet's daily updates do. Bodies are
+//! prepared before each phase so the client spends its CPU on TLS and HTTP only; client and
+//! server share this machine's cores, which the figures include. The load is closed-loop
+//! (`--concurrency` requests in flight): throughput at saturation, latency under it.
 //!
-//! Usage: cmdb-bench [--agents N] [--concurrency C] [--heartbeats N]
+//! Exits non-zero when a target is missed (`--check-targets 1`, the default): full
+//! inventories with real changes ≥ 300/s and unchanged deltas (heartbeats) ≥ 5,000/s, both
+//! at p99 < 250 ms.
+//!
+//! Usage: cmdb-bench [--agents N] [--concurrency C] [--heartbeats N] [--rounds N]
+//!                   [--churn-pct P] [--upgrades N] [--check-targets 0|1]
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -16,11 +26,16 @@ use std::time::Duration;
 use cmdb_shared::hash::{delta, inventory_hashes};
 use cmdb_shared::*;
 use cmdb_tests::Server;
+use cmdb_tests::load::ClientFor;
 
 struct Args {
     agents: usize,
     concurrency: usize,
     heartbeats: usize,
+    rounds: usize,
+    churn_pct: usize,
+    upgrades: usize,
+    check_targets: usize,
 }
 
 fn args() -> anyhow::Result<Args> {
@@ -28,16 +43,54 @@ fn args() -> anyhow::Result<Args> {
         agents: 300,
         concurrency: 64,
         heartbeats: 30_000,
+        rounds: 10,
+        churn_pct: 10,
+        upgrades: 30,
+        check_targets: 1,
     };
     cmdb_tests::load::numeric_args(&mut [
         ("--agents", &mut a.agents),
         ("--concurrency", &mut a.concurrency),
         ("--heartbeats", &mut a.heartbeats),
+        ("--rounds", &mut a.rounds),
+        ("--churn-pct", &mut a.churn_pct),
+        ("--upgrades", &mut a.upgrades),
+        ("--check-targets", &mut a.check_targets),
     ])?;
+    anyhow::ensure!(
+        a.agents > 0 && a.concurrency > 0,
+        "--agents and --concurrency: at least 1"
+    );
+    anyhow::ensure!(a.churn_pct <= 100, "--churn-pct: at most 100");
+    anyhow::ensure!(a.upgrades <= 800, "--upgrades: at most 800");
     Ok(a)
 }
 
-fn inventory(i: usize, memory: u64) -> Inventory {
+/// The fleet's package churn: which hosts upgrade which packages in which round.
+#[derive(Clone, Copy)]
+struct Churn {
+    pct: usize,
+    upgrades: usize,
+}
+
+impl Churn {
+    /// Host `i` upgrades packages in `round`.
+    fn upgrades_in(self, i: usize, round: usize) -> bool {
+        round > 0 && (i * 31 + round * 17) % 100 < self.pct
+    }
+
+    /// The last round up to `round` in which host `i` upgraded package `p`, if any.
+    fn last_upgrade(self, i: usize, p: usize, round: usize) -> Option<usize> {
+        (1..=round).rev().find(|&r| {
+            let first = (i * 13 + r * 29) % 1000;
+            self.upgrades_in(i, r) && (p + 1000 - first) % 1000 < self.upgrades * 5 / 4
+        })
+    }
+}
+
+/// Host `i` as its agent sees it in `round`: filesystem usage moves every round, and the
+/// packages upgraded so far (see [`Churn`]) carry their new versions.
+fn inventory(i: usize, round: usize, churn: Churn) -> Inventory {
     // 800 packages out of a pool of 1,000: every host lacks a different 200, and 5 % of the
     // packages on a host are at a host-specific version.
     let packages: Vec<Package> = (0..1000)
@@ -45,14 +98,18 @@ fn inventory(i: usize, memory: u64) -> Inventory {
         .map(|p| Package {
             manager: "dpkg".into(),
             name: format!("package-{p:04}"),
-            version: if (p * 7 + i).is_multiple_of(20) {
-                format!("2.{p}.{i}-1")
-            } else {
-                format!("1.{}.{}-1+deb12u1", p % 13, p % 7)
+            version: match (
+                churn.last_upgrade(i, p, round),
+                (p * 7 + i).is_multiple_of(20),
+            ) {
+                (Some(r), _) => format!("1.{}.{}-1+deb12u{}", p % 13, p % 7, r + 1),
+                (None, true) => format!("2.{p}.{i}-1"),
+                (None, false) => format!("1.{}.{}-1+deb12u1", p % 13, p % 7),
             },
             architecture: Some(if p % 9 == 0 { "all" } else { "amd64" }.into()),
         })
         .collect();
+    let memory: u64 = 64 << 30;
     let mac = format!(
         "b4:96:91:{:02x}:{:02x}:{:02x}",
         (i >> 16) & 0xff,
@@ -110,7 +167,7 @@ fn inventory(i: usize, memory: u64) -> Inventory {
                     device: format!("/dev/nvme0n1p{}", n + 1),
                     fs_type: "ext4".into(),
                     size_bytes: 100 << 30,
-                    used_bytes: 37 << 30,
+                    used_bytes: (37 << 30) + (round as u64) * 4096 * (n as u64 + 1),
                 })
                 .collect(),
         ),
@@ -185,20 +242,21 @@ struct Phase {
     p50: Duration,
     p99: Duration,
     bytes: usize,
+    /// (reports/s, p99) to reach, when the phase has a target.
+    target: Option<(f64, Duration)>,
 }
 
 async fn run_phase(
     name: &'static str,
-    client: &reqwest::Client,
+    client_for: &ClientFor,
     url: &str,
     jobs: Vec<(String, Vec<u8>)>,
     concurrency: usize,
+    target: Option<(f64, Duration)>,
 ) -> anyhow::Result<Phase> {
+    eprintln!("phase: {name} ({} reports) …", jobs.len());
     let bytes = jobs.iter().map(|j| j.1.len()).sum::<usize>() / jobs.len().max(1);
-    let shared = client.clone();
-    let t =
-        cmdb_tests::load::post_all(Arc::new(move || Ok(shared.clone())), url, jobs, concurrency)
-            .await?;
+    let t = cmdb_tests::load::post_all(client_for.clone(), url, jobs, concurrency).await?;
     Ok(Phase {
         name,
         count: t.count,
@@ -206,11 +264,16 @@ async fn run_phase(
         p50: t.p50,
         p99: t.p99,
         bytes,
+        target,
     })
 }
 
 fn main() -> anyhow::Result<()> {
     let a = args()?;
+    let churn = Churn {
+        pct: a.churn_pct,
+        upgrades: a.upgrades,
+    };
     eprintln!("starting cmdb-server (SurrealKV, TLS) …");
     let mut server = Server::start()?;
     server.configure(cmdb_tests::seed::FLEET_ENROLLS)?;
@@ -218,133 +281,153 @@ fn main() -> anyhow::Result<()> {
         .worker_threads(2)
         .enable_all()
         .build()?;
-    let client = server.client()?;
+    // A new connection and TLS session for every report, as real agents open them.
+    let fresh = server.client_builder()?;
+    let client_for: ClientFor = Arc::new(fresh);
     let url = format!("{}/api/v1/reports", server.url());
     let phases = rt.block_on(async {
         eprintln!("enrolling {} simulated agents …", a.agents);
         let names: Vec<String> = (0..a.agents).map(|i| format!("bench-{i:05}")).collect();
-        let tokens =
-            cmdb_tests::seed::enroll(&client, &server.url(), &server.init.enroll_token, &names)
-                .await?;
-        let mem = |round: u64| (64u64 << 30) + round * 4096;
-        let invs: Vec<Inventory> = (0..a.agents).map(|i| inventory(i, mem(0))).collect();
+        let tokens = cmdb_tests::seed::enroll(
+            &server.client()?,
+            &server.url(),
+            &server.init.enroll_token,
+            &names,
+        )
+        .await?;
         let mut phases = Vec::new();
-
-        let jobs =
-            |round: usize, kind: ReportKind, memory: u64, base: bool| -> Vec<(String, Vec<u8>)> {
-                (0..a.agents)
-                    .map(|i| {
-                        let inv = inventory(i, memory);
-                        let base_hashes =
-                            base.then(|| inventory_hashes(&inventory(i, mem(round as u64 - 1))));
-                        (
-                            tokens[i].clone(),
-                            report(format!("r{round}-{i}"), kind, &inv, base_hashes.as_ref()),
-                        )
-                    })
-                    .collect()
-            };
-        let _ = &invs;
-        eprintln!("phase: first full inventories …");
+        let full = |round: usize| -> Vec<(String, Vec<u8>)> {
+            (0..a.agents)
+                .map(|i| {
+                    let inv = inventory(i, round, churn);
+                    let id = format!("f{round}-{i}");
+                    (tokens[i].clone(), report(id, ReportKind::Full, &inv, None))
+                })
+                .collect()
+        };
         phases.push(
             run_phase(
                 "full inventory, new host (CI created)",
-                &client,
+                &client_for,
                 &url,
-                jobs(1, ReportKind::Full, mem(0), false),
+                full(0),
                 a.concurrency,
+                None,
             )
             .await?,
         );
-        eprintln!("phase: repeated full inventories …");
         let mut all = Vec::new();
-        for round in 2..12 {
-            all.extend(jobs(round, ReportKind::Full, mem(0), false));
+        for round in 1..=a.rounds {
+            all.extend(full(round));
         }
         phases.push(
             run_phase(
-                "full inventory, known host",
-                &client,
+                "full inventory, changed (usage; churn)",
+                &client_for,
                 &url,
                 all,
                 a.concurrency,
+                Some((300.0, Duration::from_millis(250))),
             )
             .await?,
         );
-        eprintln!("phase: unchanged deltas …");
+        let last = a.rounds;
         let per_agent = a.heartbeats.div_ceil(a.agents);
         let mut hb = Vec::new();
         for round in 0..per_agent {
-            for i in 0..a.agents {
-                let base = inventory_hashes(&invs[i]);
+            for (i, token) in tokens.iter().enumerate() {
+                let inv = inventory(i, last, churn);
+                let base = inventory_hashes(&inv);
+                let id = format!("h{round}-{i}");
                 hb.push((
-                    tokens[i].clone(),
-                    report(
-                        format!("h{round}-{i}"),
-                        ReportKind::Delta,
-                        &invs[i],
-                        Some(&base),
-                    ),
+                    token.clone(),
+                    report(id, ReportKind::Delta, &inv, Some(&base)),
                 ));
             }
         }
         phases.push(
             run_phase(
                 "delta, unchanged (heartbeat)",
-                &client,
+                &client_for,
                 &url,
                 hb,
                 a.concurrency,
+                Some((5000.0, Duration::from_millis(250))),
             )
             .await?,
         );
-        eprintln!("phase: deltas with one changed section …");
-        let mut d = Vec::new();
-        for round in 1..11u64 {
-            for (i, token) in tokens.iter().enumerate() {
-                let prev = inventory_hashes(&inventory(i, mem(round - 1)));
-                d.push((
+        // Every host upgrades its packages once more, and says so in a delta.
+        let upgrade_all = Churn {
+            pct: 100,
+            upgrades: a.upgrades.max(1),
+        };
+        let d = tokens
+            .iter()
+            .enumerate()
+            .map(|(i, token)| {
+                let before = inventory_hashes(&inventory(i, last, churn));
+                let mut after = inventory(i, last, churn);
+                after.packages = inventory(i, last + 1, upgrade_all).packages;
+                let id = format!("d-{i}");
+                (
                     token.clone(),
-                    report(
-                        format!("d{round}-{i}"),
-                        ReportKind::Delta,
-                        &inventory(i, mem(round)),
-                        Some(&prev),
-                    ),
-                ));
-            }
-        }
+                    report(id, ReportKind::Delta, &after, Some(&before)),
+                )
+            })
+            .collect();
         phases.push(
             run_phase(
-                "delta, one section changed",
-                &client,
+                "delta, packages upgraded",
+                &client_for,
                 &url,
                 d,
                 a.concurrency,
+                None,
             )
             .await?,
         );
         anyhow::Ok(phases)
     })?;
     println!(
-        "cmdb-server ingestion, {} simulated agents, {} concurrent requests, loopback TLS, 2 cores shared with the client",
+        "cmdb-server ingestion, {} simulated agents, {} requests in flight, a new TLS connection per report, loopback, 2 cores shared with the client",
         a.agents, a.concurrency
     );
     println!(
-        "{:<40} {:>8} {:>8} {:>10} {:>8} {:>8} {:>10}",
+        "full inventories: {} rounds, filesystem usage moving on every host, {} % of hosts upgrading {} packages each round",
+        a.rounds, a.churn_pct, a.upgrades
+    );
+    println!(
+        "{:<40} {:>8} {:>8} {:>10} {:>8} {:>8} {:>8}  target",
         "phase", "reports", "secs", "reports/s", "p50 ms", "p99 ms", "body B"
     );
+    let mut pass = true;
     for p in &phases {
+        let rate = p.count as f64 / p.secs;
+        let verdict = match p.target {
+            Some((min, p99)) => {
+                let ok = rate >= min && p.p99 < p99;
+                pass &= ok;
+                format!(
+                    ">= {min:.0}/s, p99 < {} ms: {}",
+                    p99.as_millis(),
+                    if ok { "PASS" } else { "FAIL" }
+                )
+            }
+            None => String::new(),
+        };
         println!(
-            "{:<40} {:>8} {:>8.2} {:>10.0} {:>8.1} {:>8.1} {:>10}",
+            "{:<40} {:>8} {:>8.2} {:>10.0} {:>8.1} {:>8.1} {:>8}  {verdict}",
             p.name,
             p.count,
             p.secs,
-            p.count as f64 / p.secs,
+            rate,
             p.p50.as_secs_f64() * 1000.0,
             p.p99.as_secs_f64() * 1000.0,
             p.bytes
         );
+    }
+    if a.check_targets != 0 && !pass {
+        anyhow::bail!("a target was missed");
     }
     Ok(())
 }

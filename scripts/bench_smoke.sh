@@ -1,0 +1,18 @@
+#!/usr/bin/env bash
+# A small-scale run of each benchmark, so none of them rots: the same programs and paths as
+# the full runs (real servers, real TLS, real peers), at a size that takes minutes, on the
+# debug builds the tests use. Figures from these runs mean nothing (debug builds, tiny
+# sizes), so targets are not checked here; the programs must run to the end.
+# scripts/test.sh calls this after building the binaries.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$HOME/.cache/cmdb-target}"
+bin="$CARGO_TARGET_DIR/debug"
+started=$(date +%s)
+step() { echo "== bench smoke: $* ($(( $(date +%s) - started )) s)"; }
+
+step "server ingestion (cmdb-bench)"
+"$bin/cmdb-bench" --agents 20 --concurrency 8 --heartbeats 200 --rounds 2 --check-targets 0 </dev/null
+step "several instances (cmdb-bench-cluster)"
+"$bin/cmdb-bench-cluster" --writes 5 </dev/null
+step "done"
