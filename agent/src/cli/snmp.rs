@@ -36,7 +36,13 @@ pub(super) enum SnmpCommand {
     },
     /// Print the OID subtrees a device inventory reads, one per line (what a device's SNMP
     /// view must include).
-    Subtrees,
+    Subtrees {
+        /// Print exactly what an inventory walks instead: one line per walk, the OIDs walked
+        /// side by side in it (the columns of ifTable and ifXTable, else the subtree)
+        /// separated by spaces.
+        #[arg(long)]
+        columns: bool,
+    },
     /// Poll every device of the configuration ([snmp] targets, and the responders of its
     /// discovery ranges) once, and print how each went. Nothing is sent to the server.
     Poll {
@@ -232,7 +238,7 @@ pub(super) fn run(cfg: &Config, command: SnmpCommand) -> anyhow::Result<ExitCode
             over,
             access,
         } => metrics(&target, over, &access),
-        SnmpCommand::Subtrees => subtrees(),
+        SnmpCommand::Subtrees { columns } => subtrees(columns),
         SnmpCommand::Poll { json } => poll(cfg, json),
         SnmpCommand::Discover {
             ranges,
@@ -311,12 +317,34 @@ fn metrics(target: &str, over: f64, access: &SnmpAccess) -> anyhow::Result<ExitC
     Ok(ExitCode::SUCCESS)
 }
 
-/// `cmdb-agent snmp subtrees`: the OID subtrees a device inventory reads.
-fn subtrees() -> anyhow::Result<ExitCode> {
-    for s in crate::snmp::mib::SUBTREES {
-        println!("{s}");
+/// `cmdb-agent snmp subtrees [--columns]`: the OID subtrees a device inventory reads, or
+/// its walks.
+fn subtrees(columns: bool) -> anyhow::Result<ExitCode> {
+    for line in subtree_lines(columns) {
+        println!("{line}");
     }
     Ok(ExitCode::SUCCESS)
+}
+
+/// The lines `snmp subtrees` prints: the subtrees, or (`columns`) one line per walk of
+/// [`crate::snmp::mib::walk_plan`], its OIDs separated by spaces.
+fn subtree_lines(columns: bool) -> Vec<String> {
+    if !columns {
+        return crate::snmp::mib::SUBTREES
+            .iter()
+            .map(|s| s.to_string())
+            .collect();
+    }
+    crate::snmp::mib::walk_plan()
+        .iter()
+        .map(|roots| {
+            roots
+                .iter()
+                .map(|o| o.to_string())
+                .collect::<Vec<_>>()
+                .join(" ")
+        })
+        .collect()
 }
 
 /// `cmdb-agent snmp poll`: one round over the configured devices, reported on stdout (exit
@@ -450,4 +478,42 @@ fn discover(
         eprintln!("{} responder(s) in {total} address(es)", responders.len());
     }
     Ok(ExitCode::SUCCESS)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn subtrees_columns_prints_each_walk_of_the_inventory() {
+        let subtrees = subtree_lines(false);
+        let walks = subtree_lines(true);
+        assert_eq!(subtrees.len(), crate::snmp::mib::SUBTREES.len());
+        assert_eq!(walks.len(), subtrees.len(), "one walk per subtree");
+        // ifTable and ifXTable by the columns the parsers read, the others whole.
+        assert_eq!(
+            walks[1],
+            [1, 2, 3, 4, 5, 6, 7, 8, 10, 13, 14, 16, 19, 20]
+                .map(|c| format!("1.3.6.1.2.1.2.2.1.{c}"))
+                .join(" ")
+        );
+        assert_eq!(
+            walks[2],
+            "1.3.6.1.2.1.31.1.1.1.1 1.3.6.1.2.1.31.1.1.1.6 1.3.6.1.2.1.31.1.1.1.10 \
+             1.3.6.1.2.1.31.1.1.1.15 1.3.6.1.2.1.31.1.1.1.18"
+        );
+        for (i, (walk, subtree)) in walks.iter().zip(&subtrees).enumerate() {
+            if i != 1 && i != 2 {
+                assert_eq!(walk, subtree);
+            }
+            for oid in walk.split(' ') {
+                assert!(
+                    oid.starts_with(&format!("{subtree}.")) || oid == subtree,
+                    "{oid}"
+                );
+            }
+        }
+        let oids: usize = walks.iter().map(|w| w.split(' ').count()).sum();
+        assert_eq!(oids, 15 + 14 + 5);
+    }
 }
