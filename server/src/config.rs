@@ -456,6 +456,10 @@ pub struct TlsConfig {
     /// Server private key (PEM); relative paths are under `data_dir`.
     #[serde(default = "default_key")]
     pub key: PathBuf,
+    /// Resume clients' TLS sessions with stateless tickets (an agent reconnecting every few
+    /// minutes skips the certificate exchange).
+    #[serde(default = "default_true")]
+    pub session_tickets: bool,
 }
 
 impl Default for TlsConfig {
@@ -464,6 +468,7 @@ impl Default for TlsConfig {
             enabled: true,
             cert: default_cert(),
             key: default_key(),
+            session_tickets: true,
         }
     }
 }

@@ -339,10 +339,13 @@ pub async fn serve(
     let addr = listener.local_addr()?;
     let router = app(state.clone());
     if config.tls.enabled {
-        let tls = pki::server_config(
+        let mut tls = pki::server_config(
             &config.resolve(&config.tls.cert),
             &config.resolve(&config.tls.key),
         )?;
+        if config.tls.session_tickets {
+            pki::enable_session_tickets(&mut tls)?;
+        }
         let handle = axum_server::Handle::new();
         let h = handle.clone();
         tokio::spawn(async move {

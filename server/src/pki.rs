@@ -164,6 +164,17 @@ pub fn server_config(cert: &Path, key: &Path) -> Result<rustls::ServerConfig, Pk
     Ok(cfg)
 }
 
+/// Lets clients resume their TLS sessions with stateless tickets (keys made at start and
+/// rotated by rustls; a ticket lives 6 hours), so an agent daemon reconnecting every few
+/// minutes skips the certificate exchange and its verification. Without it the server's
+/// session cache holds 256 sessions, a small fraction of a fleet. Tickets of one instance
+/// do not resume on another: behind a balancer, a client that lands elsewhere does a full
+/// handshake.
+pub fn enable_session_tickets(cfg: &mut rustls::ServerConfig) -> Result<(), PkiError> {
+    cfg.ticketer = rustls::crypto::ring::Ticketer::new()?;
+    Ok(())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

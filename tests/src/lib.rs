@@ -266,6 +266,14 @@ impl Server {
         }
     }
 
+    /// Rewrites the server's config file with `f` and restarts it.
+    pub fn rewrite_config(&mut self, f: impl FnOnce(String) -> String) -> anyhow::Result<()> {
+        self.stop()?;
+        let text = std::fs::read_to_string(&self.init.config)?;
+        std::fs::write(&self.init.config, f(text))?;
+        self.resume()
+    }
+
     /// Appends `toml` to the server's config file and restarts it.
     pub fn configure(&mut self, toml: &str) -> anyhow::Result<()> {
         self.stop()?;

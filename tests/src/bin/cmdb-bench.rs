@@ -17,7 +17,7 @@
 //! at p99 < 250 ms.
 //!
 //! Usage: cmdb-bench [--agents N] [--concurrency C] [--heartbeats N] [--rounds N]
-//!                   [--churn-pct P] [--upgrades N] [--check-targets 0|1]
+//!                   [--churn-pct P] [--upgrades N] [--check-targets 0|1] [--tickets 0|1]
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -36,6 +36,7 @@ struct Args {
     churn_pct: usize,
     upgrades: usize,
     check_targets: usize,
+    tickets: usize,
 }
 
 fn args() -> anyhow::Result<Args> {
@@ -47,6 +48,7 @@ fn args() -> anyhow::Result<Args> {
         churn_pct: 10,
         upgrades: 30,
         check_targets: 1,
+        tickets: 1,
     };
     cmdb_tests::load::numeric_args(&mut [
         ("--agents", &mut a.agents),
@@ -56,6 +58,7 @@ fn args() -> anyhow::Result<Args> {
         ("--churn-pct", &mut a.churn_pct),
         ("--upgrades", &mut a.upgrades),
         ("--check-targets", &mut a.check_targets),
+        ("--tickets", &mut a.tickets),
     ])?;
     anyhow::ensure!(
         a.agents > 0 && a.concurrency > 0,
@@ -244,9 +247,12 @@ struct Phase {
     bytes: usize,
     /// (reports/s, p99) to reach, when the phase has a target.
     target: Option<(f64, Duration)>,
+    /// CPU time the server process spent in the phase (user + system), seconds.
+    server_cpu: f64,
 }
 
 async fn run_phase(
+    server: &Server,
     name: &'static str,
     client_for: &ClientFor,
     url: &str,
@@ -256,7 +262,9 @@ async fn run_phase(
 ) -> anyhow::Result<Phase> {
     eprintln!("phase: {name} ({} reports) …", jobs.len());
     let bytes = jobs.iter().map(|j| j.1.len()).sum::<usize>() / jobs.len().max(1);
+    let cpu0 = server.cpu_seconds().unwrap_or(0.0);
     let t = cmdb_tests::load::post_all(client_for.clone(), url, jobs, concurrency).await?;
+    let server_cpu = server.cpu_seconds().unwrap_or(0.0) - cpu0;
     Ok(Phase {
         name,
         count: t.count,
@@ -265,6 +273,7 @@ async fn run_phase(
         p99: t.p99,
         bytes,
         target,
+        server_cpu,
     })
 }
 
@@ -277,6 +286,9 @@ fn main() -> anyhow::Result<()> {
     eprintln!("starting cmdb-server (SurrealKV, TLS) …");
     let mut server = Server::start()?;
     server.configure(cmdb_tests::seed::FLEET_ENROLLS)?;
+    if a.tickets == 0 {
+        server.rewrite_config(|t| t.replacen("[tls]\n", "[tls]\nsession_tickets = false\n", 1))?;
+    }
     let rt = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .enable_all()
@@ -307,6 +319,7 @@ fn main() -> anyhow::Result<()> {
         };
         phases.push(
             run_phase(
+                &server,
                 "full inventory, new host (CI created)",
                 &client_for,
                 &url,
@@ -322,6 +335,7 @@ fn main() -> anyhow::Result<()> {
         }
         phases.push(
             run_phase(
+                &server,
                 "full inventory, changed (usage; churn)",
                 &client_for,
                 &url,
@@ -347,6 +361,7 @@ fn main() -> anyhow::Result<()> {
         }
         phases.push(
             run_phase(
+                &server,
                 "delta, unchanged (heartbeat)",
                 &client_for,
                 &url,
@@ -377,6 +392,7 @@ fn main() -> anyhow::Result<()> {
             .collect();
         phases.push(
             run_phase(
+                &server,
                 "delta, packages upgraded",
                 &client_for,
                 &url,
@@ -397,8 +413,12 @@ fn main() -> anyhow::Result<()> {
         a.rounds, a.churn_pct, a.upgrades
     );
     println!(
-        "{:<40} {:>8} {:>8} {:>10} {:>8} {:>8} {:>8}  target",
-        "phase", "reports", "secs", "reports/s", "p50 ms", "p99 ms", "body B"
+        "TLS session tickets {} (simulated agents share one client session store, as each agent daemon keeps its own)",
+        if a.tickets == 0 { "off" } else { "on" }
+    );
+    println!(
+        "{:<40} {:>8} {:>8} {:>10} {:>8} {:>8} {:>8} {:>10}  target",
+        "phase", "reports", "secs", "reports/s", "p50 ms", "p99 ms", "body B", "srv CPU ms"
     );
     let mut pass = true;
     for p in &phases {
@@ -416,16 +436,20 @@ fn main() -> anyhow::Result<()> {
             None => String::new(),
         };
         println!(
-            "{:<40} {:>8} {:>8.2} {:>10.0} {:>8.1} {:>8.1} {:>8}  {verdict}",
+            "{:<40} {:>8} {:>8.2} {:>10.0} {:>8.1} {:>8.1} {:>8} {:>10.3}  {verdict}",
             p.name,
             p.count,
             p.secs,
             rate,
             p.p50.as_secs_f64() * 1000.0,
             p.p99.as_secs_f64() * 1000.0,
-            p.bytes
+            p.bytes,
+            p.server_cpu * 1000.0 / p.count.max(1) as f64
         );
     }
+    println!(
+        "srv CPU ms: the server process's CPU time per report (user + system, from /proc), TLS handshake included; the load generator's own CPU is not in it"
+    );
     if a.check_targets != 0 && !pass {
         anyhow::bail!("a target was missed");
     }
