@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Benchmarks: the agent's CPU time and memory (inventory, then metrics ticks), the server's
 # ingestion throughput and latency under simulated agents, then metric ingest, stored size and
-# the availability and capacity reports (cmdb-bench-series), then the web UI's page times
+# the availability and capacity reports (cmdb-bench-series), whether the server holds a
+# 20,000-agent fleet at its own pace (scripts/bench_fleet.sh), then the web UI's page times
 # (scripts/bench_ui.sh), then how fast instances sharing a database see each other's writes
 # (scripts/bench_cluster.sh). Prints the figures the README
 # quotes. Options after the script name go to cmdb-bench (--agents N --concurrency C
@@ -25,6 +26,7 @@ missed=()
 run() { "$@" || missed+=("$*"); }
 run python3 scripts/bench_agent.py "$CARGO_TARGET_DIR/agent/cmdb-agent" "$CARGO_TARGET_DIR/release/cmdb-server"
 run "$CARGO_TARGET_DIR/release/cmdb-bench" "$@"
+run ./scripts/bench_fleet.sh
 run ./scripts/bench_agent_metrics.sh
 # shellcheck disable=SC2086
 run "$CARGO_TARGET_DIR/release/cmdb-bench-series" ${SERIES_ARGS:-}

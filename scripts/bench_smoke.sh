@@ -15,6 +15,8 @@ step() { echo "== bench smoke: $* ($(( $(date +%s) - started )) s)"; }
 
 step "server ingestion (cmdb-bench)"
 "$bin/cmdb-bench" --agents 20 --concurrency 8 --heartbeats 200 --rounds 2 --check-targets 0 </dev/null
+step "a fleet at its own pace (cmdb-bench-fleet)"
+"$bin/cmdb-bench-fleet" --agents 100 --secs 15 --check-targets 0 </dev/null
 step "several instances (cmdb-bench-cluster)"
 "$bin/cmdb-bench-cluster" --writes 5 </dev/null
 step "SNMP against Net-SNMP and FusionInventory, snmpd v2c and v3 (bench_snmp.sh --smoke)"

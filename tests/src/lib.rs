@@ -13,6 +13,7 @@ use std::time::{Duration, Instant};
 use anyhow::{Context, bail};
 use serde_json::Value;
 
+pub mod fleet;
 pub mod load;
 pub mod seed;
 pub mod snmp;

@@ -1,0 +1,362 @@
+//! `cmdb-bench-fleet`: does the server hold a fleet of N agents? Open loop, at the fleet's own
+//! pace, the way N real agents load it.
+//!
+//! N simulated agents enroll and deliver a first full inventory (a host of ~800 packages, as
+//! in `cmdb-bench`). Then, for `--secs`, each agent does what a real one does, at its own
+//! phase: an unchanged delta (heartbeat) every `--heartbeat-secs` (300), a metric batch of
+//! one tick and 44 series every `--metrics-secs` (60), a full inventory every `--full-secs`
+//! (21,600) that really differs (usage moves; `--churn-pct` of them upgrade 30 packages).
+//! Every request opens a new TCP connection and TLS session. Requests are sent when they are
+//! due, whatever the server's state (open loop), and a request's latency is counted from when
+//! it was due, so a server that falls behind shows it as latency (a growing backlog), not as
+//! a lower rate.
+//!
+//! Prints, per kind, the count, p50, p99 and max; the server's CPU; and PASS when the p99 of
+//! every request is under 250 ms and the last tenth of the run is no slower than the first
+//! (no growing backlog). Exits non-zero otherwise (`--check-targets 0` to only print).
+//!
+//! Usage: cmdb-bench-fleet [--agents N] [--secs S] [--heartbeat-secs S] [--metrics-secs S]
+//!                         [--full-secs S] [--churn-pct P] [--max-in-flight N]
+//!                         [--check-targets 0|1]
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use anyhow::Context;
+use cmdb_shared::ReportKind;
+use cmdb_shared::hash::inventory_hashes;
+use cmdb_shared::metrics::{Point, Series};
+use cmdb_tests::Server;
+use cmdb_tests::fleet::{Churn, inventory, report};
+use cmdb_tests::load::{ClientFor, post_all};
+use cmdb_tests::seed::{batch, tick, zstd_json};
+
+#[derive(Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Debug)]
+enum Kind {
+    Heartbeat,
+    Metrics,
+    Full,
+}
+
+impl Kind {
+    fn label(self) -> &'static str {
+        match self {
+            Kind::Heartbeat => "delta, unchanged (heartbeat)",
+            Kind::Metrics => "metric batch (44 series)",
+            Kind::Full => "full inventory, changed",
+        }
+    }
+}
+
+struct Args {
+    agents: usize,
+    secs: usize,
+    heartbeat_secs: usize,
+    metrics_secs: usize,
+    full_secs: usize,
+    churn_pct: usize,
+    max_in_flight: usize,
+    check_targets: usize,
+}
+
+fn args() -> anyhow::Result<Args> {
+    let mut a = Args {
+        agents: 20_000,
+        secs: 120,
+        heartbeat_secs: 300,
+        metrics_secs: 60,
+        full_secs: 21_600,
+        churn_pct: 10,
+        max_in_flight: 2_000,
+        check_targets: 1,
+    };
+    cmdb_tests::load::numeric_args(&mut [
+        ("--agents", &mut a.agents),
+        ("--secs", &mut a.secs),
+        ("--heartbeat-secs", &mut a.heartbeat_secs),
+        ("--metrics-secs", &mut a.metrics_secs),
+        ("--full-secs", &mut a.full_secs),
+        ("--churn-pct", &mut a.churn_pct),
+        ("--max-in-flight", &mut a.max_in_flight),
+        ("--check-targets", &mut a.check_targets),
+    ])?;
+    anyhow::ensure!(
+        a.agents > 0 && a.secs > 0,
+        "--agents and --secs: at least 1"
+    );
+    anyhow::ensure!(
+        a.heartbeat_secs > 0 && a.metrics_secs > 0 && a.full_secs > 0,
+        "intervals: at least 1 s"
+    );
+    anyhow::ensure!(a.churn_pct <= 100, "--churn-pct: at most 100");
+    anyhow::ensure!(a.max_in_flight > 0, "--max-in-flight: at least 1");
+    Ok(a)
+}
+
+/// A request due at `at` (seconds from the start) for agent `agent`.
+#[derive(Clone, Copy)]
+struct Due {
+    at: f64,
+    agent: usize,
+    kind: Kind,
+    n: usize,
+}
+
+/// Every request of the run, by due time: each agent at its own phase of each interval.
+fn schedule(a: &Args) -> Vec<Due> {
+    let mut all = Vec::new();
+    let phase = |agent: usize, salt: usize, period: usize| -> f64 {
+        ((agent
+            .wrapping_mul(2_654_435_761)
+            .wrapping_add(salt * 40_503))
+            % (period * 1000)) as f64
+            / 1000.0
+    };
+    for agent in 0..a.agents {
+        for (kind, period, salt) in [
+            (Kind::Heartbeat, a.heartbeat_secs, 1),
+            (Kind::Metrics, a.metrics_secs, 2),
+            (Kind::Full, a.full_secs, 3),
+        ] {
+            let mut at = phase(agent, salt, period);
+            let mut n = 0;
+            while at < a.secs as f64 {
+                all.push(Due { at, agent, kind, n });
+                at += period as f64;
+                n += 1;
+            }
+        }
+    }
+    all.sort_by(|x, y| x.at.total_cmp(&y.at));
+    all
+}
+
+/// One tick of a host's 44 series at `t`.
+fn metric_body(agent: usize, n: usize, t: i64) -> anyhow::Result<Vec<u8>> {
+    let mut series = vec![
+        Series {
+            name: "cpu.util".into(),
+            instance: String::new(),
+            points: vec![Point(t, 20.0 + (agent % 50) as f64)],
+        },
+        Series {
+            name: "mem.used_pct".into(),
+            instance: String::new(),
+            points: vec![Point(t, 40.0 + (n % 10) as f64)],
+        },
+    ];
+    for i in 0..42 {
+        series.push(Series {
+            name: "net.rx_bytes".into(),
+            instance: format!("eth{i}"),
+            points: vec![Point(t, (n * 1_000 + i) as f64)],
+        });
+    }
+    let b = batch(
+        format!("m{agent}-{n}"),
+        60,
+        vec![tick(t, t - 86_400)],
+        series,
+    );
+    zstd_json(&b)
+}
+
+fn pct(v: &mut [Duration], p: f64) -> Duration {
+    if v.is_empty() {
+        return Duration::ZERO;
+    }
+    v.sort();
+    v[((v.len() as f64 - 1.0) * p).round() as usize]
+}
+
+fn main() -> anyhow::Result<()> {
+    let a = args()?;
+    let churn = Churn {
+        pct: a.churn_pct,
+        upgrades: 30,
+    };
+    eprintln!("starting cmdb-server (SurrealKV, TLS) …");
+    let mut server = Server::start()?;
+    server.configure(cmdb_tests::seed::FLEET_ENROLLS)?;
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()?;
+    let fresh: ClientFor = Arc::new(server.client_builder()?);
+    let base = server.url();
+    let reports_url = format!("{base}/api/v1/reports");
+    let metrics_url = format!("{base}/api/v1/metrics");
+    let plan = schedule(&a);
+    let (results, cpu, wall) = rt.block_on(async {
+        eprintln!("enrolling {} simulated agents …", a.agents);
+        let names: Vec<String> = (0..a.agents).map(|i| format!("fleet-{i:06}")).collect();
+        let client = server.client()?;
+        let mut tokens = Vec::with_capacity(a.agents);
+        for chunk in names.chunks(500) {
+            let mut set = tokio::task::JoinSet::new();
+            for (j, part) in chunk.chunks(50).enumerate() {
+                let (client, base, token) = (
+                    client.clone(),
+                    base.clone(),
+                    server.init.enroll_token.clone(),
+                );
+                let part = part.to_vec();
+                set.spawn(async move {
+                    cmdb_tests::seed::enroll(&client, &base, &token, &part)
+                        .await
+                        .map(|t| (j, t))
+                });
+            }
+            let mut parts: Vec<(usize, Vec<String>)> = set
+                .join_all()
+                .await
+                .into_iter()
+                .collect::<anyhow::Result<_>>()?;
+            parts.sort_by_key(|p| p.0);
+            tokens.extend(parts.into_iter().flat_map(|p| p.1));
+        }
+        eprintln!("first full inventories …");
+        let first: Vec<(String, Vec<u8>)> = (0..a.agents)
+            .map(|i| {
+                let inv = inventory(i, 0, churn);
+                (
+                    tokens[i].clone(),
+                    report(format!("f0-{i}"), ReportKind::Full, &inv, None),
+                )
+            })
+            .collect();
+        post_all(fresh.clone(), &reports_url, first, 64).await?;
+        eprintln!(
+            "open loop: {} requests due over {} s ({:.0}/s) …",
+            plan.len(),
+            a.secs,
+            plan.len() as f64 / a.secs as f64
+        );
+        let tokens = Arc::new(tokens);
+        let sem = Arc::new(tokio::sync::Semaphore::new(a.max_in_flight));
+        let cpu0 = server.cpu_seconds().unwrap_or(0.0);
+        let start = Instant::now();
+        let now0 = chrono::Utc::now().timestamp();
+        let mut set = tokio::task::JoinSet::new();
+        for d in plan.iter().copied() {
+            let due = start + Duration::from_secs_f64(d.at);
+            tokio::time::sleep_until(due.into()).await;
+            let permit = sem.clone().acquire_owned().await?;
+            let client = fresh()?;
+            let tokens = tokens.clone();
+            let (reports_url, metrics_url) = (reports_url.clone(), metrics_url.clone());
+            set.spawn(async move {
+                let token = &tokens[d.agent];
+                let (url, body) = match d.kind {
+                    Kind::Heartbeat => {
+                        // As of its first inventory: a heartbeat says nothing changed since.
+                        let inv = inventory(d.agent, 0, churn);
+                        let base = inventory_hashes(&inv);
+                        let id = format!("h{}-{}", d.agent, d.n);
+                        (
+                            reports_url,
+                            report(id, ReportKind::Delta, &inv, Some(&base)),
+                        )
+                    }
+                    Kind::Metrics => {
+                        let t = now0 + d.at as i64;
+                        (metrics_url, metric_body(d.agent, d.n, t)?)
+                    }
+                    Kind::Full => {
+                        let inv = inventory(d.agent, d.n + 1, churn);
+                        let id = format!("f{}-{}", d.n + 1, d.agent);
+                        (reports_url, report(id, ReportKind::Full, &inv, None))
+                    }
+                };
+                let resp = client
+                    .post(&url)
+                    .header("content-type", "application/json")
+                    .header("content-encoding", "zstd")
+                    .bearer_auth(token)
+                    .body(body)
+                    .send()
+                    .await;
+                drop(permit);
+                let status = resp.map(|r| r.status().as_u16()).unwrap_or(0);
+                anyhow::Ok((d, due.elapsed(), status))
+            });
+        }
+        let mut results = Vec::with_capacity(plan.len());
+        while let Some(r) = set.join_next().await {
+            results.push(r.context("request task")??);
+        }
+        let wall = start.elapsed();
+        let cpu = server.cpu_seconds().unwrap_or(0.0) - cpu0;
+        anyhow::Ok((results, cpu, wall))
+    })?;
+    let failed = results
+        .iter()
+        .filter(|r| !(200..300).contains(&r.2))
+        .count();
+    println!(
+        "fleet of {} agents, open loop for {} s: a heartbeat every {} s, a metric batch every {} s, a full inventory every {} s ({} % upgrading 30 packages); a new TLS connection per request; server and load generator share 2 cores",
+        a.agents, a.secs, a.heartbeat_secs, a.metrics_secs, a.full_secs, a.churn_pct
+    );
+    println!(
+        "{:<32} {:>8} {:>8} {:>9} {:>9} {:>9}",
+        "request", "count", "per s", "p50 ms", "p99 ms", "max ms"
+    );
+    let mut all: Vec<Duration> = results.iter().map(|r| r.1).collect();
+    for kind in [Kind::Heartbeat, Kind::Metrics, Kind::Full] {
+        let mut v: Vec<Duration> = results
+            .iter()
+            .filter(|r| r.0.kind == kind)
+            .map(|r| r.1)
+            .collect();
+        let n = v.len();
+        println!(
+            "{:<32} {:>8} {:>8.1} {:>9.1} {:>9.1} {:>9.1}",
+            kind.label(),
+            n,
+            n as f64 / a.secs as f64,
+            pct(&mut v, 0.5).as_secs_f64() * 1e3,
+            pct(&mut v, 0.99).as_secs_f64() * 1e3,
+            pct(&mut v, 1.0).as_secs_f64() * 1e3
+        );
+    }
+    let p99 = pct(&mut all, 0.99);
+    // Backlog: the latency of the last tenth of the run against the first tenth.
+    let tenth = a.secs as f64 / 10.0;
+    let mut early: Vec<Duration> = results
+        .iter()
+        .filter(|r| r.0.at < tenth)
+        .map(|r| r.1)
+        .collect();
+    let mut late: Vec<Duration> = results
+        .iter()
+        .filter(|r| r.0.at >= a.secs as f64 - tenth)
+        .map(|r| r.1)
+        .collect();
+    let (early50, late50) = (pct(&mut early, 0.5), pct(&mut late, 0.5));
+    let growing = late50 > early50 * 2 + Duration::from_millis(20);
+    println!(
+        "all requests: {}, p99 {:.1} ms; failed {failed}; median latency first tenth {:.1} ms, last tenth {:.1} ms; run took {:.1} s for {} s of schedule",
+        results.len(),
+        p99.as_secs_f64() * 1e3,
+        early50.as_secs_f64() * 1e3,
+        late50.as_secs_f64() * 1e3,
+        wall.as_secs_f64(),
+        a.secs
+    );
+    println!(
+        "server CPU: {:.1} s over the run, {:.0} % of one core",
+        cpu,
+        cpu / wall.as_secs_f64() * 100.0
+    );
+    let pass = failed == 0 && p99 < Duration::from_millis(250) && !growing;
+    println!(
+        "holds {} agents (p99 < 250 ms, no failures, no growing backlog): {}",
+        a.agents,
+        if pass { "PASS" } else { "FAIL" }
+    );
+    drop(server);
+    if a.check_targets != 0 && !pass {
+        anyhow::bail!("the fleet was not held");
+    }
+    Ok(())
+}

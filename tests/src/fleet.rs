@@ -1,0 +1,179 @@
+//! The simulated fleet the load generators push: a host as its agent reports it (with the
+//! package churn of a fleet's updates) and reports built with the wire types as agents build
+//! them.
+
+use std::collections::BTreeMap;
+
+use cmdb_shared::hash::{delta, inventory_hashes};
+use cmdb_shared::*;
+
+/// The fleet's package churn: which hosts upgrade which packages in which round.
+#[derive(Debug, Clone, Copy)]
+pub struct Churn {
+    /// Share of the hosts that upgrade in a round, in percent.
+    pub pct: usize,
+    /// Packages each of them upgrades.
+    pub upgrades: usize,
+}
+
+impl Churn {
+    /// Host `i` upgrades packages in `round`.
+    pub fn upgrades_in(self, i: usize, round: usize) -> bool {
+        round > 0 && (i * 31 + round * 17) % 100 < self.pct
+    }
+
+    /// The last round up to `round` in which host `i` upgraded package `p`, if any.
+    pub fn last_upgrade(self, i: usize, p: usize, round: usize) -> Option<usize> {
+        (1..=round).rev().find(|&r| {
+            let first = (i * 13 + r * 29) % 1000;
+            self.upgrades_in(i, r) && (p + 1000 - first) % 1000 < self.upgrades * 5 / 4
+        })
+    }
+}
+
+/// Host `i` as its agent sees it in `round`: filesystem usage moves every round, and the
+/// packages upgraded so far (see [`Churn`]) carry their new versions.
+pub fn inventory(i: usize, round: usize, churn: Churn) -> Inventory {
+    // 800 packages out of a pool of 1,000: every host lacks a different 200, and 5 % of the
+    // packages on a host are at a host-specific version.
+    let packages: Vec<Package> = (0..1000)
+        .filter(|p| !(p + i).is_multiple_of(5))
+        .map(|p| Package {
+            manager: "dpkg".into(),
+            name: format!("package-{p:04}"),
+            version: match (
+                churn.last_upgrade(i, p, round),
+                (p * 7 + i).is_multiple_of(20),
+            ) {
+                (Some(r), _) => format!("1.{}.{}-1+deb12u{}", p % 13, p % 7, r + 1),
+                (None, true) => format!("2.{p}.{i}-1"),
+                (None, false) => format!("1.{}.{}-1+deb12u1", p % 13, p % 7),
+            },
+            architecture: Some(if p % 9 == 0 { "all" } else { "amd64" }.into()),
+        })
+        .collect();
+    let memory: u64 = 64 << 30;
+    let mac = format!(
+        "b4:96:91:{:02x}:{:02x}:{:02x}",
+        (i >> 16) & 0xff,
+        (i >> 8) & 0xff,
+        i & 0xff
+    );
+    Inventory {
+        identity: Some(Identity {
+            hostname: format!("bench-{i:05}"),
+            fqdn: Some(format!("bench-{i:05}.example.com")),
+            machine_id: Some(format!("{:032x}", 0x5eed_0000_0000_u128 + i as u128)),
+            hardware_uuid: Some(format!("4c4c4544-{:04x}-3510-8052-{:012x}", i & 0xffff, i)),
+            vendor: Some("Dell Inc.".into()),
+            model: Some("PowerEdge R650".into()),
+            serial: Some(format!("BENCH{i:06}")),
+            chassis_type: Some("rack mount chassis".into()),
+        }),
+        os: Some(Os {
+            id: Some("debian".into()),
+            name: Some("Debian GNU/Linux".into()),
+            version_id: Some("12".into()),
+            pretty_name: Some("Debian GNU/Linux 12 (bookworm)".into()),
+            kernel_release: Some("6.1.0-26-amd64".into()),
+            kernel_version: Some("#1 SMP PREEMPT_DYNAMIC Debian 6.1.112-1".into()),
+            architecture: Some("x86_64".into()),
+            boot_time: None,
+            timezone: Some("Europe/Paris".into()),
+        }),
+        cpu: Some(Cpu {
+            model: Some("Intel(R) Xeon(R) Gold 6338 CPU @ 2.00GHz".into()),
+            vendor: Some("GenuineIntel".into()),
+            sockets: 2,
+            cores: 64,
+            threads: 128,
+            mhz: Some(3200.0),
+        }),
+        memory: Some(Memory {
+            total_bytes: memory,
+            swap_total_bytes: 8 << 30,
+        }),
+        disks: Some(vec![Disk {
+            name: "nvme0n1".into(),
+            size_bytes: 960 << 30,
+            model: Some("Dell Ent NVMe AGN MU U.2 960GB".into()),
+            serial: Some(format!("S6EUNA0T{i:06}")),
+            rotational: Some(false),
+            kind: "disk".into(),
+        }]),
+        filesystems: Some(
+            ["/", "/boot", "/var", "/srv"]
+                .iter()
+                .enumerate()
+                .map(|(n, m)| Filesystem {
+                    mount_point: (*m).into(),
+                    device: format!("/dev/nvme0n1p{}", n + 1),
+                    fs_type: "ext4".into(),
+                    size_bytes: 100 << 30,
+                    used_bytes: (37 << 30) + (round as u64) * 4096 * (n as u64 + 1),
+                })
+                .collect(),
+        ),
+        network: Some(vec![NetworkInterface {
+            name: "eno1".into(),
+            mac: Some(mac),
+            permanent_mac: None,
+            addresses: vec![IpAddress {
+                address: format!("10.{}.{}.{}", (i >> 16) & 0xff, (i >> 8) & 0xff, i & 0xff),
+                prefix_len: 16,
+                family: "inet".into(),
+            }],
+            mtu: Some(1500),
+            speed_mbps: Some(25_000),
+            state: "up".into(),
+            physical: true,
+        }]),
+        packages: Some(packages),
+        services: Some(
+            (0..60)
+                .map(|s| Service {
+                    name: format!("service-{s:02}.service"),
+                    description: Some(format!("Service number {s}")),
+                    enabled: Some("enabled".into()),
+                    active: Some("active".into()),
+                    sub: Some("running".into()),
+                })
+                .collect(),
+        ),
+        sockets: Some(Sockets {
+            listening: vec![ListeningSocket {
+                protocol: "tcp".into(),
+                address: "0.0.0.0".into(),
+                port: 22,
+                process: Some("sshd".into()),
+                pid: Some(812),
+            }],
+            connections: vec![],
+        }),
+        virtualization: Some(Virtualization::default()),
+    }
+}
+
+pub fn report(
+    id: String,
+    kind: ReportKind,
+    inv: &Inventory,
+    base: Option<&BTreeMap<String, String>>,
+) -> Vec<u8> {
+    let hashes = inventory_hashes(inv);
+    let sent = match base {
+        Some(base) => delta(inv.clone(), &hashes, base),
+        None => inv.clone(),
+    };
+    let r = Report {
+        schema_version: SCHEMA_VERSION,
+        report_id: id,
+        kind,
+        agent_version: "bench".into(),
+        collected_at: chrono::Utc::now(),
+        section_hashes: hashes,
+        inventory: sent,
+        errors: vec![],
+    };
+    zstd::bulk::compress(&serde_json::to_vec(&r).unwrap_or_default(), 3).unwrap_or_default()
+}
