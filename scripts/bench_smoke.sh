@@ -13,6 +13,8 @@ bin="$CARGO_TARGET_DIR/debug"
 started=$(date +%s)
 step() { echo "== bench smoke: $* ($(( $(date +%s) - started )) s)"; }
 
+step "the agent's real cycle beside FusionInventory (bench_agent.py --smoke)"
+python3 scripts/bench_agent.py --smoke "$bin/cmdb-agent" "$bin/cmdb-server" </dev/null
 step "server ingestion (cmdb-bench)"
 "$bin/cmdb-bench" --agents 20 --concurrency 8 --heartbeats 200 --rounds 2 --check-targets 0 </dev/null
 step "a fleet at its own pace (cmdb-bench-fleet)"

@@ -52,6 +52,9 @@ impl From<StorageError> for ServiceError {
             StorageError::Unavailable(_) => {
                 ServiceError::Unavailable(format!("{e}: retry shortly"))
             }
+            e if e.is_conflict() => ServiceError::Unavailable(
+                "concurrent writes kept conflicting: retry shortly".into(),
+            ),
             other => ServiceError::Storage(other),
         }
     }

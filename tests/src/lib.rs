@@ -93,6 +93,16 @@ impl Server {
             bail!("init failed: {}", String::from_utf8_lossy(&out.stderr));
         }
         let init: InitOutput = serde_json::from_slice(&out.stdout).context("init --json output")?;
+        Self::launch(dir, init, port, env)
+    }
+
+    /// Starts a server whose data directory is in `dir` (its log goes there too).
+    fn launch(
+        dir: tempfile::TempDir,
+        init: InitOutput,
+        port: u16,
+        env: Vec<(String, String)>,
+    ) -> anyhow::Result<Self> {
         let log = dir.path().join("server.log");
         let mut s = Self {
             dir,
@@ -239,18 +249,7 @@ impl Server {
         init.config = config;
         init.ca_cert = data.join("tls/ca.pem");
         init.url = format!("https://127.0.0.1:{port}");
-        let log = dir.path().join("server.log");
-        let mut s = Self {
-            dir,
-            init,
-            port,
-            child: None,
-            log,
-            starts: 0,
-            env: self.env.clone(),
-        };
-        s.resume()?;
-        Ok(s)
+        Self::launch(dir, init, port, self.env.clone())
     }
 
     /// A handle on this server's API reached through `port` (a load balancer in front of
@@ -336,6 +335,22 @@ impl Server {
             .timeout(Duration::from_secs(30))
             .no_proxy()
             .build()?)
+    }
+
+    /// POST of a JSON body with the admin token; the answer, or an error unless it is a
+    /// success.
+    pub fn post_ok(&self, path: &str, body: Value) -> anyhow::Result<Value> {
+        let (status, v) = self.request(
+            "POST",
+            path,
+            &self.init.admin_token,
+            Some(body.to_string().into_bytes()),
+            &[],
+        )?;
+        if !(200..300).contains(&status) {
+            bail!("POST {path} {body}: {status} {v}");
+        }
+        Ok(v)
     }
 
     /// GET with the admin token; returns (status, JSON body).

@@ -77,19 +77,28 @@ pub async fn enroll(
 ) -> anyhow::Result<Vec<String>> {
     let mut tokens = Vec::with_capacity(hostnames.len());
     for hostname in hostnames {
-        let resp = client
-            .post(format!("{base}/api/v1/enroll"))
-            .bearer_auth(enroll_token)
-            .header("content-type", "application/json")
-            .body(serde_json::to_vec(&EnrollRequest {
-                hostname: hostname.clone(),
-                agent_version: "bench".into(),
-            })?)
-            .send()
-            .await?
-            .error_for_status()?
-            .bytes()
-            .await?;
+        let body = serde_json::to_vec(&EnrollRequest {
+            hostname: hostname.clone(),
+            agent_version: "bench".into(),
+        })?;
+        // A 503 (enrollments of the same token conflicting) is retried, as its Retry-After
+        // asks.
+        let mut attempt = 0;
+        let resp = loop {
+            let r = client
+                .post(format!("{base}/api/v1/enroll"))
+                .bearer_auth(enroll_token)
+                .header("content-type", "application/json")
+                .body(body.clone())
+                .send()
+                .await?;
+            if r.status() == reqwest::StatusCode::SERVICE_UNAVAILABLE && attempt < 10 {
+                attempt += 1;
+                tokio::time::sleep(Duration::from_millis(50 * attempt)).await;
+                continue;
+            }
+            break r.error_for_status()?.bytes().await?;
+        };
         let resp: EnrollResponse = serde_json::from_slice(&resp)?;
         tokens.push(resp.token);
     }

@@ -75,6 +75,9 @@ impl From<StorageError> for IngestError {
     fn from(e: StorageError) -> Self {
         match e {
             StorageError::Unavailable(_) => IngestError::Unavailable(format!("{e}: retry shortly")),
+            e if e.is_conflict() => {
+                IngestError::Unavailable("concurrent writes kept conflicting: retry shortly".into())
+            }
             other => IngestError::Storage(other),
         }
     }

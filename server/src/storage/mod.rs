@@ -108,6 +108,15 @@ fn is_conflict(e: &surrealdb::Error) -> bool {
     )
 }
 
+impl StorageError {
+    /// A write that kept losing to concurrent transactions (after the retries that
+    /// [`Store::run_write`] and the batch loops make): contention, which passes, so the caller
+    /// is told to retry (503), not that the server failed.
+    pub fn is_conflict(&self) -> bool {
+        matches!(self, StorageError::Db(e) if is_conflict(e))
+    }
+}
+
 /// A handle on the database; cheap to clone.
 #[derive(Clone)]
 pub struct Store {

@@ -19,17 +19,7 @@ use serde_json::{Value, json};
 const BOUND: Duration = Duration::from_secs(2);
 
 fn post(server: &Server, path: &str, body: Value) -> anyhow::Result<Value> {
-    let (status, v) = server.request(
-        "POST",
-        path,
-        &server.init.admin_token,
-        Some(body.to_string().into_bytes()),
-        &[],
-    )?;
-    if !(200..300).contains(&status) {
-        bail!("POST {path}: {status} {v}");
-    }
-    Ok(v)
+    server.post_ok(path, body)
 }
 
 fn affected(server: &Server, failed: &str) -> anyhow::Result<Vec<String>> {

@@ -293,6 +293,10 @@ fn main() -> anyhow::Result<()> {
         .iter()
         .filter(|r| !(200..300).contains(&r.2))
         .count();
+    let mut statuses: std::collections::BTreeMap<u16, usize> = std::collections::BTreeMap::new();
+    for r in results.iter().filter(|r| !(200..300).contains(&r.2)) {
+        *statuses.entry(r.2).or_default() += 1;
+    }
     println!(
         "fleet of {} agents, open loop for {} s: a heartbeat every {} s, a metric batch every {} s, a full inventory every {} s ({} % upgrading 30 packages); a new TLS connection per request; server and load generator share 2 cores",
         a.agents, a.secs, a.heartbeat_secs, a.metrics_secs, a.full_secs, a.churn_pct
@@ -335,7 +339,7 @@ fn main() -> anyhow::Result<()> {
     let (early50, late50) = (pct(&mut early, 0.5), pct(&mut late, 0.5));
     let growing = late50 > early50 * 2 + Duration::from_millis(20);
     println!(
-        "all requests: {}, p99 {:.1} ms; failed {failed}; median latency first tenth {:.1} ms, last tenth {:.1} ms; run took {:.1} s for {} s of schedule",
+        "all requests: {}, p99 {:.1} ms; failed {failed} {statuses:?} (status 0: no answer); median latency first tenth {:.1} ms, last tenth {:.1} ms; run took {:.1} s for {} s of schedule",
         results.len(),
         p99.as_secs_f64() * 1e3,
         early50.as_secs_f64() * 1e3,

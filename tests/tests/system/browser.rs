@@ -678,22 +678,7 @@ impl Network {
             .expect("host");
         let host = host["name"].as_str().expect("host name").to_string();
 
-        let post = |path: &str, body: Value| -> Value {
-            let (status, v) = server
-                .request(
-                    "POST",
-                    path,
-                    &server.init.admin_token,
-                    Some(body.to_string().into_bytes()),
-                    &[],
-                )
-                .expect("post");
-            assert!(
-                (200..300).contains(&status),
-                "POST {path} {body}: {status} {v}"
-            );
-            v
-        };
+        let post = |path: &str, body: Value| -> Value { server.post_ok(path, body).expect("post") };
         let service = "Online shop".to_string();
         let app = post(
             "/api/v1/cis",

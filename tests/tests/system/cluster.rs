@@ -17,17 +17,7 @@ use serde_json::{Value, json};
 const BOUND: Duration = Duration::from_secs(2);
 
 fn post(server: &Server, path: &str, body: Value) -> Value {
-    let (status, v) = server
-        .request(
-            "POST",
-            path,
-            &server.init.admin_token,
-            Some(body.to_string().into_bytes()),
-            &[],
-        )
-        .expect("post");
-    assert!((200..300).contains(&status), "POST {path}: {status} {v}");
-    v
+    server.post_ok(path, body).expect("post")
 }
 
 /// How long until `f` holds, polling every 20 ms; fails past 10 s.
