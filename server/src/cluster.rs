@@ -34,10 +34,23 @@ pub struct Cluster {
     access: Arc<Access>,
     ingest: Arc<Ingestor>,
     telemetry: Arc<Telemetry>,
-    /// Where the next read of the feed starts.
-    cursor: tokio::sync::Mutex<u64>,
+    /// Where the next read of the feed starts, and where it stood at the last re-read.
+    cursor: tokio::sync::Mutex<FollowState>,
     /// The jobs whose lease this instance holds, and until when (by its own clock).
     held: Mutex<BTreeMap<String, Instant>>,
+}
+
+/// How far back the feed is read again, and how often: a transaction may become visible
+/// after a later one whose change the follower has already passed (its versionstamp is
+/// below the cursor); reading the last few seconds again, every few seconds, catches it.
+/// Applying an event twice changes nothing.
+const REREAD: Duration = Duration::from_secs(5);
+
+#[derive(Debug)]
+struct FollowState {
+    at: u64,
+    /// When the last re-read started, and the cursor then: the next re-read starts there.
+    checkpoint: (Instant, u64),
 }
 
 /// This instance's name: `cluster.instance`, else the host name and the listening port.
@@ -74,7 +87,10 @@ impl Cluster {
             access,
             ingest,
             telemetry,
-            cursor: tokio::sync::Mutex::new(cursor),
+            cursor: tokio::sync::Mutex::new(FollowState {
+                at: cursor,
+                checkpoint: (Instant::now(), cursor),
+            }),
             held: Mutex::default(),
         }
     }
@@ -93,14 +109,22 @@ impl Cluster {
         if !self.is_shared() {
             return Ok(0);
         }
-        let mut cursor = self.cursor.lock().await;
+        let mut state = self.cursor.lock().await;
+        let mut cursor = if state.checkpoint.0.elapsed() >= REREAD {
+            let from = state.checkpoint.1;
+            state.checkpoint = (Instant::now(), state.at);
+            from
+        } else {
+            state.at
+        };
         let mut applied = 0;
         loop {
-            let page = self.store.cluster_events_since(*cursor).await?;
+            let page = self.store.cluster_events_since(cursor).await?;
             let n = page.events.len();
             self.apply(page.events).await?;
             applied += n;
-            *cursor = page.next;
+            cursor = page.next;
+            state.at = state.at.max(cursor);
             if let Some(at) = page
                 .newest_at
                 .as_deref()
