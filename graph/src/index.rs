@@ -449,31 +449,24 @@ impl GraphIndex {
         nodes: impl IntoIterator<Item = (String, NodeAttrs)>,
         edges: impl IntoIterator<Item = (String, String, RelKind)>,
     ) -> Self {
-        let mut g = GraphIndex::new();
+        let mut b = Builder::default();
         let nodes = nodes.into_iter();
-        let (lower, _) = nodes.size_hint();
-        g.by_key.reserve(lower);
+        b.g.by_key.reserve(nodes.size_hint().0);
         for (key, attrs) in nodes {
-            match g.by_key.get(key.as_str()) {
-                Some(&id) => g.attrs[id as usize] = attrs,
-                None => {
-                    g.create(key.into_boxed_str(), attrs);
-                }
-            }
+            b.node(key, attrs);
         }
         let edges = edges.into_iter();
         let (lower, _) = edges.size_hint();
-        let mut src = Vec::with_capacity(lower);
-        let mut key = Vec::with_capacity(lower);
+        b.src.reserve(lower);
+        b.key.reserve(lower);
         for (s, d, kind) in edges {
-            if s == d {
-                continue;
-            }
-            let s = g.intern(&s);
-            let d = g.intern(&d);
-            src.push(s);
-            key.push(sort_key(d, kind as u8));
+            b.edge(&s, &d, kind);
         }
+        b.finish()
+    }
+
+    /// Numbers the nodes and lays the edges out (see [`Self::build`]).
+    fn from_parts(mut g: GraphIndex, mut src: Vec<NodeId>, mut key: Vec<u64>) -> Self {
         let n = g.keys.len();
         // Number from the effective core (declared, or the default centre), where the biggest
         // queries start; the metadata on these provisional ids is thrown away.
@@ -1030,6 +1023,47 @@ impl GraphIndex {
     /// declared one, the default (see the crate documentation). Sorted by id.
     pub fn core_nodes(&self) -> Vec<NodeId> {
         self.meta().cores.clone()
+    }
+}
+
+/// Builds a [`GraphIndex`] a few rows at a time, so a caller reading nodes and edges from
+/// storage by pages holds one page of rows, not all of them, next to the index.
+#[derive(Debug, Default)]
+pub struct Builder {
+    g: GraphIndex,
+    src: Vec<NodeId>,
+    key: Vec<u64>,
+}
+
+impl Builder {
+    /// A node and its attributes (the last given wins).
+    pub fn node(&mut self, key: String, attrs: NodeAttrs) {
+        match self.g.by_key.get(key.as_str()) {
+            Some(&id) => self.g.attrs[id as usize] = attrs,
+            None => {
+                self.g.create(key.into_boxed_str(), attrs);
+            }
+        }
+    }
+
+    /// An active edge (one per stored relationship; a self-loop is ignored).
+    pub fn edge(&mut self, src: &str, dst: &str, kind: RelKind) {
+        if src == dst {
+            return;
+        }
+        let s = self.g.intern(src);
+        let d = self.g.intern(dst);
+        self.src.push(s);
+        self.key.push(sort_key(d, kind as u8));
+    }
+
+    /// Edges given so far.
+    pub fn edge_count(&self) -> usize {
+        self.src.len()
+    }
+
+    pub fn finish(self) -> GraphIndex {
+        GraphIndex::from_parts(self.g, self.src, self.key)
     }
 }
 

@@ -93,7 +93,7 @@ pub mod synth;
 use std::fmt;
 
 pub use impact::{Affected, Cause, ImpactOptions, ImpactResult, Reached, State};
-pub use index::GraphIndex;
+pub use index::{Builder as GraphBuilder, GraphIndex};
 
 /// Dense id of a CI inside one [`GraphIndex`]. [`GraphIndex::build`] numbers CIs in its own
 /// (locality) order; later writes keep ids stable, and the id of a removed CI may be reused by a

@@ -86,9 +86,13 @@ fn section<T: serde::de::DeserializeOwned>(v: Option<&Value>) -> Option<T> {
 pub(super) async fn load_directory(store: &Store) -> Result<Directory, StorageError> {
     let mut dir = Directory::default();
     let mut services: HashMap<String, Vec<ServiceFacts>> = HashMap::new();
-    for row in store.directory_rows().await? {
-        load_row(&mut dir, &mut services, row);
-    }
+    store
+        .directory_rows(|page| {
+            for row in page {
+                load_row(&mut dir, &mut services, row);
+            }
+        })
+        .await?;
     for (host, s) in services {
         dir.set_services(&host, s);
     }

@@ -241,30 +241,47 @@ impl Relationships {
         store: &Store,
         config: &RelationshipsConfig,
     ) -> Result<GraphIndex, StorageError> {
-        let nodes = store.graph_nodes().await?;
         let declared: std::collections::HashSet<&str> =
             config.core.iter().map(String::as_str).collect();
-        let mut names: HashMap<String, String> = HashMap::new();
+        // CIs declared core by name, as keys.
+        let mut named_core: std::collections::HashSet<String> = Default::default();
         if !declared.is_empty() {
-            for (k, name) in store.ci_names().await? {
-                names.insert(k, name);
-            }
+            store
+                .ci_names(|page| {
+                    named_core.extend(
+                        page.into_iter()
+                            .filter(|(_, name)| declared.contains(name.as_str()))
+                            .map(|(k, _)| k),
+                    )
+                })
+                .await?;
         }
-        let node_rows = nodes.into_iter().filter_map(|n| {
-            let core = n.core.unwrap_or(false)
-                || declared.contains(n.key.as_str())
-                || names
-                    .get(&n.key)
-                    .is_some_and(|name| declared.contains(name.as_str()));
-            let attrs = node_attrs(&n.class, n.min_up, core);
-            (attrs != NodeAttrs::default()).then_some((n.key, attrs))
-        });
-        let edges = store
-            .active_edges()
-            .await?
-            .into_iter()
-            .filter_map(|(f, t, k)| RelKind::parse(&k).map(|k| (f, t, k)));
-        Ok(GraphIndex::build(node_rows, edges))
+        // By pages, straight into the builder: a million CIs and five million edges never sit
+        // in memory as rows next to the index.
+        let mut b = cmdb_graph::GraphBuilder::default();
+        store
+            .graph_nodes(|page| {
+                for n in page {
+                    let core = n.core.unwrap_or(false)
+                        || declared.contains(n.key.as_str())
+                        || named_core.contains(&n.key);
+                    let attrs = node_attrs(&n.class, n.min_up, core);
+                    if attrs != NodeAttrs::default() {
+                        b.node(n.key, attrs);
+                    }
+                }
+            })
+            .await?;
+        store
+            .active_edges(|page| {
+                for (f, t, k) in page {
+                    if let Some(k) = RelKind::parse(&k) {
+                        b.edge(&f, &t, k);
+                    }
+                }
+            })
+            .await?;
+        Ok(b.finish())
     }
 
     /// Read access to the index.

@@ -12,6 +12,10 @@ use super::{StorageError, Store, rid, to_doc, valid_key};
 use crate::domain::device_report;
 use crate::domain::identify::{DeviceKeys, HostCandidate, HostKeys};
 
+/// What [`Store::ci_manual_fields`] reads.
+const MANUAL_FIELDS: &str =
+    "class, name, identified_by, description, owner, min_up, core, attributes";
+
 /// A stored configuration item, complete.
 #[derive(Debug, Clone, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct CiRecord {
@@ -919,12 +923,72 @@ impl Store {
             .collect())
     }
 
+    /// CIs with any of these exact names: (key, class, name, manual). One query per 1,000
+    /// names, each name looked up in the name index.
+    pub async fn cis_named(
+        &self,
+        names: &[String],
+    ) -> Result<Vec<(String, String, String, bool)>, StorageError> {
+        #[derive(Deserialize)]
+        struct Row {
+            key: String,
+            class: String,
+            name: String,
+            #[serde(default)]
+            identified_by: Option<String>,
+        }
+        let mut out = Vec::new();
+        for chunk in names.chunks(1_000) {
+            let rows: Vec<Row> = self
+                .query_rows(
+                    "SELECT record::id(id) AS key, class, name, identified_by FROM ci WITH INDEX ci_name WHERE name IN $names",
+                    json!({ "names": chunk }),
+                )
+                .await?;
+            out.extend(rows.into_iter().map(|r| {
+                let manual = r.identified_by.as_deref() == Some("manual");
+                (r.key, r.class, r.name, manual)
+            }));
+        }
+        Ok(out)
+    }
+
+    /// [`Self::ci_manual_fields`] of several CIs (those that exist), one query per 500.
+    pub async fn cis_manual_fields(
+        &self,
+        keys: &[String],
+    ) -> Result<Vec<(String, Value)>, StorageError> {
+        let mut out = Vec::new();
+        for chunk in keys.chunks(500) {
+            let ids = chunk
+                .iter()
+                .map(|k| rid("ci", k))
+                .collect::<Result<Vec<_>, _>>()?;
+            let rows: Vec<Value> = self
+                .query_rows(
+                    &format!(
+                        "SELECT record::id(id) AS key, {MANUAL_FIELDS} FROM {}",
+                        ids.join(", ")
+                    ),
+                    Value::Null,
+                )
+                .await?;
+            for mut r in rows {
+                let key = r
+                    .as_object_mut()
+                    .and_then(|m| m.remove("key"))
+                    .and_then(|k| k.as_str().map(str::to_string));
+                if let Some(key) = key {
+                    out.push((key, r));
+                }
+            }
+        }
+        Ok(out)
+    }
+
     /// The fields manual edits touch, with class and how the CI was identified.
     pub async fn ci_manual_fields(&self, key: &str) -> Result<Option<Value>, StorageError> {
-        let sql = format!(
-            "SELECT class, name, identified_by, description, owner, min_up, core, attributes FROM {}",
-            rid("ci", key)?
-        );
+        let sql = format!("SELECT {MANUAL_FIELDS} FROM {}", rid("ci", key)?);
         self.query_one(&sql, Value::Null).await
     }
 

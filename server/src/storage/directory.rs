@@ -1,4 +1,4 @@
-//! Whole-table reads of every CI that the in-memory directory (relationship discovery) and
+//! Whole-table reads, by pages, of every CI that the in-memory directory (relationship discovery) and
 //! graph index are loaded from at start: only the fields they need, no inventory.
 
 use serde::Deserialize;
@@ -51,31 +51,50 @@ pub struct GraphNodeRow {
 pub(super) const DIRECTORY_FIELDS: &str = "SELECT record::id(id) AS key, class, name, keys.fqdn AS fqdn, keys.hardware_uuid AS uuid, addresses, chassis_ids, serial, sections.network AS network, sections.virtualization AS virtualization, sections.device.interfaces AS interfaces, service, agent";
 
 impl Store {
-    /// What relationship discovery's directory needs of every CI.
-    pub async fn directory_rows(&self) -> Result<Vec<DirectoryRow>, StorageError> {
-        self.query_rows(&format!("{DIRECTORY_FIELDS} FROM ci"), Value::Null)
-            .await
-    }
-
-    /// What the graph index needs of every CI.
-    pub async fn graph_nodes(&self) -> Result<Vec<GraphNodeRow>, StorageError> {
-        self.query_rows(
-            "SELECT record::id(id) AS key, class, min_up, core FROM ci",
-            Value::Null,
+    /// What relationship discovery's directory needs of every CI, by pages.
+    pub async fn directory_rows(
+        &self,
+        f: impl FnMut(Vec<DirectoryRow>),
+    ) -> Result<(), StorageError> {
+        self.scan_pages(
+            "ci",
+            DIRECTORY_FIELDS.trim_start_matches("SELECT "),
+            None,
+            |r: &DirectoryRow| &r.key,
+            f,
         )
         .await
     }
 
-    /// Key and name of every CI.
-    pub async fn ci_names(&self) -> Result<Vec<(String, String)>, StorageError> {
+    /// What the graph index needs of every CI, by pages.
+    pub async fn graph_nodes(&self, f: impl FnMut(Vec<GraphNodeRow>)) -> Result<(), StorageError> {
+        self.scan_pages(
+            "ci",
+            "record::id(id) AS key, class, min_up, core",
+            None,
+            |r: &GraphNodeRow| &r.key,
+            f,
+        )
+        .await
+    }
+
+    /// Key and name of every CI, by pages.
+    pub async fn ci_names(
+        &self,
+        mut f: impl FnMut(Vec<(String, String)>),
+    ) -> Result<(), StorageError> {
         #[derive(Deserialize)]
         struct Row {
             key: String,
             name: String,
         }
-        let rows: Vec<Row> = self
-            .query_rows("SELECT record::id(id) AS key, name FROM ci", Value::Null)
-            .await?;
-        Ok(rows.into_iter().map(|r| (r.key, r.name)).collect())
+        self.scan_pages(
+            "ci",
+            "record::id(id) AS key, name",
+            None,
+            |r: &Row| &r.key,
+            |rows: Vec<Row>| f(rows.into_iter().map(|r| (r.key, r.name)).collect()),
+        )
+        .await
     }
 }

@@ -82,6 +82,10 @@ pub fn valid_key(key: &str) -> bool {
 
 /// The record id `table:⟨key⟩`, for writing into a statement; refuses a key that could
 /// break out of the brackets.
+/// Rows per page of [`Store::scan_pages`]; a handful in unit tests, so every test that loads
+/// the index or the directory crosses pages.
+const SCAN_PAGE: usize = if cfg!(test) { 3 } else { 10_000 };
+
 fn rid(table: &str, key: &str) -> Result<String, StorageError> {
     if valid_key(key) {
         Ok(format!("{table}:⟨{key}⟩"))
@@ -315,6 +319,40 @@ impl Store {
     ) -> Result<Vec<T>, StorageError> {
         let mut res = self.run(sql, vars).await?;
         Self::rows(&mut res, 0)
+    }
+
+    /// Reads `table` in record-id order, [`SCAN_PAGE`] rows at a time, handing each page to
+    /// `f`: a whole-table read (at start) holds one page in memory, not the table, and no
+    /// page re-reads the ones before it (a range of record ids, not `START`). `fields` must
+    /// project the record's key, which `key_of` reads back to start the next page.
+    async fn scan_pages<T: DeserializeOwned>(
+        &self,
+        table: &str,
+        fields: &str,
+        filter: Option<&str>,
+        key_of: impl Fn(&T) -> &str,
+        mut f: impl FnMut(Vec<T>),
+    ) -> Result<(), StorageError> {
+        let filter = filter.map(|w| format!(" WHERE {w}")).unwrap_or_default();
+        let mut after: Option<String> = None;
+        loop {
+            let range = match &after {
+                None => format!("{table}:.."),
+                Some(k) => format!("{}>..", rid(table, k)?),
+            };
+            let rows: Vec<T> = self
+                .query_rows(
+                    &format!("SELECT {fields} FROM {range}{filter} LIMIT {SCAN_PAGE}"),
+                    Value::Null,
+                )
+                .await?;
+            let full = rows.len() >= SCAN_PAGE;
+            after = rows.last().map(|r| key_of(r).to_string());
+            f(rows);
+            if !full || after.is_none() {
+                return Ok(());
+            }
+        }
     }
 
     /// The first row of a read of one statement, if any.

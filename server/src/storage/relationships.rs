@@ -65,10 +65,15 @@ pub struct RelFilter {
 pub struct GraphWrite {
     /// Edges to create or replace (whole record).
     pub upserts: Vec<RelationshipRecord>,
+    /// New edges under fresh keys (an import's): inserted in one statement, which is several
+    /// times faster than one `RELATE` each.
+    pub new_rels: Vec<RelationshipRecord>,
     /// Edge keys to delete.
     pub deletes: Vec<String>,
     /// CIs to create or replace (service CIs found by discovery, manual CIs): key and document.
     pub cis: Vec<(String, NewCi)>,
+    /// New CIs under fresh keys (an import's), inserted in one statement.
+    pub new_cis: Vec<(String, NewCi)>,
     /// Top-level fields to set on existing CIs: key and an object of fields.
     pub ci_updates: Vec<(String, Value)>,
     /// CIs to delete (manual CIs), with their lookup rows.
@@ -79,6 +84,8 @@ pub struct GraphWrite {
 impl GraphWrite {
     pub fn is_empty(&self) -> bool {
         self.upserts.is_empty()
+            && self.new_rels.is_empty()
+            && self.new_cis.is_empty()
             && self.deletes.is_empty()
             && self.cis.is_empty()
             && self.ci_updates.is_empty()
@@ -183,22 +190,27 @@ impl Store {
         .await
     }
 
-    /// (from, to, kind) of every edge that carries impact (not stale): what the graph index
-    /// is loaded from.
-    pub async fn active_edges(&self) -> Result<Vec<(String, String, String)>, StorageError> {
+    /// (from, to, kind) of every edge that carries impact (not stale), by pages: what the
+    /// graph index is loaded from.
+    pub async fn active_edges(
+        &self,
+        mut f: impl FnMut(Vec<(String, String, String)>),
+    ) -> Result<(), StorageError> {
         #[derive(Deserialize)]
         struct Row {
+            key: String,
             f: String,
             t: String,
             kind: String,
         }
-        let rows: Vec<Row> = self
-            .query_rows(
-                "SELECT record::id(in) AS f, record::id(out) AS t, kind FROM rel WHERE stale = false",
-                Value::Null,
-            )
-            .await?;
-        Ok(rows.into_iter().map(|r| (r.f, r.t, r.kind)).collect())
+        self.scan_pages(
+            "rel",
+            "record::id(id) AS key, record::id(in) AS f, record::id(out) AS t, kind",
+            Some("stale = false"),
+            |r: &Row| &r.key,
+            |rows: Vec<Row>| f(rows.into_iter().map(|r| (r.f, r.t, r.kind)).collect()),
+        )
+        .await
     }
 
     /// Discovered edges not yet stale whose last observation is older than `cutoff`.
@@ -224,6 +236,20 @@ impl Store {
         let mut vars = serde_json::Map::new();
         for (i, (key, doc)) in w.cis.iter().enumerate() {
             create_ci_sql(key, doc, &format!("c{i}"), true, &mut sql, &mut vars)?;
+        }
+        if !w.new_cis.is_empty() {
+            let rows = w
+                .new_cis
+                .iter()
+                .map(|(key, doc)| {
+                    rid("ci", key)?;
+                    Ok(json!({ "key": key, "doc": to_doc(doc)? }))
+                })
+                .collect::<Result<Vec<Value>, StorageError>>()?;
+            sql.push_str(
+                "INSERT INTO ci $new_cis.map(|$c| $c.doc + { id: type::record('ci', $c.key) }) RETURN NONE;\n",
+            );
+            vars.insert("new_cis".into(), Value::Array(rows));
         }
         for (i, (key, fields)) in w.ci_updates.iter().enumerate() {
             let mut sets = Vec::new();
@@ -255,6 +281,29 @@ impl Store {
             ));
             vars.insert(format!("r{i}"), doc);
         }
+        if !w.new_rels.is_empty() {
+            let rows = w
+                .new_rels
+                .iter()
+                .map(|r| {
+                    rid("rel", &r.key)?;
+                    rid("ci", &r.from)?;
+                    rid("ci", &r.to)?;
+                    let mut doc = to_doc(r)?;
+                    if let Value::Object(m) = &mut doc {
+                        m.remove("from");
+                        m.remove("to");
+                        m.remove("key");
+                    }
+                    Ok(json!({ "k": r.key, "f": r.from, "t": r.to, "doc": doc }))
+                })
+                .collect::<Result<Vec<Value>, StorageError>>()?;
+            // `ENFORCED` refuses an edge to a missing CI here as with `RELATE`.
+            sql.push_str(
+                "INSERT RELATION INTO rel $new_rels.map(|$r| $r.doc + { id: type::record('rel', $r.k), in: type::record('ci', $r.f), out: type::record('ci', $r.t) }) RETURN NONE;\n",
+            );
+            vars.insert("new_rels".into(), Value::Array(rows));
+        }
         for (i, key) in w.ci_deletes.iter().enumerate() {
             sql.push_str(&format!(
                 "DELETE {}; DELETE host_mac WHERE ci = $d{i}; DELETE device_key WHERE ci = $d{i};\n",
@@ -268,6 +317,31 @@ impl Store {
         }
         sql.push_str("COMMIT TRANSACTION;");
         self.run_write(&sql, Value::Object(vars)).await
+    }
+
+    /// The manual edges leaving any of `froms` (one `in`-index-served query per 500 CIs).
+    pub async fn manual_relationships_from(
+        &self,
+        froms: &[String],
+    ) -> Result<Vec<RelationshipRecord>, StorageError> {
+        let mut out = Vec::new();
+        for chunk in froms.chunks(500) {
+            let ids = chunk
+                .iter()
+                .map(|k| rid("ci", k))
+                .collect::<Result<Vec<_>, _>>()?;
+            out.extend(
+                self.query_rows::<RelationshipRecord>(
+                    &format!(
+                        "SELECT {REL_FIELDS} FROM rel WHERE in IN [{}] AND source = 'manual'",
+                        ids.join(", ")
+                    ),
+                    Value::Null,
+                )
+                .await?,
+            );
+        }
+        Ok(out)
     }
 
     /// The manual edge (from, kind, to), if any.
@@ -368,8 +442,13 @@ mod tests {
             .await
             .expect("replace");
         assert_eq!(store.relationship("e1").await.expect("read"), Some(e));
+        let mut active = Vec::new();
+        store
+            .active_edges(|page| active.extend(page))
+            .await
+            .expect("active");
         assert_eq!(
-            store.active_edges().await.expect("active"),
+            active,
             vec![("c".to_string(), "a".to_string(), "depends_on".to_string())]
         );
         let (page, total) = store
