@@ -64,9 +64,16 @@ pub struct ImpactReport {
     /// Every business service with at-risk CIs below it, the most exposed first.
     #[serde(default)]
     pub services_at_risk: Vec<ServiceAtRisk>,
-    /// Every affected CI (the failed ones included), by depth.
+    /// The affected CIs (the failed ones included) of the page asked for, by depth, then id.
     pub affected: Vec<AffectedCi>,
-    /// True when `affected` was cut at `relationships.max_impact_items` (counts stay exact).
+    /// Where `affected` starts in the whole list.
+    #[serde(default)]
+    pub offset: usize,
+    /// Where the next page starts; none on the last page.
+    #[serde(default)]
+    pub next_offset: Option<usize>,
+    /// True when `affected` is not the whole list: a page of it, or cut at
+    /// `relationships.max_impact_items` (counts stay exact).
     pub truncated: bool,
     /// True when paths were left out (empty) past `relationships.max_path_elements` ids in
     /// all (the nearest CIs keep theirs; business services always do).
@@ -77,6 +84,14 @@ pub struct ImpactReport {
     pub retired_left_out: usize,
     /// Time the index took, in milliseconds.
     pub elapsed_ms: f64,
+}
+
+/// Which affected CIs an answer lists: `limit` of them (all, up to
+/// `relationships.max_impact_items`, when none) from `offset`, in (depth, id) order.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Page {
+    pub offset: usize,
+    pub limit: Option<usize>,
 }
 
 /// What a CI depends on.
@@ -215,9 +230,24 @@ impl Impact {
         failed: &[String],
         max_depth: Option<u32>,
     ) -> Result<ImpactReport, ServiceError> {
+        self.analyse_page(failed, max_depth, None).await
+    }
+
+    /// [`Self::analyse`], listing only `page` of the affected CIs (in (depth, id) order; the
+    /// counts, business services and services at risk are always whole). Without a page, the
+    /// first `relationships.max_impact_items`.
+    pub async fn analyse_page(
+        &self,
+        failed: &[String],
+        max_depth: Option<u32>,
+        page: Option<Page>,
+    ) -> Result<ImpactReport, ServiceError> {
         let started = std::time::Instant::now();
-        let limit = self.relationships.config().max_impact_items;
-        let (mut rows, mut services, mut exposed, counts, truncated, elapsed_ms, alone) = {
+        let max = self.relationships.config().max_impact_items;
+        let Page { offset, limit } = page.unwrap_or_default();
+        // At most `max_impact_items` per page, whatever was asked for.
+        let limit = limit.unwrap_or(max).min(max);
+        let (mut rows, mut services, mut exposed, counts, listed, elapsed_ms, alone) = {
             let g = self.relationships.graph();
             let ids: Vec<NodeId> = failed.iter().filter_map(|k| g.node_id(k)).collect();
             // CIs without any relationship are not in the index: they are down, alone.
@@ -239,7 +269,23 @@ impl Impact {
                     .map(|n| g.key(n).to_string())
                     .collect(),
             };
-            let rows: Vec<AffectedCi> = all.iter().take(limit).map(row).collect();
+            // The page in (depth, id) order. `all` is by (depth, node id), so each depth is a
+            // run of it: only the runs the page overlaps are sorted by id.
+            let end = offset.saturating_add(limit);
+            let mut rows: Vec<AffectedCi> = Vec::new();
+            let mut start = 0;
+            while start < all.len() && start < end {
+                let depth = all[start].depth;
+                let run = start + all[start..].partition_point(|a| a.depth == depth);
+                if run > offset {
+                    let mut ids: Vec<&cmdb_graph::Affected> = all[start..run].iter().collect();
+                    ids.sort_unstable_by(|a, b| g.key(a.node).cmp(g.key(b.node)));
+                    let from = offset.saturating_sub(start);
+                    let to = (end - start).min(ids.len());
+                    rows.extend(ids[from..to].iter().map(|a| row(a)));
+                }
+                start = run;
+            }
             // Business services are what change managers look for: every one of them is
             // listed, however long the list of affected CIs it was cut from.
             let business: std::collections::HashSet<NodeId> =
@@ -276,11 +322,16 @@ impl Impact {
                 services,
                 exposed,
                 counts,
-                all.len() > limit,
+                all.len(),
                 elapsed_ms,
                 alone,
             )
         };
+        // Failed CIs without any relationship (not in the index) head the first page.
+        let alone_total = alone.len();
+        let more = listed + alone_total > offset.saturating_add(limit);
+        let truncated = more || offset > 0;
+        let alone: Vec<&String> = if offset == 0 { alone } else { Vec::new() };
         rows.extend(alone.iter().map(|k| AffectedCi {
             id: k.to_string(),
             name: None,
@@ -297,7 +348,7 @@ impl Impact {
         // Retired hosts and devices are gone from the estate: out of the answer (their edges
         // still carry the propagation until they are stale and expire).
         let before = rows.len();
-        let (mut down, mut degraded, mut at_risk) = (counts.0 + alone.len(), counts.1, counts.2);
+        let (mut down, mut degraded, mut at_risk) = (counts.0 + alone_total, counts.1, counts.2);
         rows.retain(|r| {
             let keep = r.depth == 0 || !retired.contains(&r.id);
             if !keep {
@@ -350,6 +401,8 @@ impl Impact {
             business_services,
             services_at_risk: exposed,
             affected: rows,
+            offset,
+            next_offset: more.then(|| offset.saturating_add(limit)),
             truncated,
             paths_truncated,
             retired_left_out,
@@ -406,9 +459,10 @@ impl Impact {
         &self,
         id: &str,
         max_depth: Option<u32>,
+        page: Option<Page>,
     ) -> Result<ImpactReport, ServiceError> {
         self.relationships.must_exist(id).await?;
-        self.analyse(std::slice::from_ref(&id.to_string()), max_depth)
+        self.analyse_page(std::slice::from_ref(&id.to_string()), max_depth, page)
             .await
     }
 

@@ -636,6 +636,141 @@ mod ui_impact;
 mod ui_reports;
 
 #[tokio::test]
+async fn impact_pages_join_into_the_whole_answer_with_whole_counts_and_services() {
+    let app = app_with("").await;
+    let ed = app.editor().await;
+    // A switch with 7 hosts, each running 2 apps; one business service on every app.
+    let mut cis = vec![json!({"class": "switch", "name": "sw"})];
+    cis.push(json!({"class": "business_service", "name": "Shop"}));
+    let mut rels = Vec::new();
+    for h in 0..7 {
+        cis.push(json!({"class": "server", "name": format!("h{h}")}));
+        rels.push(json!({"from": format!("server/h{h}"), "kind": "depends_on", "to": "switch/sw"}));
+        for a in 0..2 {
+            cis.push(json!({"class": "application", "name": format!("a{h}-{a}")}));
+            rels.push(json!({"from": format!("application/a{h}-{a}"), "kind": "runs_on", "to": format!("server/h{h}")}));
+            rels.push(json!({"from": "business_service/Shop", "kind": "depends_on", "to": format!("application/a{h}-{a}")}));
+        }
+    }
+    let (status, v) = app
+        .send(
+            "POST",
+            "/api/v1/import",
+            &ed,
+            Some(json!({"cis": cis, "relationships": rels}).to_string()),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{v}");
+    assert_eq!(
+        v["relationships_created"].as_array().map(Vec::len),
+        Some(35),
+        "{v}"
+    );
+    let (_, found) = app
+        .send(
+            "GET",
+            "/api/v1/cis?q=sw&class=switch",
+            &app.viewer_token,
+            None,
+        )
+        .await;
+    let sw = found["items"][0]["key"]
+        .as_str()
+        .expect("switch")
+        .to_string();
+    let (status, whole) = app
+        .send(
+            "GET",
+            &format!("/api/v1/cis/{sw}/impact"),
+            &app.viewer_token,
+            None,
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{whole}");
+    assert_eq!(
+        whole["affected"].as_array().map(Vec::len),
+        Some(23),
+        "{whole}"
+    );
+    assert_eq!(whole["truncated"], json!(false));
+    assert_eq!(whole["next_offset"], Value::Null);
+    // Pages of 5 in turn: the same rows in the same order, every page with whole counts and
+    // the business service.
+    let mut joined = Vec::new();
+    let mut offset = Some(0);
+    while let Some(o) = offset {
+        let (status, page) = app
+            .send(
+                "GET",
+                &format!("/api/v1/cis/{sw}/impact?limit=5&offset={o}"),
+                &app.viewer_token,
+                None,
+            )
+            .await;
+        assert_eq!(status, StatusCode::OK, "{page}");
+        assert_eq!(page["offset"], json!(o));
+        assert_eq!(page["down"], whole["down"]);
+        assert_eq!(page["business_services"], whole["business_services"]);
+        assert_eq!(page["truncated"], json!(true));
+        let rows = page["affected"].as_array().expect("rows").clone();
+        assert!(rows.len() <= 5 && !rows.is_empty(), "{page}");
+        joined.extend(rows);
+        offset = page["next_offset"].as_u64();
+    }
+    let ids = |rows: &[Value]| -> Vec<(u64, String)> {
+        rows.iter()
+            .map(|r| {
+                (
+                    r["depth"].as_u64().unwrap_or(0),
+                    r["id"].as_str().unwrap_or("").to_string(),
+                )
+            })
+            .collect()
+    };
+    let whole_ids = ids(whole["affected"].as_array().expect("rows"));
+    assert_eq!(ids(&joined), whole_ids);
+    let mut sorted = whole_ids.clone();
+    sorted.sort();
+    assert_eq!(whole_ids, sorted, "by depth, then id");
+    // The same through POST, and a page past the end is empty.
+    let (status, page) = app
+        .send(
+            "POST",
+            "/api/v1/impact",
+            &app.viewer_token,
+            Some(json!({"cis": [sw], "offset": 20, "limit": 5}).to_string()),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{page}");
+    assert_eq!(
+        ids(page["affected"].as_array().expect("rows")),
+        whole_ids[20..].to_vec()
+    );
+    assert_eq!(page["next_offset"], Value::Null);
+    let (_, past) = app
+        .send(
+            "GET",
+            &format!("/api/v1/cis/{sw}/impact?offset=100"),
+            &app.viewer_token,
+            None,
+        )
+        .await;
+    assert_eq!(past["affected"], json!([]));
+    assert_eq!(past["down"], whole["down"]);
+    // A bad page is refused, naming the parameter.
+    let (status, bad) = app
+        .send(
+            "GET",
+            &format!("/api/v1/cis/{sw}/impact?limit=-1"),
+            &app.viewer_token,
+            None,
+        )
+        .await;
+    assert_eq!(status, StatusCode::BAD_REQUEST, "{bad}");
+    assert!(bad.to_string().contains("limit"), "{bad}");
+}
+
+#[tokio::test]
 async fn a_truncated_impact_still_lists_every_business_service_and_change_conflicts_see_all() {
     let app = app_with("[relationships]\nmax_impact_items = 2\nmax_path_elements = 2\n").await;
     let ed = app.editor().await;

@@ -16,7 +16,7 @@ use super::auth::{Editor, Viewer};
 use super::render::{Format, render};
 use super::{ApiError, bad_body, bad_query};
 use crate::AppState;
-use crate::impact::{Dependencies, GraphSummary, ImpactReport};
+use crate::impact::{Dependencies, GraphSummary, ImpactReport, Page};
 use crate::relationships::CheckReport;
 
 pub fn router() -> Router<Arc<AppState>> {
@@ -40,6 +40,45 @@ pub struct ImpactRequest {
     /// json (default), csv or dot.
     #[serde(default)]
     pub format: Format,
+    /// Affected CIs to skip (paging, in (depth, id) order).
+    #[serde(default)]
+    pub offset: Option<usize>,
+    /// Affected CIs to list, at most `relationships.max_impact_items`: JSON lists 1,000
+    /// unless asked, CSV and DOT every one. Counts and business services are always whole.
+    #[serde(default)]
+    pub limit: Option<usize>,
+}
+
+/// Query of `GET /cis/{id}/impact`.
+#[derive(Debug, Deserialize, IntoParams)]
+#[serde(deny_unknown_fields)]
+pub struct ImpactParams {
+    /// Stop this many hops away.
+    max_depth: Option<u32>,
+    /// json (default), csv or dot.
+    format: Option<Format>,
+    /// Affected CIs to skip (paging, in (depth, id) order).
+    offset: Option<usize>,
+    /// Affected CIs to list, at most `relationships.max_impact_items`: JSON lists 1,000
+    /// unless asked, CSV and DOT every one. Counts and business services are always whole.
+    limit: Option<usize>,
+}
+
+/// Affected CIs a JSON answer lists unless asked for more: the first page of a large impact
+/// (every business service and the counts come with it whatever its size).
+const JSON_PAGE: usize = 1_000;
+
+/// The page asked for; none means every affected CI (CSV and DOT, up to the maximum).
+fn page_of(format: Format, offset: Option<usize>, limit: Option<usize>) -> Option<Page> {
+    let limit = match (limit, format) {
+        (None, Format::Json) => Some(JSON_PAGE),
+        (None, _) if offset.is_none() => return None,
+        (l, _) => l,
+    };
+    Some(Page {
+        offset: offset.unwrap_or(0),
+        limit,
+    })
 }
 
 /// Query of the per-CI graph endpoints.
@@ -68,12 +107,16 @@ async fn impact(
 ) -> Result<Response, ApiError> {
     let Json(req) = body.map_err(bad_body)?;
     let failed = state.impact.resolve(&req.cis, "cis").await?;
-    let report = state.impact.analyse(&failed, req.max_depth).await?;
+    let page = page_of(req.format, req.offset, req.limit);
+    let report = state
+        .impact
+        .analyse_page(&failed, req.max_depth, page)
+        .await?;
     Ok(render(&report, &report.affected, req.format, "impact"))
 }
 
 /// What depends on this CI: the impact of its failure.
-#[utoipa::path(get, path = "/api/v1/cis/{id}/impact", params(("id" = String, Path, description = "CI id"), GraphParams),
+#[utoipa::path(get, path = "/api/v1/cis/{id}/impact", params(("id" = String, Path, description = "CI id"), ImpactParams),
     responses((status = 200, body = ImpactReport), (status = 400, body = ErrorBody), (status = 404, body = ErrorBody),
               (status = 401, body = ErrorBody), (status = 403, body = ErrorBody), (status = 429, body = ErrorBody, headers(("Retry-After" = u64, description = "seconds")))),
     security(("bearer" = [])), tag = "impact")]
@@ -81,16 +124,13 @@ async fn ci_impact(
     State(state): State<Arc<AppState>>,
     Viewer(_principal): Viewer,
     Path(id): Path<String>,
-    params: Result<Query<GraphParams>, QueryRejection>,
+    params: Result<Query<ImpactParams>, QueryRejection>,
 ) -> Result<Response, ApiError> {
     let Query(p) = params.map_err(bad_query)?;
-    let report = state.impact.of_ci(&id, p.max_depth).await?;
-    Ok(render(
-        &report,
-        &report.affected,
-        p.format.unwrap_or_default(),
-        &id,
-    ))
+    let format = p.format.unwrap_or_default();
+    let page = page_of(format, p.offset, p.limit);
+    let report = state.impact.of_ci(&id, p.max_depth, page).await?;
+    Ok(render(&report, &report.affected, format, &id))
 }
 
 /// What this CI depends on: everything whose failure could affect it (its services' hosts,
