@@ -543,9 +543,12 @@ impl Store {
             None => {}
         }
         let wh = cond.join(" AND ");
+        // Name and class orders are read from an index (`ci_name`, `ci_class_name`: the page
+        // alone, however large the table), whose entries of one value are in id order: ties
+        // need no `id` in the ORDER BY, which would make SurrealDB sort the whole table.
         let order = match f.sort {
-            CiSort::Name => "name, id",
-            CiSort::Class => "class, name, id",
+            CiSort::Name => "name",
+            CiSort::Class => "class, name",
             CiSort::LastSeen => "last_seen DESC, id",
         };
         let vars = json!({
