@@ -24,7 +24,7 @@ use crate::domain::discovery::{
     device_facts, host_addresses, host_facts, listening_services, named_foreign_cis,
 };
 use crate::domain::identify::HostKeys;
-use crate::storage::{DirectoryRow, GraphWrite, NewCi, StorageError, Store, now_str};
+use crate::storage::{DirectoryRow, GraphWrite, NewCi, StorageError, now_str};
 
 /// The sections of a host report discovery reads.
 const HOST_SECTIONS: [&str; 4] = ["identity", "network", "sockets", "virtualization"];
@@ -82,21 +82,24 @@ fn section<T: serde::de::DeserializeOwned>(v: Option<&Value>) -> Option<T> {
         .and_then(|v| serde_json::from_value(v.clone()).ok())
 }
 
-/// Loads the directory from storage (at start).
-pub(super) async fn load_directory(store: &Store) -> Result<Directory, StorageError> {
-    let mut dir = Directory::default();
-    let mut services: HashMap<String, Vec<ServiceFacts>> = HashMap::new();
-    store
-        .directory_rows(|page| {
-            for row in page {
-                load_row(&mut dir, &mut services, row);
-            }
-        })
-        .await?;
-    for (host, s) in services {
-        dir.set_services(&host, s);
+/// The directory being loaded from storage (at start), a row at a time.
+#[derive(Default)]
+pub(super) struct DirectoryLoad {
+    dir: Directory,
+    services: HashMap<String, Vec<ServiceFacts>>,
+}
+
+impl DirectoryLoad {
+    pub(super) fn row(&mut self, row: DirectoryRow) {
+        load_row(&mut self.dir, &mut self.services, row);
     }
-    Ok(dir)
+
+    pub(super) fn finish(mut self) -> Directory {
+        for (host, s) in self.services {
+            self.dir.set_services(&host, s);
+        }
+        self.dir
+    }
 }
 
 pub(super) fn load_row(

@@ -203,6 +203,40 @@ pub fn node_attrs(class: &str, min_up: Option<u32>, core: bool) -> NodeAttrs {
     }
 }
 
+/// Which CIs are core: marked so, or declared in `relationships.core` by key or name.
+struct CoreRule<'a> {
+    declared: std::collections::HashSet<&'a str>,
+}
+
+impl<'a> CoreRule<'a> {
+    fn new(config: &'a RelationshipsConfig) -> Self {
+        Self {
+            declared: config.core.iter().map(String::as_str).collect(),
+        }
+    }
+
+    /// Gives the builder the CI's node, unless it has only default attributes (a CI without
+    /// edges and attributes needs no node).
+    #[allow(clippy::too_many_arguments)]
+    fn add(
+        &self,
+        b: &mut cmdb_graph::GraphBuilder,
+        key: String,
+        name: &str,
+        class: &str,
+        min_up: Option<u32>,
+        core: Option<bool>,
+    ) {
+        let core = core.unwrap_or(false)
+            || self.declared.contains(key.as_str())
+            || self.declared.contains(name);
+        let attrs = node_attrs(class, min_up, core);
+        if attrs != NodeAttrs::default() {
+            b.node(key, attrs);
+        }
+    }
+}
+
 fn rw_read(l: &RwLock<GraphIndex>) -> std::sync::RwLockReadGuard<'_, GraphIndex> {
     l.read().unwrap_or_else(|e| e.into_inner())
 }
@@ -218,11 +252,12 @@ impl Relationships {
         config: RelationshipsConfig,
         telemetry: Arc<Telemetry>,
     ) -> Result<Self, StorageError> {
-        let graph = Self::read_index(&store, &config).await?;
-        let directory = discover::load_directory(&store).await?;
+        let started = std::time::Instant::now();
+        let (graph, directory) = Self::read_index_and_directory(&store, &config).await?;
         tracing::info!(
             nodes = graph.node_count(),
             edges = graph.edge_count(),
+            secs = started.elapsed().as_secs_f64(),
             "relationship index loaded"
         );
         Ok(Self {
@@ -241,37 +276,50 @@ impl Relationships {
         store: &Store,
         config: &RelationshipsConfig,
     ) -> Result<GraphIndex, StorageError> {
-        let declared: std::collections::HashSet<&str> =
-            config.core.iter().map(String::as_str).collect();
-        // CIs declared core by name, as keys.
-        let mut named_core: std::collections::HashSet<String> = Default::default();
-        if !declared.is_empty() {
-            store
-                .ci_names(|page| {
-                    named_core.extend(
-                        page.into_iter()
-                            .filter(|(_, name)| declared.contains(name.as_str()))
-                            .map(|(k, _)| k),
-                    )
-                })
-                .await?;
-        }
-        // By pages, straight into the builder: a million CIs and five million edges never sit
-        // in memory as rows next to the index.
+        let core = CoreRule::new(config);
         let mut b = cmdb_graph::GraphBuilder::default();
         store
             .graph_nodes(|page| {
                 for n in page {
-                    let core = n.core.unwrap_or(false)
-                        || declared.contains(n.key.as_str())
-                        || named_core.contains(&n.key);
-                    let attrs = node_attrs(&n.class, n.min_up, core);
-                    if attrs != NodeAttrs::default() {
-                        b.node(n.key, attrs);
-                    }
+                    core.add(&mut b, n.key, &n.name, &n.class, n.min_up, n.core);
                 }
             })
             .await?;
+        Self::read_edges(store, b).await
+    }
+
+    /// The index and the directory, from one pass over the CIs and one over the edges, by
+    /// pages straight into the builders: a million CIs and five million edges never sit in
+    /// memory as rows next to the index.
+    async fn read_index_and_directory(
+        store: &Store,
+        config: &RelationshipsConfig,
+    ) -> Result<(GraphIndex, crate::domain::discovery::Directory), StorageError> {
+        let core = CoreRule::new(config);
+        let mut b = cmdb_graph::GraphBuilder::default();
+        let mut dir = discover::DirectoryLoad::default();
+        store
+            .directory_rows(|page| {
+                for row in page {
+                    core.add(
+                        &mut b,
+                        row.key.clone(),
+                        &row.name,
+                        &row.class,
+                        row.min_up,
+                        row.core,
+                    );
+                    dir.row(row);
+                }
+            })
+            .await?;
+        Ok((Self::read_edges(store, b).await?, dir.finish()))
+    }
+
+    async fn read_edges(
+        store: &Store,
+        mut b: cmdb_graph::GraphBuilder,
+    ) -> Result<GraphIndex, StorageError> {
         store
             .active_edges(|page| {
                 for (f, t, k) in page {

@@ -572,9 +572,16 @@ impl Store {
             CiSort::LastSeen => " WITH NOINDEX",
             _ => "",
         };
+        // No WHERE at all when nothing filters: `WHERE true` makes SurrealDB decode every record
+        // to count them, where a bare count reads only the keys.
+        let count_where = if cond.len() > 1 {
+            format!(" WHERE {wh}")
+        } else {
+            String::new()
+        };
         let sql = format!(
             "SELECT {SUMMARY_FIELDS} FROM ci{with} WHERE {wh} ORDER BY {order} LIMIT $limit START $offset;
-             SELECT count() AS n FROM ci WHERE {wh} GROUP ALL;"
+             SELECT count() AS n FROM ci{count_where} GROUP ALL;"
         );
         let mut res = self.run(&sql, vars).await?;
         let rows = Self::rows(&mut res, 0)?;

@@ -22,7 +22,7 @@
 use serde::Deserialize;
 use serde_json::{Value, json};
 
-use super::directory::{DirectoryRow, GraphNodeRow};
+use super::directory::{DirectoryRow, GRAPH_NODE_FIELDS, GraphNodeRow};
 use super::packages::PackageRecord;
 use super::{StorageError, Store};
 
@@ -349,7 +349,7 @@ impl Store {
     /// What the graph index needs of these CIs (those that exist).
     pub async fn graph_nodes_of(&self, keys: &[String]) -> Result<Vec<GraphNodeRow>, StorageError> {
         self.query_rows(
-            "SELECT record::id(id) AS key, class, min_up, core FROM $ids.map(|$k| type::record('ci', $k))",
+            &format!("SELECT {GRAPH_NODE_FIELDS} FROM $ids.map(|$k| type::record('ci', $k))"),
             json!({ "ids": keys }),
         )
         .await

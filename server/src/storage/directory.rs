@@ -34,6 +34,11 @@ pub struct DirectoryRow {
     /// Hosts: the agent bound to the CI.
     #[serde(default)]
     pub agent: Option<String>,
+    /// What the graph index reads too (start reads the CIs once for both).
+    #[serde(default)]
+    pub min_up: Option<u32>,
+    #[serde(default)]
+    pub core: Option<bool>,
 }
 
 /// What the graph index needs of a CI.
@@ -41,6 +46,7 @@ pub struct DirectoryRow {
 pub struct GraphNodeRow {
     pub key: String,
     pub class: String,
+    pub name: String,
     #[serde(default)]
     pub min_up: Option<u32>,
     #[serde(default)]
@@ -48,7 +54,10 @@ pub struct GraphNodeRow {
 }
 
 /// The projection of a CI [`DirectoryRow`] is read with.
-pub(super) const DIRECTORY_FIELDS: &str = "SELECT record::id(id) AS key, class, name, keys.fqdn AS fqdn, keys.hardware_uuid AS uuid, addresses, chassis_ids, serial, sections.network AS network, sections.virtualization AS virtualization, sections.device.interfaces AS interfaces, service, agent";
+pub(super) const DIRECTORY_FIELDS: &str = "SELECT record::id(id) AS key, class, name, keys.fqdn AS fqdn, keys.hardware_uuid AS uuid, addresses, chassis_ids, serial, sections.network AS network, sections.virtualization AS virtualization, sections.device.interfaces AS interfaces, service, agent, min_up, core";
+
+/// The projection of a CI [`GraphNodeRow`] is read with.
+pub(super) const GRAPH_NODE_FIELDS: &str = "record::id(id) AS key, class, name, min_up, core";
 
 impl Store {
     /// What relationship discovery's directory needs of every CI, by pages.
@@ -68,33 +77,7 @@ impl Store {
 
     /// What the graph index needs of every CI, by pages.
     pub async fn graph_nodes(&self, f: impl FnMut(Vec<GraphNodeRow>)) -> Result<(), StorageError> {
-        self.scan_pages(
-            "ci",
-            "record::id(id) AS key, class, min_up, core",
-            None,
-            |r: &GraphNodeRow| &r.key,
-            f,
-        )
-        .await
-    }
-
-    /// Key and name of every CI, by pages.
-    pub async fn ci_names(
-        &self,
-        mut f: impl FnMut(Vec<(String, String)>),
-    ) -> Result<(), StorageError> {
-        #[derive(Deserialize)]
-        struct Row {
-            key: String,
-            name: String,
-        }
-        self.scan_pages(
-            "ci",
-            "record::id(id) AS key, name",
-            None,
-            |r: &Row| &r.key,
-            |rows: Vec<Row>| f(rows.into_iter().map(|r| (r.key, r.name)).collect()),
-        )
-        .await
+        self.scan_pages("ci", GRAPH_NODE_FIELDS, None, |r: &GraphNodeRow| &r.key, f)
+            .await
     }
 }
