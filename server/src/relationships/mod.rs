@@ -468,60 +468,147 @@ impl Relationships {
         Ok(candidates.len())
     }
 
-    /// Compares the index with storage.
+    /// Compares the index with storage. Storage is read without the write lock (at a
+    /// million CIs the read takes a minute, and relationship writes would wait for it); a
+    /// write landing meanwhile can make a triple or a CI look different, so when anything
+    /// was written during the read, what differs is read again under the lock and only what
+    /// still differs is reported.
     pub async fn check(&self) -> Result<CheckReport, StorageError> {
-        // Under the write lock, so no write lands between the two reads.
-        let _w = self.lock_write().await;
+        let seen = self.write_generation().await;
         let fresh = Self::read_index(&self.store, &self.config).await?;
+        let mut diff = {
+            let g = rw_read(&self.graph);
+            IndexDiff::between(&fresh, &g)
+        };
+        if diff.is_empty() {
+            return Ok(diff.report());
+        }
+        let w = self.lock_write().await;
+        // The count went up once for each writer since `seen`, and once for this lock.
+        if *w > seen + 1 {
+            self.confirm(&mut diff).await?;
+        }
+        drop(w);
+        Ok(diff.report())
+    }
+
+    /// Keeps only the differences storage and the index still show (under the write lock).
+    async fn confirm(&self, diff: &mut IndexDiff) -> Result<(), StorageError> {
+        let triples: Vec<(String, String, String)> = diff
+            .edges
+            .iter()
+            .map(|(f, t, k, _, _)| (f.clone(), t.clone(), k.as_str().to_string()))
+            .collect();
+        let stored: HashMap<(String, String, String), u32> = self
+            .store
+            .active_edge_counts(&triples)
+            .await?
+            .into_iter()
+            .map(|(f, t, k, n)| ((f, t, k), n))
+            .collect();
+        let nodes = self.store.graph_nodes_of(&diff.attrs).await?;
+        let core = CoreRule::new(&self.config);
+        let mut b = cmdb_graph::GraphBuilder::default();
+        for n in nodes {
+            core.add(&mut b, n.key, &n.name, &n.class, n.min_up, n.core);
+        }
+        let now = b.finish();
         let g = rw_read(&self.graph);
-        Ok(compare_index(&fresh, &g))
+        diff.edges.retain_mut(|(f, t, k, s, i)| {
+            *s = stored
+                .get(&(f.clone(), t.clone(), k.as_str().to_string()))
+                .copied()
+                .unwrap_or(0);
+            *i = g.multiplicity(f, t, *k);
+            s != i
+        });
+        let attrs_of = |g: &GraphIndex, key: &str| {
+            g.node_id(key)
+                .map(|id| g.attrs(id).clone())
+                .unwrap_or_default()
+        };
+        diff.attrs
+            .retain(|key| attrs_of(&now, key) != attrs_of(&g, key));
+        Ok(())
+    }
+}
+
+/// How an index freshly built from storage and the live index differ.
+#[derive(Debug, Default)]
+struct IndexDiff {
+    storage_edges: usize,
+    index_edges: usize,
+    /// (from, to, kind, count in storage, count in the index), where the counts differ.
+    edges: Vec<(String, String, RelKind, u32, u32)>,
+    /// CIs whose impact attributes differ.
+    attrs: Vec<String>,
+}
+
+impl IndexDiff {
+    fn between(storage: &GraphIndex, index: &GraphIndex) -> Self {
+        let count = |g: &GraphIndex| -> BTreeMap<(String, String, RelKind), u32> {
+            g.edges()
+                .into_iter()
+                .map(|(f, t, k, n)| ((f, t, k), n))
+                .collect()
+        };
+        let (s, i) = (count(storage), count(index));
+        let mut d = IndexDiff {
+            storage_edges: s.len(),
+            index_edges: i.len(),
+            ..Default::default()
+        };
+        for e in s.keys().chain(i.keys().filter(|e| !s.contains_key(*e))) {
+            let (m, n) = (
+                s.get(e).copied().unwrap_or(0),
+                i.get(e).copied().unwrap_or(0),
+            );
+            if m != n {
+                d.edges.push((e.0.clone(), e.1.clone(), e.2, m, n));
+            }
+        }
+        let attrs = |g: &GraphIndex| -> BTreeMap<String, NodeAttrs> {
+            g.nodes()
+                .into_iter()
+                .filter(|(_, a)| *a != NodeAttrs::default())
+                .collect()
+        };
+        let (sa, ia) = (attrs(storage), attrs(index));
+        for key in sa.keys().chain(ia.keys()) {
+            if sa.get(key) != ia.get(key) && !d.attrs.contains(key) {
+                d.attrs.push(key.clone());
+            }
+        }
+        d
+    }
+
+    fn is_empty(&self) -> bool {
+        self.edges.is_empty() && self.attrs.is_empty()
+    }
+
+    fn report(&self) -> CheckReport {
+        let show = |f: &str, t: &str, k: RelKind, n: u32| format!("{f} -{}-> {t} ×{n}", k.as_str());
+        let mut r = CheckReport {
+            storage_edges: self.storage_edges,
+            index_edges: self.index_edges,
+            attribute_mismatches: self.attrs.clone(),
+            ..Default::default()
+        };
+        for (f, t, k, s, i) in &self.edges {
+            if s > i {
+                r.missing_from_index.push(show(f, t, *k, s - i));
+            } else {
+                r.extra_in_index.push(show(f, t, *k, i - s));
+            }
+        }
+        r.consistent = self.is_empty();
+        r
     }
 }
 
 /// Differences between `storage` (an index freshly built from storage) and `index`.
 pub fn compare_index(storage: &GraphIndex, index: &GraphIndex) -> CheckReport {
-    let count = |g: &GraphIndex| -> BTreeMap<(String, String, RelKind), u32> {
-        g.edges()
-            .into_iter()
-            .map(|(f, t, k, n)| ((f, t, k), n))
-            .collect()
-    };
-    let (s, i) = (count(storage), count(index));
-    let show =
-        |(f, t, k): &(String, String, RelKind), n: u32| format!("{f} -{}-> {t} ×{n}", k.as_str());
-    let mut r = CheckReport {
-        storage_edges: s.len(),
-        index_edges: i.len(),
-        ..Default::default()
-    };
-    for (e, n) in &s {
-        let m = i.get(e).copied().unwrap_or(0);
-        if m < *n {
-            r.missing_from_index.push(show(e, n - m));
-        }
-    }
-    for (e, n) in &i {
-        let m = s.get(e).copied().unwrap_or(0);
-        if m < *n {
-            r.extra_in_index.push(show(e, n - m));
-        }
-    }
-    let attrs = |g: &GraphIndex| -> BTreeMap<String, NodeAttrs> {
-        g.nodes()
-            .into_iter()
-            .filter(|(_, a)| *a != NodeAttrs::default())
-            .collect()
-    };
-    let (sa, ia) = (attrs(storage), attrs(index));
-    for key in sa.keys().chain(ia.keys()) {
-        if sa.get(key) != ia.get(key) && !r.attribute_mismatches.contains(key) {
-            r.attribute_mismatches.push(key.clone());
-        }
-    }
-    r.consistent = r.missing_from_index.is_empty()
-        && r.extra_in_index.is_empty()
-        && r.attribute_mismatches.is_empty();
-    r
+    IndexDiff::between(storage, index).report()
 }
 
 /// What a manual write changes in the index.

@@ -247,6 +247,49 @@ async fn the_check_reports_an_index_that_drifted_from_storage() {
 }
 
 #[tokio::test]
+async fn the_check_reads_differences_again_under_the_lock_and_keeps_only_real_ones() {
+    let store = store_with(&["a", "b"]).await;
+    let rels = Relationships::load(
+        store.clone(),
+        RelationshipsConfig::default(),
+        Arc::default(),
+    )
+    .await
+    .expect("load");
+    rels.upsert_discovered(GraphWrite::default(), &[desired("k", json!({}))])
+        .await
+        .expect("discovered");
+    // The index lost an edge storage holds (a real drift) ...
+    rels.apply_effects(IndexEffects {
+        remove: vec![("a".into(), "b".into(), RelKind::ConnectedTo)],
+        ..Default::default()
+    });
+    // ... and a read made while a write landed saw an edge and a core CI that are not there
+    // (what a write racing the unlocked read looks like).
+    let mut diff = IndexDiff {
+        edges: vec![
+            ("a".into(), "b".into(), RelKind::ConnectedTo, 1, 0),
+            ("b".into(), "a".into(), RelKind::DependsOn, 1, 0),
+        ],
+        attrs: vec!["a".into()],
+        ..Default::default()
+    };
+    rels.confirm(&mut diff).await.expect("confirm");
+    assert_eq!(
+        diff.edges,
+        vec![("a".into(), "b".into(), RelKind::ConnectedTo, 1, 0)]
+    );
+    assert!(diff.attrs.is_empty(), "{:?}", diff.attrs);
+    let r = diff.report();
+    assert!(!r.consistent);
+    assert_eq!(
+        r.missing_from_index,
+        vec!["a -connected_to-> b ×1".to_string()]
+    );
+    assert!(r.extra_in_index.is_empty());
+}
+
+#[tokio::test]
 async fn imports_planned_at_once_outside_the_lock_create_a_ci_once() {
     let store = store_with(&["a"]).await;
     let rels = Relationships::load(
