@@ -65,19 +65,12 @@ impl Store {
         &self,
         f: impl FnMut(Vec<DirectoryRow>),
     ) -> Result<(), StorageError> {
-        self.scan_pages(
-            "ci",
-            DIRECTORY_FIELDS.trim_start_matches("SELECT "),
-            None,
-            |r: &DirectoryRow| &r.key,
-            f,
-        )
-        .await
+        self.scan_pages("ci", DIRECTORY_FIELDS.trim_start_matches("SELECT "), f)
+            .await
     }
 
     /// What the graph index needs of every CI, by pages.
     pub async fn graph_nodes(&self, f: impl FnMut(Vec<GraphNodeRow>)) -> Result<(), StorageError> {
-        self.scan_pages("ci", GRAPH_NODE_FIELDS, None, |r: &GraphNodeRow| &r.key, f)
-            .await
+        self.scan_pages("ci", GRAPH_NODE_FIELDS, f).await
     }
 }

@@ -198,17 +198,22 @@ impl Store {
     ) -> Result<(), StorageError> {
         #[derive(Deserialize)]
         struct Row {
-            key: String,
             f: String,
             t: String,
             kind: String,
+            #[serde(default)]
+            stale: bool,
         }
         self.scan_pages(
             "rel",
-            "record::id(id) AS key, record::id(in) AS f, record::id(out) AS t, kind",
-            Some("stale = false"),
-            |r: &Row| &r.key,
-            |rows: Vec<Row>| f(rows.into_iter().map(|r| (r.f, r.t, r.kind)).collect()),
+            "record::id(in) AS f, record::id(out) AS t, kind, stale",
+            |rows: Vec<Row>| {
+                f(rows
+                    .into_iter()
+                    .filter(|r| !r.stale)
+                    .map(|r| (r.f, r.t, r.kind))
+                    .collect())
+            },
         )
         .await
     }
@@ -406,6 +411,32 @@ mod tests {
         };
         store.apply_relationships(&w).await.expect("cis");
         store
+    }
+
+    #[tokio::test]
+    async fn whole_table_reads_by_key_range_miss_no_key() {
+        // Keys at and between the range bounds, below the first and past the last.
+        let keys = vec![
+            "-a", "0", "00", "00ab", "0g", "1", "7f", "7fff", "9z", "_b", "a", "a0", "ff", "ffff",
+            "g", "k1", "zz",
+        ];
+        let store = with_cis(&keys).await;
+        let mut seen = Vec::new();
+        store
+            .graph_nodes(|page| seen.extend(page.into_iter().map(|n| n.key)))
+            .await
+            .expect("nodes");
+        seen.sort();
+        let mut want: Vec<String> = keys.iter().map(|k| k.to_string()).collect();
+        want.sort();
+        assert_eq!(seen, want);
+        let mut dir = Vec::new();
+        store
+            .directory_rows(|page| dir.extend(page.into_iter().map(|r| r.key)))
+            .await
+            .expect("directory");
+        dir.sort();
+        assert_eq!(dir, want);
     }
 
     #[tokio::test]
