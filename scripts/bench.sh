@@ -32,6 +32,7 @@ run ./scripts/bench_agent_metrics.sh
 run "$CARGO_TARGET_DIR/release/cmdb-bench-series" ${SERIES_ARGS:-}
 run ./scripts/bench_ui.sh
 run ./scripts/bench_cluster.sh
+run ./scripts/bench_estate.sh
 if [ ${#missed[@]} -gt 0 ]; then
   printf 'missed a target or failed: %s\n' "${missed[@]}" >&2
   exit 1

@@ -13,6 +13,7 @@ use std::time::{Duration, Instant};
 use anyhow::{Context, bail};
 use serde_json::Value;
 
+pub mod estate;
 pub mod fleet;
 pub mod load;
 pub mod seed;
@@ -119,6 +120,12 @@ impl Server {
 
     /// Starts the server process again on the same data directory and port.
     pub fn resume(&mut self) -> anyhow::Result<()> {
+        self.resume_within(Duration::from_secs(60))
+    }
+
+    /// [`Server::resume`], waiting up to `timeout` for `/healthz` (a large database loads
+    /// for a while).
+    pub fn resume_within(&mut self, timeout: Duration) -> anyhow::Result<()> {
         self.starts += 1;
         let log = std::fs::OpenOptions::new()
             .create(true)
@@ -137,7 +144,7 @@ impl Server {
             .stderr(Stdio::from(log))
             .spawn()?;
         self.child = Some(child);
-        self.wait_healthy()
+        self.wait_healthy(timeout)
     }
 
     /// Stops the server with SIGTERM (graceful) and waits for it.
@@ -170,8 +177,8 @@ impl Server {
         Ok(())
     }
 
-    fn wait_healthy(&mut self) -> anyhow::Result<()> {
-        let deadline = Instant::now() + Duration::from_secs(60);
+    fn wait_healthy(&mut self, timeout: Duration) -> anyhow::Result<()> {
+        let deadline = Instant::now() + timeout;
         let client = self.client()?;
         let url = format!("{}/healthz", self.url());
         let rt = rt();
@@ -192,7 +199,7 @@ impl Server {
                 return Ok(());
             }
             if Instant::now() > deadline {
-                bail!("server not healthy within 60 s: {}", self.logs());
+                bail!("server not healthy within {timeout:?}: {}", self.logs());
             }
             std::thread::sleep(Duration::from_millis(100));
         }
@@ -201,6 +208,17 @@ impl Server {
     /// Base URL.
     pub fn url(&self) -> String {
         format!("https://localhost:{}", self.port)
+    }
+
+    /// The running server process's id.
+    pub fn pid(&self) -> Option<u32> {
+        Some(self.child.as_ref()?.id())
+    }
+
+    /// The server process's resident memory now and its peak so far (`VmRSS`, `VmHWM`),
+    /// in KiB, from /proc.
+    pub fn memory_kib(&self) -> Option<(u64, u64)> {
+        proc_memory_kib(&format!("/proc/{}/status", self.pid()?))
     }
 
     /// The server process's CPU time so far (user + system), from /proc.
@@ -665,6 +683,22 @@ impl Drop for Agent {
             );
         }
     }
+}
+
+/// `VmRSS` and `VmHWM` (KiB) of a `/proc/<pid>/status` file (`/proc/self/status`: this
+/// process).
+pub fn proc_memory_kib(status: &str) -> Option<(u64, u64)> {
+    let text = std::fs::read_to_string(status).ok()?;
+    let field = |name: &str| -> Option<u64> {
+        text.lines()
+            .find_map(|l| l.strip_prefix(name))?
+            .trim()
+            .trim_end_matches("kB")
+            .trim()
+            .parse()
+            .ok()
+    };
+    Some((field("VmRSS:")?, field("VmHWM:")?))
 }
 
 /// Polls `f` until it returns `Some`, or fails after `timeout`.

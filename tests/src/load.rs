@@ -7,7 +7,15 @@ use std::time::{Duration, Instant};
 /// Reads `--name N` options from the command line into `opts` (each a name and its
 /// default); anything else is an error naming it.
 pub fn numeric_args(opts: &mut [(&str, &mut usize)]) -> anyhow::Result<()> {
-    let mut it = std::env::args().skip(1);
+    numeric_args_from(std::env::args().skip(1), opts)
+}
+
+/// [`numeric_args`] of the options `args` (the command line without the program's name).
+pub fn numeric_args_from(
+    args: impl IntoIterator<Item = String>,
+    opts: &mut [(&str, &mut usize)],
+) -> anyhow::Result<()> {
+    let mut it = args.into_iter();
     while let Some(k) = it.next() {
         let v: usize = it
             .next()

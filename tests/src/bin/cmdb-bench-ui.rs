@@ -21,10 +21,13 @@
 //!
 //! Usage: cmdb-bench-ui [--cis N] [--hosts N] [--runs N] [--check-targets 0|1]
 
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use anyhow::{Context, bail};
 use cmdb_graph::synth::{EstateParams, data_centre};
+use cmdb_tests::estate::{
+    call, ci_items, class_of, id_of, import_body, import_chunks, rel_items, time_runs,
+};
 use cmdb_tests::seed::{
     DAY, availability_batches, capacity_batches, day_start, enroll_hosts, server_for_history,
     wait_for_samples,
@@ -56,45 +59,6 @@ fn args() -> anyhow::Result<Args> {
         bail!("--runs and --hosts: at least 1");
     }
     Ok(a)
-}
-
-/// The class a synthetic estate's key stands for.
-fn class_of(key: &str) -> &'static str {
-    match key.split('-').next().unwrap_or("") {
-        "core" | "agg" | "tor" => "switch",
-        "pdu" => "pdu",
-        "pwr" | "cl" => "redundancy_group",
-        "san" => "storage_array",
-        "hv" => "hypervisor",
-        "vm" => "vm",
-        "svc" => "service_instance",
-        "app" => "application",
-        "biz" => "business_service",
-        _ => "other",
-    }
-}
-
-/// A JSON request with the admin token that must succeed; its answer.
-async fn call(
-    client: &reqwest::Client,
-    method: reqwest::Method,
-    url: &str,
-    token: &str,
-    body: Option<&Value>,
-) -> anyhow::Result<Value> {
-    let mut req = client.request(method, url).bearer_auth(token);
-    if let Some(b) = body {
-        req = req
-            .header("content-type", "application/json")
-            .body(b.to_string());
-    }
-    let r = req.send().await?;
-    let status = r.status();
-    let bytes = r.bytes().await?;
-    if !status.is_success() {
-        bail!("{url}: {status}: {}", String::from_utf8_lossy(&bytes));
-    }
-    Ok(serde_json::from_slice(&bytes)?)
 }
 
 /// The value of cookie `name` in a response's `Set-Cookie` headers.
@@ -130,32 +94,6 @@ async fn sign_in(client: &reqwest::Client, base: &str, token: &str) -> anyhow::R
     cookie(&r, "cmdb_session").context("no session cookie")
 }
 
-/// The id of the CI named exactly `name` (and of `class`).
-async fn id_of(
-    client: &reqwest::Client,
-    base: &str,
-    admin: &str,
-    class: &str,
-    name: &str,
-) -> anyhow::Result<String> {
-    let page = call(
-        client,
-        reqwest::Method::GET,
-        &format!("{base}/api/v1/cis?class={class}&q={name}&limit=50"),
-        admin,
-        None,
-    )
-    .await?;
-    page["items"]
-        .as_array()
-        .into_iter()
-        .flatten()
-        .find(|c| c["name"] == name)
-        .and_then(|c| c["key"].as_str())
-        .map(str::to_string)
-        .with_context(|| format!("no {class} named {name}"))
-}
-
 /// One page's figures.
 struct PageTime {
     label: String,
@@ -175,36 +113,19 @@ async fn time_page(
     path: &str,
     target_ms: Option<f64>,
 ) -> anyhow::Result<PageTime> {
-    let mut times = Vec::with_capacity(runs);
-    let mut bytes = 0;
-    for run in 0..=runs {
-        let t = Instant::now();
-        let r = client
+    let t = time_runs(path, runs, || {
+        client
             .get(format!("{base}{path}"))
             .header("cookie", format!("cmdb_session={session}"))
-            .send()
-            .await?;
-        let status = r.status();
-        let body = r.bytes().await?;
-        let elapsed = t.elapsed();
-        if !status.is_success() {
-            bail!("{path}: {status}: {}", String::from_utf8_lossy(&body));
-        }
-        // The first fetch warms the server's caches up, as any earlier visit would have.
-        if run > 0 {
-            times.push(elapsed);
-        }
-        bytes = body.len();
-    }
-    times.sort();
-    let at = |p: f64| times[((times.len() - 1) as f64 * p).round() as usize];
+    })
+    .await?;
     Ok(PageTime {
         label: label.to_string(),
         path: path.to_string(),
         target_ms,
-        median: at(0.5),
-        p95: at(0.95),
-        bytes,
+        median: t.p50,
+        p95: t.p95,
+        bytes: t.body.len(),
     })
 }
 
@@ -249,62 +170,30 @@ fn main() -> anyhow::Result<()> {
             }
         };
 
-        let cis: Vec<Value> = estate
-            .keys
-            .iter()
-            .zip(&estate.attrs)
-            .filter(|(k, _)| !is_host.contains(k.as_str()))
-            .map(|(k, attrs)| {
-                let mut v = json!({"class": class(k), "name": k});
-                if let Some(m) = attrs.min_up {
-                    v["min_up"] = json!(m);
-                }
-                if attrs.core {
-                    v["core"] = json!(true);
-                }
-                v
-            })
-            .collect();
-        let rels: Vec<Value> = estate
-            .edges()
-            .into_iter()
-            .map(|(from, to, kind)| {
-                json!({
-                    "from": format!("{}/{from}", class(&from)),
-                    "kind": kind.as_str(),
-                    "to": format!("{}/{to}", class(&to)),
-                })
-            })
-            .collect();
+        let cis = ci_items(&estate, &class, &|k| is_host.contains(k));
         eprintln!(
             "importing {} CIs and {} relationships …",
             cis.len(),
-            rels.len()
+            estate.links.len()
         );
-        let t = Instant::now();
-        for chunk in cis.chunks(2_000) {
-            call(
-                &client,
-                reqwest::Method::POST,
-                &format!("{base}/api/v1/import"),
-                &admin,
-                Some(&json!({"cis": chunk})),
-            )
-            .await?;
-        }
-        let cis_secs = t.elapsed().as_secs_f64();
-        let t = Instant::now();
-        for chunk in rels.chunks(2_000) {
-            call(
-                &client,
-                reqwest::Method::POST,
-                &format!("{base}/api/v1/import"),
-                &admin,
-                Some(&json!({"relationships": chunk})),
-            )
-            .await?;
-        }
-        let rels_secs = t.elapsed().as_secs_f64();
+        let bodies = cis.chunks(2_000).map(|c| Ok((c.len(), import_body("cis", c)?)));
+        let imported_cis =
+            import_chunks(&client, &base, &admin, "cis", cis.len(), bodies, 1).await?;
+        let bodies = estate.links.chunks(2_000).map(|c| {
+            let items = rel_items(&estate, c, &class);
+            Ok((c.len(), import_body("relationships", &items)?))
+        });
+        let imported_rels = import_chunks(
+            &client,
+            &base,
+            &admin,
+            "relationships",
+            estate.links.len(),
+            bodies,
+            1,
+        )
+        .await?;
+        let (cis_secs, rels_secs) = (imported_cis.secs, imported_rels.secs);
 
         eprintln!("pushing 90 days of capacity values and 30 days of heartbeats per host …");
         let shared = client.clone();
@@ -416,13 +305,13 @@ fn main() -> anyhow::Result<()> {
              {} relationships, 20 changes",
             estate.keys.len(),
             a.hosts,
-            rels.len(),
+            estate.links.len(),
         );
         println!(
             "import through the API: {} CIs in {cis_secs:.1} s, {} relationships in {rels_secs:.1} s ({:.0}/s)",
             cis.len(),
-            rels.len(),
-            rels.len() as f64 / rels_secs
+            estate.links.len(),
+            imported_rels.rate()
         );
         println!();
         println!("| page | median | p95 | size | target |");
