@@ -132,13 +132,7 @@ async fn store_with(cis: &[&str]) -> Store {
 async fn an_edge_not_observed_for_stale_after_goes_stale_and_leaves_the_index_but_manual_ones_stay()
 {
     let store = store_with(&["a", "b", "c"]).await;
-    let rels = Relationships::load(
-        store.clone(),
-        RelationshipsConfig::default(),
-        Arc::default(),
-    )
-    .await
-    .expect("load");
+    let rels = loaded(&store).await;
     rels.upsert_discovered(GraphWrite::default(), &[desired("k", json!({}))])
         .await
         .expect("discovered");
@@ -209,16 +203,21 @@ async fn an_edge_not_observed_for_stale_after_goes_stale_and_leaves_the_index_bu
     );
 }
 
-#[tokio::test]
-async fn the_check_reports_an_index_that_drifted_from_storage() {
-    let store = store_with(&["a", "b"]).await;
-    let rels = Relationships::load(
+/// The service loaded from `store` with the default configuration.
+async fn loaded(store: &Store) -> Relationships {
+    Relationships::load(
         store.clone(),
         RelationshipsConfig::default(),
         Arc::default(),
     )
     .await
-    .expect("load");
+    .expect("load")
+}
+
+#[tokio::test]
+async fn the_check_reports_an_index_that_drifted_from_storage() {
+    let store = store_with(&["a", "b"]).await;
+    let rels = loaded(&store).await;
     rels.upsert_discovered(GraphWrite::default(), &[desired("k", json!({}))])
         .await
         .expect("discovered");
@@ -249,13 +248,7 @@ async fn the_check_reports_an_index_that_drifted_from_storage() {
 #[tokio::test]
 async fn the_check_reads_differences_again_under_the_lock_and_keeps_only_real_ones() {
     let store = store_with(&["a", "b"]).await;
-    let rels = Relationships::load(
-        store.clone(),
-        RelationshipsConfig::default(),
-        Arc::default(),
-    )
-    .await
-    .expect("load");
+    let rels = loaded(&store).await;
     rels.upsert_discovered(GraphWrite::default(), &[desired("k", json!({}))])
         .await
         .expect("discovered");
@@ -292,13 +285,7 @@ async fn the_check_reads_differences_again_under_the_lock_and_keeps_only_real_on
 #[tokio::test]
 async fn imports_planned_at_once_outside_the_lock_create_a_ci_once() {
     let store = store_with(&["a"]).await;
-    let rels = Relationships::load(
-        store.clone(),
-        RelationshipsConfig::default(),
-        Arc::default(),
-    )
-    .await
-    .expect("load");
+    let rels = loaded(&store).await;
     let bundle: super::import::Bundle = serde_json::from_value(json!({
         "cis": [{"class": "business_service", "name": "payroll", "owner": "hr"}],
         "relationships": [{"from": "business_service/payroll", "to": "a", "kind": "depends_on"}]

@@ -8,7 +8,7 @@ use serde_json::{Value, json};
 
 use super::ci_doc::{CiDoc, create_ci_sql, set_fields};
 use super::packages::package_keys;
-use super::{StorageError, Store, rid, to_doc, valid_key};
+use super::{StorageError, Store, rid, rid_list, to_doc, valid_key};
 use crate::domain::device_report;
 use crate::domain::identify::{DeviceKeys, HostCandidate, HostKeys};
 
@@ -848,11 +848,10 @@ impl Store {
     pub async fn existing_cis(&self, keys: &[String]) -> Result<Vec<String>, StorageError> {
         let mut out = Vec::new();
         for chunk in keys.chunks(500) {
-            let ids = chunk
-                .iter()
-                .map(|k| rid("ci", k))
-                .collect::<Result<Vec<_>, _>>()?;
-            let sql = format!("SELECT record::id(id) AS key FROM {};", ids.join(", "));
+            let sql = format!(
+                "SELECT record::id(id) AS key FROM {};",
+                rid_list("ci", chunk)?
+            );
             out.extend(key_column(self.query_rows(&sql, Value::Null).await?));
         }
         Ok(out)
@@ -970,15 +969,11 @@ impl Store {
     ) -> Result<Vec<(String, Value)>, StorageError> {
         let mut out = Vec::new();
         for chunk in keys.chunks(500) {
-            let ids = chunk
-                .iter()
-                .map(|k| rid("ci", k))
-                .collect::<Result<Vec<_>, _>>()?;
             let rows: Vec<Value> = self
                 .query_rows(
                     &format!(
                         "SELECT record::id(id) AS key, {MANUAL_FIELDS} FROM {}",
-                        ids.join(", ")
+                        rid_list("ci", chunk)?
                     ),
                     Value::Null,
                 )

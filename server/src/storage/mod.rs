@@ -82,6 +82,15 @@ pub fn valid_key(key: &str) -> bool {
 
 /// The record id `table:⟨key⟩`, for writing into a statement; refuses a key that could
 /// break out of the brackets.
+/// `table:⟨a⟩, table:⟨b⟩, …` for these keys, for a statement's FROM or an `IN [...]` list.
+fn rid_list(table: &str, keys: &[String]) -> Result<String, StorageError> {
+    Ok(keys
+        .iter()
+        .map(|k| rid(table, k))
+        .collect::<Result<Vec<_>, _>>()?
+        .join(", "))
+}
+
 fn rid(table: &str, key: &str) -> Result<String, StorageError> {
     if valid_key(key) {
         Ok(format!("{table}:⟨{key}⟩"))

@@ -10,7 +10,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 
 use super::ci_doc::{NewCi, create_ci_sql, set_fields};
-use super::{HistoryRecord, StorageError, Store, rid, to_doc};
+use super::{HistoryRecord, StorageError, Store, rid, rid_list, to_doc};
 
 /// One stored relationship.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
@@ -331,15 +331,11 @@ impl Store {
     ) -> Result<Vec<RelationshipRecord>, StorageError> {
         let mut out = Vec::new();
         for chunk in froms.chunks(500) {
-            let ids = chunk
-                .iter()
-                .map(|k| rid("ci", k))
-                .collect::<Result<Vec<_>, _>>()?;
             out.extend(
                 self.query_rows::<RelationshipRecord>(
                     &format!(
                         "SELECT {REL_FIELDS} FROM rel WHERE in IN [{}] AND source = 'manual'",
-                        ids.join(", ")
+                        rid_list("ci", chunk)?
                     ),
                     Value::Null,
                 )
