@@ -217,7 +217,6 @@ impl<'a> CoreRule<'a> {
 
     /// Gives the builder the CI's node, unless it has only default attributes (a CI without
     /// edges and attributes needs no node).
-    #[allow(clippy::too_many_arguments)]
     fn add(
         &self,
         b: &mut cmdb_graph::GraphBuilder,
