@@ -501,11 +501,33 @@ pub struct StorageConfig {
     /// answered 503 with `Retry-After` (the connection is re-established by itself).
     #[serde(default = "default_query_timeout_secs")]
     pub query_timeout_secs: u64,
+    /// Embedded SurrealKV: its block cache, in MiB. Left to itself SurrealKV takes half the
+    /// machine's memory less 1 GiB; a CMDB shares its host, so the server sets this.
+    #[serde(default = "default_cache_mib")]
+    pub cache_mib: u64,
+    /// Embedded SurrealKV: the size of one memtable, in MiB (one is filled while up to two
+    /// more are written out, so up to three times this). One transaction must fit in one.
+    #[serde(default = "default_memtable_mib")]
+    pub memtable_mib: u64,
 }
 
 fn default_query_timeout_secs() -> u64 {
     30
 }
+
+fn default_cache_mib() -> u64 {
+    512
+}
+
+fn default_memtable_mib() -> u64 {
+    256
+}
+
+/// The range `storage.cache_mib` accepts (16 MiB to 1 TiB).
+pub const CACHE_MIB: std::ops::RangeInclusive<u64> = 16..=1 << 20;
+/// The range `storage.memtable_mib` accepts: below 64 MiB a large inventory or a migration
+/// no longer fits one transaction; above 4 GiB is SurrealKV's own largest default.
+pub const MEMTABLE_MIB: std::ops::RangeInclusive<u64> = 64..=4096;
 
 fn default_auth_level() -> String {
     "root".into()
@@ -523,6 +545,9 @@ impl std::fmt::Debug for StorageConfig {
             .field("username", &self.username)
             .field("auth_level", &self.auth_level)
             .field("password", &self.password.as_ref().map(|_| "<redacted>"))
+            .field("query_timeout_secs", &self.query_timeout_secs)
+            .field("cache_mib", &self.cache_mib)
+            .field("memtable_mib", &self.memtable_mib)
             .finish()
     }
 }
@@ -537,6 +562,8 @@ impl Default for StorageConfig {
             auth_level: default_auth_level(),
             password: None,
             query_timeout_secs: default_query_timeout_secs(),
+            cache_mib: default_cache_mib(),
+            memtable_mib: default_memtable_mib(),
         }
     }
 }
@@ -751,6 +778,25 @@ impl Config {
                     field: "storage.engine",
                     reason: format!(
                         "ws:// sends the database password and data in clear text: use wss://{rest} (ws:// only to a loopback address)"
+                    ),
+                });
+            }
+        }
+        for (field, value, range) in [
+            ("storage.cache_mib", self.storage.cache_mib, CACHE_MIB),
+            (
+                "storage.memtable_mib",
+                self.storage.memtable_mib,
+                MEMTABLE_MIB,
+            ),
+        ] {
+            if !range.contains(&value) {
+                return Err(ConfigError::Invalid {
+                    field,
+                    reason: format!(
+                        "expected {} to {} (MiB), got {value}",
+                        range.start(),
+                        range.end()
                     ),
                 });
             }
@@ -1095,5 +1141,30 @@ mod tests {
         let err = parse("auth_level = \"scope\"\n").expect_err("unknown level");
         assert!(err.to_string().starts_with("storage.auth_level:"), "{err}");
         assert!(err.to_string().contains("\"database\""), "{err}");
+    }
+
+    #[test]
+    fn the_embedded_cache_and_memtable_sizes_default_and_are_bounded() {
+        let parse = |extra: &str| {
+            Config::parse(
+                &format!("data_dir = \"/x\"\n[storage]\n{extra}"),
+                Path::new("x.toml"),
+            )
+        };
+        let cfg = parse("").expect("default");
+        assert_eq!(
+            (cfg.storage.cache_mib, cfg.storage.memtable_mib),
+            (512, 256)
+        );
+        let cfg = parse("cache_mib = 64\nmemtable_mib = 64\n").expect("small");
+        assert_eq!((cfg.storage.cache_mib, cfg.storage.memtable_mib), (64, 64));
+        for (extra, field) in [
+            ("cache_mib = 8\n", "storage.cache_mib:"),
+            ("memtable_mib = 16\n", "storage.memtable_mib:"),
+            ("memtable_mib = 5000\n", "storage.memtable_mib:"),
+        ] {
+            let err = parse(extra).expect_err(extra);
+            assert!(err.to_string().starts_with(field), "{err}");
+        }
     }
 }

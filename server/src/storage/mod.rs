@@ -31,9 +31,10 @@ mod web;
 
 use serde::de::DeserializeOwned;
 use serde_json::{Value, json};
-use std::future::IntoFuture;
 use surrealdb::Surreal;
 use surrealdb::engine::any::Any;
+use surrealdb::engine::local::Db;
+use surrealdb::method::IntoVariables;
 
 pub use agents::*;
 pub use changes::*;
@@ -69,6 +70,9 @@ pub enum StorageError {
     /// connection to it was lost while a query was on its way.
     #[error("{0}")]
     Unavailable(String),
+    /// The embedded database could not be opened (its directory, its version, its files).
+    #[error("could not open the embedded database: {0}")]
+    Open(String),
 }
 
 /// True for keys safe to place in a record id: 1–64 lowercase letters, digits, `_` or `-`.
@@ -80,8 +84,6 @@ pub fn valid_key(key: &str) -> bool {
             .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_' || b == b'-')
 }
 
-/// The record id `table:⟨key⟩`, for writing into a statement; refuses a key that could
-/// break out of the brackets.
 /// `table:⟨a⟩, table:⟨b⟩, …` for these keys, for a statement's FROM or an `IN [...]` list.
 fn rid_list(table: &str, keys: &[String]) -> Result<String, StorageError> {
     Ok(keys
@@ -91,6 +93,8 @@ fn rid_list(table: &str, keys: &[String]) -> Result<String, StorageError> {
         .join(", "))
 }
 
+/// The record id `table:⟨key⟩`, for writing into a statement; refuses a key that could
+/// break out of the brackets.
 fn rid(table: &str, key: &str) -> Result<String, StorageError> {
     if valid_key(key) {
         Ok(format!("{table}:⟨{key}⟩"))
@@ -126,10 +130,79 @@ impl StorageError {
     }
 }
 
+/// The SDK's connection: to a remote SurrealDB or an in-memory one by endpoint string, or to
+/// an embedded SurrealKV opened here, the only way to size its cache.
+#[derive(Clone)]
+enum Conn {
+    Any(Surreal<Any>),
+    Local(Surreal<Db>),
+}
+
+impl Conn {
+    async fn query(
+        &self,
+        sql: &str,
+        vars: Option<impl IntoVariables>,
+    ) -> Result<surrealdb::IndexedResults, surrealdb::Error> {
+        match self {
+            Conn::Any(db) => match vars {
+                Some(v) => db.query(sql).bind(v).await,
+                None => db.query(sql).await,
+            },
+            Conn::Local(db) => match vars {
+                Some(v) => db.query(sql).bind(v).await,
+                None => db.query(sql).await,
+            },
+        }
+    }
+
+    async fn use_ns_db(&self, ns: &str, db: &str) -> Result<(), surrealdb::Error> {
+        match self {
+            Conn::Any(c) => c.use_ns(ns).use_db(db).await.map(|_| ()),
+            Conn::Local(c) => c.use_ns(ns).use_db(db).await.map(|_| ()),
+        }
+    }
+}
+
+/// Opens SurrealKV at `path` with a block cache of `cache_mib` and memtables of
+/// `memtable_mib`. The SDK's `connect` gives SurrealKV no settings (it then takes half the
+/// machine's memory for its cache and 1 GiB per memtable), so the datastore is built here
+/// with SurrealKV's own configuration keys and handed to the SDK, the steps the SDK's embedded
+/// engine takes itself.
+async fn open_surrealkv(
+    path: &str,
+    cache_mib: u64,
+    memtable_mib: u64,
+) -> Result<Surreal<Db>, StorageError> {
+    const MIB: u64 = 1 << 20;
+    let config = surrealdb_cnf::ConfigMap::empty()
+        .with_key_value(
+            "surrealkv_block_cache_capacity",
+            (cache_mib * MIB).to_string(),
+        )
+        .with_key_value(
+            "surrealkv_max_memtable_size",
+            (memtable_mib * MIB).to_string(),
+        );
+    let open = |e: anyhow::Error| StorageError::Open(format!("{e:#}"));
+    // Maintenance tasks start after the version check, as in the SDK: a task's write before
+    // the version key would make a new datastore look like an old one.
+    let ds = surrealdb_core::kvs::Datastore::builder()
+        .with_config(config)
+        .without_maintenance_tasks()
+        .build_with_path(path)
+        .await
+        .map_err(open)?;
+    ds.check_version().await.map_err(open)?;
+    ds.bootstrap().await.map_err(open)?;
+    ds.start_maintenance_tasks();
+    Ok(Surreal::<Db>::unstable_from_datastore(ds, None).await?)
+}
+
 /// A handle on the database; cheap to clone.
 #[derive(Clone)]
 pub struct Store {
-    db: Surreal<Any>,
+    db: Conn,
     /// Remote engines: how long a query may wait for the database before it is
     /// [`StorageError::Unavailable`] (503). The SDK reconnects by itself and holds queries
     /// meanwhile; without a bound a database that is away would hold every request.
@@ -145,6 +218,11 @@ impl std::fmt::Debug for Store {
 impl Store {
     /// Connects to the configured engine and brings the schema up to date.
     pub async fn open(cfg: &Config) -> Result<Self, StorageError> {
+        if cfg.storage.engine == "surrealkv" {
+            let path = cfg.storage_endpoint();
+            let db = open_surrealkv(&path, cfg.storage.cache_mib, cfg.storage.memtable_mib).await?;
+            return Self::ready(Conn::Local(db), cfg, None).await;
+        }
         let db = surrealdb::engine::any::connect(cfg.storage_endpoint()).await?;
         if cfg.storage.engine.starts_with("ws") {
             let password = std::env::var("CMDB_SURREAL_PASSWORD")
@@ -181,14 +259,22 @@ impl Store {
                 };
             }
         }
-        db.use_ns(&cfg.storage.namespace)
-            .use_db(&cfg.storage.database)
-            .await?;
         let timeout = cfg
             .storage
             .engine
             .starts_with("ws")
             .then(|| std::time::Duration::from_secs(cfg.storage.query_timeout_secs));
+        Self::ready(Conn::Any(db), cfg, timeout).await
+    }
+
+    /// Selects the namespace and database and brings the schema up to date.
+    async fn ready(
+        db: Conn,
+        cfg: &Config,
+        timeout: Option<std::time::Duration>,
+    ) -> Result<Self, StorageError> {
+        db.use_ns_db(&cfg.storage.namespace, &cfg.storage.database)
+            .await?;
         let store = Self { db, timeout };
         schema::migrate(&store).await?;
         Ok(store)
@@ -203,8 +289,8 @@ impl Store {
 
     /// An in-memory store without a schema (and migration tests).
     pub(crate) async fn unmigrated() -> Result<Self, StorageError> {
-        let db = surrealdb::engine::any::connect("memory").await?;
-        db.use_ns("cmdb").use_db("cmdb").await?;
+        let db = Conn::Any(surrealdb::engine::any::connect("memory").await?);
+        db.use_ns_db("cmdb", "cmdb").await?;
         Ok(Self { db, timeout: None })
     }
 
@@ -223,9 +309,8 @@ impl Store {
     /// Runs statements with bound variables; fails with the error of the statement that
     /// failed (in a transaction the others only report "not executed").
     async fn run(&self, sql: &str, vars: Value) -> Result<surrealdb::IndexedResults, StorageError> {
-        let q = self.db.query(sql);
-        let q = if vars.is_null() { q } else { q.bind(vars) };
-        Self::checked(self.bounded(q.into_future()).await??)
+        let vars = (!vars.is_null()).then_some(vars);
+        Self::checked(self.bounded(self.db.query(sql, vars)).await??)
     }
 
     /// `fut` within the remote database's timeout, if any.
@@ -257,10 +342,7 @@ impl Store {
         sql: &str,
         vars: surrealdb::types::Variables,
     ) -> Result<surrealdb::IndexedResults, StorageError> {
-        Self::checked(
-            self.bounded(self.db.query(sql).bind(vars).into_future())
-                .await??,
-        )
+        Self::checked(self.bounded(self.db.query(sql, Some(vars))).await??)
     }
 
     /// The results, or the error of the statement that failed.
