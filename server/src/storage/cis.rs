@@ -572,8 +572,8 @@ impl Store {
             CiSort::LastSeen => " WITH NOINDEX",
             _ => "",
         };
-        // No WHERE at all when nothing filters: `WHERE true` makes SurrealDB decode every record
-        // to count them, where a bare count reads only the keys.
+        // No WHERE at all when nothing filters: a bare count is answered by the `ci_count`
+        // index (schema migration 9), where `WHERE true` makes SurrealDB decode every record.
         let count_where = if cond.len() > 1 {
             format!(" WHERE {wh}")
         } else {

@@ -158,6 +158,9 @@ pub const MIGRATIONS: &[Migration] = &[
     // 8: CI lists by class in name order, and the class-sorted list, from an index: the class
     // index alone made SurrealDB sort every CI of the class for one page.
     ddl("DEFINE INDEX IF NOT EXISTS ci_class_name ON ci FIELDS class, name;"),
+    // 9: the CI list's total from a count index (sums of per-write deltas, which SurrealDB
+    // compacts) instead of counting every record key: 315,000 keys took most of a 55 ms page.
+    ddl("DEFINE INDEX IF NOT EXISTS ci_count ON ci COUNT;"),
 ];
 
 /// The schema version this build writes.

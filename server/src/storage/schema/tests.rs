@@ -342,3 +342,27 @@ async fn version_7_moves_change_impacts_and_affected_cis_into_their_own_records(
     assert_eq!(listed[0].id, "k4", "latest window first");
     assert_eq!(listed[0].affected, 2);
 }
+
+#[tokio::test]
+async fn version_9_counts_the_cis_that_were_there_before_it_and_those_written_after() {
+    let store = version_1_with_cis(12).await;
+    migrate(&store).await.expect("upgrade");
+    let total = |store: Store| async move {
+        let f = CiFilter {
+            limit: 5,
+            ..CiFilter::default()
+        };
+        store.list_cis(&f).await.expect("list").1
+    };
+    assert_eq!(total(store.clone()).await, 13);
+    store
+        .raw("DELETE ci:⟨c000⟩; DELETE ci:⟨c001⟩; CREATE ci:⟨n1⟩ SET class = 'vm', name = 'n1';")
+        .await
+        .expect("writes after the index");
+    assert_eq!(total(store.clone()).await, 12);
+    let info: Vec<Value> = store
+        .query_rows("INFO FOR TABLE ci;", Value::Null)
+        .await
+        .expect("info");
+    assert!(format!("{info:?}").contains("ci_count"), "{info:?}");
+}
