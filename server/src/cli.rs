@@ -99,6 +99,15 @@ enum Command {
         /// Stop propagating this many hops from a failed CI.
         #[arg(long)]
         max_depth: Option<u32>,
+        /// Affected CIs to skip, in (depth, id) order (paging; the JSON answer's
+        /// `next_offset` is the next page's).
+        #[arg(long)]
+        offset: Option<usize>,
+        /// Affected CIs to list, at most the server's `relationships.max_impact_items`. JSON
+        /// lists 1,000 unless asked; CSV and DOT list every one. Counts and business services
+        /// are always whole.
+        #[arg(long)]
+        limit: Option<usize>,
         #[command(flatten)]
         remote: Remote,
     },
@@ -325,6 +334,8 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
             cis,
             format,
             max_depth,
+            offset,
+            limit,
             remote,
         } => {
             let (url, client) = remote.client()?;
@@ -338,7 +349,10 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
                 client
                     .post(format!("{url}/api/v1/impact"))
                     .bearer_auth(&token)
-                    .json(&serde_json::json!({ "cis": cis, "max_depth": max_depth, "format": format })),
+                    .json(&serde_json::json!({
+                        "cis": cis, "max_depth": max_depth, "format": format,
+                        "offset": offset, "limit": limit,
+                    })),
             )
             .await?;
             print!("{body}");

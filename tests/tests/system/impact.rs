@@ -933,6 +933,22 @@ fn impact_exports_and_the_cli_print_the_same_answer_as_json() {
         v
     };
     assert_eq!(strip(&cli_json), strip(&report));
+    // The CLI pages as the API does: the second CI onwards, two at a time.
+    let out = cli(
+        &server,
+        &["impact", "tor-r2a", "--offset", "1", "--limit", "2"],
+    );
+    assert!(
+        out.status.success(),
+        "cmdb-server impact --offset --limit: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let page: Value = serde_json::from_slice(&out.stdout).expect("CLI JSON page");
+    let whole = report["affected"].as_array().expect("affected");
+    assert!(whole.len() >= 3, "{report}");
+    assert_eq!(page["affected"].as_array().expect("page"), &whole[1..3]);
+    assert_eq!(page["offset"], 1);
+    assert_eq!(page["next_offset"], 3);
     // An unknown CI: the CLI fails with the server's reason.
     let out = cli(&server, &["impact", "no-such-switch", "--format", "csv"]);
     assert!(!out.status.success());
