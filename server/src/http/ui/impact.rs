@@ -20,7 +20,7 @@ use serde::Deserialize;
 use super::{Signed, UiError, render, urlencode};
 use crate::AppState;
 use crate::domain::layout::MAX_NODES;
-use crate::impact::{ImpactReport, Neighbourhood};
+use crate::impact::{ImpactReport, Neighbourhood, Page};
 use crate::inventory::CiQuery;
 use crate::web::Session;
 use crate::web::graph_svg::{self, Mark, SvgEdge, SvgNode};
@@ -358,15 +358,19 @@ fn rows_of(list: &[crate::impact::AffectedCi], names: &HashMap<String, String>) 
         .collect()
 }
 
-/// Runs the analysis of a form whose references resolved.
+/// Runs the analysis of a form whose references resolved: the page lists (and names) only
+/// the affected CIs it shows, the nearest [`TABLE_ROWS`] and graph's [`MAX_NODES`]; the
+/// exports (`page` none) every one, up to `relationships.max_impact_items`.
 async fn analyse(
     state: &AppState,
     form: &ImpactForm,
     failed: &[String],
+    page: Option<Page>,
 ) -> Result<(ImpactReport, ImpactView), UiError> {
     let max_depth = form.max_depth()?;
     let window = form.window()?;
-    let report = state.impact.analyse(failed, max_depth).await?;
+    let paged = page.is_some();
+    let report = state.impact.analyse_page(failed, max_depth, page).await?;
     let names: HashMap<String, String> = report
         .affected
         .iter()
@@ -414,7 +418,12 @@ async fn analyse(
             &report.affected[..report.affected.len().min(TABLE_ROWS)],
             &names,
         ),
-        rows_total: report.affected.len(),
+        // The whole list's length: every affected CI is down, degraded or at risk.
+        rows_total: if paged {
+            report.down + report.degraded + report.at_risk
+        } else {
+            report.affected.len()
+        },
         down: report.down,
         degraded: report.degraded,
         at_risk: report.at_risk,
@@ -430,7 +439,13 @@ async fn analyse(
                 )
             })
             .collect(),
-        truncated: report.truncated,
+        // Cut at the server's limit (a page is cut by design): the CSV export is not whole.
+        truncated: if paged {
+            report.down + report.degraded + report.at_risk
+                > state.config.relationships.max_impact_items
+        } else {
+            report.truncated
+        },
         paths_truncated: report.paths_truncated,
         retired_left_out: report.retired_left_out,
         svg,
@@ -488,7 +503,11 @@ async fn impact_page(
             return Ok(problem(page, StatusCode::BAD_REQUEST, message));
         }
     };
-    match analyse(state, &page.form, &failed).await {
+    let shown = Page {
+        offset: 0,
+        limit: Some(TABLE_ROWS.max(MAX_NODES)),
+    };
+    match analyse(state, &page.form, &failed, Some(shown)).await {
         Ok((_, view)) => {
             page.result = Some(view);
             Ok(render(&page))
@@ -554,7 +573,7 @@ async fn export_report(state: &AppState, form: &ImpactForm) -> Result<ImpactRepo
     let failed = resolve(state, form)
         .await
         .map_err(|(m, _)| UiError::bad_request(m))?;
-    Ok(analyse(state, form, &failed).await?.0)
+    Ok(analyse(state, form, &failed, None).await?.0)
 }
 
 fn attachment(kind: &'static str, name: &'static str, body: String) -> Response {
