@@ -5,7 +5,8 @@
 //!   instances hold in memory (see `storage/cluster.rs`) every `cluster.follow_ms` and applies
 //!   it: the graph index and the discovery directory take storage's state of the CIs and
 //!   relationship triples named, the auth cache is emptied on any credential or agent change,
-//!   the ingest views of changed CIs and agents are dropped (the next report reads storage),
+//!   the CI catalogue (the CI list's search) reads the changed CIs again, the ingest views
+//!   of changed CIs and agents are dropped (the next report reads storage),
 //!   and new packages join the catalogue.
 //! - Background jobs that must run once per cluster (the stale-relationship sweep, metric
 //!   compaction and retention) run on the instance holding the job's lease.
@@ -172,6 +173,7 @@ impl Cluster {
         }
         let cis: Vec<String> = cis.into_iter().collect();
         self.relationships.follow_cis(&cis).await?;
+        self.store.catalogue_touch(&cis).await;
         self.ingest.forget_cis(&cis);
         let triples: Vec<(String, String, String)> = triples.into_iter().collect();
         self.relationships.follow_edges(&triples).await?;

@@ -75,7 +75,24 @@ impl Server {
 
     /// Like [`Server::start`], with extra `init` arguments and environment for both processes.
     pub fn start_with(init_args: &[&str], env: &[(&str, &str)]) -> anyhow::Result<Self> {
-        let dir = tempfile::tempdir()?;
+        Self::start_in(None, init_args, env)
+    }
+
+    /// Like [`Server::start_with`], its directory made in `parent` (else the system's
+    /// temporary directory); `init --json`'s answer is saved there as `init.json`, so
+    /// [`Server::reopen`] can start it again after [`Server::keep`].
+    pub fn start_in(
+        parent: Option<&Path>,
+        init_args: &[&str],
+        env: &[(&str, &str)],
+    ) -> anyhow::Result<Self> {
+        let dir = match parent {
+            Some(p) => {
+                std::fs::create_dir_all(p)?;
+                tempfile::Builder::new().prefix("cmdb-").tempdir_in(p)?
+            }
+            None => tempfile::tempdir()?,
+        };
         let port = free_port();
         let env: Vec<(String, String)> = env
             .iter()
@@ -94,7 +111,39 @@ impl Server {
             bail!("init failed: {}", String::from_utf8_lossy(&out.stderr));
         }
         let init: InitOutput = serde_json::from_slice(&out.stdout).context("init --json output")?;
+        std::fs::write(dir.path().join("init.json"), &out.stdout)?;
         Self::launch(dir, init, port, env)
+    }
+
+    /// A server kept by [`Server::keep`], on its data, port and tokens, not started: start it
+    /// with [`Server::resume_within`]. The directory stays when the handle is dropped.
+    pub fn reopen(path: &Path) -> anyhow::Result<Self> {
+        let text = std::fs::read(path.join("init.json"))
+            .with_context(|| format!("{}: not a kept server directory", path.display()))?;
+        let init: InitOutput = serde_json::from_slice(&text).context("init.json")?;
+        let port = init
+            .url
+            .rsplit_once(':')
+            .and_then(|(_, p)| p.parse().ok())
+            .context("init.json: url without a port")?;
+        // The kept directory stays where it is; the handle's own directory is a scratch one.
+        Ok(Self {
+            dir: tempfile::tempdir()?,
+            init,
+            port,
+            child: None,
+            log: path.join("server.log"),
+            starts: 0,
+            env: Vec::new(),
+        })
+    }
+
+    /// Stops the server and keeps its directory (data, config, certificates, tokens):
+    /// its path, for [`Server::reopen`].
+    pub fn keep(mut self) -> anyhow::Result<PathBuf> {
+        self.stop()?;
+        let dir = std::mem::replace(&mut self.dir, tempfile::tempdir()?);
+        Ok(dir.keep())
     }
 
     /// Starts a server whose data directory is in `dir` (its log goes there too).

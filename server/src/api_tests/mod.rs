@@ -125,6 +125,12 @@ impl App {
     async fn ci_count(&self) -> u64 {
         self.state.inventory.counts().await.expect("counts")["cis"]
     }
+
+    /// The CI catalogue agrees with what storage holds (every write read back).
+    async fn assert_catalogue(&self) {
+        let diff = self.store.catalogue_differences().await.expect("catalogue");
+        assert!(diff.is_empty(), "catalogue: {diff:#?}");
+    }
 }
 
 /// A device report as an agent sends it.
@@ -237,6 +243,7 @@ async fn a_device_report_makes_a_network_device_ci_the_api_shows_whole() {
         "{text}"
     );
     assert!(text.contains("cmdb_device_reports_total{outcome=\"unchanged\"} 1"));
+    app.assert_catalogue().await;
 }
 
 #[tokio::test]
@@ -426,6 +433,7 @@ async fn manual_cis_and_relationships_answer_impact_with_redundancy_and_exports(
     // The index agrees with storage.
     let (_, check) = app.send("GET", "/api/v1/graph/check", &ed, None).await;
     assert_eq!(check["consistent"], true, "{check}");
+    app.assert_catalogue().await;
 }
 
 #[tokio::test]
@@ -549,6 +557,7 @@ async fn two_switches_that_see_each_other_over_lldp_make_one_link() {
     .into();
     assert_eq!(ports, [(ca, "Gi1/0/1"), (cb, "xe-0/0/0")].into(), "{e}");
     assert_eq!(e["discovered_by"], json!(["lldp"]));
+    app.assert_catalogue().await;
 }
 
 mod availability;
@@ -768,6 +777,7 @@ async fn impact_pages_join_into_the_whole_answer_with_whole_counts_and_services(
         .await;
     assert_eq!(status, StatusCode::BAD_REQUEST, "{bad}");
     assert!(bad.to_string().contains("limit"), "{bad}");
+    app.assert_catalogue().await;
 }
 
 #[tokio::test]
@@ -934,4 +944,5 @@ async fn a_text_search_pages_and_sorts_like_any_list_and_counts_every_match() {
     let apps = get("q=web&class=application").await;
     assert_eq!(names(&apps), ["web-b", "web-c"]);
     assert_eq!(apps["total"], 2);
+    app.assert_catalogue().await;
 }

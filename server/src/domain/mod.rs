@@ -12,11 +12,13 @@
 //! - [`availability`]: state timelines, interval algebra through the graph, SLA figures;
 //! - [`signals`]: availability observations merged into stored spans;
 //! - [`capacity`]: robust trends and threshold forecasts;
-//! - [`layout`]: layered graph layout for the impact graph and the relationship map.
+//! - [`layout`]: layered graph layout for the impact graph and the relationship map;
+//! - [`catalogue`]: every CI's class, name and searched text in memory, for the CI list.
 
 pub mod auth;
 pub mod availability;
 pub mod capacity;
+pub mod catalogue;
 pub mod device_report;
 pub mod discovery;
 pub mod identify;

@@ -260,6 +260,8 @@ async fn a_shared_permanent_mac_identifies_an_unbound_host_and_only_flags_anothe
         .await
         .expect("c");
     assert_ne!(c.ci_id, a.ci_id, "another NIC is another host");
+    let diff = store.catalogue_differences().await.expect("catalogue");
+    assert!(diff.is_empty(), "catalogue: {diff:#?}");
     assert_eq!(host_count(&store).await, 3);
     // A CI no agent holds (its agent was unbound) is matched by the MAC alone.
     store

@@ -454,6 +454,7 @@ impl Store {
         sql.push_str("INSERT INTO history $history;\nCOMMIT TRANSACTION;");
         self.run_write(&sql, json!({"history": to_doc(&history)?}))
             .await?;
+        self.catalogue_touch(&[a.to_string(), b.to_string()]).await;
         Ok(true)
     }
 
@@ -531,7 +532,8 @@ impl Store {
         }
         if f.q.is_some() {
             cond.push(
-                "(string::contains(string::lowercase(name), $q) OR string::contains(string::lowercase(keys.fqdn ?? ''), $q) OR keys.hardware_uuid = $q OR keys.machine_id = $q OR string::contains(string::lowercase(keys.vendor_serial ?? ''), $q) OR $q IN addresses OR string::contains(string::lowercase(serial ?? ''), $q) OR $mac IN chassis_ids OR $q IN chassis_ids)".into(),
+                // As the catalogue matches: any of these fields contains the fragment.
+                "array::flatten([[name, keys.fqdn, keys.hardware_uuid, keys.machine_id, keys.vendor_serial, serial], addresses ?? [], chassis_ids ?? []]).any(|$t| string::contains(string::lowercase($t ?? ''), $q) OR string::contains(string::lowercase($t ?? ''), $mac))".into(),
             );
         }
         if f.duplicates {
@@ -560,11 +562,26 @@ impl Store {
             "limit": f.limit,
             "offset": f.offset,
         });
-        // A text search, the suspected duplicates and the stale (or fresh) CIs are filters no
-        // index orders: one scan finds their keys, and the page is read by id.
+        // A text search and the suspected duplicates are answered by the catalogue, when it
+        // is loaded and the order is one it keeps.
+        if (f.q.is_some() || f.duplicates)
+            && f.stale.is_none()
+            && let Some((keys, total)) = self.list_from_catalogue(f)
+        {
+            return Ok((self.summaries_in_order(&keys).await?, total));
+        }
+        // Else (or for stale or fresh CIs) no index orders them: one scan finds their keys,
+        // and the page is read by id.
         if f.q.is_some() || f.duplicates || f.stale.is_some() {
             return self.list_by_scan(f, &wh, vars).await;
         }
+        // A class's size is the catalogue's counter (counting it in storage reads every CI of
+        // the class: 1.6 s for 184,000 VMs).
+        let counted = match (&f.class, self.catalogue()) {
+            (Some(class), Some(cat)) => Some(cat.class_count(class)),
+            (None, Some(cat)) => Some(cat.len() as u64),
+            _ => None,
+        };
         // SurrealDB 3.3 walks an index backwards very slowly (48 ms for the 10 stale CIs of a
         // 2,600-CI table through `ci_last_seen`, 2 ms scanning the table): a descending sort
         // reads the table.
@@ -579,12 +596,20 @@ impl Store {
         } else {
             String::new()
         };
+        let count_sql = if counted.is_some() {
+            String::new()
+        } else {
+            format!("SELECT count() AS n FROM ci{count_where} GROUP ALL;")
+        };
         let sql = format!(
             "SELECT {SUMMARY_FIELDS} FROM ci{with} WHERE {wh} ORDER BY {order} LIMIT $limit START $offset;
-             SELECT count() AS n FROM ci{count_where} GROUP ALL;"
+             {count_sql}"
         );
         let mut res = self.run(&sql, vars).await?;
         let rows = Self::rows(&mut res, 0)?;
+        if let Some(total) = counted {
+            return Ok((rows, total));
+        }
         let counts: Vec<Value> = res.take(1)?;
         let total = counts
             .first()
@@ -631,17 +656,49 @@ impl Store {
             }),
         }
         let total = hits.len() as u64;
-        let page: Vec<&Hit> = hits
-            .iter()
+        let page: Vec<String> = hits
+            .into_iter()
             .skip(f.offset as usize)
             .take(f.limit as usize)
+            .map(|h| h.key)
             .collect();
-        if page.is_empty() {
-            return Ok((Vec::new(), total));
+        Ok((self.summaries_in_order(&page).await?, total))
+    }
+
+    /// [`Self::list_cis`] from the catalogue: the page's keys and the number of matches, or
+    /// None when the catalogue is not loaded or does not keep the order asked for.
+    fn list_from_catalogue(&self, f: &CiFilter) -> Option<(Vec<String>, u64)> {
+        use crate::domain::catalogue::{Order, Query};
+        let order = match f.sort {
+            CiSort::Name => Order::Name,
+            CiSort::Class => Order::Class,
+            CiSort::LastSeen => return None,
+        };
+        let cat = self.catalogue()?;
+        // What the scan matches: the fragment in lowercase, and a MAC in any usual notation
+        // as the chassis ids hold it.
+        let q = f.q.as_ref().map(|q| q.to_lowercase());
+        let mac = f.q.as_deref().and_then(device_report::canonical_mac);
+        let text: Vec<&str> = q.iter().chain(mac.iter()).map(String::as_str).collect();
+        let (keys, total) = cat.search(&Query {
+            class: f.class.as_deref(),
+            text: &text,
+            duplicates_only: f.duplicates,
+            order,
+            offset: f.offset as usize,
+            limit: f.limit as usize,
+        });
+        Some((keys, total as u64))
+    }
+
+    /// The summaries of these CIs, in this order; a CI deleted meanwhile is left out.
+    async fn summaries_in_order(&self, keys: &[String]) -> Result<Vec<CiSummary>, StorageError> {
+        if keys.is_empty() {
+            return Ok(Vec::new());
         }
-        let ids = page
+        let ids = keys
             .iter()
-            .map(|h| rid("ci", &h.key))
+            .map(|k| rid("ci", k))
             .collect::<Result<Vec<_>, _>>()?
             .join(", ");
         let rows: Vec<CiSummary> = self
@@ -649,9 +706,7 @@ impl Store {
             .await?;
         let mut by_key: std::collections::HashMap<String, CiSummary> =
             rows.into_iter().map(|r| (r.key.clone(), r)).collect();
-        // In the sorted order; a CI deleted between the two reads is left out.
-        let rows = page.iter().filter_map(|h| by_key.remove(&h.key)).collect();
-        Ok((rows, total))
+        Ok(keys.iter().filter_map(|k| by_key.remove(k)).collect())
     }
 
     /// History of one CI between two RFC 3339 times, oldest first.
@@ -772,6 +827,14 @@ impl Store {
         }
         sql.push_str("COMMIT TRANSACTION;");
         self.run_write(&sql, Value::Object(vars)).await?;
+        let catalogued = match &w.doc {
+            CiDoc::New(_) => true,
+            CiDoc::Update(fields) => super::catalogue::CATALOGUED
+                .iter()
+                .any(|f| fields.contains_key(*f)),
+        } || !w.suspects.is_empty();
+        let this = std::iter::once(&w.ci_key).filter(|_| catalogued);
+        self.catalogue_touch(this.chain(&w.duplicates)).await;
         Ok(())
     }
 
@@ -1008,6 +1071,9 @@ impl Store {
 
     /// How many CIs of each class.
     pub async fn class_counts(&self) -> Result<Vec<(String, u64)>, StorageError> {
+        if let Some(cat) = self.catalogue() {
+            return Ok(cat.class_counts());
+        }
         #[derive(Deserialize)]
         struct Row {
             class: String,

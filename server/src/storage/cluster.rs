@@ -27,7 +27,8 @@ use super::packages::PackageRecord;
 use super::{StorageError, Store};
 
 /// Events and the feed, (re)defined by every instance at start (idempotent). The CI event
-/// fires on the fields the graph index, the directory and the ingest views read.
+/// fires on the fields the graph index, the directory, the CI catalogue and the ingest views
+/// read.
 const CLUSTER_DDL: &str = "
 DEFINE TABLE IF NOT EXISTS cluster_event SCHEMALESS CHANGEFEED 1h;
 DEFINE TABLE IF NOT EXISTS lease SCHEMALESS;
@@ -39,6 +40,7 @@ DEFINE EVENT OVERWRITE cluster_ci ON TABLE ci
         OR $before.chassis_ids != $after.chassis_ids OR $before.serial != $after.serial
         OR $before.service != $after.service OR $before.agent != $after.agent
         OR $before.identified_by != $after.identified_by
+        OR $before.suspected_duplicates != $after.suspected_duplicates
         OR $before.section_hashes != $after.section_hashes
         OR $before.sections.device.interfaces != $after.sections.device.interfaces
     THEN {

@@ -14,6 +14,7 @@
 //! written by an older server upgrades it; one written by a newer server is refused.
 
 mod agents;
+mod catalogue;
 mod changes;
 mod ci_doc;
 mod cis;
@@ -207,6 +208,8 @@ pub struct Store {
     /// [`StorageError::Unavailable`] (503). The SDK reconnects by itself and holds queries
     /// meanwhile; without a bound a database that is away would hold every request.
     timeout: Option<std::time::Duration>,
+    /// Every CI's class, name and searched text, for the CI list (`catalogue.rs`).
+    catalogue: std::sync::Arc<catalogue::CatalogueCell>,
 }
 
 impl std::fmt::Debug for Store {
@@ -275,7 +278,11 @@ impl Store {
     ) -> Result<Self, StorageError> {
         db.use_ns_db(&cfg.storage.namespace, &cfg.storage.database)
             .await?;
-        let store = Self { db, timeout };
+        let store = Self {
+            db,
+            timeout,
+            catalogue: Default::default(),
+        };
         schema::migrate(&store).await?;
         Ok(store)
     }
@@ -284,6 +291,8 @@ impl Store {
     pub async fn memory() -> Result<Self, StorageError> {
         let store = Self::unmigrated().await?;
         schema::migrate(&store).await?;
+        // The CI catalogue, loaded (from no CIs) as the server's start loads it.
+        store.directory_rows(|_| {}).await?;
         Ok(store)
     }
 
@@ -291,7 +300,11 @@ impl Store {
     pub(crate) async fn unmigrated() -> Result<Self, StorageError> {
         let db = Conn::Any(surrealdb::engine::any::connect("memory").await?);
         db.use_ns_db("cmdb", "cmdb").await?;
-        Ok(Self { db, timeout: None })
+        Ok(Self {
+            db,
+            timeout: None,
+            catalogue: Default::default(),
+        })
     }
 
     /// Runs statements as they are (migration tests).

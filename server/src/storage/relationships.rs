@@ -321,7 +321,12 @@ impl Store {
             vars.insert("history".into(), to_doc(&w.history)?);
         }
         sql.push_str("COMMIT TRANSACTION;");
-        self.run_write(&sql, Value::Object(vars)).await
+        self.run_write(&sql, Value::Object(vars)).await?;
+        let cis = w.cis.iter().chain(&w.new_cis).map(|(k, _)| k);
+        let updated = w.ci_updates.iter().map(|(k, _)| k);
+        self.catalogue_touch(cis.chain(updated).chain(&w.ci_deletes))
+            .await;
+        Ok(())
     }
 
     /// The manual edges leaving any of `froms` (one `in`-index-served query per 500 CIs).

@@ -32,8 +32,14 @@
 //! `--smoke`: 20,000 CIs and 5 runs, for a debug build in minutes; checks only the targets
 //! that hold at any size on any build (start time, memory, the data surviving the restart).
 //!
+//! `--keep-in DIR`: the server's directory (data, configuration, certificates, tokens) is
+//! made in DIR and kept at the end; its path is printed. `--reuse PATH` starts the server
+//! kept there instead of importing (same `--cis`): steps 2 to 5 on an estate imported by
+//! an earlier run, as after an upgrade of the server (its start is then the first on that
+//! data, whose files may no longer be in the page cache).
+//!
 //! Usage: cmdb-bench-estate [--smoke] [--cis N] [--chunk N] [--parallel N] [--runs N]
-//!                          [--check-targets 0|1]
+//!                          [--check-targets 0|1] [--keep-in DIR | --reuse PATH]
 
 use std::time::{Duration, Instant};
 
@@ -53,11 +59,28 @@ struct Args {
     runs: usize,
     check_targets: usize,
     smoke: bool,
+    keep_in: Option<std::path::PathBuf>,
+    reuse: Option<std::path::PathBuf>,
 }
 
 fn args() -> anyhow::Result<Args> {
-    let raw: Vec<String> = std::env::args().skip(1).collect();
+    let mut raw: Vec<String> = std::env::args().skip(1).collect();
     let smoke = raw.iter().any(|a| a == "--smoke");
+    let mut path_arg = |name: &str| -> anyhow::Result<Option<std::path::PathBuf>> {
+        let Some(i) = raw.iter().position(|a| a == name) else {
+            return Ok(None);
+        };
+        anyhow::ensure!(i + 1 < raw.len(), "{name}: a directory expected");
+        let v = raw.remove(i + 1);
+        raw.remove(i);
+        Ok(Some(v.into()))
+    };
+    let keep_in = path_arg("--keep-in")?;
+    let reuse = path_arg("--reuse")?;
+    anyhow::ensure!(
+        keep_in.is_none() || reuse.is_none(),
+        "--keep-in and --reuse: one or the other"
+    );
     let mut a = Args {
         cis: if smoke { 20_000 } else { 1_000_000 },
         chunk: 10_000,
@@ -65,6 +88,8 @@ fn args() -> anyhow::Result<Args> {
         runs: if smoke { 5 } else { 20 },
         check_targets: 1,
         smoke,
+        keep_in,
+        reuse,
     };
     cmdb_tests::load::numeric_args_from(
         raw.into_iter().filter(|a| a != "--smoke"),
@@ -232,16 +257,25 @@ fn main() -> anyhow::Result<()> {
         count(n_rels),
         t.elapsed().as_secs_f64()
     );
-    eprintln!("starting cmdb-server (SurrealKV, TLS) …");
-    let mut server = Server::start()?;
-    // An import of `--chunk` items must fit the per-request limits; a slow import of one
-    // chunk must not meet the request timeout.
-    let body_bytes = (a.chunk * 256).max(16 << 20);
-    server.configure(&format!(
-        "[limits]\nmax_list_items = {}\nmax_body_bytes = {body_bytes}\n\
-         max_raw_body_bytes = {body_bytes}\n\n[http]\nrequest_timeout_secs = 3600\n",
-        a.chunk.max(20_000)
-    ))?;
+    let mut server = match &a.reuse {
+        Some(path) => {
+            eprintln!("the server kept in {} …", path.display());
+            Server::reopen(path)?
+        }
+        None => {
+            eprintln!("starting cmdb-server (SurrealKV, TLS) …");
+            let mut server = Server::start_in(a.keep_in.as_deref(), &[], &[])?;
+            // An import of `--chunk` items must fit the per-request limits; a slow import of
+            // one chunk must not meet the request timeout.
+            let body_bytes = (a.chunk * 256).max(16 << 20);
+            server.configure(&format!(
+                "[limits]\nmax_list_items = {}\nmax_body_bytes = {body_bytes}\n\
+                 max_raw_body_bytes = {body_bytes}\n\n[http]\nrequest_timeout_secs = 3600\n",
+                a.chunk.max(20_000)
+            ))?;
+            server
+        }
+    };
     let rt = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .enable_all()
@@ -258,87 +292,94 @@ fn main() -> anyhow::Result<()> {
     let mut rows = Vec::new();
     let mut notes = Vec::new();
 
-    // 1. Bulk import.
-    let ((cis, cis_cpu), (rels, rels_cpu), imported) = rt.block_on(async {
-        let items = ci_items(&estate, &class_of, &|_| false);
-        eprintln!(
-            "importing {} CIs, {} a request, {} at a time …",
-            count(n_cis),
-            count(a.chunk),
-            a.parallel
-        );
-        let bodies = items
-            .chunks(a.chunk)
-            .map(|c| Ok((c.len(), import_body("cis", c)?)));
-        let cpu0 = server.cpu_seconds().unwrap_or(0.0);
-        let cis = import_chunks(&client, &base, &admin, "cis", n_cis, bodies, a.parallel).await?;
-        let cpu1 = server.cpu_seconds().unwrap_or(0.0);
-        eprintln!(
-            "importing {} relationships, {} a request, {} at a time …",
-            count(n_rels),
-            count(a.chunk),
-            a.parallel
-        );
-        let bodies = estate.links.chunks(a.chunk).map(|c| {
-            let items = rel_items(&estate, c, &class_of);
-            Ok((c.len(), import_body("relationships", &items)?))
-        });
-        let rels = import_chunks(
-            &client,
-            &base,
-            &admin,
-            "relationships",
-            n_rels,
-            bodies,
-            a.parallel,
-        )
-        .await?;
-        let cpu2 = server.cpu_seconds().unwrap_or(0.0);
-        let cpu = [cpu1 - cpu0, cpu2 - cpu1];
-        anyhow::Ok((
-            (cis, cpu[0]),
-            (rels, cpu[1]),
-            holdings(&client, &base, &admin).await?,
-        ))
-    })?;
-    let mem_imported = server.memory_kib();
-    // The server's CPU time: what an import costs it, whatever else the machine runs.
-    let import_row = |i: &Imported, cpu: f64| {
-        let retried = if i.retries > 0 {
-            format!(", {} sent again after 429/503", i.retries)
-        } else {
-            String::new()
+    // 1. Bulk import (none when reusing a kept server: `imported` is then unknown).
+    let imported: Option<[u64; 3]> = if a.reuse.is_some() {
+        None
+    } else {
+        let ((cis, cis_cpu), (rels, rels_cpu), imported) = rt.block_on(async {
+            let items = ci_items(&estate, &class_of, &|_| false);
+            eprintln!(
+                "importing {} CIs, {} a request, {} at a time …",
+                count(n_cis),
+                count(a.chunk),
+                a.parallel
+            );
+            let bodies = items
+                .chunks(a.chunk)
+                .map(|c| Ok((c.len(), import_body("cis", c)?)));
+            let cpu0 = server.cpu_seconds().unwrap_or(0.0);
+            let cis =
+                import_chunks(&client, &base, &admin, "cis", n_cis, bodies, a.parallel).await?;
+            let cpu1 = server.cpu_seconds().unwrap_or(0.0);
+            eprintln!(
+                "importing {} relationships, {} a request, {} at a time …",
+                count(n_rels),
+                count(a.chunk),
+                a.parallel
+            );
+            let bodies = estate.links.chunks(a.chunk).map(|c| {
+                let items = rel_items(&estate, c, &class_of);
+                Ok((c.len(), import_body("relationships", &items)?))
+            });
+            let rels = import_chunks(
+                &client,
+                &base,
+                &admin,
+                "relationships",
+                n_rels,
+                bodies,
+                a.parallel,
+            )
+            .await?;
+            let cpu2 = server.cpu_seconds().unwrap_or(0.0);
+            let cpu = [cpu1 - cpu0, cpu2 - cpu1];
+            anyhow::Ok((
+                (cis, cpu[0]),
+                (rels, cpu[1]),
+                holdings(&client, &base, &admin).await?,
+            ))
+        })?;
+        let mem_imported = server.memory_kib();
+        // The server's CPU time: what an import costs it, whatever else the machine runs.
+        let import_row = |i: &Imported, cpu: f64| {
+            let retried = if i.retries > 0 {
+                format!(", {} sent again after 429/503", i.retries)
+            } else {
+                String::new()
+            };
+            format!(
+                "{} in {:.1} s: {:.0}/s ({} requests, slowest {:.1} s{retried}); server CPU {cpu:.1} s \
+                 ({:.0} % of one core, {:.0} µs an item)",
+                count(i.items),
+                i.secs,
+                i.rate(),
+                i.requests,
+                i.slowest.as_secs_f64(),
+                cpu / i.secs.max(1e-9) * 100.0,
+                cpu / i.items.max(1) as f64 * 1e6,
+            )
         };
-        format!(
-            "{} in {:.1} s: {:.0}/s ({} requests, slowest {:.1} s{retried}); server CPU {cpu:.1} s \
-             ({:.0} % of one core, {:.0} µs an item)",
-            count(i.items),
-            i.secs,
-            i.rate(),
-            i.requests,
-            i.slowest.as_secs_f64(),
-            cpu / i.secs.max(1e-9) * 100.0,
-            cpu / i.items.max(1) as f64 * 1e6,
-        )
+        rows.push(Row::info("import: CIs", import_row(&cis, cis_cpu)));
+        rows.push(Row::target(
+            "import: relationships",
+            import_row(&rels, rels_cpu),
+            "≥ 20,000/s",
+            rels.rate() >= 20_000.0,
+            full,
+        ));
+        rows.push(Row::info(
+            "server memory after the import",
+            memory(mem_imported),
+        ));
+        Some(imported)
     };
-    rows.push(Row::info("import: CIs", import_row(&cis, cis_cpu)));
-    rows.push(Row::target(
-        "import: relationships",
-        import_row(&rels, rels_cpu),
-        "≥ 20,000/s",
-        rels.rate() >= 20_000.0,
-        full,
-    ));
-    rows.push(Row::info(
-        "server memory after the import",
-        memory(mem_imported),
-    ));
 
     // 2. Restart on the same data.
     eprintln!("restarting the server …");
     let t = Instant::now();
     server.stop()?;
     let stop_secs = t.elapsed().as_secs_f64();
+    let stop_secs = imported.map(|_| stop_secs);
     let logged = server.logs().len();
     let t = Instant::now();
     server.resume_within(START_DEADLINE)?;
@@ -362,10 +403,12 @@ fn main() -> anyhow::Result<()> {
                 .parse::<f64>()
                 .ok()
         });
-    rows.push(Row::info(
-        "stop: SIGTERM until the process exits",
-        format!("{stop_secs:.1} s"),
-    ));
+    if let Some(stop_secs) = stop_secs {
+        rows.push(Row::info(
+            "stop: SIGTERM until the process exits",
+            format!("{stop_secs:.1} s"),
+        ));
+    }
     rows.push(Row::target(
         "start: until /healthz answers 200",
         match index_secs {
@@ -390,9 +433,14 @@ fn main() -> anyhow::Result<()> {
         let after = holdings(&client, &base, &admin).await?;
         rows.push(Row::target(
             "held after the import / after the restart: CIs listed, index nodes, index edges",
-            format!("{imported:?} / {after:?}"),
+            match imported {
+                Some(imported) => format!("{imported:?} / {after:?}"),
+                None => format!("not imported by this run / {after:?}"),
+            },
             format!("{n_cis} CIs, {n_rels} edges, the same after"),
-            imported[0] == n_cis as u64 && imported[2] == n_rels as u64 && after == imported,
+            after[0] == n_cis as u64
+                && after[2] == n_rels as u64
+                && imported.is_none_or(|i| i == after),
             true,
         ));
 
@@ -540,7 +588,13 @@ fn main() -> anyhow::Result<()> {
         "this load generator's memory (same machine)",
         memory(me),
     ));
-    server.stop()?;
+    let kept = match a.keep_in {
+        Some(_) => Some(server.keep()?),
+        None => {
+            server.stop()?;
+            None
+        }
+    };
 
     println!();
     println!(
@@ -599,6 +653,12 @@ fn main() -> anyhow::Result<()> {
     }
     for n in &notes {
         println!("Note: {n}");
+    }
+    if let Some(path) = kept.as_ref().or(a.reuse.as_ref()) {
+        println!(
+            "The server's directory is kept: {} (again with --reuse {0})",
+            path.display()
+        );
     }
     if let Ok(load) = std::fs::read_to_string("/proc/loadavg") {
         let load: Vec<&str> = load.split_whitespace().take(3).collect();

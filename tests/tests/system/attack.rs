@@ -397,8 +397,15 @@ fn a_second_agent_on_the_same_host_does_not_flip_the_ci_and_an_admin_decides() {
             .expect("dismiss")
             .0
     };
+    let flagged = || {
+        let (_, page) = server.get("/api/v1/cis?duplicates=true").expect("flagged");
+        page["total"].clone()
+    };
+    assert_eq!(flagged(), json!(1), "c is flagged");
     assert_eq!(del(), 204);
     assert_eq!(ci(&server, &c)["suspected_duplicates"], json!([]));
+    // The CI list's filter (the catalogue, in memory) follows at once.
+    assert_eq!(flagged(), json!(0));
     assert_eq!(del(), 404);
 }
 

@@ -148,6 +148,12 @@ fn three_instances_on_one_database_agree_within_the_bound_and_survive_losing_one
         set.join_all().await
     });
     assert!(statuses.iter().all(|s| *s == 200), "{statuses:?}");
+    // The class's total (c's catalogue, following a's and b's writes) comes to count what
+    // the page (read from storage) lists.
+    time_until("c's total of hosts", || {
+        let (_, hosts) = c.get("/api/v1/cis?class=host&limit=100").expect("hosts");
+        hosts["total"].as_u64() == hosts["items"].as_array().map(|i| i.len() as u64)
+    });
     let (_, hosts) = c.get("/api/v1/cis?class=host&limit=100").expect("hosts");
     let names: Vec<&str> = hosts["items"]
         .as_array()
@@ -188,6 +194,12 @@ fn three_instances_on_one_database_agree_within_the_bound_and_survive_losing_one
         json!({"class": "application", "name": "shop"}),
     );
     let app = app["id"].as_str().expect("id").to_string();
+    // A search on c (its CI catalogue, in memory) finds the CI created on a.
+    let searched = time_until("c's search finds the CI created on a", || {
+        c.get("/api/v1/cis?q=SHOP")
+            .map(|(_, v)| v["items"][0]["key"] == json!(app) && v["total"] == json!(1))
+            .unwrap_or(false)
+    });
     let rel = post(
         &a,
         "/api/v1/relationships",
@@ -233,8 +245,12 @@ fn three_instances_on_one_database_agree_within_the_bound_and_survive_losing_one
             .0
             == 401
     });
-    eprintln!("propagation: relationship {added:?}, removal {removed:?}, revocation {revoked:?}");
+    eprintln!(
+        "propagation: relationship {added:?}, removal {removed:?}, revocation {revoked:?}, \
+         search {searched:?}"
+    );
     for (what, d) in [
+        ("search", searched),
         ("relationship", added),
         ("removal", removed),
         ("revocation", revoked),

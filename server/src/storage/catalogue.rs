@@ -1,0 +1,440 @@
+//! The CI catalogue ([`crate::domain::catalogue`]) kept in step with the `ci` table.
+//!
+//! - **Load.** The start's pass over every CI (the directory and graph index read it,
+//!   [`Store::directory_rows`]) fills it too: no second pass over a million records.
+//! - **Writes.** Every storage function that writes what the catalogue holds (class, name,
+//!   keys, addresses, serial, chassis ids, the duplicate flag), or creates or deletes a CI,
+//!   reads those CIs back once it has committed and sets the catalogue to what it read
+//!   ([`Store::catalogue_touch`]). One gate serialises these read-and-set steps, so the last
+//!   step after the last commit leaves the catalogue as storage is.
+//! - **Other instances' writes** (several servers on one database) reach it the same way,
+//!   from the cluster follower.
+//!
+//! Until it is loaded (or if a read-back failed), the CI list answers by scanning, as it
+//! did without a catalogue.
+
+use std::sync::atomic::{AtomicU8, Ordering};
+
+use serde::Deserialize;
+use serde_json::json;
+
+use super::directory::DirectoryRow;
+use super::{StorageError, Store};
+use crate::domain::catalogue::{Catalogue, CatalogueRow};
+
+/// Not loaded (or dropped after a failed read-back): the CI list scans.
+const EMPTY: u8 = 0;
+/// The start's pass is filling it: writes wait for the pass to end.
+const LOADING: u8 = 1;
+const LOADED: u8 = 2;
+
+/// The catalogue and its state, shared by every clone of a [`Store`].
+#[derive(Debug, Default)]
+pub(super) struct CatalogueCell {
+    cat: std::sync::RwLock<Catalogue>,
+    state: AtomicU8,
+    /// Held by each read-back-and-set and by the load.
+    gate: tokio::sync::Mutex<()>,
+}
+
+/// The fields of a CI the catalogue is made from.
+pub(super) const CATALOGUE_FIELDS: &str = "record::id(id) AS key, class, name, keys.fqdn AS fqdn, keys.hardware_uuid AS uuid, keys.machine_id AS machine_id, keys.vendor_serial AS vendor_serial, addresses, chassis_ids, serial, array::len(suspected_duplicates ?? []) > 0 AS duplicate";
+
+/// Top-level CI fields the catalogue holds something of.
+pub(super) const CATALOGUED: [&str; 7] = [
+    "class",
+    "name",
+    "keys",
+    "addresses",
+    "serial",
+    "chassis_ids",
+    "suspected_duplicates",
+];
+
+#[derive(Debug, Deserialize)]
+struct Fields {
+    key: String,
+    class: String,
+    name: String,
+    #[serde(default)]
+    fqdn: Option<String>,
+    #[serde(default)]
+    uuid: Option<String>,
+    #[serde(default)]
+    machine_id: Option<String>,
+    #[serde(default)]
+    vendor_serial: Option<String>,
+    #[serde(default)]
+    addresses: Option<Vec<String>>,
+    #[serde(default)]
+    chassis_ids: Option<Vec<String>>,
+    #[serde(default)]
+    serial: Option<String>,
+    #[serde(default)]
+    duplicate: bool,
+}
+
+/// A catalogue row from the fields read; one function for the load and the read-backs.
+#[allow(clippy::too_many_arguments)]
+fn row(
+    key: &str,
+    class: &str,
+    name: &str,
+    singles: [&Option<String>; 5],
+    lists: [&Option<Vec<String>>; 2],
+    duplicate: bool,
+) -> CatalogueRow {
+    let mut terms: Vec<String> = singles.into_iter().flatten().cloned().collect();
+    terms.extend(lists.into_iter().flatten().flatten().cloned());
+    CatalogueRow {
+        key: key.to_string(),
+        class: class.to_string(),
+        name: name.to_string(),
+        terms,
+        duplicate,
+    }
+}
+
+impl From<&Fields> for CatalogueRow {
+    fn from(f: &Fields) -> Self {
+        row(
+            &f.key,
+            &f.class,
+            &f.name,
+            [&f.fqdn, &f.uuid, &f.machine_id, &f.vendor_serial, &f.serial],
+            [&f.addresses, &f.chassis_ids],
+            f.duplicate,
+        )
+    }
+}
+
+impl From<&DirectoryRow> for CatalogueRow {
+    fn from(f: &DirectoryRow) -> Self {
+        row(
+            &f.key,
+            &f.class,
+            &f.name,
+            [&f.fqdn, &f.uuid, &f.machine_id, &f.vendor_serial, &f.serial],
+            [&f.addresses, &f.chassis_ids],
+            f.duplicate,
+        )
+    }
+}
+
+/// A load under way: writes wait for it (they hold the gate to read back).
+pub(super) struct CatalogueLoad<'a> {
+    _gate: tokio::sync::MutexGuard<'a, ()>,
+    cat: Catalogue,
+    started: std::time::Instant,
+}
+
+impl CatalogueLoad<'_> {
+    pub(super) fn add(&mut self, page: &[DirectoryRow]) {
+        for r in page {
+            self.cat.upsert(&CatalogueRow::from(r));
+        }
+    }
+}
+
+/// CIs read back per query.
+const READ_BACK_PAGE: usize = 2_000;
+
+impl Store {
+    /// Read access to the catalogue, if it is loaded.
+    pub(super) fn catalogue(&self) -> Option<std::sync::RwLockReadGuard<'_, Catalogue>> {
+        (self.catalogue.state.load(Ordering::Acquire) == LOADED)
+            .then(|| self.catalogue.cat.read().unwrap_or_else(|e| e.into_inner()))
+    }
+
+    /// Starts filling the catalogue from the start's pass over every CI, if it is not loaded
+    /// nor being loaded: the pass hands each page to [`CatalogueLoad::add`], then
+    /// [`Store::catalogue_loaded`]. Later passes leave it alone.
+    pub(super) async fn catalogue_load(&self) -> Option<CatalogueLoad<'_>> {
+        let cell = &self.catalogue;
+        cell.state
+            .compare_exchange(EMPTY, LOADING, Ordering::AcqRel, Ordering::Acquire)
+            .ok()?;
+        Some(CatalogueLoad {
+            _gate: cell.gate.lock().await,
+            cat: Catalogue::new(),
+            started: std::time::Instant::now(),
+        })
+    }
+
+    /// Ends a load: the catalogue is in use if the pass read every page.
+    pub(super) fn catalogue_loaded(&self, load: CatalogueLoad<'_>, complete: bool) {
+        let cell = &self.catalogue;
+        if !complete {
+            cell.state.store(EMPTY, Ordering::Release);
+            return;
+        }
+        tracing::info!(
+            cis = load.cat.len(),
+            mib = load.cat.memory_bytes() as f64 / (1 << 20) as f64,
+            secs = load.started.elapsed().as_secs_f64(),
+            "CI catalogue loaded"
+        );
+        *cell.cat.write().unwrap_or_else(|e| e.into_inner()) = load.cat;
+        cell.state.store(LOADED, Ordering::Release);
+    }
+
+    /// Sets the catalogue's entries of `keys` to what storage holds of them now (the CIs
+    /// written by a committed transaction: created, changed or deleted). A failed read
+    /// drops the catalogue (the CI list scans until the next start) rather than leave it
+    /// wrong; the write itself stands.
+    pub async fn catalogue_touch<'a>(&self, keys: impl IntoIterator<Item = &'a String>) {
+        let cell = &self.catalogue;
+        if cell.state.load(Ordering::Acquire) == EMPTY {
+            return;
+        }
+        let mut keys: Vec<&String> = keys.into_iter().collect();
+        if keys.is_empty() {
+            return;
+        }
+        keys.sort();
+        keys.dedup();
+        let _g = cell.gate.lock().await;
+        if cell.state.load(Ordering::Acquire) != LOADED {
+            return;
+        }
+        for chunk in keys.chunks(READ_BACK_PAGE) {
+            let read: Result<Vec<Fields>, StorageError> = self
+                .query_rows(
+                    &format!(
+                        "SELECT {CATALOGUE_FIELDS} FROM $ids.map(|$k| type::record('ci', $k))"
+                    ),
+                    json!({ "ids": chunk }),
+                )
+                .await;
+            let rows = match read {
+                Ok(rows) => rows,
+                Err(e) => {
+                    cell.state.store(EMPTY, Ordering::Release);
+                    tracing::warn!(
+                        error = %e,
+                        "could not read back written CIs: the CI catalogue is dropped until the next start (the CI list scans the table meanwhile)"
+                    );
+                    return;
+                }
+            };
+            let mut cat = cell.cat.write().unwrap_or_else(|e| e.into_inner());
+            let found: std::collections::HashSet<&str> =
+                rows.iter().map(|r| r.key.as_str()).collect();
+            for k in chunk {
+                if !found.contains(k.as_str()) {
+                    cat.remove(k);
+                }
+            }
+            for r in &rows {
+                cat.upsert(&CatalogueRow::from(r));
+            }
+        }
+    }
+
+    /// Differences between the catalogue and a fresh one read from storage (tests): empty
+    /// when they agree, or when the catalogue is not loaded.
+    #[cfg(test)]
+    pub async fn catalogue_differences(&self) -> Result<Vec<String>, StorageError> {
+        use crate::domain::catalogue::{Order, Query};
+        let mut fresh = Catalogue::new();
+        let rows: Vec<Fields> = self
+            .query_rows(
+                &format!("SELECT {CATALOGUE_FIELDS} FROM ci"),
+                serde_json::Value::Null,
+            )
+            .await?;
+        for r in &rows {
+            fresh.upsert(&CatalogueRow::from(r));
+        }
+        let Some(held) = self.catalogue() else {
+            return Ok(Vec::new());
+        };
+        let all = |c: &Catalogue, duplicates_only| {
+            c.search(&Query {
+                class: None,
+                text: &[],
+                duplicates_only,
+                order: Order::Class,
+                offset: 0,
+                limit: usize::MAX,
+            })
+        };
+        let mut out = Vec::new();
+        if all(&held, false) != all(&fresh, false) {
+            out.push(format!(
+                "CIs: held {:?}, stored {:?}",
+                all(&held, false),
+                all(&fresh, false)
+            ));
+        }
+        if all(&held, true) != all(&fresh, true) {
+            out.push(format!(
+                "duplicates: held {:?}, stored {:?}",
+                all(&held, true),
+                all(&fresh, true)
+            ));
+        }
+        if held.class_counts() != fresh.class_counts() {
+            out.push(format!(
+                "classes: held {:?}, stored {:?}",
+                held.class_counts(),
+                fresh.class_counts()
+            ));
+        }
+        // Each CI's searched text: its whole name finds it in both, and so does each term.
+        for r in &rows {
+            let row = CatalogueRow::from(r);
+            for t in std::iter::once(&row.name).chain(&row.terms) {
+                let t = t.to_lowercase();
+                let q = Query {
+                    class: Some(&row.class),
+                    text: &[&t],
+                    duplicates_only: false,
+                    order: Order::Name,
+                    offset: 0,
+                    limit: usize::MAX,
+                };
+                if !held.search(&q).0.contains(&row.key) {
+                    out.push(format!("{}: `{t}` does not find it", row.key));
+                }
+            }
+        }
+        Ok(out)
+    }
+}
+
+#[cfg(test)]
+impl Store {
+    /// Whether the CI list uses the catalogue (tests: compare it with the scan).
+    pub(crate) fn catalogue_in_use(&self, on: bool) {
+        let state = if on { LOADED } else { EMPTY };
+        self.catalogue.state.store(state, Ordering::Release);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::storage::{CiFilter, CiSort};
+
+    /// CIs written straight into the table (no catalogue read-back): a CI of each kind of
+    /// searched field.
+    const CIS: &str = "
+        CREATE ci:⟨a1⟩ SET class = 'host', name = 'Web-01', keys = { fqdn: 'web-01.Example.org', hardware_uuid: '4c4c4544-0042', machine_id: 'f00dcafe' }, addresses = ['10.0.0.1'], suspected_duplicates = ['a2'];
+        CREATE ci:⟨a2⟩ SET class = 'host', name = 'web-02', keys = { vendor_serial: 'SN-77X' }, addresses = ['10.0.0.2', 'fe80::1'], suspected_duplicates = ['a1'];
+        CREATE ci:⟨a3⟩ SET class = 'network_device', name = 'core-1', serial = 'FOC1234', chassis_ids = ['00:11:22:33:44:55'], addresses = [], suspected_duplicates = [];
+        CREATE ci:⟨a4⟩ SET class = 'vm', name = 'db-01', keys = {}, addresses = [], suspected_duplicates = [];
+        CREATE ci:⟨a5⟩ SET class = 'application', name = 'webshop', addresses = [], suspected_duplicates = [];
+    ";
+
+    async fn store() -> Store {
+        let store = Store::memory().await.expect("store");
+        store.raw(&CIS.replace("SET ", "SET identified_by = 'admin', first_seen = '2026-12-01T00:00:00Z', last_seen = '2026-12-01T00:00:00Z', package_count = 0, "))
+            .await
+            .expect("CIs");
+        store
+    }
+
+    fn filter(q: Option<&str>, class: Option<&str>, sort: CiSort) -> CiFilter {
+        CiFilter {
+            class: class.map(str::to_string),
+            q: q.map(str::to_string),
+            sort,
+            limit: 100,
+            ..Default::default()
+        }
+    }
+
+    #[tokio::test]
+    async fn writes_outside_storage_functions_show_as_differences_until_read_back() {
+        let store = store().await;
+        let diff = store.catalogue_differences().await.expect("check");
+        assert!(!diff.is_empty(), "raw writes bypass the catalogue");
+        let keys: Vec<String> = (1..=5).map(|i| format!("a{i}")).collect();
+        store.catalogue_touch(&keys).await;
+        assert_eq!(
+            store.catalogue_differences().await.expect("check"),
+            Vec::<String>::new()
+        );
+        // A deletion, read back, leaves the catalogue too.
+        store.raw("DELETE ci:⟨a5⟩;").await.expect("delete");
+        store.catalogue_touch(&keys).await;
+        assert_eq!(
+            store.catalogue_differences().await.expect("check"),
+            Vec::<String>::new()
+        );
+        assert_eq!(store.class_counts().await.expect("counts").len(), 3);
+    }
+
+    #[tokio::test]
+    async fn the_catalogue_answers_as_the_scan_does() {
+        let store = store().await;
+        let keys: Vec<String> = (1..=5).map(|i| format!("a{i}")).collect();
+        store.catalogue_touch(&keys).await;
+        let mut filters = Vec::new();
+        for q in [
+            "web",
+            "WEB-0",
+            "example.ORG",
+            "4c4c",
+            "f00dcafe",
+            "sn-77",
+            "10.0.0",
+            "fe80",
+            "foc12",
+            "0011.2233.4455",
+            "00-11-22-33-44-55",
+            "33:44",
+            "nothing",
+            "",
+        ] {
+            for sort in [CiSort::Name, CiSort::Class] {
+                filters.push(filter(Some(q), None, sort));
+            }
+            filters.push(filter(Some(q), Some("host"), CiSort::Name));
+        }
+        let mut dups = filter(None, None, CiSort::Name);
+        dups.duplicates = true;
+        filters.push(dups);
+        let mut paged = filter(Some("0"), None, CiSort::Class);
+        (paged.offset, paged.limit) = (1, 2);
+        filters.push(paged);
+        for f in &filters {
+            let listed = |(items, total): (Vec<crate::storage::CiSummary>, u64)| {
+                (items.into_iter().map(|c| c.key).collect::<Vec<_>>(), total)
+            };
+            let held = listed(store.list_cis(f).await.expect("catalogue"));
+            store.catalogue_in_use(false);
+            let scanned = listed(store.list_cis(f).await.expect("scan"));
+            store.catalogue_in_use(true);
+            assert_eq!(held, scanned, "{f:?}");
+        }
+        // What the fragments found, so the comparison is not of two empty answers.
+        let found = |q: &str| {
+            let f = filter(Some(q), None, CiSort::Name);
+            let store = store.clone();
+            async move { store.list_cis(&f).await.expect("list").1 }
+        };
+        assert_eq!(found("web").await, 3);
+        assert_eq!(found("0011.2233.4455").await, 1);
+        assert_eq!(found("fe80").await, 1);
+        // A class's total without a search comes from the catalogue.
+        let (_, n) = store
+            .list_cis(&filter(None, Some("host"), CiSort::Name))
+            .await
+            .expect("class");
+        assert_eq!(n, 2);
+    }
+
+    #[test]
+    fn the_cataloged_fields_are_what_the_catalogue_reads() {
+        for f in CATALOGUED {
+            let read = if f == "suspected_duplicates" {
+                "suspected_duplicates ?? []"
+            } else {
+                f
+            };
+            assert!(CATALOGUE_FIELDS.contains(read), "{f}");
+        }
+    }
+}
