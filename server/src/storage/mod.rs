@@ -30,6 +30,8 @@ mod time;
 mod tokens;
 mod web;
 
+use std::sync::Arc;
+
 use serde::de::DeserializeOwned;
 use serde_json::{Value, json};
 use surrealdb::Surreal;
@@ -174,7 +176,7 @@ async fn open_surrealkv(
     path: &str,
     cache_mib: u64,
     memtable_mib: u64,
-) -> Result<Surreal<Db>, StorageError> {
+) -> Result<(Surreal<Db>, Arc<surrealdb_core::kvs::Datastore>), StorageError> {
     const MIB: u64 = 1 << 20;
     let config = surrealdb_cnf::ConfigMap::empty()
         .with_key_value(
@@ -197,7 +199,8 @@ async fn open_surrealkv(
     ds.check_version().await.map_err(open)?;
     ds.bootstrap().await.map_err(open)?;
     ds.start_maintenance_tasks();
-    Ok(Surreal::<Db>::unstable_from_datastore(ds, None).await?)
+    let db = Surreal::<Db>::unstable_from_datastore(ds.clone(), None).await?;
+    Ok((db, ds))
 }
 
 /// A handle on the database; cheap to clone.
@@ -209,7 +212,9 @@ pub struct Store {
     /// meanwhile; without a bound a database that is away would hold every request.
     timeout: Option<std::time::Duration>,
     /// Every CI's class, name and searched text, for the CI list (`catalogue.rs`).
-    catalogue: std::sync::Arc<catalogue::CatalogueCell>,
+    catalogue: Arc<catalogue::CatalogueCell>,
+    /// The embedded datastore, closed by [`Store::close`].
+    embedded: Option<Arc<surrealdb_core::kvs::Datastore>>,
 }
 
 impl std::fmt::Debug for Store {
@@ -223,8 +228,11 @@ impl Store {
     pub async fn open(cfg: &Config) -> Result<Self, StorageError> {
         if cfg.storage.engine == "surrealkv" {
             let path = cfg.storage_endpoint();
-            let db = open_surrealkv(&path, cfg.storage.cache_mib, cfg.storage.memtable_mib).await?;
-            return Self::ready(Conn::Local(db), cfg, None).await;
+            let (db, ds) =
+                open_surrealkv(&path, cfg.storage.cache_mib, cfg.storage.memtable_mib).await?;
+            let mut store = Self::ready(Conn::Local(db), cfg, None).await?;
+            store.embedded = Some(ds);
+            return Ok(store);
         }
         let db = surrealdb::engine::any::connect(cfg.storage_endpoint()).await?;
         if cfg.storage.engine.starts_with("ws") {
@@ -282,9 +290,22 @@ impl Store {
             db,
             timeout,
             catalogue: Default::default(),
+            embedded: None,
         };
         schema::migrate(&store).await?;
         Ok(store)
+    }
+
+    /// Closes the embedded datastore (a remote one needs nothing): its memtables are
+    /// written to SSTables, so the next start opens them instead of replaying up to
+    /// `storage.memtable_mib` of write-ahead log into memory. Every later query fails.
+    pub async fn close(&self) -> Result<(), StorageError> {
+        if let Some(ds) = &self.embedded {
+            ds.shutdown()
+                .await
+                .map_err(|e| StorageError::Open(format!("closing the datastore: {e:#}")))?;
+        }
+        Ok(())
     }
 
     /// An in-memory store (tests).
@@ -304,6 +325,7 @@ impl Store {
             db,
             timeout: None,
             catalogue: Default::default(),
+            embedded: None,
         })
     }
 

@@ -541,3 +541,43 @@ fn a_full_disk_does_not_stop_the_agent_which_says_so_and_catches_up_when_space_r
     let host = cmdb_tests::wait_for(Duration::from_secs(60), || server.only_host().ok());
     assert!(host.is_ok(), "the agent did not catch up: {}", agent.logs());
 }
+
+/// The SSTable files under `dir`, however deep.
+fn sstables(dir: &Path) -> usize {
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return 0;
+    };
+    entries
+        .flatten()
+        .map(|e| {
+            let p = e.path();
+            if p.is_dir() {
+                sstables(&p)
+            } else {
+                usize::from(p.extension().is_some_and(|x| x == "sst"))
+            }
+        })
+        .sum()
+}
+
+#[test]
+fn a_clean_stop_writes_storage_out_and_the_next_start_reads_it_back() {
+    let mut server = Server::start().expect("server");
+    let ci = server
+        .post_ok(
+            "/api/v1/cis",
+            serde_json::json!({"class": "application", "name": "kept"}),
+        )
+        .expect("a CI");
+    let id = ci["id"].as_str().expect("id").to_string();
+    let data = server.dir.path().join("data");
+    let before = sstables(&data);
+    server.stop().expect("SIGTERM");
+    let logs = server.logs();
+    assert!(logs.contains("storage closed"), "{logs}");
+    // The memtable holding the CI went to an SSTable: the next start has no log to replay.
+    assert!(sstables(&data) > before, "no SSTable written at the stop");
+    server.resume().expect("start again");
+    let (status, v) = server.get(&format!("/api/v1/cis/{id}")).expect("read");
+    assert_eq!((status, v["name"].as_str()), (200, Some("kept")), "{v}");
+}
