@@ -32,6 +32,10 @@
 //! `--smoke`: 20,000 CIs and 5 runs, for a debug build in minutes; checks only the targets
 //! that hold at any size on any build (start time, memory, the data surviving the restart).
 //!
+//! `--crash`: the restart is by SIGKILL instead of SIGTERM, as after a crash: the start then
+//! replays what SurrealKV's write-ahead log holds beyond its SSTables, and the data must all
+//! be back.
+//!
 //! `--keep-in DIR`: the server's directory (data, configuration, certificates, tokens) is
 //! made in DIR and kept at the end; its path is printed. `--reuse PATH` starts the server
 //! kept there instead of importing (same `--cis`): steps 2 to 5 on an estate imported by
@@ -39,7 +43,7 @@
 //! data, whose files may no longer be in the page cache).
 //!
 //! Usage: cmdb-bench-estate [--smoke] [--cis N] [--chunk N] [--parallel N] [--runs N]
-//!                          [--check-targets 0|1] [--keep-in DIR | --reuse PATH]
+//!                          [--check-targets 0|1] [--crash] [--keep-in DIR | --reuse PATH]
 
 use std::time::{Duration, Instant};
 
@@ -59,6 +63,7 @@ struct Args {
     runs: usize,
     check_targets: usize,
     smoke: bool,
+    crash: bool,
     keep_in: Option<std::path::PathBuf>,
     reuse: Option<std::path::PathBuf>,
 }
@@ -66,6 +71,8 @@ struct Args {
 fn args() -> anyhow::Result<Args> {
     let mut raw: Vec<String> = std::env::args().skip(1).collect();
     let smoke = raw.iter().any(|a| a == "--smoke");
+    let crash = raw.iter().any(|a| a == "--crash");
+    raw.retain(|a| a != "--crash");
     let mut path_arg = |name: &str| -> anyhow::Result<Option<std::path::PathBuf>> {
         let Some(i) = raw.iter().position(|a| a == name) else {
             return Ok(None);
@@ -88,6 +95,7 @@ fn args() -> anyhow::Result<Args> {
         runs: if smoke { 5 } else { 20 },
         check_targets: 1,
         smoke,
+        crash,
         keep_in,
         reuse,
     };
@@ -377,7 +385,11 @@ fn main() -> anyhow::Result<()> {
     // 2. Restart on the same data.
     eprintln!("restarting the server …");
     let t = Instant::now();
-    server.stop()?;
+    if a.crash {
+        server.kill9()?;
+    } else {
+        server.stop()?;
+    }
     let stop_secs = t.elapsed().as_secs_f64();
     let stop_secs = imported.map(|_| stop_secs);
     let logged = server.logs().len();
@@ -405,7 +417,11 @@ fn main() -> anyhow::Result<()> {
         });
     if let Some(stop_secs) = stop_secs {
         rows.push(Row::info(
-            "stop: SIGTERM until the process exits",
+            if a.crash {
+                "stop: SIGKILL (a crash) until the process exits"
+            } else {
+                "stop: SIGTERM until the process exits"
+            },
             format!("{stop_secs:.1} s"),
         ));
     }
