@@ -506,9 +506,8 @@ pub struct StorageConfig {
     #[serde(default = "default_cache_mib")]
     pub cache_mib: u64,
     /// Embedded SurrealKV: the size of one memtable, in MiB (one is filled while up to two
-    /// more are written out, so up to three times this). At least 1 GiB: with 256 MiB (what
-    /// SurrealKV itself picks on a machine of 4 to 16 GiB) a bulk import lost one committed
-    /// transaction across a restart; see `MEMTABLE_MIB`.
+    /// more are written out, so up to three times this; a start after a crash replays up to
+    /// one from the write-ahead log).
     #[serde(default = "default_memtable_mib")]
     pub memtable_mib: u64,
 }
@@ -522,17 +521,16 @@ fn default_cache_mib() -> u64 {
 }
 
 fn default_memtable_mib() -> u64 {
-    1024
+    256
 }
 
 /// The range `storage.cache_mib` accepts (16 MiB to 1 TiB).
 pub const CACHE_MIB: std::ops::RangeInclusive<u64> = 16..=1 << 20;
-/// The range `storage.memtable_mib` accepts, 1 to 4 GiB. Below: with 256 MiB memtables
-/// SurrealKV 0.21 lost one 10,000-relationship import transaction, committed and
-/// acknowledged, across a restart (100,000 CIs and 510,000 relationships imported, then a
-/// restart: 10,000 relationships fewer; the same at a million CIs), where 1 GiB kept every
-/// one. Above: SurrealKV's own largest default.
-pub const MEMTABLE_MIB: std::ops::RangeInclusive<u64> = 1024..=4096;
+/// The range `storage.memtable_mib` accepts, SurrealKV's own smallest and largest defaults
+/// (128 MiB, 4 GiB). A transaction must fit one memtable (an import of
+/// `limits.max_list_items` items is one). Any size keeps a committed transaction across a
+/// crash only with the patched SurrealKV the workspace builds (`vendor/README.md`).
+pub const MEMTABLE_MIB: std::ops::RangeInclusive<u64> = 128..=4096;
 
 fn default_auth_level() -> String {
     "root".into()
@@ -1159,7 +1157,7 @@ mod tests {
         let cfg = parse("").expect("default");
         assert_eq!(
             (cfg.storage.cache_mib, cfg.storage.memtable_mib),
-            (512, 1024)
+            (512, 256)
         );
         let cfg = parse("cache_mib = 64\nmemtable_mib = 2048\n").expect("set");
         assert_eq!(
@@ -1168,7 +1166,7 @@ mod tests {
         );
         for (extra, field) in [
             ("cache_mib = 8\n", "storage.cache_mib:"),
-            ("memtable_mib = 256\n", "storage.memtable_mib:"),
+            ("memtable_mib = 64\n", "storage.memtable_mib:"),
             ("memtable_mib = 5000\n", "storage.memtable_mib:"),
         ] {
             let err = parse(extra).expect_err(extra);

@@ -19,6 +19,8 @@ mod changes;
 mod ci_doc;
 mod cis;
 mod cluster;
+#[cfg(test)]
+mod crash_tests;
 mod devices;
 mod directory;
 mod packages;
