@@ -8,6 +8,8 @@
 # ≤ 2 GiB, core switch impact p50 ≤ 500 ms, CI list and search p50 ≤ 50 ms); exits non-zero
 # when one is missed. Options go to cmdb-bench-estate:
 #   --cis N (1000000)  --chunk N (10000)  --parallel N (1)  --runs N (20)  --check-targets 0|1 (1)
+#   --crash (restart by SIGKILL: the start replays the write-ahead log)
+#   --keep-in DIR (keep the server's directory) / --reuse PATH (measure a kept one, no import)
 # --smoke: 20,000 CIs and 5 runs on the debug builds the tests use, in minutes; checks only
 # the start time, the memory peak and the data surviving the restart.
 set -euo pipefail
