@@ -74,50 +74,51 @@ struct Fields {
     duplicate: bool,
 }
 
-/// A catalogue row from the fields read; one function for the load and the read-backs.
-#[allow(clippy::too_many_arguments)]
-fn row(
-    key: &str,
-    class: &str,
-    name: &str,
-    singles: [&Option<String>; 5],
-    lists: [&Option<Vec<String>>; 2],
-    duplicate: bool,
-) -> CatalogueRow {
-    let mut terms: Vec<String> = singles.into_iter().flatten().cloned().collect();
-    terms.extend(lists.into_iter().flatten().flatten().cloned());
-    CatalogueRow {
-        key: key.to_string(),
-        class: class.to_string(),
-        name: name.to_string(),
-        terms,
-        duplicate,
-    }
+/// A catalogue row from the fields read: the same for the load (a [`DirectoryRow`]) and the
+/// read-backs ([`Fields`]), which name the fields alike.
+macro_rules! catalogue_row {
+    ($f:expr) => {{
+        let f = $f;
+        let mut terms: Vec<String> = [&f.fqdn, &f.uuid, &f.machine_id, &f.vendor_serial, &f.serial]
+            .into_iter()
+            .flatten()
+            .cloned()
+            .collect();
+        terms.extend(
+            [&f.addresses, &f.chassis_ids]
+                .into_iter()
+                .flatten()
+                .flatten()
+                .cloned(),
+        );
+        CatalogueRow {
+            key: f.key.clone(),
+            class: f.class.clone(),
+            name: f.name.clone(),
+            terms,
+            duplicate: f.duplicate,
+        }
+    }};
 }
 
 impl From<&Fields> for CatalogueRow {
     fn from(f: &Fields) -> Self {
-        row(
-            &f.key,
-            &f.class,
-            &f.name,
-            [&f.fqdn, &f.uuid, &f.machine_id, &f.vendor_serial, &f.serial],
-            [&f.addresses, &f.chassis_ids],
-            f.duplicate,
-        )
+        catalogue_row!(f)
     }
 }
 
 impl From<&DirectoryRow> for CatalogueRow {
     fn from(f: &DirectoryRow) -> Self {
-        row(
-            &f.key,
-            &f.class,
-            &f.name,
-            [&f.fqdn, &f.uuid, &f.machine_id, &f.vendor_serial, &f.serial],
-            [&f.addresses, &f.chassis_ids],
-            f.duplicate,
-        )
+        catalogue_row!(f)
+    }
+}
+
+/// Whether a CI write changes what the catalogue holds of the CI written: a new CI, or
+/// fields it keeps.
+pub(super) fn touches_catalogue(doc: &super::CiDoc) -> bool {
+    match doc {
+        super::CiDoc::New(_) => true,
+        super::CiDoc::Update(fields) => CATALOGUED.iter().any(|f| fields.contains_key(*f)),
     }
 }
 

@@ -827,12 +827,7 @@ impl Store {
         }
         sql.push_str("COMMIT TRANSACTION;");
         self.run_write(&sql, Value::Object(vars)).await?;
-        let catalogued = match &w.doc {
-            CiDoc::New(_) => true,
-            CiDoc::Update(fields) => super::catalogue::CATALOGUED
-                .iter()
-                .any(|f| fields.contains_key(*f)),
-        } || !w.suspects.is_empty();
+        let catalogued = super::catalogue::touches_catalogue(&w.doc) || !w.suspects.is_empty();
         let this = std::iter::once(&w.ci_key).filter(|_| catalogued);
         self.catalogue_touch(this.chain(&w.duplicates)).await;
         Ok(())

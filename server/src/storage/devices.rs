@@ -294,12 +294,7 @@ impl Store {
         vars.insert("ci_key".into(), Value::String(w.ci_key.clone()));
         sql.push_str("COMMIT TRANSACTION;");
         self.run_write(&sql, Value::Object(vars)).await?;
-        let catalogued = match &w.doc {
-            CiDoc::New(_) => true,
-            CiDoc::Update(fields) => super::catalogue::CATALOGUED
-                .iter()
-                .any(|f| fields.contains_key(*f)),
-        };
+        let catalogued = super::catalogue::touches_catalogue(&w.doc);
         let this = std::iter::once(&w.ci_key).filter(|_| catalogued);
         self.catalogue_touch(this.chain(&w.duplicates)).await;
         Ok(())
