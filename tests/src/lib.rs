@@ -78,9 +78,9 @@ impl Server {
         Self::start_in(None, init_args, env)
     }
 
-    /// Like [`Server::start_with`], its directory made in `parent` (else the system's
-    /// temporary directory); `init --json`'s answer is saved there as `init.json`, so
-    /// [`Server::reopen`] can start it again after [`Server::keep`].
+    /// Like [`Server::start_with`], its directory made in `parent` and never removed (else in
+    /// the system's temporary directory, removed on drop); `init --json`'s answer is saved
+    /// there as `init.json`, so [`Server::reopen`] can start it again after [`Server::keep`].
     pub fn start_in(
         parent: Option<&Path>,
         init_args: &[&str],
@@ -89,7 +89,10 @@ impl Server {
         let dir = match parent {
             Some(p) => {
                 std::fs::create_dir_all(p)?;
-                tempfile::Builder::new().prefix("cmdb-").tempdir_in(p)?
+                // Asked for a place of its own: kept even when the caller fails half-way.
+                let mut dir = tempfile::Builder::new().prefix("cmdb-").tempdir_in(p)?;
+                dir.disable_cleanup(true);
+                dir
             }
             None => tempfile::tempdir()?,
         };
@@ -198,17 +201,23 @@ impl Server {
 
     /// Stops the server with SIGTERM (graceful) and waits for it.
     pub fn stop(&mut self) -> anyhow::Result<()> {
+        self.stop_within(Duration::from_secs(20))
+    }
+
+    /// [`Server::stop`], waiting up to `timeout` (closing a large database writes its
+    /// memtables out); then SIGKILL and an error.
+    pub fn stop_within(&mut self, timeout: Duration) -> anyhow::Result<()> {
         if let Some(mut c) = self.child.take() {
             let pid = c.id().to_string();
             Command::new("kill").args(["-TERM", &pid]).status()?;
-            let deadline = Instant::now() + Duration::from_secs(20);
+            let deadline = Instant::now() + timeout;
             loop {
                 if c.try_wait()?.is_some() {
                     break;
                 }
                 if Instant::now() > deadline {
                     let _ = c.kill();
-                    bail!("server did not stop within 20 s of SIGTERM");
+                    bail!("server did not stop within {timeout:?} of SIGTERM");
                 }
                 std::thread::sleep(Duration::from_millis(50));
             }

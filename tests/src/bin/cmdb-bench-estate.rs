@@ -119,6 +119,9 @@ fn args() -> anyhow::Result<Args> {
 /// The longest the bench waits for the restarted server (the target is far below: a slow
 /// start is reported as a missed target, not as an error).
 const START_DEADLINE: Duration = Duration::from_secs(900);
+/// The longest the bench waits for the server to stop (SIGTERM) before it kills it and
+/// fails.
+const STOP_DEADLINE: Duration = Duration::from_secs(600);
 /// Impact answers: this many affected CIs listed (the counts and business services stay
 /// whole).
 const IMPACT_LIMIT: usize = 500;
@@ -273,6 +276,12 @@ fn main() -> anyhow::Result<()> {
         None => {
             eprintln!("starting cmdb-server (SurrealKV, TLS) …");
             let mut server = Server::start_in(a.keep_in.as_deref(), &[], &[])?;
+            if a.keep_in.is_some() {
+                eprintln!(
+                    "the server's directory (kept): {}",
+                    server.dir.path().display()
+                );
+            }
             // An import of `--chunk` items must fit the per-request limits; a slow import of
             // one chunk must not meet the request timeout.
             let body_bytes = (a.chunk * 256).max(16 << 20);
@@ -388,7 +397,8 @@ fn main() -> anyhow::Result<()> {
     if a.crash {
         server.kill9()?;
     } else {
-        server.stop()?;
+        // Closing writes the memtables out: seconds, more with large ones on a loaded disk.
+        server.stop_within(STOP_DEADLINE)?;
     }
     let stop_secs = t.elapsed().as_secs_f64();
     let stop_secs = imported.map(|_| stop_secs);
@@ -604,12 +614,10 @@ fn main() -> anyhow::Result<()> {
         "this load generator's memory (same machine)",
         memory(me),
     ));
+    server.stop_within(STOP_DEADLINE)?;
     let kept = match a.keep_in {
         Some(_) => Some(server.keep()?),
-        None => {
-            server.stop()?;
-            None
-        }
+        None => None,
     };
 
     println!();
