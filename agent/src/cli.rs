@@ -17,6 +17,29 @@ use crate::daemon::{AGENT_VERSION, Agent, collect_inventory};
 use crate::state::{Credential, StateDir};
 use crate::{client, tls};
 
+/// `println!` that returns its error: a closed standard output (`cmdb-agent snmp subtrees |
+/// head`) ends the command quietly (see `main.rs`) instead of panicking.
+macro_rules! out {
+    ($($arg:tt)*) => {{
+        use std::io::Write as _;
+        writeln!(std::io::stdout().lock(), $($arg)*).map_err($crate::cli::stdout_error)?
+    }};
+}
+
+/// Standard output was closed by its reader: the command stops, and `main` exits quietly.
+#[derive(Debug, thiserror::Error)]
+#[error("standard output closed")]
+pub struct StdoutClosed;
+
+/// A failed write to standard output: [`StdoutClosed`] for a broken pipe.
+pub(crate) fn stdout_error(e: std::io::Error) -> anyhow::Error {
+    if e.kind() == std::io::ErrorKind::BrokenPipe {
+        StdoutClosed.into()
+    } else {
+        anyhow::Error::new(e).context("writing to standard output")
+    }
+}
+
 mod snmp;
 
 const DEFAULT_CONFIG: &str = "/etc/cmdb-agent/agent.toml";
@@ -227,7 +250,7 @@ fn inventory(mut cfg: Config, root: Option<PathBuf>, compact: bool) -> anyhow::R
     } else {
         serde_json::to_string_pretty(&inv)?
     };
-    println!("{out}");
+    out!("{out}");
     Ok(ExitCode::SUCCESS)
 }
 
@@ -295,7 +318,7 @@ fn enroll(
         },
         ca_pem.as_deref(),
     )?;
-    println!(
+    out!(
         "enrolled as agent {}; credential in {}",
         resp.agent_id,
         state.credential_path().display()
@@ -311,19 +334,24 @@ fn run_agent(cfg: Config, once: bool) -> anyhow::Result<ExitCode> {
     if once {
         let devices = rt.block_on(agent.poll_devices(true))?;
         if devices != Default::default() {
-            println!(
+            out!(
                 "devices: {} polled, {} failed, {} range(s) swept",
-                devices.spooled, devices.failed, devices.swept
+                devices.spooled,
+                devices.failed,
+                devices.swept
             );
         }
         if let Some(m) = rt.block_on(agent.spool_metrics())? {
-            println!(
+            out!(
                 "metrics: batch {} spooled ({} series, {} probe results, {} devices)",
-                m.batch_id, m.series, m.probes, m.devices
+                m.batch_id,
+                m.series,
+                m.probes,
+                m.devices
             );
         }
         let out = rt.block_on(agent.cycle())?;
-        println!(
+        out!(
             "delivered {} report(s), {} pending{}",
             out.delivered,
             out.pending,
@@ -353,11 +381,12 @@ fn check_config(cfg: &Config) -> anyhow::Result<ExitCode> {
     }
     let state = StateDir::new(&cfg.state_dir);
     match state.credential() {
-        Ok(c) => println!(
+        Ok(c) => out!(
             "config ok; enrolled as agent {} with {}",
-            c.agent_id, c.server
+            c.agent_id,
+            c.server
         ),
-        Err(e) => println!("config ok; {e}"),
+        Err(e) => out!("config ok; {e}"),
     }
     Ok(ExitCode::SUCCESS)
 }
@@ -390,7 +419,7 @@ fn metrics(
     let sample = sampler.sample(&ctx);
     let mut probes = crate::probe::Probes::new(&cfg);
     for p in probes.problems() {
-        eprintln!("warning: {p}");
+        eout!("warning: {p}");
     }
     let results = rt.block_on(probes.run_due(tokio::time::Instant::now(), true));
     let batch = crate::metrics::batch::tick_batch(
@@ -405,7 +434,7 @@ fn metrics(
     } else {
         serde_json::to_string_pretty(&batch)?
     };
-    println!("{out}");
+    out!("{out}");
     Ok(ExitCode::SUCCESS)
 }
 
@@ -447,7 +476,7 @@ fn bench_metrics(mut cfg: Config, ticks: u32) -> anyhow::Result<ExitCode> {
         let wall = started.elapsed();
         let max_rss_kib = getrusage(UsageWho::RUSAGE_SELF)?.max_rss();
         let n = f64::from(ticks);
-        println!(
+        out!(
             "{ticks} metrics ticks: CPU {:.3} ms per tick (wall {:.3} ms), {:.0} series and {:.0} compressed bytes per batch, peak RSS {:.1} MB",
             spent.as_secs_f64() * 1000.0 / n,
             wall.as_secs_f64() * 1000.0 / n,

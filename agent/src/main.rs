@@ -41,6 +41,8 @@ fn main() -> ExitCode {
     // The tokio runtime (one thread) is built by the subcommands that need one.
     match cli::run(cli) {
         Ok(code) => code,
+        // The reader of standard output went away (`… | head`): nothing left to say.
+        Err(e) if e.is::<cli::StdoutClosed>() => ExitCode::SUCCESS,
         Err(e) => {
             eprintln!("error: {e:#}");
             ExitCode::FAILURE

@@ -256,7 +256,7 @@ fn inventory(target: &str, access: &SnmpAccess) -> anyhow::Result<ExitCode> {
     let mut client =
         crate::snmp::client::Client::new(address, access.credentials()?, access.options()?);
     let (inventory, metrics) = runtime()?.block_on(crate::snmp::inventory(&mut client))?;
-    println!(
+    out!(
         "{}",
         serde_json::to_string_pretty(&serde_json::json!({
             "inventory": inventory,
@@ -313,7 +313,7 @@ fn metrics(target: &str, over: f64, access: &SnmpAccess) -> anyhow::Result<ExitC
             tokio::time::Instant::now(),
         );
     }
-    println!("{}", serde_json::to_string_pretty(&feed.take_pending())?);
+    out!("{}", serde_json::to_string_pretty(&feed.take_pending())?);
     Ok(ExitCode::SUCCESS)
 }
 
@@ -321,7 +321,7 @@ fn metrics(target: &str, over: f64, access: &SnmpAccess) -> anyhow::Result<ExitC
 /// its walks.
 fn subtrees(columns: bool) -> anyhow::Result<ExitCode> {
     for line in subtree_lines(columns) {
-        println!("{line}");
+        out!("{line}");
     }
     Ok(ExitCode::SUCCESS)
 }
@@ -381,11 +381,11 @@ fn poll(cfg: &Config, json: bool) -> anyhow::Result<ExitCode> {
                 v
             })
             .collect();
-        println!("{}", serde_json::to_string_pretty(&out)?);
+        out!("{}", serde_json::to_string_pretty(&out)?);
     } else {
         for (t, r, took) in &round.polled {
             match r {
-                Ok((inv, _)) => println!(
+                Ok((inv, _)) => out!(
                     "ok    {:<24} {:>6} ms  {} ({} interfaces, {} neighbours, {} forwarding entries)",
                     t.address,
                     took.as_millis(),
@@ -395,12 +395,12 @@ fn poll(cfg: &Config, json: bool) -> anyhow::Result<ExitCode> {
                     inv.forwarding.len(),
                 ),
                 Err(e) => {
-                    println!("error {:<24} {:>6} ms  {e}", t.address, took.as_millis())
+                    out!("error {:<24} {:>6} ms  {e}", t.address, took.as_millis())
                 }
             }
         }
     }
-    eprintln!(
+    eout!(
         "{} device(s) polled in {:.2} s, {failed} failed; {} range(s) swept",
         round.polled.len(),
         wall.as_secs_f64(),
@@ -459,14 +459,17 @@ fn discover(
     ));
     bar.finish_and_clear();
     if json {
-        println!("{}", serde_json::to_string_pretty(&responders)?);
+        out!("{}", serde_json::to_string_pretty(&responders)?);
     } else {
-        println!(
+        out!(
             "{:<24} {:<20} {:<24} {:<28} DESCRIPTION",
-            "ADDRESS", "VENDOR", "NAME", "SYSOBJECTID"
+            "ADDRESS",
+            "VENDOR",
+            "NAME",
+            "SYSOBJECTID"
         );
         for r in &responders {
-            println!(
+            out!(
                 "{:<24} {:<20} {:<24} {:<28} {}",
                 r.address,
                 r.vendor.as_deref().unwrap_or("-"),
@@ -475,7 +478,7 @@ fn discover(
                 r.description.as_deref().unwrap_or("-"),
             );
         }
-        eprintln!("{} responder(s) in {total} address(es)", responders.len());
+        eout!("{} responder(s) in {total} address(es)", responders.len());
     }
     Ok(ExitCode::SUCCESS)
 }

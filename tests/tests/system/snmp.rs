@@ -1211,3 +1211,22 @@ fn snmpd_interface_counters_move_between_polls() {
         "lo in_octets went from {first_in} to {second_in} with 240 kB sent in between"
     );
 }
+
+#[test]
+fn subtrees_into_a_closed_pipe_ends_quietly() {
+    // `cmdb-agent snmp subtrees | head -0`: the reader is gone before the first line. The
+    // agent used to panic ("failed printing to stdout") and exit 101.
+    let mut child = std::process::Command::new(cmdb_tests::bin("cmdb-agent"))
+        .args(["snmp", "subtrees", "--columns"])
+        .env("CMDB_LOG", "warn")
+        .stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("cmdb-agent");
+    drop(child.stdout.take());
+    let out = child.wait_with_output().expect("cmdb-agent ends");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "exit {:?}: {stderr}", out.status);
+    assert!(stderr.is_empty(), "nothing on stderr: {stderr}");
+}
