@@ -410,10 +410,25 @@ impl Store {
     /// (two new hosts bringing the same new package) is retried, a few times, after a short
     /// random pause.
     async fn run_write(&self, sql: &str, vars: Value) -> Result<(), StorageError> {
+        let mut typed = surrealdb::types::Variables::new();
+        if let Value::Object(m) = vars {
+            for (k, v) in m {
+                typed.insert(k, v);
+            }
+        }
+        self.run_write_vars(sql, typed).await
+    }
+
+    /// [`Self::run_write`] with variables that JSON cannot carry (record ids, bytes).
+    async fn run_write_vars(
+        &self,
+        sql: &str,
+        vars: surrealdb::types::Variables,
+    ) -> Result<(), StorageError> {
         const ATTEMPTS: u32 = 6;
         let mut attempt = 1;
         loop {
-            match self.run(sql, vars.clone()).await {
+            match self.run_vars(sql, vars.clone()).await {
                 Err(StorageError::Db(e)) if attempt < ATTEMPTS && is_conflict(&e) => {
                     let pause = rand::random_range(1..=5u64 << attempt);
                     tokio::time::sleep(std::time::Duration::from_millis(pause)).await;

@@ -9,8 +9,28 @@
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 
+use surrealdb::types::{RecordId, SurrealValue, Value as SValue, Variables};
+
 use super::ci_doc::{NewCi, create_ci_sql, set_fields};
 use super::{HistoryRecord, StorageError, Store, rid, rid_list, to_doc};
+
+/// A new record's row for `INSERT`: `doc` with record-id fields (field, table, key) added,
+/// each key checked as [`rid`] checks it.
+fn record_row<const N: usize>(
+    doc: Value,
+    ids: [(&str, &str, &String); N],
+) -> Result<SValue, StorageError> {
+    let SValue::Object(mut row) = doc.into_value() else {
+        return Err(StorageError::Decode(serde::de::Error::custom(
+            "a record document is an object",
+        )));
+    };
+    for (field, table, key) in ids {
+        rid(table, key)?;
+        row.insert(field, RecordId::new(table, key.as_str()));
+    }
+    Ok(SValue::Object(row))
+}
 
 /// One stored relationship.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
@@ -242,19 +262,17 @@ impl Store {
         for (i, (key, doc)) in w.cis.iter().enumerate() {
             create_ci_sql(key, doc, &format!("c{i}"), true, &mut sql, &mut vars)?;
         }
+        // Rows of new records carry their record ids as values: a `.map()` building them in
+        // SurrealQL cost a fifth of an import's time.
+        let mut typed = Variables::new();
         if !w.new_cis.is_empty() {
             let rows = w
                 .new_cis
                 .iter()
-                .map(|(key, doc)| {
-                    rid("ci", key)?;
-                    Ok(json!({ "key": key, "doc": to_doc(doc)? }))
-                })
-                .collect::<Result<Vec<Value>, StorageError>>()?;
-            sql.push_str(
-                "INSERT INTO ci $new_cis.map(|$c| $c.doc + { id: type::record('ci', $c.key) }) RETURN NONE;\n",
-            );
-            vars.insert("new_cis".into(), Value::Array(rows));
+                .map(|(key, doc)| record_row(to_doc(doc)?, [("id", "ci", key)]))
+                .collect::<Result<Vec<SValue>, StorageError>>()?;
+            sql.push_str("INSERT INTO ci $new_cis RETURN NONE;\n");
+            typed.insert("new_cis", rows);
         }
         for (i, (key, fields)) in w.ci_updates.iter().enumerate() {
             let mut sets = Vec::new();
@@ -291,23 +309,24 @@ impl Store {
                 .new_rels
                 .iter()
                 .map(|r| {
-                    rid("rel", &r.key)?;
-                    rid("ci", &r.from)?;
-                    rid("ci", &r.to)?;
                     let mut doc = to_doc(r)?;
                     if let Value::Object(m) = &mut doc {
                         m.remove("from");
                         m.remove("to");
-                        m.remove("key");
                     }
-                    Ok(json!({ "k": r.key, "f": r.from, "t": r.to, "doc": doc }))
+                    record_row(
+                        doc,
+                        [
+                            ("id", "rel", &r.key),
+                            ("in", "ci", &r.from),
+                            ("out", "ci", &r.to),
+                        ],
+                    )
                 })
-                .collect::<Result<Vec<Value>, StorageError>>()?;
+                .collect::<Result<Vec<SValue>, StorageError>>()?;
             // `ENFORCED` refuses an edge to a missing CI here as with `RELATE`.
-            sql.push_str(
-                "INSERT RELATION INTO rel $new_rels.map(|$r| $r.doc + { id: type::record('rel', $r.k), in: type::record('ci', $r.f), out: type::record('ci', $r.t) }) RETURN NONE;\n",
-            );
-            vars.insert("new_rels".into(), Value::Array(rows));
+            sql.push_str("INSERT RELATION INTO rel $new_rels RETURN NONE;\n");
+            typed.insert("new_rels", rows);
         }
         for (i, key) in w.ci_deletes.iter().enumerate() {
             sql.push_str(&format!(
@@ -321,7 +340,10 @@ impl Store {
             vars.insert("history".into(), to_doc(&w.history)?);
         }
         sql.push_str("COMMIT TRANSACTION;");
-        self.run_write(&sql, Value::Object(vars)).await?;
+        for (k, v) in vars {
+            typed.insert(k, v);
+        }
+        self.run_write_vars(&sql, typed).await?;
         let cis = w.cis.iter().chain(&w.new_cis).map(|(k, _)| k);
         let updated = w.ci_updates.iter().map(|(k, _)| k);
         self.catalogue_touch(cis.chain(updated).chain(&w.ci_deletes))

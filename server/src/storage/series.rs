@@ -223,22 +223,6 @@ impl Store {
         self.run_write_vars(&sql, vars).await
     }
 
-    /// [`Self::run_vars`] with the conflict retries of `run_write`.
-    async fn run_write_vars(&self, sql: &str, vars: Variables) -> Result<(), StorageError> {
-        const ATTEMPTS: u32 = 6;
-        let mut attempt = 1;
-        loop {
-            match self.run_vars(sql, vars.clone()).await {
-                Err(StorageError::Db(e)) if attempt < ATTEMPTS && super::is_conflict(&e) => {
-                    let pause = rand::random_range(1..=5u64 << attempt);
-                    tokio::time::sleep(std::time::Duration::from_millis(pause)).await;
-                    attempt += 1;
-                }
-                other => return other.map(|_| ()),
-            }
-        }
-    }
-
     /// Ingest records of `ci` with `at` in [from, to), oldest first.
     pub async fn metric_records(
         &self,
