@@ -419,7 +419,7 @@ fn metrics(
     let sample = sampler.sample(&ctx);
     let mut probes = crate::probe::Probes::new(&cfg);
     for p in probes.problems() {
-        eout!("warning: {p}");
+        eprintln!("warning: {p}");
     }
     let results = rt.block_on(probes.run_due(tokio::time::Instant::now(), true));
     let batch = crate::metrics::batch::tick_batch(

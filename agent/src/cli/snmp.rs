@@ -400,7 +400,7 @@ fn poll(cfg: &Config, json: bool) -> anyhow::Result<ExitCode> {
             }
         }
     }
-    eout!(
+    eprintln!(
         "{} device(s) polled in {:.2} s, {failed} failed; {} range(s) swept",
         round.polled.len(),
         wall.as_secs_f64(),
@@ -478,7 +478,7 @@ fn discover(
                 r.description.as_deref().unwrap_or("-"),
             );
         }
-        eout!("{} responder(s) in {total} address(es)", responders.len());
+        eprintln!("{} responder(s) in {total} address(es)", responders.len());
     }
     Ok(ExitCode::SUCCESS)
 }
