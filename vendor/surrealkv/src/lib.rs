@@ -640,6 +640,15 @@ pub trait FilterPolicy: Send + Sync {
 
 	/// Creates a filter based on given keys
 	fn create_filter(&self, keys: &[Vec<u8>]) -> Vec<u8>;
+
+	// cmdb patch: a table writer keeps each key's filter hash (4 bytes) instead of a copy of
+	// the key until the filter is built, which for a compaction's one output table is every
+	// key of the merge.
+	/// The hash of `key` that [`Self::create_filter_from_hashes`] takes.
+	fn key_hash(&self, key: &[u8]) -> u32;
+
+	/// The filter [`Self::create_filter`] makes of the keys with these hashes.
+	fn create_filter_from_hashes(&self, hashes: &[u32]) -> Vec<u8>;
 }
 
 use std::ops::Bound;
