@@ -41,10 +41,11 @@ cargo clippy --workspace --all-targets --locked -- -D warnings </dev/null
 
 # The system tests start the real binaries: build them first, and a real SurrealDB server
 # (upstream's, from crates.io) for the remote-storage tests.
-# They are built with cmdb-graph's `testing` feature, which the test build turns on anyway (the
-# system tests check impact answers against its reference): the test build then reuses these
-# artifacts instead of compiling the server a second time.
-cargo build --workspace --bins --features cmdb-graph/testing </dev/null
+# They are built together with the test targets, so that cargo resolves the features of every
+# dependency once, with the dev-dependencies' (which also turn on cmdb-graph's `testing`):
+# built with `--bins` alone, the features differed and nextest compiled the whole SurrealDB
+# stack a second time (10 minutes of a cold run).
+cargo build --workspace --bins --tests </dev/null
 (cd tools/surreal && cargo build --locked </dev/null)
 # Schemathesis over the OpenAPI document against a real server, once per role (short mode,
 # SCHEMATHESIS_SECONDS per role): no 5xx, every status documented, every body as documented.
