@@ -117,6 +117,13 @@ fn to_doc<T: serde::Serialize>(v: &T) -> Result<Value, StorageError> {
     Ok(v)
 }
 
+/// Adds JSON variables to typed ones (which may also hold record ids or bytes).
+fn add_json_vars(typed: &mut surrealdb::types::Variables, vars: serde_json::Map<String, Value>) {
+    for (k, v) in vars {
+        typed.insert(k, v);
+    }
+}
+
 fn is_conflict(e: &surrealdb::Error) -> bool {
     matches!(
         e.details(),
@@ -412,9 +419,7 @@ impl Store {
     async fn run_write(&self, sql: &str, vars: Value) -> Result<(), StorageError> {
         let mut typed = surrealdb::types::Variables::new();
         if let Value::Object(m) = vars {
-            for (k, v) in m {
-                typed.insert(k, v);
-            }
+            add_json_vars(&mut typed, m);
         }
         self.run_write_vars(sql, typed).await
     }

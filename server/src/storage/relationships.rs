@@ -12,7 +12,7 @@ use serde_json::{Value, json};
 use surrealdb::types::{RecordId, SurrealValue, Value as SValue, Variables};
 
 use super::ci_doc::{NewCi, create_ci_sql, set_fields};
-use super::{HistoryRecord, StorageError, Store, rid, rid_list, to_doc};
+use super::{HistoryRecord, StorageError, Store, add_json_vars, rid, rid_list, to_doc};
 
 /// A new record's row for `INSERT`: `doc` with record-id fields (field, table, key) added,
 /// each key checked as [`rid`] checks it.
@@ -340,9 +340,7 @@ impl Store {
             vars.insert("history".into(), to_doc(&w.history)?);
         }
         sql.push_str("COMMIT TRANSACTION;");
-        for (k, v) in vars {
-            typed.insert(k, v);
-        }
+        add_json_vars(&mut typed, vars);
         self.run_write_vars(&sql, typed).await?;
         let cis = w.cis.iter().chain(&w.new_cis).map(|(k, _)| k);
         let updated = w.ci_updates.iter().map(|(k, _)| k);
