@@ -7,6 +7,7 @@
 #
 #   scripts/schemathesis.sh                            # ~40 s per role (the test suite's run)
 #   SCHEMATHESIS_SECONDS=300 scripts/schemathesis.sh   # the longer run (README, "Tests")
+#   scripts/schemathesis.sh --install-only             # only install Schemathesis's venv
 #
 # Environment: SCHEMATHESIS_SECONDS (time budget per role, default 40), SCHEMATHESIS_WORKERS
 # (default 1: CPython 3.11 can fail with "AST constructor recursion depth mismatch" when
@@ -33,6 +34,7 @@ if ! "$venv/bin/schemathesis" --version 2>/dev/null | grep -q "version $version\
   "$venv/bin/pip" install --quiet --disable-pip-version-check "schemathesis==$version" </dev/null
 fi
 py="$venv/bin/python"
+if [ "${1:-}" = --install-only ]; then exit 0; fi
 
 server_bin="$CARGO_TARGET_DIR/debug/cmdb-server"
 if [ ! -x "$server_bin" ]; then

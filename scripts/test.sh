@@ -9,30 +9,14 @@ cd "$(dirname "$0")/.."
 export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$HOME/.cache/cmdb-target}"
 export CARGO_TERM_COLOR="${CARGO_TERM_COLOR:-never}"
 
-# System tools the tests compare the inventory against (Debian package names).
-missing=()
-command -v ip >/dev/null || missing+=(iproute2)
-command -v findmnt >/dev/null || missing+=(util-linux)
-command -v dpkg-query >/dev/null || missing+=(dpkg)
-command -v curl >/dev/null || missing+=(curl)
-# Headless Chromium and its WebDriver server, for the web UI's browser tests
-# (tests/tests/system/browser.rs), which fail rather than skip without them.
-command -v chromium >/dev/null || missing+=(chromium)
-command -v chromedriver >/dev/null || missing+=(chromium-driver)
-# HAProxy, the TCP load balancer of the reference cluster (packaging/cluster/haproxy.cfg),
-# in front of three server instances in tests/tests/system/cluster.rs.
-command -v haproxy >/dev/null || [ -x /usr/sbin/haproxy ] || missing+=(haproxy)
-if [ ${#missing[@]} -gt 0 ]; then
-  echo "installing: ${missing[*]}"
-  export DEBIAN_FRONTEND=noninteractive
-  apt-get update -qq </dev/null
-  apt-get install -y -qq "${missing[@]}" </dev/null
-fi
-if ! command -v cargo-nextest >/dev/null; then
-  cargo install --locked cargo-nextest </dev/null
-fi
-# snmpsim (recordings of real devices) and Net-SNMP's snmpd and tools, for the SNMP tests.
-scripts/snmpsim/setup.sh </dev/null
+# The tools the tests need (Debian packages, cargo-nextest, snmpsim, Schemathesis) install in
+# the background while the compiler works: the installs wait on the network, the builds on the
+# CPU. Their output goes to a log, printed once they are done; a failed install fails the run.
+# Should the run fail before then, it still waits for them, so no apt-get is cut off midway.
+installs_log=$(mktemp)
+scripts/install_test_tools.sh >"$installs_log" 2>&1 </dev/null &
+installs=$!
+trap 'wait "$installs" 2>/dev/null || true' EXIT
 
 # Hygiene first, so "fmt and clippy clean" cannot rot silently: a formatting or lint failure
 # fails the run before any test.
@@ -47,6 +31,12 @@ cargo clippy --workspace --all-targets --locked -- -D warnings </dev/null
 # stack a second time (10 minutes of a cold run).
 cargo build --workspace --bins --tests </dev/null
 (cd tools/surreal && cargo build --locked </dev/null)
+if ! wait "$installs"; then
+  cat "$installs_log"
+  echo "installing the test tools failed (scripts/install_test_tools.sh)" >&2
+  exit 1
+fi
+cat "$installs_log"
 # Schemathesis over the OpenAPI document against a real server, once per role (short mode,
 # SCHEMATHESIS_SECONDS per role): no 5xx, every status documented, every body as documented.
 scripts/schemathesis.sh </dev/null
