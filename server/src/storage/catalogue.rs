@@ -7,6 +7,11 @@
 //!   reads those CIs back once it has committed and sets the catalogue to what it read
 //!   ([`Store::catalogue_touch`]). One gate serialises these read-and-set steps, so the last
 //!   step after the last commit leaves the catalogue as storage is.
+//! - **Last-seen times** change on every report and heartbeat flush, which write the time
+//!   and nothing else the catalogue holds: those writes move the catalogue's time forward
+//!   once committed, without a read-back ([`Store::catalogue_seen`], under the same gate).
+//!   Other instances' flushes fire no cluster event, so on a remote database the CI list
+//!   reads the stale filter and the last-seen order from storage.
 //! - **Other instances' writes** (several servers on one database) reach it the same way,
 //!   from the cluster follower.
 //!
@@ -38,7 +43,7 @@ pub(super) struct CatalogueCell {
 }
 
 /// The fields of a CI the catalogue is made from.
-pub(super) const CATALOGUE_FIELDS: &str = "record::id(id) AS key, class, name, keys.fqdn AS fqdn, keys.hardware_uuid AS uuid, keys.machine_id AS machine_id, keys.vendor_serial AS vendor_serial, addresses, chassis_ids, serial, array::len(suspected_duplicates ?? []) > 0 AS duplicate";
+pub(super) const CATALOGUE_FIELDS: &str = "record::id(id) AS key, class, name, keys.fqdn AS fqdn, keys.hardware_uuid AS uuid, keys.machine_id AS machine_id, keys.vendor_serial AS vendor_serial, addresses, chassis_ids, serial, array::len(suspected_duplicates ?? []) > 0 AS duplicate, last_seen";
 
 /// Top-level CI fields the catalogue holds something of.
 pub(super) const CATALOGUED: [&str; 7] = [
@@ -72,6 +77,8 @@ struct Fields {
     serial: Option<String>,
     #[serde(default)]
     duplicate: bool,
+    #[serde(default)]
+    last_seen: String,
 }
 
 /// A catalogue row from the fields read: the same for the load (a [`DirectoryRow`]) and the
@@ -97,6 +104,7 @@ macro_rules! catalogue_row {
             name: f.name.clone(),
             terms,
             duplicate: f.duplicate,
+            last_seen: f.last_seen.clone(),
         }
     }};
 }
@@ -119,6 +127,17 @@ pub(super) fn touches_catalogue(doc: &super::CiDoc) -> bool {
     match doc {
         super::CiDoc::New(_) => true,
         super::CiDoc::Update(fields) => CATALOGUED.iter().any(|f| fields.contains_key(*f)),
+    }
+}
+
+/// The last-seen time a CI write sets without changing anything else the catalogue holds
+/// (a report's update of a known CI), to move the catalogue's time forward.
+pub(super) fn seen_only(doc: &super::CiDoc) -> Option<&str> {
+    match doc {
+        super::CiDoc::Update(fields) if !touches_catalogue(doc) => {
+            fields.get("last_seen").and_then(serde_json::Value::as_str)
+        }
+        _ => None,
     }
 }
 
@@ -232,6 +251,31 @@ impl Store {
         }
     }
 
+    /// Moves the catalogue's last-seen times of these CIs forward, after a committed write of
+    /// `(key, time)`s that changed nothing else it holds. Under the gate, so a load or a
+    /// read-back under way (which may have read an older time) ends first.
+    pub(super) async fn catalogue_seen<'a>(
+        &self,
+        seen: impl IntoIterator<Item = (&'a str, &'a str)>,
+    ) {
+        let cell = &self.catalogue;
+        if cell.state.load(Ordering::Acquire) == EMPTY {
+            return;
+        }
+        let seen: Vec<(&str, &str)> = seen.into_iter().collect();
+        if seen.is_empty() {
+            return;
+        }
+        let _g = cell.gate.lock().await;
+        if cell.state.load(Ordering::Acquire) != LOADED {
+            return;
+        }
+        let mut cat = cell.cat.write().unwrap_or_else(|e| e.into_inner());
+        for (key, t) in seen {
+            cat.seen(key, t);
+        }
+    }
+
     /// Differences between the catalogue and a fresh one read from storage (tests): empty
     /// when they agree, or when the catalogue is not loaded.
     #[cfg(test)]
@@ -255,6 +299,7 @@ impl Store {
                 class: None,
                 text: &[],
                 duplicates_only,
+                seen: None,
                 order: Order::Class,
                 offset: 0,
                 limit: usize::MAX,
@@ -275,6 +320,24 @@ impl Store {
                 all(&fresh, true)
             ));
         }
+        let by_seen = |c: &Catalogue| {
+            c.search(&Query {
+                class: None,
+                text: &[],
+                duplicates_only: false,
+                seen: None,
+                order: Order::LastSeen,
+                offset: 0,
+                limit: usize::MAX,
+            })
+        };
+        if by_seen(&held) != by_seen(&fresh) {
+            out.push(format!(
+                "last seen: held {:?}, stored {:?}",
+                by_seen(&held),
+                by_seen(&fresh)
+            ));
+        }
         if held.class_counts() != fresh.class_counts() {
             out.push(format!(
                 "classes: held {:?}, stored {:?}",
@@ -291,6 +354,7 @@ impl Store {
                     class: Some(&row.class),
                     text: &[&t],
                     duplicates_only: false,
+                    seen: None,
                     order: Order::Name,
                     offset: 0,
                     limit: usize::MAX,
@@ -319,18 +383,18 @@ mod tests {
     use crate::storage::{CiFilter, CiSort};
 
     /// CIs written straight into the table (no catalogue read-back): a CI of each kind of
-    /// searched field.
+    /// searched field, last seen at different times (two at the same).
     const CIS: &str = "
-        CREATE ci:⟨a1⟩ SET class = 'host', name = 'Web-01', keys = { fqdn: 'web-01.Example.org', hardware_uuid: '4c4c4544-0042', machine_id: 'f00dcafe' }, addresses = ['10.0.0.1'], suspected_duplicates = ['a2'];
-        CREATE ci:⟨a2⟩ SET class = 'host', name = 'web-02', keys = { vendor_serial: 'SN-77X' }, addresses = ['10.0.0.2', 'fe80::1'], suspected_duplicates = ['a1'];
-        CREATE ci:⟨a3⟩ SET class = 'network_device', name = 'core-1', serial = 'FOC1234', chassis_ids = ['00:11:22:33:44:55'], addresses = [], suspected_duplicates = [];
-        CREATE ci:⟨a4⟩ SET class = 'vm', name = 'db-01', keys = {}, addresses = [], suspected_duplicates = [];
-        CREATE ci:⟨a5⟩ SET class = 'application', name = 'webshop', addresses = [], suspected_duplicates = [];
+        CREATE ci:⟨a1⟩ SET last_seen = '2026-12-01T09:00:00.000Z', class = 'host', name = 'Web-01', keys = { fqdn: 'web-01.Example.org', hardware_uuid: '4c4c4544-0042', machine_id: 'f00dcafe' }, addresses = ['10.0.0.1'], suspected_duplicates = ['a2'];
+        CREATE ci:⟨a2⟩ SET last_seen = '2026-12-01T12:00:00.000Z', class = 'host', name = 'web-02', keys = { vendor_serial: 'SN-77X' }, addresses = ['10.0.0.2', 'fe80::1'], suspected_duplicates = ['a1'];
+        CREATE ci:⟨a3⟩ SET last_seen = '2026-12-01T10:00:00.000Z', class = 'network_device', name = 'core-1', serial = 'FOC1234', chassis_ids = ['00:11:22:33:44:55'], addresses = [], suspected_duplicates = [];
+        CREATE ci:⟨a4⟩ SET last_seen = '2026-12-01T10:00:00.000Z', class = 'vm', name = 'db-01', keys = {}, addresses = [], suspected_duplicates = [];
+        CREATE ci:⟨a5⟩ SET last_seen = '2026-12-01T08:00:00.000Z', class = 'application', name = 'webshop', addresses = [], suspected_duplicates = [];
     ";
 
     async fn store() -> Store {
         let store = Store::memory().await.expect("store");
-        store.raw(&CIS.replace("SET ", "SET identified_by = 'admin', first_seen = '2026-12-01T00:00:00Z', last_seen = '2026-12-01T00:00:00Z', package_count = 0, "))
+        store.raw(&CIS.replace("SET ", "SET identified_by = 'admin', first_seen = '2026-12-01T00:00:00.000Z', package_count = 0, "))
             .await
             .expect("CIs");
         store
@@ -342,8 +406,13 @@ mod tests {
             q: q.map(str::to_string),
             sort,
             limit: 100,
+            stale_cutoff: "2026-12-01T10:00:00.000Z".into(),
             ..Default::default()
         }
+    }
+
+    fn listed(page: (Vec<crate::storage::CiSummary>, u64)) -> (Vec<String>, u64) {
+        (page.0.into_iter().map(|c| c.key).collect(), page.1)
     }
 
     #[tokio::test]
@@ -389,11 +458,23 @@ mod tests {
             "nothing",
             "",
         ] {
-            for sort in [CiSort::Name, CiSort::Class] {
+            for sort in [CiSort::Name, CiSort::Class, CiSort::LastSeen] {
                 filters.push(filter(Some(q), None, sort));
             }
             filters.push(filter(Some(q), Some("host"), CiSort::Name));
         }
+        // Stale and fresh CIs (the cutoff is two CIs' time: those are fresh), in every order,
+        // and the last-seen order alone.
+        for stale in [Some(true), Some(false), None] {
+            for sort in [CiSort::Name, CiSort::Class, CiSort::LastSeen] {
+                let mut f = filter(None, None, sort);
+                f.stale = stale;
+                filters.push(f);
+            }
+        }
+        let mut stale_hosts = filter(Some("web"), Some("host"), CiSort::LastSeen);
+        stale_hosts.stale = Some(true);
+        filters.push(stale_hosts);
         let mut dups = filter(None, None, CiSort::Name);
         dups.duplicates = true;
         filters.push(dups);
@@ -401,15 +482,24 @@ mod tests {
         (paged.offset, paged.limit) = (1, 2);
         filters.push(paged);
         for f in &filters {
-            let listed = |(items, total): (Vec<crate::storage::CiSummary>, u64)| {
-                (items.into_iter().map(|c| c.key).collect::<Vec<_>>(), total)
-            };
             let held = listed(store.list_cis(f).await.expect("catalogue"));
             store.catalogue_in_use(false);
             let scanned = listed(store.list_cis(f).await.expect("scan"));
             store.catalogue_in_use(true);
             assert_eq!(held, scanned, "{f:?}");
         }
+        // What the last-seen parts found, so they are not compared empty either.
+        let mut stale = filter(None, None, CiSort::LastSeen);
+        stale.stale = Some(true);
+        assert_eq!(
+            listed(store.list_cis(&stale).await.expect("stale")),
+            (vec!["a1".into(), "a5".into()], 2)
+        );
+        let newest = filter(None, None, CiSort::LastSeen);
+        assert_eq!(
+            listed(store.list_cis(&newest).await.expect("newest")).0,
+            vec!["a2", "a3", "a4", "a1", "a5"]
+        );
         // What the fragments found, so the comparison is not of two empty answers.
         let found = |q: &str| {
             let f = filter(Some(q), None, CiSort::Name);
@@ -437,5 +527,54 @@ mod tests {
             };
             assert!(CATALOGUE_FIELDS.contains(read), "{f}");
         }
+    }
+
+    #[tokio::test]
+    async fn last_seen_flushes_and_updates_move_the_catalogue_without_a_read_back() {
+        let store = store().await;
+        let all: Vec<String> = (1..=5).map(|i| format!("a{i}")).collect();
+        store.catalogue_touch(&all).await;
+        // A heartbeat flush (with an agent) and a polled device's time.
+        store
+            .raw("CREATE agent:⟨g1⟩ SET ci = 'a5';")
+            .await
+            .expect("agent");
+        store
+            .flush_last_seen(&[crate::storage::LastSeen {
+                agent_key: "g1".into(),
+                ci_key: Some("a5".into()),
+                at: "2026-12-01T13:00:00.000Z".into(),
+                agent_version: "1".into(),
+            }])
+            .await
+            .expect("flush");
+        store
+            .flush_ci_seen(&[("a1".into(), "2026-12-01T11:00:00.000Z".into())])
+            .await
+            .expect("device");
+        assert_eq!(
+            store.catalogue_differences().await.expect("check"),
+            Vec::<String>::new()
+        );
+        let newest = filter(None, None, CiSort::LastSeen);
+        assert_eq!(
+            listed(store.list_cis(&newest).await.expect("newest")).0,
+            vec!["a5", "a2", "a1", "a3", "a4"]
+        );
+        let mut stale = filter(None, None, CiSort::Name);
+        stale.stale = Some(true);
+        assert_eq!(listed(store.list_cis(&stale).await.expect("stale")).1, 0);
+        // A time written around the storage functions is what the check catches.
+        store
+            .raw("UPDATE ci:⟨a3⟩ SET last_seen = '2026-12-01T14:00:00.000Z';")
+            .await
+            .expect("raw");
+        assert!(
+            !store
+                .catalogue_differences()
+                .await
+                .expect("check")
+                .is_empty()
+        );
     }
 }

@@ -562,16 +562,18 @@ impl Store {
             "limit": f.limit,
             "offset": f.offset,
         });
-        // A text search and the suspected duplicates are answered by the catalogue, when it
-        // is loaded and the order is one it keeps.
-        if (f.q.is_some() || f.duplicates)
-            && f.stale.is_none()
+        // A text search, the suspected duplicates, the stale or fresh CIs and the last-seen
+        // order are answered by the catalogue, when it is loaded. Not the last-seen parts on a
+        // remote database: other instances' last-seen flushes do not reach it.
+        let by_seen = f.stale.is_some() || f.sort == CiSort::LastSeen;
+        if (f.q.is_some() || f.duplicates || by_seen)
+            && !(by_seen && self.is_remote())
             && let Some((keys, total)) = self.list_from_catalogue(f)
         {
             return Ok((self.summaries_in_order(&keys).await?, total));
         }
-        // Else (or for stale or fresh CIs) no index orders them: one scan finds their keys,
-        // and the page is read by id.
+        // Else no index serves the filter: one scan finds the matches' keys, and the page is
+        // read by id.
         if f.q.is_some() || f.duplicates || f.stale.is_some() {
             return self.list_by_scan(f, &wh, vars).await;
         }
@@ -582,9 +584,9 @@ impl Store {
             (None, Some(cat)) => Some(cat.len() as u64),
             _ => None,
         };
-        // SurrealDB 3.3 walks an index backwards very slowly (48 ms for the 10 stale CIs of a
-        // 2,600-CI table through `ci_last_seen`, 2 ms scanning the table): a descending sort
-        // reads the table.
+        // Without the catalogue: SurrealDB 3.3 walks an index backwards very slowly (48 ms for
+        // the 10 stale CIs of a 2,600-CI table through `ci_last_seen`, 2 ms scanning the
+        // table), so a descending sort reads the table.
         let with = match f.sort {
             CiSort::LastSeen => " WITH NOINDEX",
             _ => "",
@@ -668,12 +670,20 @@ impl Store {
     /// [`Self::list_cis`] from the catalogue: the page's keys and the number of matches, or
     /// None when the catalogue is not loaded or does not keep the order asked for.
     fn list_from_catalogue(&self, f: &CiFilter) -> Option<(Vec<String>, u64)> {
-        use crate::domain::catalogue::{Order, Query};
+        use crate::domain::catalogue::{Order, Query, Seen, seen_micros};
         let order = match f.sort {
             CiSort::Name => Order::Name,
             CiSort::Class => Order::Class,
-            CiSort::LastSeen => return None,
+            CiSort::LastSeen => Order::LastSeen,
         };
+        let cutoff = || seen_micros(&f.stale_cutoff);
+        let seen = f.stale.map(|stale| {
+            if stale {
+                Seen::Before(cutoff())
+            } else {
+                Seen::Since(cutoff())
+            }
+        });
         let cat = self.catalogue()?;
         // What the scan matches: the fragment in lowercase, and a MAC in any usual notation
         // as the chassis ids hold it.
@@ -684,6 +694,7 @@ impl Store {
             class: f.class.as_deref(),
             text: &text,
             duplicates_only: f.duplicates,
+            seen,
             order,
             offset: f.offset as usize,
             limit: f.limit as usize,
@@ -830,6 +841,9 @@ impl Store {
         let catalogued = super::catalogue::touches_catalogue(&w.doc) || !w.suspects.is_empty();
         let this = std::iter::once(&w.ci_key).filter(|_| catalogued);
         self.catalogue_touch(this.chain(&w.duplicates)).await;
+        if let Some(t) = super::catalogue::seen_only(&w.doc).filter(|_| !catalogued) {
+            self.catalogue_seen([(w.ci_key.as_str(), t)]).await;
+        }
         Ok(())
     }
 
@@ -878,6 +892,10 @@ impl Store {
             }
             sql.push_str("COMMIT TRANSACTION;");
             self.run_write(&sql, Value::Object(vars)).await?;
+            let seen = chunk
+                .iter()
+                .filter_map(|it| Some((it.ci_key.as_deref()?, it.at.as_str())));
+            self.catalogue_seen(seen).await;
         }
         Ok(())
     }
@@ -898,6 +916,8 @@ impl Store {
             }
             sql.push_str("COMMIT TRANSACTION;");
             self.run_write(&sql, Value::Object(vars)).await?;
+            self.catalogue_seen(chunk.iter().map(|(k, t)| (k.as_str(), t.as_str())))
+                .await;
         }
         Ok(())
     }

@@ -297,6 +297,9 @@ impl Store {
         let catalogued = super::catalogue::touches_catalogue(&w.doc);
         let this = std::iter::once(&w.ci_key).filter(|_| catalogued);
         self.catalogue_touch(this.chain(&w.duplicates)).await;
+        if let Some(t) = super::catalogue::seen_only(&w.doc) {
+            self.catalogue_seen([(w.ci_key.as_str(), t)]).await;
+        }
         Ok(())
     }
 }

@@ -35,13 +35,15 @@ pub struct DirectoryRow {
     #[serde(default)]
     pub agent: Option<String>,
     /// What the CI catalogue reads too (keys the directory does not use, the duplicate
-    /// flag).
+    /// flag, the last-seen time).
     #[serde(default)]
     pub machine_id: Option<String>,
     #[serde(default)]
     pub vendor_serial: Option<String>,
     #[serde(default)]
     pub duplicate: bool,
+    #[serde(default)]
+    pub last_seen: String,
     /// What the graph index reads too (start reads the CIs once for both).
     #[serde(default)]
     pub min_up: Option<u32>,
@@ -62,7 +64,7 @@ pub struct GraphNodeRow {
 }
 
 /// The projection of a CI [`DirectoryRow`] is read with.
-pub(super) const DIRECTORY_FIELDS: &str = "SELECT record::id(id) AS key, class, name, keys.fqdn AS fqdn, keys.hardware_uuid AS uuid, addresses, chassis_ids, serial, keys.machine_id AS machine_id, keys.vendor_serial AS vendor_serial, array::len(suspected_duplicates ?? []) > 0 AS duplicate, sections.network AS network, sections.virtualization AS virtualization, sections.device.interfaces AS interfaces, service, agent, min_up, core";
+pub(super) const DIRECTORY_FIELDS: &str = "SELECT record::id(id) AS key, class, name, keys.fqdn AS fqdn, keys.hardware_uuid AS uuid, addresses, chassis_ids, serial, keys.machine_id AS machine_id, keys.vendor_serial AS vendor_serial, array::len(suspected_duplicates ?? []) > 0 AS duplicate, sections.network AS network, sections.virtualization AS virtualization, sections.device.interfaces AS interfaces, service, agent, min_up, core, last_seen";
 
 /// The projection of a CI [`GraphNodeRow`] is read with.
 pub(super) const GRAPH_NODE_FIELDS: &str = "record::id(id) AS key, class, name, min_up, core";

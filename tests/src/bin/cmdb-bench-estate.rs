@@ -582,6 +582,14 @@ fn main() -> anyhow::Result<()> {
                 "CI search by name fragment",
                 format!("/api/v1/cis?limit=100&q={vm}"),
             ),
+            (
+                "CI list: most recently seen first",
+                "/api/v1/cis?limit=100&sort=last_seen".to_string(),
+            ),
+            (
+                "CI list: stale CIs (none in a fresh estate, so the whole pass)",
+                "/api/v1/cis?limit=100&stale=true".to_string(),
+            ),
         ] {
             let t = time_runs(label, a.runs, get(format!("{base}{path}"))).await?;
             let page: Value = serde_json::from_slice(&t.body).context("CI page")?;
