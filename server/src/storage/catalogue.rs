@@ -78,7 +78,7 @@ struct Fields {
     #[serde(default)]
     duplicate: bool,
     #[serde(default)]
-    last_seen: String,
+    last_seen: Option<String>,
 }
 
 /// A catalogue row from the fields read: the same for the load (a [`DirectoryRow`]) and the
@@ -104,7 +104,7 @@ macro_rules! catalogue_row {
             name: f.name.clone(),
             terms,
             duplicate: f.duplicate,
-            last_seen: f.last_seen.clone(),
+            last_seen: f.last_seen.clone().unwrap_or_default(),
         }
     }};
 }
@@ -576,5 +576,35 @@ mod tests {
                 .expect("check")
                 .is_empty()
         );
+    }
+
+    #[tokio::test]
+    async fn a_ci_without_a_last_seen_time_is_catalogued_as_seen_longest_ago() {
+        let store = store().await;
+        store
+            .raw("CREATE ci:⟨a6⟩ SET class = 'host', name = 'no-time';")
+            .await
+            .expect("CI");
+        let all: Vec<String> = (1..=6).map(|i| format!("a{i}")).collect();
+        store.catalogue_touch(&all).await;
+        assert!(
+            store.catalogue().is_some(),
+            "the read-back kept the catalogue"
+        );
+        assert_eq!(
+            store.catalogue_differences().await.expect("check"),
+            Vec::<String>::new()
+        );
+        let cat = store.catalogue().expect("loaded");
+        let (order, _) = cat.search(&crate::domain::catalogue::Query {
+            class: None,
+            text: &[],
+            duplicates_only: false,
+            seen: None,
+            order: crate::domain::catalogue::Order::LastSeen,
+            offset: 0,
+            limit: 10,
+        });
+        assert_eq!(order.last().map(String::as_str), Some("a6"));
     }
 }

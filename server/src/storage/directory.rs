@@ -43,7 +43,7 @@ pub struct DirectoryRow {
     #[serde(default)]
     pub duplicate: bool,
     #[serde(default)]
-    pub last_seen: String,
+    pub last_seen: Option<String>,
     /// What the graph index reads too (start reads the CIs once for both).
     #[serde(default)]
     pub min_up: Option<u32>,
