@@ -80,6 +80,10 @@ pub enum StorageError {
     Open(String),
 }
 
+/// Key ranges a whole-table read has in flight at once ([`Store::scan_pages`]): as many as
+/// this machine kind's cores.
+const SCAN_AHEAD: usize = 2;
+
 /// True for keys safe to place in a record id: 1–64 lowercase letters, digits, `_` or `-`.
 pub fn valid_key(key: &str) -> bool {
     !key.is_empty()
@@ -465,33 +469,61 @@ impl Store {
         Self::rows(&mut res, 0)
     }
 
-    /// Reads `table` a key range at a time, handing each range's rows to `f`: a whole-table
-    /// read (at start) holds one range in memory, not the table. The ranges split the key
-    /// space at every two-hex-digit prefix (the server's keys are hex: UUIDs and hashes), so
-    /// a million CIs come in pages of about 4,000. Bounded ranges, because SurrealDB 3.3 reads
-    /// an open range (`ci:⟨k⟩>.. LIMIT n`) to its end whatever the limit, and `START` or
-    /// `WHERE id > k` skip every record before the page: paging by either made the read
-    /// quadratic (start took three times as long at 100,000 CIs).
-    async fn scan_pages<T: DeserializeOwned>(
+    /// Reads `table` a key range at a time, handing each range's rows to `f` in key order: a
+    /// whole-table read (at start) holds [`SCAN_AHEAD`] ranges in memory, not the table. The
+    /// ranges split the key space at every two-hex-digit prefix (the server's keys are hex:
+    /// UUIDs and hashes), so a million CIs come in pages of about 4,000. Bounded ranges,
+    /// because SurrealDB 3.3 reads an open range (`ci:⟨k⟩>.. LIMIT n`) to its end whatever
+    /// the limit, and `START` or `WHERE id > k` skip every record before the page: paging by
+    /// either made the read quadratic (start took three times as long at 100,000 CIs).
+    async fn scan_pages<T: DeserializeOwned + Send + 'static>(
         &self,
         table: &str,
         fields: &str,
         mut f: impl FnMut(Vec<T>),
     ) -> Result<(), StorageError> {
         let bounds: Vec<String> = (0..=255u8).map(|i| format!("{i:02x}")).collect();
-        for i in 0..=bounds.len() {
-            let range = match (i.checked_sub(1).map(|j| &bounds[j]), bounds.get(i)) {
+        let mut ranges = (0..=bounds.len()).map(|i| {
+            match (i.checked_sub(1).map(|j| &bounds[j]), bounds.get(i)) {
                 (None, Some(end)) => format!("{table}:..⟨{end}⟩"),
                 (Some(start), Some(end)) => format!("{table}:⟨{start}⟩..⟨{end}⟩"),
                 (Some(start), None) => format!("{table}:⟨{start}⟩.."),
                 (None, None) => unreachable!("256 bounds"),
+            }
+        });
+        // The next ranges are read ahead, each in a task of its own, while this one hands
+        // a range's rows on in order: decoding the records is most of a start's time, and
+        // one range at a time left a core idle.
+        let mut ahead = std::collections::VecDeque::new();
+        loop {
+            while ahead.len() < SCAN_AHEAD
+                && let Some(range) = ranges.next()
+            {
+                let store = self.clone();
+                let sql = format!("SELECT {fields} FROM {range}");
+                ahead.push_back(tokio::spawn(async move {
+                    store.query_rows::<T>(&sql, Value::Null).await
+                }));
+            }
+            let Some(next) = ahead.pop_front() else {
+                return Ok(());
             };
-            let rows: Vec<T> = self
-                .query_rows(&format!("SELECT {fields} FROM {range}"), Value::Null)
-                .await?;
-            f(rows);
+            let read = match next.await {
+                Ok(read) => read,
+                Err(e) => Err(StorageError::Unavailable(format!(
+                    "reading {table}: the reading task failed: {e}"
+                ))),
+            };
+            match read {
+                Ok(rows) => f(rows),
+                Err(e) => {
+                    for task in ahead {
+                        task.abort();
+                    }
+                    return Err(e);
+                }
+            }
         }
-        Ok(())
     }
 
     /// The first row of a read of one statement, if any.
