@@ -589,18 +589,12 @@ impl Access {
         Ok(())
     }
 
-    /// Another instance changed credentials or agents: the whole cache goes (revocations
-    /// are rare), lookups in flight do not put their answers back, and the ingest service
-    /// forgets what it holds for these agents.
-    pub fn forget_all(&self, agents: &[String]) {
-        {
-            let mut c = self.cache();
-            c.generation += 1;
-            c.entries.clear();
-        }
-        for a in agents {
-            self.ingest.forget(a);
-        }
+    /// Another instance changed credentials: the whole cache goes (revocations are rare),
+    /// and lookups in flight do not put their answers back.
+    pub fn forget_all(&self) {
+        let mut c = self.cache();
+        c.generation += 1;
+        c.entries.clear();
     }
 
     /// Drops revoked credentials from the cache (and keeps lookups in flight from putting

@@ -177,9 +177,15 @@ impl Cluster {
         self.ingest.forget_cis(&cis);
         let triples: Vec<(String, String, String)> = triples.into_iter().collect();
         self.relationships.follow_edges(&triples).await?;
-        if credentials || !agents.is_empty() {
-            let agents: Vec<String> = agents.into_iter().collect();
-            self.access.forget_all(&agents);
+        // Credentials live in the token table alone: an agent's new report or CI binding
+        // changes what the ingest service holds for it, not who may authenticate. (Clearing
+        // the auth cache on agent events emptied it on every instance at every full
+        // inventory, so each report paid a token lookup in storage.)
+        if credentials {
+            self.access.forget_all();
+        }
+        for a in &agents {
+            self.ingest.forget(a);
         }
         let packages: Vec<String> = packages.into_iter().collect();
         self.ingest.follow_packages(&packages).await?;

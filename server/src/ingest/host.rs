@@ -56,7 +56,15 @@ impl Ingestor {
         let store = &self.store;
         let lock = self.agent_lock(agent);
         let _guard = lock.lock().await;
-        let view = self.view(agent).await?;
+        let mut view = self.view(agent).await?;
+        // A view is a cache. On a database shared by several instances, another instance may
+        // have applied this agent's last full inventory a moment ago, its event not yet
+        // followed here: before a delta is refused for a baseline the view does not hold, the
+        // view is read again from storage.
+        if report.kind == ReportKind::Delta && !view.holds_baseline_of(report) {
+            self.forget(agent);
+            view = self.view(agent).await?;
+        }
         let now = now_str();
         let ack = |ci: &str, rule: &str, changes: usize| ReportAck {
             report_id: report.report_id.clone(),

@@ -94,6 +94,18 @@ struct AgentView {
     last_report: Option<String>,
 }
 
+impl AgentView {
+    /// Whether this view has a CI and the hashes of every section `report` (a delta) leaves
+    /// out as unchanged.
+    fn holds_baseline_of(&self, report: &cmdb_shared::Report) -> bool {
+        self.ci.is_some()
+            && report
+                .section_hashes
+                .iter()
+                .all(|(s, h)| report.inventory.has(s) || self.hashes.get(s) == Some(h))
+    }
+}
+
 /// The ingest service: its storage, limits and in-memory state, shared by all requests.
 #[derive(Debug)]
 pub struct Ingestor {

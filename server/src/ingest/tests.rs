@@ -413,6 +413,43 @@ async fn a_delta_on_a_baseline_the_server_does_not_hold_asks_for_a_full_inventor
 }
 
 #[tokio::test]
+async fn a_delta_after_another_instance_took_the_full_inventory_is_applied_not_refused() {
+    // Two instances on one database: b holds a view of the agent's first inventory; a takes
+    // the second; the delta on it reaches b before b has followed a's write.
+    let (store, a) = setup(&["a1"]).await;
+    let b = cold(&store).await;
+    let inv = host(UUID, "CZ1", MID, "b4:96:91:00:00:01");
+    let first = a.ingest("a1", &full("r1", &inv)).await.expect("r1 on a");
+    let unchanged = report("r2", ReportKind::Delta, &inv, Inventory::default());
+    b.ingest("a1", &unchanged).await.expect("b loads its view");
+    let mut upgraded = inv.clone();
+    upgraded.packages = Some(vec![]);
+    a.ingest("a1", &full("r3", &upgraded))
+        .await
+        .expect("r3 on a");
+    let heartbeat = report("r4", ReportKind::Delta, &upgraded, Inventory::default());
+    let ack = b
+        .ingest("a1", &heartbeat)
+        .await
+        .expect("b reads its view again instead of asking for a resync");
+    assert_eq!((ack.ci_id.as_str(), ack.changes), (first.ci_id.as_str(), 0));
+    // A baseline storage does not hold either is still refused.
+    let mut drifted = upgraded.clone();
+    drifted.memory = None;
+    drifted.packages = Some(vec![Package {
+        manager: "dpkg".into(),
+        name: "never-sent".into(),
+        version: "1".into(),
+        architecture: None,
+    }]);
+    let delta = report("r5", ReportKind::Delta, &drifted, Inventory::default());
+    assert!(matches!(
+        b.ingest("a1", &delta).await,
+        Err(IngestError::Resync(_))
+    ));
+}
+
+#[tokio::test]
 async fn a_section_whose_hash_does_not_match_its_content_is_rejected_and_nothing_written() {
     let (store, ing) = setup(&["a1"]).await;
     let inv = host(UUID, "CZ1", MID, "b4:96:91:00:00:01");
