@@ -4,7 +4,9 @@
 # another (a relationship in impact answers, its deletion, a token revocation): p50, p99, max.
 # Exits non-zero when a p99 passes 2 s. Debug builds (the ones the tests use): the figure is
 # the follow interval (cluster.follow_ms, 500 ms) plus a request, not CPU-bound.
-# Options go to cmdb-bench-cluster: --writes N (100). CI runs --writes 10.
+# Then the throughput of three instances against one (full inventories, heartbeats).
+# Options go to cmdb-bench-cluster: --writes N (100), --agents N (50), --rounds N (2),
+# --heartbeats N (3600), --concurrency N (32). CI runs a small smoke (scripts/bench_smoke.sh).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$HOME/.cache/cmdb-target}"

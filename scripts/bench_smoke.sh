@@ -22,7 +22,7 @@ step "server ingestion (cmdb-bench)"
 step "a fleet at its own pace (cmdb-bench-fleet)"
 "$bin/cmdb-bench-fleet" --agents 100 --secs 15 --check-targets 0 </dev/null
 step "several instances (cmdb-bench-cluster)"
-"$bin/cmdb-bench-cluster" --writes 5 </dev/null
+"$bin/cmdb-bench-cluster" --writes 5 --agents 10 --rounds 1 --heartbeats 200 </dev/null
 step "SNMP against Net-SNMP and FusionInventory, snmpd v2c and v3 (bench_snmp.sh --smoke)"
 AGENT="$bin/cmdb-agent" scripts/bench_snmp.sh --smoke </dev/null
 step "a large estate through the API, killed and started again (cmdb-bench-estate --smoke --crash)"

@@ -281,13 +281,7 @@ impl Server {
 
     /// The server process's CPU time so far (user + system), from /proc.
     pub fn cpu_seconds(&self) -> Option<f64> {
-        let pid = self.child.as_ref()?.id();
-        let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
-        // Fields after the command name (which may hold spaces) start after the last ')'.
-        let rest = stat.rsplit_once(')')?.1;
-        let f: Vec<&str> = rest.split_whitespace().collect();
-        let ticks: f64 = f.get(11)?.parse::<f64>().ok()? + f.get(12)?.parse::<f64>().ok()?;
-        Some(ticks / 100.0)
+        proc_cpu_seconds(self.child.as_ref()?.id())
     }
 
     /// Another instance of this server on the same (remote) database, as an operator makes
@@ -743,6 +737,16 @@ impl Drop for Agent {
     }
 }
 
+/// CPU time (user + system) process `pid` has spent so far, from /proc.
+pub fn proc_cpu_seconds(pid: u32) -> Option<f64> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    // Fields after the command name (which may hold spaces) start after the last ')'.
+    let rest = stat.rsplit_once(')')?.1;
+    let f: Vec<&str> = rest.split_whitespace().collect();
+    let ticks: f64 = f.get(11)?.parse::<f64>().ok()? + f.get(12)?.parse::<f64>().ok()?;
+    Some(ticks / 100.0)
+}
+
 /// `VmRSS` and `VmHWM` (KiB) of a `/proc/<pid>/status` file (`/proc/self/status`: this
 /// process).
 pub fn proc_memory_kib(status: &str) -> Option<(u64, u64)> {
@@ -876,6 +880,11 @@ impl Surreal {
             std::thread::sleep(Duration::from_millis(100));
         }
         Ok(())
+    }
+
+    /// The `surreal` process's CPU time so far (user + system), from /proc.
+    pub fn cpu_seconds(&self) -> Option<f64> {
+        proc_cpu_seconds(self.child.id())
     }
 
     /// The WebSocket endpoint cmdb-server connects to.

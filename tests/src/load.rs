@@ -68,14 +68,41 @@ pub async fn send_all(
     jobs: Vec<(String, Option<Vec<u8>>)>,
     concurrency: usize,
 ) -> anyhow::Result<Timed> {
+    send_spread(client_for, &[url.to_string()], jobs, concurrency).await
+}
+
+/// [`post_all`] across several servers: job `i` goes to `urls[i % urls.len()]`, as agents
+/// spread by a load balancer reach several instances.
+pub async fn post_spread(
+    client_for: ClientFor,
+    urls: &[String],
+    jobs: Vec<(String, Vec<u8>)>,
+    concurrency: usize,
+) -> anyhow::Result<Timed> {
+    send_spread(
+        client_for,
+        urls,
+        jobs.into_iter().map(|(t, b)| (t, Some(b))).collect(),
+        concurrency,
+    )
+    .await
+}
+
+async fn send_spread(
+    client_for: ClientFor,
+    urls: &[String],
+    jobs: Vec<(String, Option<Vec<u8>>)>,
+    concurrency: usize,
+) -> anyhow::Result<Timed> {
+    anyhow::ensure!(!urls.is_empty(), "no server to send to");
     let sem = Arc::new(tokio::sync::Semaphore::new(concurrency));
     let count = jobs.len();
     let started = Instant::now();
     let mut set = tokio::task::JoinSet::new();
-    for (token, body) in jobs {
+    for (i, (token, body)) in jobs.into_iter().enumerate() {
         let permit = sem.clone().acquire_owned().await?;
         let client = client_for()?;
-        let url = url.to_string();
+        let url = urls[i % urls.len()].clone();
         set.spawn(async move {
             let t = Instant::now();
             let req = match body {
