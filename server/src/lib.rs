@@ -114,7 +114,7 @@ pub struct AppState {
 impl AppState {
     /// The services over an open store; loads the package catalogue, the relationship index
     /// and the discovery directory.
-    pub async fn new(config: Config, store: Store) -> Result<Arc<Self>, storage::StorageError> {
+    pub async fn new(config: Config, mut store: Store) -> Result<Arc<Self>, storage::StorageError> {
         let config = Arc::new(config);
         let telemetry = Arc::new(Telemetry::default());
         // Several instances may share a remote database: the feed of their writes is read

@@ -7,7 +7,9 @@
 //!   changed in a way an instance keeps in memory (graph index, discovery directory, auth
 //!   cache, ingest views, package catalogue). They upsert one small record per thing changed
 //!   into `cluster_event`, whose change feed every instance reads from where it started
-//!   ([`Store::cluster_events_since`]). The events fire only on what matters: a last-seen
+//!   ([`Store::cluster_events_since`]). Each event carries its writer's tag (`by`, the
+//!   session parameter `$cmdb_writer`, random at every start): an instance skips its own
+//!   writes, which it has applied in memory already, as on an embedded database. The events fire only on what matters: a last-seen
 //!   flush, which rewrites thousands of CIs, fires none. The record is keyed by what changed,
 //!   so the table stays as large as the estate, and the feed keeps an hour.
 //! - **Leases** (`lease:<job>`): a job runs on the instance holding its lease; the holder
@@ -45,7 +47,7 @@ DEFINE EVENT OVERWRITE cluster_ci ON TABLE ci
         OR $before.sections.device.interfaces != $after.sections.device.interfaces
     THEN {
         LET $k = record::id(($after ?? $before).id);
-        UPSERT type::record('cluster_event', ['ci', $k]) SET tb = 'ci', key = $k, at = time::now();
+        UPSERT type::record('cluster_event', ['ci', $k]) SET tb = 'ci', key = $k, at = time::now(), by = $cmdb_writer;
     };
 DEFINE EVENT OVERWRITE cluster_rel ON TABLE rel
     WHEN $event != 'UPDATE' OR $before.stale != $after.stale
@@ -54,22 +56,22 @@ DEFINE EVENT OVERWRITE cluster_rel ON TABLE rel
         LET $f = record::id($r.in);
         LET $t = record::id($r.out);
         UPSERT type::record('cluster_event', ['rel', $f, $t, $r.kind])
-            SET tb = 'rel', f = $f, t = $t, kind = $r.kind, at = time::now();
+            SET tb = 'rel', f = $f, t = $t, kind = $r.kind, at = time::now(), by = $cmdb_writer;
     };
 DEFINE EVENT OVERWRITE cluster_token ON TABLE token THEN {
     LET $k = record::id(($after ?? $before).id);
-    UPSERT type::record('cluster_event', ['token', $k]) SET tb = 'token', key = $k, at = time::now();
+    UPSERT type::record('cluster_event', ['token', $k]) SET tb = 'token', key = $k, at = time::now(), by = $cmdb_writer;
 };
 DEFINE EVENT OVERWRITE cluster_agent ON TABLE agent
     WHEN $event != 'UPDATE' OR $before.ci != $after.ci OR $before.last_report != $after.last_report
         OR $before.revoked != $after.revoked
     THEN {
         LET $k = record::id(($after ?? $before).id);
-        UPSERT type::record('cluster_event', ['agent', $k]) SET tb = 'agent', key = $k, at = time::now();
+        UPSERT type::record('cluster_event', ['agent', $k]) SET tb = 'agent', key = $k, at = time::now(), by = $cmdb_writer;
     };
 DEFINE EVENT OVERWRITE cluster_package ON TABLE package WHEN $event = 'CREATE' THEN {
     LET $k = record::id($after.id);
-    UPSERT type::record('cluster_event', ['package', $k]) SET tb = 'package', key = $k, at = time::now();
+    UPSERT type::record('cluster_event', ['package', $k]) SET tb = 'package', key = $k, at = time::now(), by = $cmdb_writer;
 };
 ";
 
@@ -110,9 +112,14 @@ struct ChangeSet {
     changes: Vec<Value>,
 }
 
-fn event_of(v: &Value) -> Option<(ClusterEvent, Option<String>)> {
+/// The event of one feed entry and when it was written; `None` for another kind of record,
+/// or one written by `own` (this process's writer tag).
+fn event_of(v: &Value, own: Option<&str>) -> Option<(ClusterEvent, Option<String>)> {
     let rec = v.get("update")?;
     let s = |f: &str| rec.get(f).and_then(Value::as_str).map(str::to_string);
+    if own.is_some() && rec.get("by").and_then(Value::as_str) == own {
+        return None;
+    }
     let at = s("at");
     let e = match s("tb")?.as_str() {
         "ci" => ClusterEvent::Ci(s("key")?),
@@ -133,8 +140,14 @@ impl Store {
 
     /// Defines the events, the feed and the lease and lock tables (idempotent; every instance
     /// runs it at start, so a newer server brings newer events).
-    pub async fn enable_cluster_feed(&self) -> Result<(), StorageError> {
-        self.run_write(CLUSTER_DDL, Value::Null).await
+    /// Then tags this connection's writes with a new random writer tag, so the feed read
+    /// through this store leaves them out.
+    pub async fn enable_cluster_feed(&mut self) -> Result<(), StorageError> {
+        self.run_write(CLUSTER_DDL, Value::Null).await?;
+        let tag = uuid::Uuid::new_v4().simple().to_string();
+        self.db.set_param("cmdb_writer", tag.clone()).await?;
+        self.writer = Some(tag.into());
+        Ok(())
     }
 
     /// Where the feed is now: writes a marker for `instance`, then reads the feed to its end.
@@ -181,7 +194,7 @@ impl Store {
         for set in &rows {
             page.next = page.next.max(set.versionstamp + 1);
             for c in &set.changes {
-                if let Some((e, at)) = event_of(c) {
+                if let Some((e, at)) = event_of(c, self.writer.as_deref()) {
                     page.events.push(e);
                     if at > page.newest_at {
                         page.newest_at = at;

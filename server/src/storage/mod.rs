@@ -172,6 +172,14 @@ impl Conn {
         }
     }
 
+    /// Sets session parameter `$name` for every later query of this connection.
+    async fn set_param(&self, name: &str, value: String) -> Result<(), surrealdb::Error> {
+        match self {
+            Conn::Any(c) => c.set(name, value).await,
+            Conn::Local(c) => c.set(name, value).await,
+        }
+    }
+
     async fn use_ns_db(&self, ns: &str, db: &str) -> Result<(), surrealdb::Error> {
         match self {
             Conn::Any(c) => c.use_ns(ns).use_db(db).await.map(|_| ()),
@@ -228,6 +236,9 @@ pub struct Store {
     catalogue: Arc<catalogue::CatalogueCell>,
     /// The embedded datastore, closed by [`Store::close`].
     embedded: Option<Arc<surrealdb_core::kvs::Datastore>>,
+    /// On a shared database, the tag this process's writes leave on the cluster feed
+    /// (`cluster.rs`), so it skips its own: a new random one each start.
+    writer: Option<Arc<str>>,
 }
 
 impl std::fmt::Debug for Store {
@@ -304,6 +315,7 @@ impl Store {
             timeout,
             catalogue: Default::default(),
             embedded: None,
+            writer: None,
         };
         schema::migrate(&store).await?;
         Ok(store)
@@ -339,6 +351,7 @@ impl Store {
             timeout: None,
             catalogue: Default::default(),
             embedded: None,
+            writer: None,
         })
     }
 

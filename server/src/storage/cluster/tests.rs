@@ -1,9 +1,47 @@
 use super::*;
 
+/// A store with the feed on, reading its own writes as another instance's (they carry its
+/// writer tag, which this handle does not skip).
 async fn store() -> Store {
-    let s = Store::memory().await.expect("store");
+    let mut s = Store::memory().await.expect("store");
     s.enable_cluster_feed().await.expect("feed");
+    s.writer = None;
     s
+}
+
+#[tokio::test]
+async fn an_instance_skips_its_own_writes_and_reads_the_others() {
+    let mut s = Store::memory().await.expect("store");
+    s.enable_cluster_feed().await.expect("feed");
+    let at = s.feed_position("a").await.expect("position");
+    s.raw(
+        "CREATE ci:mine SET class = 'host', name = 'mine';
+         CREATE agent:a1 SET ci = NONE;",
+    )
+    .await
+    .expect("own writes");
+    // Another instance's writes carry its own tag (set here for one query).
+    s.raw(
+        "LET $cmdb_writer = 'other-instance';
+         CREATE ci:theirs SET class = 'host', name = 'theirs';
+         UPDATE agent:a1 SET ci = ci:theirs;",
+    )
+    .await
+    .expect("their writes");
+    // A writer that sets no tag (an operator's script) is read too.
+    s.raw("LET $cmdb_writer = NONE; CREATE token:t1 SET role = 'viewer';")
+        .await
+        .expect("untagged write");
+    let mut got = s.cluster_events_since(at).await.expect("feed").events;
+    got.sort();
+    assert_eq!(
+        got,
+        vec![
+            ClusterEvent::Ci("theirs".into()),
+            ClusterEvent::Token("t1".into()),
+            ClusterEvent::Agent("a1".into()),
+        ]
+    );
 }
 
 #[tokio::test]
