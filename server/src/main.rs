@@ -9,6 +9,7 @@ use cmdb_server::cli::{self, Cli};
 /// mimalloc, not glibc's malloc: profiling a bulk import showed a quarter of the server's CPU
 /// in glibc's malloc and free (SurrealDB's write path allocates many short-lived buffers),
 /// and glibc's per-thread arenas kept memory the server no longer used.
+#[cfg(not(feature = "system-allocator"))]
 #[global_allocator]
 static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
