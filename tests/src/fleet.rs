@@ -154,6 +154,20 @@ pub fn inventory(i: usize, round: usize, churn: Churn) -> Inventory {
     }
 }
 
+/// Each agent's full inventory of `round` (report id `f<round>-<i>`), with its token: what
+/// a round of full inventories sends.
+pub fn full_round(tokens: &[String], round: usize, churn: Churn) -> Vec<(String, Vec<u8>)> {
+    tokens
+        .iter()
+        .enumerate()
+        .map(|(i, token)| {
+            let inv = inventory(i, round, churn);
+            let id = format!("f{round}-{i}");
+            (token.clone(), report(id, ReportKind::Full, &inv, None))
+        })
+        .collect()
+}
+
 pub fn report(
     id: String,
     kind: ReportKind,

@@ -52,13 +52,7 @@ pub async fn post_all(
     jobs: Vec<(String, Vec<u8>)>,
     concurrency: usize,
 ) -> anyhow::Result<Timed> {
-    send_all(
-        client_for,
-        url,
-        jobs.into_iter().map(|(t, b)| (t, Some(b))).collect(),
-        concurrency,
-    )
-    .await
+    post_spread(client_for, &[url.to_string()], jobs, concurrency).await
 }
 
 /// [`post_all`], where a job without a body is a GET.

@@ -29,7 +29,7 @@ use std::time::{Duration, Instant};
 use anyhow::{Context, bail};
 use cmdb_shared::ReportKind;
 use cmdb_shared::hash::inventory_hashes;
-use cmdb_tests::fleet::{Churn, inventory, report};
+use cmdb_tests::fleet::{Churn, full_round, inventory, report};
 use cmdb_tests::load::{ClientFor, Timed};
 use cmdb_tests::{SURREAL_PASSWORD, Server, Surreal};
 use serde_json::{Value, json};
@@ -121,15 +121,7 @@ fn throughput(surreal: &Surreal, servers: [&Server; 3], load: &Load) -> anyhow::
         let tokens =
             cmdb_tests::seed::enroll(&a.client()?, &a.url(), &a.init.enroll_token, &names).await?;
         // Each host's first inventory creates its CI; not measured.
-        let first = (0..load.agents)
-            .map(|i| {
-                let inv = inventory(i, 0, churn);
-                (
-                    tokens[i].clone(),
-                    report(format!("f0-{i}"), ReportKind::Full, &inv, None),
-                )
-            })
-            .collect();
+        let first = full_round(&tokens, 0, churn);
         cmdb_tests::load::post_all(
             client_for.clone(),
             &format!("{}/api/v1/reports", a.url()),
@@ -155,15 +147,7 @@ fn throughput(surreal: &Surreal, servers: [&Server; 3], load: &Load) -> anyhow::
                 .map(|s| format!("{}/api/v1/reports", s.url()))
                 .collect();
             round += 1;
-            let full = (0..load.agents)
-                .map(|i| {
-                    let inv = inventory(i, round, churn);
-                    (
-                        tokens[i].clone(),
-                        report(format!("f{round}-{i}"), ReportKind::Full, &inv, None),
-                    )
-                })
-                .collect();
+            let full = full_round(&tokens, round, churn);
             let per_agent = load.heartbeats.div_ceil(load.agents);
             let mut hb = Vec::new();
             for h in 0..per_agent {

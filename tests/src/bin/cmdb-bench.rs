@@ -25,7 +25,7 @@ use std::time::Duration;
 use cmdb_shared::ReportKind;
 use cmdb_shared::hash::inventory_hashes;
 use cmdb_tests::Server;
-use cmdb_tests::fleet::{Churn, inventory, report};
+use cmdb_tests::fleet::{Churn, full_round, inventory, report};
 use cmdb_tests::load::ClientFor;
 
 struct Args {
@@ -139,15 +139,7 @@ fn main() -> anyhow::Result<()> {
         )
         .await?;
         let mut phases = Vec::new();
-        let full = |round: usize| -> Vec<(String, Vec<u8>)> {
-            (0..a.agents)
-                .map(|i| {
-                    let inv = inventory(i, round, churn);
-                    let id = format!("f{round}-{i}");
-                    (tokens[i].clone(), report(id, ReportKind::Full, &inv, None))
-                })
-                .collect()
-        };
+        let full = |round: usize| full_round(&tokens, round, churn);
         phases.push(
             run_phase(
                 &server,
