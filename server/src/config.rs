@@ -571,7 +571,10 @@ impl Default for StorageConfig {
     }
 }
 
-/// Limits on what clients may send.
+/// The most `limits.max_concurrent_report_writes` accepts.
+pub const MAX_REPORT_WRITERS: usize = 4096;
+
+/// Limits on what clients may send, and on how many of their reports are written at once.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Limits {
@@ -602,6 +605,22 @@ pub struct Limits {
     /// on). Past it, polls of new devices are refused.
     #[serde(default = "default_max_devices_per_agent")]
     pub max_devices_per_agent: u64,
+    /// Most host and device reports that write at once; the others wait their turn in
+    /// arrival order (heartbeats that change nothing do not wait). 0: twice the CPU cores.
+    /// Unbounded, a burst of reports shares the cores among all of them, so each takes as
+    /// long as the whole burst and the costly ones (package upgrades) longest of all.
+    #[serde(default)]
+    pub max_concurrent_report_writes: usize,
+}
+
+impl Limits {
+    /// `max_concurrent_report_writes`, with 0 resolved to twice the CPU cores.
+    pub fn report_writers(&self) -> usize {
+        match self.max_concurrent_report_writes {
+            0 => 2 * std::thread::available_parallelism().map_or(1, usize::from),
+            n => n,
+        }
+    }
 }
 
 impl Default for Limits {
@@ -614,6 +633,7 @@ impl Default for Limits {
             max_device_table_items: default_max_device_table_items(),
             max_hosts_per_agent: default_max_hosts_per_agent(),
             max_devices_per_agent: default_max_devices_per_agent(),
+            max_concurrent_report_writes: 0,
         }
     }
 }
@@ -891,6 +911,15 @@ impl Config {
                 });
             }
         }
+        if self.limits.max_concurrent_report_writes > MAX_REPORT_WRITERS {
+            return Err(ConfigError::Invalid {
+                field: "limits.max_concurrent_report_writes",
+                reason: format!(
+                    "must be at most {MAX_REPORT_WRITERS} (0: twice the CPU cores), got {}",
+                    self.limits.max_concurrent_report_writes
+                ),
+            });
+        }
         if r.max_macs_per_access_port == 0 {
             return Err(ConfigError::Invalid {
                 field: "relationships.max_macs_per_access_port",
@@ -1144,6 +1173,31 @@ mod tests {
         let err = parse("auth_level = \"scope\"\n").expect_err("unknown level");
         assert!(err.to_string().starts_with("storage.auth_level:"), "{err}");
         assert!(err.to_string().contains("\"database\""), "{err}");
+    }
+
+    #[test]
+    fn concurrent_report_writes_default_to_twice_the_cores_and_are_bounded() {
+        let parse = |extra: &str| {
+            Config::parse(
+                &format!("data_dir = \"/x\"\n[limits]\n{extra}"),
+                Path::new("x.toml"),
+            )
+        };
+        let cores = std::thread::available_parallelism().map_or(1, usize::from);
+        assert_eq!(parse("").expect("default").limits.report_writers(), 2 * cores);
+        let cfg = parse("max_concurrent_report_writes = 3\n").expect("set");
+        assert_eq!(cfg.limits.report_writers(), 3);
+        let err = parse("max_concurrent_report_writes = 5000\n").expect_err("too many");
+        assert!(
+            err.to_string()
+                .starts_with("limits.max_concurrent_report_writes:"),
+            "{err}"
+        );
+        let err = parse("max_concurrent_report_writes = -1\n").expect_err("negative");
+        assert!(
+            err.to_string().contains("max_concurrent_report_writes"),
+            "{err}"
+        );
     }
 
     #[test]

@@ -121,6 +121,9 @@ pub struct Ingestor {
     presence: presence::Presence,
     /// Device identifications: `agent|target host` → the CI and the keys it was found by.
     device_targets: Mutex<HashMap<String, device::DeviceTarget>>,
+    /// Turns to write a report (`limits.max_concurrent_report_writes`), handed out in
+    /// arrival order.
+    writers: tokio::sync::Semaphore,
 }
 
 fn new_key() -> String {
@@ -162,22 +165,34 @@ impl Ingestor {
         let catalog = catalog::Catalog::default();
         catalog.warm(&store).await?;
         let reservations = reservations::Reservations::new(&store);
+        let writers = tokio::sync::Semaphore::new(limits.report_writers());
         Ok(Self {
             store,
-            limits,
             relationships,
             telemetry,
             views: Mutex::default(),
             locks: crate::locks::KeyedLocks::new(100_000),
             reservations,
             catalog,
+            limits,
             presence: presence::Presence::default(),
             device_targets: Mutex::default(),
+            writers,
         })
+    }
+
+    /// Waits for a turn to write a report. The semaphore is never closed, so the error
+    /// branch cannot happen; it would only mean no limit.
+    async fn turn(&self) -> Option<tokio::sync::SemaphorePermit<'_>> {
+        self.writers.acquire().await.ok()
     }
 
     /// Applies one host report from `agent`, then derives the relationships it shows.
     pub async fn ingest(&self, agent: &str, report: &Report) -> Result<ReportAck, IngestError> {
+        // A delta without sections (a heartbeat) is answered from memory: it does not queue.
+        let writes = report.kind == cmdb_shared::ReportKind::Full
+            || cmdb_shared::SECTIONS.iter().any(|s| report.inventory.has(s));
+        let _turn = if writes { self.turn().await } else { None };
         let ack = self.apply_host(agent, report).await?;
         self.relationships
             .discover_host(&ack.ci_id, Some(agent), &report.inventory, ack.changes > 0)
@@ -191,6 +206,7 @@ impl Ingestor {
         agent: &str,
         report: &DeviceReport,
     ) -> Result<ReportAck, IngestError> {
+        let _turn = self.turn().await;
         let ack = self.apply_device(agent, report).await?;
         self.relationships
             .discover_device(&ack.ci_id, &report.inventory)

@@ -481,6 +481,41 @@ async fn a_section_whose_hash_does_not_match_its_content_is_rejected_and_nothing
 }
 
 #[tokio::test]
+async fn reports_that_write_wait_their_turn_and_heartbeats_do_not() {
+    let limits = Limits {
+        max_concurrent_report_writes: 1,
+        ..Limits::default()
+    };
+    let (store, ing) = setup_with(&["a1"], limits).await;
+    let inv = host(UUID, "CZ1", MID, "b4:96:91:00:00:01");
+    let first = ing.ingest("a1", &full("r1", &inv)).await.expect("r1");
+    let wait = std::time::Duration::from_millis(300);
+    let mut upgraded = inv.clone();
+    upgraded.packages = Some(vec![]);
+
+    // The only turn is taken: a report that writes waits (and, given up, wrote nothing) …
+    let held = ing.turn().await;
+    let waiting = tokio::time::timeout(wait, ing.ingest("a1", &full("r2", &upgraded))).await;
+    assert!(waiting.is_err(), "a full inventory must wait for a turn");
+    let keys = store.ci_package_keys(&first.ci_id).await.expect("read");
+    assert_eq!(keys.len(), 1, "nothing written while waiting");
+    // … while a heartbeat is answered.
+    let heartbeat = report("r3", ReportKind::Delta, &inv, Inventory::default());
+    let ack = tokio::time::timeout(wait, ing.ingest("a1", &heartbeat))
+        .await
+        .expect("a heartbeat does not wait")
+        .expect("heartbeat");
+    assert_eq!(ack.changes, 0);
+
+    drop(held);
+    let ack = tokio::time::timeout(wait, ing.ingest("a1", &full("r4", &upgraded)))
+        .await
+        .expect("the turn is free again")
+        .expect("r4");
+    assert_eq!(ack.changes, 1);
+}
+
+#[tokio::test]
 async fn packages_are_stored_once_and_upgrades_are_one_history_record() {
     let (store, ing) = setup(&["a1", "a2"]).await;
     let a = host(UUID, "CZ1", MID, "b4:96:91:00:00:01");
