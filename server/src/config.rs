@@ -1184,7 +1184,10 @@ mod tests {
             )
         };
         let cores = std::thread::available_parallelism().map_or(1, usize::from);
-        assert_eq!(parse("").expect("default").limits.report_writers(), 2 * cores);
+        assert_eq!(
+            parse("").expect("default").limits.report_writers(),
+            2 * cores
+        );
         let cfg = parse("max_concurrent_report_writes = 3\n").expect("set");
         assert_eq!(cfg.limits.report_writers(), 3);
         let err = parse("max_concurrent_report_writes = 5000\n").expect_err("too many");

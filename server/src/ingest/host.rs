@@ -13,7 +13,7 @@ use super::{
 };
 use crate::domain::discovery::host_addresses;
 use crate::domain::identify::{HostIdentification, HostKeys, host_contradicts, identify_host_for};
-use crate::domain::reconcile::{AttributeChange, diff, package_attributes, section_attributes};
+use crate::domain::reconcile::{AttributeChange, diff, section_attributes};
 use crate::storage::{CiDoc, CiRecord, CiWrite, NewCi, StorageError, VolatileWrite, now_str};
 
 impl Ingestor {
@@ -254,12 +254,9 @@ impl Ingestor {
             hashes.insert(s.to_string(), new_hash.clone());
             if s == "packages" {
                 let new_list = report.inventory.packages.as_deref().unwrap_or_default();
-                let old_list = self.catalog.packages_of(&rec.packages);
-                changes.extend(diff(
-                    &package_attributes(&old_list),
-                    &package_attributes(new_list),
-                ));
-                let (keys, fresh) = self.catalog.keys_of(new_list);
+                let (keys, fresh, package_changes) =
+                    self.catalog.changes_from(&rec.packages, new_list);
+                changes.extend(package_changes);
                 self.catalog.ensure(&self.store, fresh).await?;
                 package_keys = Some(keys);
                 continue;

@@ -191,7 +191,9 @@ impl Ingestor {
     pub async fn ingest(&self, agent: &str, report: &Report) -> Result<ReportAck, IngestError> {
         // A delta without sections (a heartbeat) is answered from memory: it does not queue.
         let writes = report.kind == cmdb_shared::ReportKind::Full
-            || cmdb_shared::SECTIONS.iter().any(|s| report.inventory.has(s));
+            || cmdb_shared::SECTIONS
+                .iter()
+                .any(|s| report.inventory.has(s));
         let _turn = if writes { self.turn().await } else { None };
         let ack = self.apply_host(agent, report).await?;
         self.relationships
