@@ -125,9 +125,16 @@ fn server_cert(
     ))
 }
 
-/// The ring-based rustls provider used by every TLS endpoint of the server.
+/// The ring-based rustls provider used by every TLS endpoint of the server, AES-128-GCM
+/// first. Its SHA-256 runs on the processor's SHA extensions where AES-256-GCM's SHA-384
+/// runs in software (ring has no SHA-512 instructions to use on x86-64): with a handshake per
+/// agent report, that was 6 % of the server's CPU for a heartbeat. AES-128-GCM is what
+/// Mozilla's and Go's TLS configurations prefer too.
 pub fn provider() -> Arc<rustls::crypto::CryptoProvider> {
-    Arc::new(rustls::crypto::ring::default_provider())
+    let mut p = rustls::crypto::ring::default_provider();
+    p.cipher_suites
+        .sort_by_key(|s| s.suite() != rustls::CipherSuite::TLS13_AES_128_GCM_SHA256);
+    Arc::new(p)
 }
 
 /// A rustls server configuration from PEM files.
@@ -160,6 +167,8 @@ pub fn server_config(cert: &Path, key: &Path) -> Result<rustls::ServerConfig, Pk
         .with_safe_default_protocol_versions()?
         .with_no_client_auth()
         .with_single_cert(chain, key)?;
+    // The server's order of cipher suites, not the client's (rustls clients put AES-256 first).
+    cfg.ignore_client_order = true;
     cfg.alpn_protocols = vec![b"h2".to_vec(), b"http/1.1".to_vec()];
     Ok(cfg)
 }
@@ -190,6 +199,50 @@ mod tests {
         server_config(&cert, &key).expect("server config");
         assert_eq!(pki.ca_fingerprint.len(), 64);
         assert_eq!(pki.server_chain_pem.matches("BEGIN CERTIFICATE").count(), 2);
+    }
+
+    #[test]
+    fn a_default_rustls_client_gets_aes_128_gcm() {
+        let pki = generate(&["localhost".into()]).expect("generate");
+        let dir = tempfile::tempdir().expect("tempdir");
+        let (cert, key) = (dir.path().join("server.pem"), dir.path().join("server.key"));
+        std::fs::write(&cert, &pki.server_chain_pem).expect("write");
+        std::fs::write(&key, &pki.server_key_pem).expect("write");
+        let server_cfg = Arc::new(server_config(&cert, &key).expect("server config"));
+        let mut roots = rustls::RootCertStore::empty();
+        for c in CertificateDer::pem_slice_iter(pki.ca_pem.as_bytes()) {
+            roots.add(c.expect("ca")).expect("add ca");
+        }
+        // A client as rustls makes it by default, AES-256-GCM first in its list.
+        let client_cfg = rustls::ClientConfig::builder_with_provider(Arc::new(
+            rustls::crypto::ring::default_provider(),
+        ))
+        .with_safe_default_protocol_versions()
+        .expect("versions")
+        .with_root_certificates(roots)
+        .with_no_client_auth();
+        let name = "localhost".try_into().expect("name");
+        let mut client = rustls::ClientConnection::new(Arc::new(client_cfg), name).expect("client");
+        let mut server = rustls::ServerConnection::new(server_cfg).expect("server");
+        let mut buf = Vec::new();
+        for _ in 0..10 {
+            buf.clear();
+            client.write_tls(&mut buf).expect("client writes");
+            server.read_tls(&mut &buf[..]).expect("server reads");
+            server.process_new_packets().expect("server processes");
+            buf.clear();
+            server.write_tls(&mut buf).expect("server writes");
+            client.read_tls(&mut &buf[..]).expect("client reads");
+            client.process_new_packets().expect("client processes");
+            if !client.is_handshaking() && !server.is_handshaking() {
+                break;
+            }
+        }
+        assert!(!server.is_handshaking(), "handshake done");
+        assert_eq!(
+            server.negotiated_cipher_suite().map(|s| s.suite()),
+            Some(rustls::CipherSuite::TLS13_AES_128_GCM_SHA256)
+        );
     }
 
     #[test]
