@@ -31,6 +31,30 @@ impl Churn {
     }
 }
 
+/// Package `p`'s version after its upgrade in round `r` (the same on every host).
+fn upgraded_version(p: usize, r: usize) -> String {
+    format!("1.{}.{}-1+deb12u{}", p % 13, p % 7, r + 1)
+}
+
+/// Host `i`'s `inv` after it upgrades the packages it has of the `upgrades * 5 / 4` that
+/// [`Churn`] picks for it in `round` (a fifth of the pool is missing on each host, so about
+/// `upgrades` of them), whether or not the fleet's churn upgrades it that round.
+pub fn upgrade(inv: &mut Inventory, i: usize, round: usize, upgrades: usize) {
+    let first = (i * 13 + round * 29) % 1000;
+    for pk in inv.packages.iter_mut().flatten() {
+        let Some(p) = pk
+            .name
+            .strip_prefix("package-")
+            .and_then(|n| n.parse::<usize>().ok())
+        else {
+            continue;
+        };
+        if (p + 1000 - first) % 1000 < upgrades * 5 / 4 {
+            pk.version = upgraded_version(p, round);
+        }
+    }
+}
+
 /// Host `i` as its agent sees it in `round`: filesystem usage moves every round, and the
 /// packages upgraded so far (see [`Churn`]) carry their new versions.
 pub fn inventory(i: usize, round: usize, churn: Churn) -> Inventory {
@@ -45,7 +69,7 @@ pub fn inventory(i: usize, round: usize, churn: Churn) -> Inventory {
                 churn.last_upgrade(i, p, round),
                 (p * 7 + i).is_multiple_of(20),
             ) {
-                (Some(r), _) => format!("1.{}.{}-1+deb12u{}", p % 13, p % 7, r + 1),
+                (Some(r), _) => upgraded_version(p, r),
                 (None, true) => format!("2.{p}.{i}-1"),
                 (None, false) => format!("1.{}.{}-1+deb12u1", p % 13, p % 7),
             },
@@ -190,4 +214,27 @@ pub fn report(
         errors: vec![],
     };
     zstd::bulk::compress(&serde_json::to_vec(&r).unwrap_or_default(), 3).unwrap_or_default()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_upgrade_changes_about_the_packages_asked_for_and_no_others() {
+        let churn = Churn {
+            pct: 10,
+            upgrades: 30,
+        };
+        for i in 0..200 {
+            let before = inventory(i, 10, churn);
+            let mut after = before.clone();
+            upgrade(&mut after, i, 11, 30);
+            let (b, a) = (before.packages.unwrap(), after.packages.unwrap());
+            assert_eq!(b.len(), a.len());
+            let changed = b.iter().zip(&a).filter(|(x, y)| x != y).count();
+            assert!((22..=37).contains(&changed), "host {i}: {changed} upgraded");
+            assert!(b.iter().zip(&a).all(|(x, y)| x.name == y.name));
+        }
+    }
 }

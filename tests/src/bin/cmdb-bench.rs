@@ -25,7 +25,7 @@ use std::time::Duration;
 use cmdb_shared::ReportKind;
 use cmdb_shared::hash::inventory_hashes;
 use cmdb_tests::Server;
-use cmdb_tests::fleet::{Churn, full_round, inventory, report};
+use cmdb_tests::fleet::{Churn, full_round, inventory, report, upgrade};
 use cmdb_tests::load::ClientFor;
 
 struct Args {
@@ -194,22 +194,24 @@ fn main() -> anyhow::Result<()> {
             )
             .await?,
         );
-        // Every host upgrades its packages once more, and says so in a delta.
-        let upgrade_all = Churn {
-            pct: 100,
-            upgrades: a.upgrades.max(1),
-        };
+        // Every host upgrades `--upgrades` packages at once (a fleet's patch day), and says
+        // so in a delta.
         let d = tokens
             .iter()
             .enumerate()
             .map(|(i, token)| {
-                let before = inventory_hashes(&inventory(i, last, churn));
-                let mut after = inventory(i, last, churn);
-                after.packages = inventory(i, last + 1, upgrade_all).packages;
+                let before = inventory(i, last, churn);
+                let mut after = before.clone();
+                upgrade(&mut after, i, last + 1, a.upgrades.max(1));
                 let id = format!("d-{i}");
                 (
                     token.clone(),
-                    report(id, ReportKind::Delta, &after, Some(&before)),
+                    report(
+                        id,
+                        ReportKind::Delta,
+                        &after,
+                        Some(&inventory_hashes(&before)),
+                    ),
                 )
             })
             .collect();
