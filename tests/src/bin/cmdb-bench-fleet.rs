@@ -17,7 +17,9 @@
 //!
 //! Usage: cmdb-bench-fleet [--agents N] [--secs S] [--heartbeat-secs S] [--metrics-secs S]
 //!                         [--full-secs S] [--churn-pct P] [--max-in-flight N]
-//!                         [--check-targets 0|1]
+//!                         [--check-targets 0|1] [--memtable-mib N] [--cache-mib N]
+//!   (the last two set the server's storage.memtable_mib and storage.cache_mib; 0, the
+//!   default, leaves the server's own)
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -57,6 +59,8 @@ struct Args {
     churn_pct: usize,
     max_in_flight: usize,
     check_targets: usize,
+    memtable_mib: usize,
+    cache_mib: usize,
 }
 
 fn args() -> anyhow::Result<Args> {
@@ -69,6 +73,8 @@ fn args() -> anyhow::Result<Args> {
         churn_pct: 10,
         max_in_flight: 2_000,
         check_targets: 1,
+        memtable_mib: 0,
+        cache_mib: 0,
     };
     cmdb_tests::load::numeric_args(&mut [
         ("--agents", &mut a.agents),
@@ -79,6 +85,8 @@ fn args() -> anyhow::Result<Args> {
         ("--churn-pct", &mut a.churn_pct),
         ("--max-in-flight", &mut a.max_in_flight),
         ("--check-targets", &mut a.check_targets),
+        ("--memtable-mib", &mut a.memtable_mib),
+        ("--cache-mib", &mut a.cache_mib),
     ])?;
     anyhow::ensure!(
         a.agents > 0 && a.secs > 0,
@@ -178,6 +186,17 @@ fn main() -> anyhow::Result<()> {
     eprintln!("starting cmdb-server (SurrealKV, TLS) …");
     let mut server = Server::start()?;
     server.configure(cmdb_tests::seed::FLEET_ENROLLS)?;
+    // The embedded engine's sizes, when set (0: the server's defaults).
+    let mut storage = String::new();
+    for (key, v) in [("memtable_mib", a.memtable_mib), ("cache_mib", a.cache_mib)] {
+        if v > 0 {
+            storage.push_str(&format!("{key} = {v}\n"));
+        }
+    }
+    if !storage.is_empty() {
+        server
+            .rewrite_config(|t| t.replacen("[storage]\n", &format!("[storage]\n{storage}"), 1))?;
+    }
     let rt = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .enable_all()

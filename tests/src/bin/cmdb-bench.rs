@@ -18,6 +18,8 @@
 //!
 //! Usage: cmdb-bench [--agents N] [--concurrency C] [--heartbeats N] [--rounds N]
 //!                   [--churn-pct P] [--upgrades N] [--check-targets 0|1] [--tickets 0|1]
+//!                   [--report-writes N]   (the server's limits.max_concurrent_report_writes;
+//!                                          0, the default, leaves the server's own default)
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -37,6 +39,7 @@ struct Args {
     upgrades: usize,
     check_targets: usize,
     tickets: usize,
+    report_writes: usize,
 }
 
 fn args() -> anyhow::Result<Args> {
@@ -49,6 +52,7 @@ fn args() -> anyhow::Result<Args> {
         upgrades: 30,
         check_targets: 1,
         tickets: 1,
+        report_writes: 0,
     };
     cmdb_tests::load::numeric_args(&mut [
         ("--agents", &mut a.agents),
@@ -59,6 +63,7 @@ fn args() -> anyhow::Result<Args> {
         ("--upgrades", &mut a.upgrades),
         ("--check-targets", &mut a.check_targets),
         ("--tickets", &mut a.tickets),
+        ("--report-writes", &mut a.report_writes),
     ])?;
     anyhow::ensure!(
         a.agents > 0 && a.concurrency > 0,
@@ -117,6 +122,12 @@ fn main() -> anyhow::Result<()> {
     eprintln!("starting cmdb-server (SurrealKV, TLS) …");
     let mut server = Server::start()?;
     server.configure(cmdb_tests::seed::FLEET_ENROLLS)?;
+    if a.report_writes > 0 {
+        server.configure(&format!(
+            "[limits]\nmax_concurrent_report_writes = {}\n",
+            a.report_writes
+        ))?;
+    }
     if a.tickets == 0 {
         server.rewrite_config(|t| t.replacen("[tls]\n", "[tls]\nsession_tickets = false\n", 1))?;
     }
@@ -241,6 +252,10 @@ fn main() -> anyhow::Result<()> {
         "TLS session tickets {} (simulated agents share one client session store, as each agent daemon keeps its own)",
         if a.tickets == 0 { "off" } else { "on" }
     );
+    match a.report_writes {
+        0 => println!("reports written at once: the server's default (twice its CPU cores)"),
+        n => println!("reports written at once: {n} (limits.max_concurrent_report_writes)"),
+    }
     println!(
         "{:<40} {:>8} {:>8} {:>10} {:>8} {:>8} {:>8} {:>10}  target",
         "phase", "reports", "secs", "reports/s", "p50 ms", "p99 ms", "body B", "srv CPU ms"
