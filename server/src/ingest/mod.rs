@@ -168,13 +168,13 @@ impl Ingestor {
         let writers = tokio::sync::Semaphore::new(limits.report_writers());
         Ok(Self {
             store,
+            limits,
             relationships,
             telemetry,
             views: Mutex::default(),
             locks: crate::locks::KeyedLocks::new(100_000),
             reservations,
             catalog,
-            limits,
             presence: presence::Presence::default(),
             device_targets: Mutex::default(),
             writers,
