@@ -142,7 +142,8 @@ impl AppState {
                 relationships.clone(),
                 telemetry.clone(),
             )
-            .await?,
+            .await?
+            .with_ci_last_seen_secs(config.lifecycle.ci_last_seen_secs),
         );
         let impact = Arc::new(Impact::new(
             store.clone(),
@@ -230,6 +231,16 @@ pub async fn run(
     serve(state, listener, shutdown).await
 }
 
+/// A background job that took a second or more says so in the log: while it runs it shares
+/// the cores (and some of it the locks) with the requests, so a stall in request latency can
+/// be matched to it.
+fn log_slow_job(job: &str, started: std::time::Instant) {
+    let took = started.elapsed();
+    if took >= Duration::from_secs(1) {
+        tracing::info!(job, ms = took.as_millis() as u64, "slow background job");
+    }
+}
+
 /// Serves an already built state (used by `run` and by `quickstart`).
 pub async fn serve(
     state: Arc<AppState>,
@@ -244,7 +255,9 @@ pub async fn serve(
             let mut tick = tokio::time::interval(every);
             loop {
                 tick.tick().await;
+                let t = std::time::Instant::now();
                 state.ingest.flush_last_seen().await;
+                log_slow_job("last-seen flush", t);
             }
         })
     };
@@ -259,7 +272,10 @@ pub async fn serve(
                 if !state.cluster.should_run("sweep", every).await {
                     continue;
                 }
-                match state.relationships.sweep().await {
+                let t = std::time::Instant::now();
+                let swept = state.relationships.sweep().await;
+                log_slow_job("stale relationship sweep", t);
+                match swept {
                     Ok(n) => {
                         state.telemetry.stale_marked.inc_by(n as u64);
                     }
@@ -281,7 +297,10 @@ pub async fn serve(
                     continue;
                 }
                 let now = chrono::Utc::now().timestamp();
-                match state.metrics.compact(now).await {
+                let t = std::time::Instant::now();
+                let compacted = state.metrics.compact(now).await;
+                log_slow_job("metric compaction", t);
+                match compacted {
                     Ok(s) => {
                         state.telemetry.compactions.inc_by(s.days as u64);
                         if s.days > 0 {
@@ -298,7 +317,10 @@ pub async fn serve(
                         tracing::warn!(error = %e, "metric compaction failed; will retry");
                     }
                 }
-                if let Err(e) = state.metrics.expire(now).await {
+                let t = std::time::Instant::now();
+                let expired = state.metrics.expire(now).await;
+                log_slow_job("metric retention", t);
+                if let Err(e) = expired {
                     tracing::warn!(error = %e, "metric retention failed; will retry");
                 }
             }
@@ -387,7 +409,7 @@ pub async fn serve(
     compactor.abort();
     heart.abort();
     state.cluster.release_leases().await;
-    state.ingest.flush_last_seen().await;
+    state.ingest.flush_all_last_seen().await;
     // Last: the embedded datastore writes its memtables out, so the next start does not
     // replay them from the log (seconds and up to `storage.memtable_mib` of memory).
     let closing = std::time::Instant::now();

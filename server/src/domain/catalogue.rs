@@ -253,6 +253,13 @@ impl Catalogue {
         }
     }
 
+    /// The last-seen time of CI `key` as [`seen_micros`], if catalogued and ever seen.
+    pub fn seen_of(&self, key: &str) -> Option<i64> {
+        self.slot(key)
+            .map(|i| self.entries[i].seen)
+            .filter(|&s| s != i64::MIN)
+    }
+
     /// How many CIs of `class`.
     pub fn class_count(&self, class: &str) -> u64 {
         self.class_ids

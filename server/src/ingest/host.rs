@@ -346,6 +346,7 @@ impl Ingestor {
             now: now.to_string(),
         };
         self.store.apply(&write).await?;
+        self.presence.ci_written(&rec.key, now);
         if let Some(previous) = unbind {
             self.forget(&previous);
         }
@@ -444,6 +445,7 @@ impl Ingestor {
             },
         );
         self.presence.agent_written(agent);
+        self.presence.ci_written(&key, now);
         Ok((key, "new".into(), 1))
     }
 }

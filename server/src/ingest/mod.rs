@@ -124,6 +124,9 @@ pub struct Ingestor {
     /// Turns to write a report (`limits.max_concurrent_report_writes`), handed out in
     /// arrival order.
     writers: tokio::sync::Semaphore,
+    /// `lifecycle.ci_last_seen_secs` (0 here, so every flush writes the CI records, until
+    /// [`Ingestor::with_ci_last_seen_secs`]).
+    ci_last_seen_secs: u64,
 }
 
 fn new_key() -> String {
@@ -178,7 +181,15 @@ impl Ingestor {
             presence: presence::Presence::default(),
             device_targets: Mutex::default(),
             writers,
+            ci_last_seen_secs: 0,
         })
+    }
+
+    /// How far an agent's CI's last-seen time moves before its CI record is written again
+    /// (`lifecycle.ci_last_seen_secs`; see `presence`).
+    pub fn with_ci_last_seen_secs(mut self, secs: u64) -> Self {
+        self.ci_last_seen_secs = secs;
+        self
     }
 
     /// Waits for a turn to write a report. The semaphore is never closed, so the error
@@ -289,6 +300,16 @@ impl Ingestor {
 
     /// Writes coalesced last-seen times; on failure they are kept for the next attempt.
     pub async fn flush_last_seen(&self) {
+        self.flush_presence(false).await;
+    }
+
+    /// [`Ingestor::flush_last_seen`] that also writes every CI time held back (when the
+    /// server stops).
+    pub async fn flush_all_last_seen(&self) {
+        self.flush_presence(true).await;
+    }
+
+    async fn flush_presence(&self, all: bool) {
         let dropped = self.presence.take_dropped();
         if !dropped.is_empty()
             && let Err(e) = self.store.set_spool_dropped(&dropped).await
@@ -298,13 +319,27 @@ impl Ingestor {
                 self.presence.spool_dropped(&a, n);
             }
         }
-        let items = self.presence.take_agents();
-        if !items.is_empty()
-            && let Err(e) = self.store.flush_last_seen(&items).await
-        {
-            self.telemetry.last_seen_flush_failures.inc();
-            tracing::warn!(error = %e, count = items.len(), "cannot write last-seen times; will retry");
-            self.presence.restore_agents(items);
+        let mut items = self.presence.take_agents();
+        let held = self
+            .presence
+            .plan_ci_writes(&mut items, self.ci_last_seen_secs, all);
+        if !items.is_empty() {
+            match self.store.flush_last_seen(&items).await {
+                Ok(()) => self.presence.cis_written(&items, &[]),
+                Err(e) => {
+                    self.telemetry.last_seen_flush_failures.inc();
+                    tracing::warn!(error = %e, count = items.len(), "cannot write last-seen times; will retry");
+                    self.presence.restore_agents(items);
+                }
+            }
+        }
+        if !held.is_empty() {
+            match self.store.flush_ci_seen(&held).await {
+                Ok(()) => self.presence.cis_written(&[], &held),
+                Err(e) => {
+                    tracing::warn!(error = %e, count = held.len(), "cannot write the CI last-seen times held back")
+                }
+            }
         }
         let devices = self.presence.take_devices();
         if devices.is_empty() {

@@ -630,3 +630,41 @@ async fn control_characters_in_names_are_refused_naming_the_field_and_change_not
     }
     assert_eq!(host_count(&store).await, 0);
 }
+
+#[tokio::test]
+async fn a_cis_record_takes_a_last_seen_time_only_when_it_moved_far_enough() {
+    let (store, ing) = setup(&["a1"]).await;
+    let ing = ing.with_ci_last_seen_secs(300);
+    let inv = host(UUID, "CZ1", MID, "b4:96:91:00:00:01");
+    let ci = ing.ingest("a1", &full("r1", &inv)).await.expect("r1").ci_id;
+    let stored = |store: Store, ci: String| async move {
+        let c = store.ci_for_update(&ci, &[], false).await.expect("ci");
+        let a = store.agent("a1").await.expect("agent");
+        (
+            c.expect("exists").last_seen,
+            a.expect("exists").last_seen.expect("seen"),
+        )
+    };
+    // The inventory wrote the CI's time; a flush within 300 s moves the agent's record only.
+    let (ci_t0, _) = stored(store.clone(), ci.clone()).await;
+    tokio::time::sleep(std::time::Duration::from_millis(5)).await;
+    let heartbeat = |id: &str| report(id, ReportKind::Delta, &inv, Inventory::default());
+    ing.ingest("a1", &heartbeat("r2")).await.expect("r2");
+    ing.flush_last_seen().await;
+    let (ci_t1, agent_t1) = stored(store.clone(), ci.clone()).await;
+    assert!(agent_t1 > ci_t0, "{agent_t1} after {ci_t0}");
+    assert_eq!(ci_t1, ci_t0, "the CI record keeps its time");
+    tokio::time::sleep(std::time::Duration::from_millis(5)).await;
+    ing.ingest("a1", &heartbeat("r3")).await.expect("r3");
+    ing.flush_last_seen().await;
+    let (ci_t2, agent_t2) = stored(store.clone(), ci.clone()).await;
+    assert!(agent_t2 > agent_t1, "{agent_t2} after {agent_t1}");
+    assert_eq!(ci_t2, ci_t0, "still");
+    // … and a stopping server writes what it held back.
+    ing.flush_all_last_seen().await;
+    let (ci_t3, agent_t3) = stored(store.clone(), ci.clone()).await;
+    assert_eq!(
+        (ci_t3.as_str(), agent_t3.as_str()),
+        (agent_t2.as_str(), agent_t2.as_str())
+    );
+}

@@ -166,6 +166,20 @@ impl Store {
             .then(|| self.catalogue.cat.read().unwrap_or_else(|e| e.into_inner()))
     }
 
+    /// Moves `last_seen` (CI `key`'s stored time) forward to the catalogue's, when that is
+    /// later: the catalogue takes every last-seen flush, the CI record only every
+    /// `lifecycle.ci_last_seen_secs` (see `ingest::presence`).
+    pub(super) fn freshen_seen(&self, key: &str, last_seen: &mut String) {
+        let Some(micros) = self.catalogue().and_then(|c| c.seen_of(key)) else {
+            return;
+        };
+        if micros > crate::domain::catalogue::seen_micros(last_seen)
+            && let Some(t) = chrono::DateTime::from_timestamp_micros(micros)
+        {
+            *last_seen = super::time_str(t);
+        }
+    }
+
     /// Starts filling the catalogue from the start's pass over every CI, if it is not loaded
     /// nor being loaded: the pass hands each page to [`CatalogueLoad::add`], then
     /// [`Store::catalogue_loaded`]. Later passes leave it alone.
@@ -530,6 +544,48 @@ mod tests {
     }
 
     #[tokio::test]
+    async fn a_flush_that_leaves_the_ci_record_still_moves_what_the_api_shows() {
+        let store = store().await;
+        let all: Vec<String> = (1..=5).map(|i| format!("a{i}")).collect();
+        store.catalogue_touch(&all).await;
+        store
+            .raw("CREATE agent:⟨g1⟩ SET ci = 'a1';")
+            .await
+            .expect("agent");
+        store
+            .flush_last_seen(&[crate::storage::LastSeen {
+                agent_key: "g1".into(),
+                ci_key: Some("a1".into()),
+                at: "2026-12-01T13:00:00.000Z".into(),
+                agent_version: "1".into(),
+                write_ci: false,
+            }])
+            .await
+            .expect("flush");
+        // The agent's record and the catalogue moved; the CI record did not.
+        let agent: Vec<serde_json::Value> = store
+            .query_rows("SELECT last_seen FROM agent:⟨g1⟩", serde_json::Value::Null)
+            .await
+            .expect("agent row");
+        assert_eq!(agent[0]["last_seen"], "2026-12-01T13:00:00.000Z");
+        let stored: Vec<serde_json::Value> = store
+            .query_rows("SELECT last_seen FROM ci:⟨a1⟩", serde_json::Value::Null)
+            .await
+            .expect("ci row");
+        assert_eq!(stored[0]["last_seen"], "2026-12-01T09:00:00.000Z");
+        // What the API reads shows the later time: the list, its summaries, the CI itself.
+        let newest = filter(None, None, CiSort::LastSeen);
+        let (page, _) = store.list_cis(&newest).await.expect("newest");
+        assert_eq!(page[0].key, "a1");
+        assert_eq!(page[0].last_seen, "2026-12-01T13:00:00.000Z");
+        let ci = store.ci("a1").await.expect("read").expect("a1");
+        assert_eq!(ci.last_seen, "2026-12-01T13:00:00.000Z");
+        // An older time in the catalogue never moves a record's time back.
+        let ci = store.ci("a2").await.expect("read").expect("a2");
+        assert_eq!(ci.last_seen, "2026-12-01T12:00:00.000Z");
+    }
+
+    #[tokio::test]
     async fn last_seen_flushes_and_updates_move_the_catalogue_without_a_read_back() {
         let store = store().await;
         let all: Vec<String> = (1..=5).map(|i| format!("a{i}")).collect();
@@ -545,6 +601,7 @@ mod tests {
                 ci_key: Some("a5".into()),
                 at: "2026-12-01T13:00:00.000Z".into(),
                 agent_version: "1".into(),
+                write_ci: true,
             }])
             .await
             .expect("flush");

@@ -199,6 +199,9 @@ pub struct LastSeen {
     pub ci_key: Option<String>,
     pub at: String,
     pub agent_version: String,
+    /// Whether the CI record's time is written too (else only the agent's record and the
+    /// catalogue move: see `lifecycle.ci_last_seen_secs`).
+    pub write_ci: bool,
 }
 
 #[derive(Deserialize)]
@@ -486,6 +489,7 @@ impl Store {
             }
             ci.measured_at = live.get("at").and_then(Value::as_str).map(str::to_string);
         }
+        self.freshen_seen(key, &mut ci.last_seen);
         Ok(Some(ci))
     }
 
@@ -715,8 +719,13 @@ impl Store {
         let rows: Vec<CiSummary> = self
             .query_rows(&format!("SELECT {SUMMARY_FIELDS} FROM {ids}"), Value::Null)
             .await?;
-        let mut by_key: std::collections::HashMap<String, CiSummary> =
-            rows.into_iter().map(|r| (r.key.clone(), r)).collect();
+        let mut by_key: std::collections::HashMap<String, CiSummary> = rows
+            .into_iter()
+            .map(|mut r| {
+                self.freshen_seen(&r.key.clone(), &mut r.last_seen);
+                (r.key.clone(), r)
+            })
+            .collect();
         Ok(keys.iter().filter_map(|k| by_key.remove(k)).collect())
     }
 
@@ -881,7 +890,7 @@ impl Store {
                     "UPDATE {} SET last_seen = $t{i}, agent_version = $v{i};\n",
                     rid("agent", &it.agent_key)?
                 ));
-                if let Some(ci) = &it.ci_key {
+                if let Some(ci) = it.ci_key.as_ref().filter(|_| it.write_ci) {
                     sql.push_str(&format!(
                         "UPDATE {} SET last_seen = $t{i};\n",
                         rid("ci", ci)?
