@@ -188,9 +188,18 @@ impl Server {
             .arg("--config")
             .arg(&self.init.config)
             .envs(self.env.iter().map(|(k, v)| (k, v)))
+            // A CMDB_LOG among the server's own variables, or CMDB_SERVER_LOG here, replaces
+            // the filter (a benchmark that wants SurrealKV's flushes in the log, say).
             .env(
                 "CMDB_LOG",
-                "info,surrealdb=warn,surrealdb_core=warn,surrealkv=warn",
+                self.env
+                    .iter()
+                    .find(|(k, _)| k == "CMDB_LOG")
+                    .map(|(_, v)| v.clone())
+                    .or_else(|| std::env::var("CMDB_SERVER_LOG").ok())
+                    .unwrap_or_else(|| {
+                        "info,surrealdb=warn,surrealdb_core=warn,surrealkv=warn".into()
+                    }),
             )
             .stdout(Stdio::from(log.try_clone()?))
             .stderr(Stdio::from(log))
