@@ -650,13 +650,13 @@ pub struct Lifecycle {
     /// writes; at most this much last-seen precision is lost if the server crashes.
     #[serde(default = "default_last_seen_flush_secs")]
     pub last_seen_flush_secs: u64,
-    /// An agent's CI record has its "last seen" time written again only once it has moved
-    /// this far (the agent's own record takes every flush; the CI list and a CI's page show
-    /// the latest time regardless). A CI record holds every package of its host: rewriting
-    /// it for each metric batch was most of a fleet's writes. 0: every flush. A crash loses
-    /// at most this much of a CI's last-seen time; a stop loses none.
-    #[serde(default = "default_ci_last_seen_secs")]
-    pub ci_last_seen_secs: u64,
+    /// An agent's record and its CI's have their "last seen" time written again only once
+    /// it has moved this far (the API shows the latest time regardless: agent list, CI list,
+    /// CI pages). A CI record holds every package of its host: rewriting it for each metric
+    /// batch was most of a fleet's writes. 0: every flush. A crash loses at most this much
+    /// of a last-seen time; a stop loses none.
+    #[serde(default = "default_last_seen_write_secs")]
+    pub last_seen_write_secs: u64,
 }
 
 impl Default for Lifecycle {
@@ -664,7 +664,7 @@ impl Default for Lifecycle {
         Self {
             stale_after_secs: default_stale_after_secs(),
             last_seen_flush_secs: default_last_seen_flush_secs(),
-            ci_last_seen_secs: default_ci_last_seen_secs(),
+            last_seen_write_secs: default_last_seen_write_secs(),
         }
     }
 }
@@ -714,7 +714,7 @@ fn default_stale_after_secs() -> u64 {
 fn default_last_seen_flush_secs() -> u64 {
     10
 }
-fn default_ci_last_seen_secs() -> u64 {
+fn default_last_seen_write_secs() -> u64 {
     300
 }
 
@@ -1092,9 +1092,9 @@ impl Config {
             });
         }
         // Half the stale threshold at most: a CI whose agent reports must never look stale.
-        if self.lifecycle.ci_last_seen_secs.saturating_mul(2) > self.lifecycle.stale_after_secs {
+        if self.lifecycle.last_seen_write_secs.saturating_mul(2) > self.lifecycle.stale_after_secs {
             return Err(ConfigError::Invalid {
-                field: "lifecycle.ci_last_seen_secs",
+                field: "lifecycle.last_seen_write_secs",
                 reason: format!(
                     "must be at most half of lifecycle.stale_after_secs ({})",
                     self.lifecycle.stale_after_secs
@@ -1232,12 +1232,17 @@ mod tests {
                 Path::new("x.toml"),
             )
         };
-        assert_eq!(parse("").expect("default").lifecycle.ci_last_seen_secs, 300);
-        let cfg = parse("ci_last_seen_secs = 0\n").expect("every flush");
-        assert_eq!(cfg.lifecycle.ci_last_seen_secs, 0);
-        let err = parse("stale_after_secs = 600\nci_last_seen_secs = 301\n").expect_err("too long");
+        assert_eq!(
+            parse("").expect("default").lifecycle.last_seen_write_secs,
+            300
+        );
+        let cfg = parse("last_seen_write_secs = 0\n").expect("every flush");
+        assert_eq!(cfg.lifecycle.last_seen_write_secs, 0);
+        let err =
+            parse("stale_after_secs = 600\nlast_seen_write_secs = 301\n").expect_err("too long");
         assert!(
-            err.to_string().starts_with("lifecycle.ci_last_seen_secs:"),
+            err.to_string()
+                .starts_with("lifecycle.last_seen_write_secs:"),
             "{err}"
         );
         assert!(err.to_string().contains("(600)"), "{err}");

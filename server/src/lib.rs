@@ -143,7 +143,7 @@ impl AppState {
                 telemetry.clone(),
             )
             .await?
-            .with_ci_last_seen_secs(config.lifecycle.ci_last_seen_secs),
+            .with_last_seen_write_secs(config.lifecycle.last_seen_write_secs),
         );
         let impact = Arc::new(Impact::new(
             store.clone(),

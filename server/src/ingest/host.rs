@@ -346,7 +346,7 @@ impl Ingestor {
             now: now.to_string(),
         };
         self.store.apply(&write).await?;
-        self.presence.ci_written(&rec.key, now);
+        self.presence.report_written(agent, now);
         if let Some(previous) = unbind {
             self.forget(&previous);
         }
@@ -445,7 +445,7 @@ impl Ingestor {
             },
         );
         self.presence.agent_written(agent);
-        self.presence.ci_written(&key, now);
+        self.presence.report_written(agent, now);
         Ok((key, "new".into(), 1))
     }
 }

@@ -124,9 +124,9 @@ pub struct Ingestor {
     /// Turns to write a report (`limits.max_concurrent_report_writes`), handed out in
     /// arrival order.
     writers: tokio::sync::Semaphore,
-    /// `lifecycle.ci_last_seen_secs` (0 here, so every flush writes the CI records, until
-    /// [`Ingestor::with_ci_last_seen_secs`]).
-    ci_last_seen_secs: u64,
+    /// `lifecycle.last_seen_write_secs` (0 here, so every flush writes, until
+    /// [`Ingestor::with_last_seen_write_secs`]).
+    last_seen_write_secs: u64,
 }
 
 fn new_key() -> String {
@@ -181,14 +181,14 @@ impl Ingestor {
             presence: presence::Presence::default(),
             device_targets: Mutex::default(),
             writers,
-            ci_last_seen_secs: 0,
+            last_seen_write_secs: 0,
         })
     }
 
-    /// How far an agent's CI's last-seen time moves before its CI record is written again
-    /// (`lifecycle.ci_last_seen_secs`; see `presence`).
-    pub fn with_ci_last_seen_secs(mut self, secs: u64) -> Self {
-        self.ci_last_seen_secs = secs;
+    /// How far an agent's last-seen time moves before its record and its CI's are written
+    /// again (`lifecycle.last_seen_write_secs`; see `presence`).
+    pub fn with_last_seen_write_secs(mut self, secs: u64) -> Self {
+        self.last_seen_write_secs = secs;
         self
     }
 
@@ -263,9 +263,9 @@ impl Ingestor {
         self.catalog.packages_of(keys)
     }
 
-    /// The in-memory last-seen time of an agent not yet flushed.
+    /// The in-memory last-seen time of an agent not written yet.
     pub fn pending_last_seen(&self, agent: &str) -> Option<String> {
-        self.presence.pending(agent)
+        self.presence.latest(agent)
     }
 
     /// Forgets cached state of an agent (credential revoked).
@@ -303,7 +303,7 @@ impl Ingestor {
         self.flush_presence(false).await;
     }
 
-    /// [`Ingestor::flush_last_seen`] that also writes every CI time held back (when the
+    /// [`Ingestor::flush_last_seen`] that also writes every time held back (when the
     /// server stops).
     pub async fn flush_all_last_seen(&self) {
         self.flush_presence(true).await;
@@ -320,24 +320,15 @@ impl Ingestor {
             }
         }
         let mut items = self.presence.take_agents();
-        let held = self
-            .presence
-            .plan_ci_writes(&mut items, self.ci_last_seen_secs, all);
+        self.presence
+            .plan_writes(&mut items, self.last_seen_write_secs, all);
         if !items.is_empty() {
             match self.store.flush_last_seen(&items).await {
-                Ok(()) => self.presence.cis_written(&items, &[]),
+                Ok(()) => self.presence.flushed(&items),
                 Err(e) => {
                     self.telemetry.last_seen_flush_failures.inc();
                     tracing::warn!(error = %e, count = items.len(), "cannot write last-seen times; will retry");
                     self.presence.restore_agents(items);
-                }
-            }
-        }
-        if !held.is_empty() {
-            match self.store.flush_ci_seen(&held).await {
-                Ok(()) => self.presence.cis_written(&[], &held),
-                Err(e) => {
-                    tracing::warn!(error = %e, count = held.len(), "cannot write the CI last-seen times held back")
                 }
             }
         }

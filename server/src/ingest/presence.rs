@@ -5,13 +5,15 @@
 //! `lifecycle.last_seen_flush_secs` and at shutdown. A failed flush puts the times back for
 //! the next attempt, unless newer ones arrived meanwhile.
 //!
-//! The agent's own record takes every flush. Its CI's record is written only when its time
-//! has moved `lifecycle.ci_last_seen_secs` (300 s) past the time last written there: a CI
-//! record holds every package key of its host, so rewriting it for each metric batch (every
-//! 60 s an agent) was most of a steady fleet's database writes, and filled SurrealKV's
-//! memtables fast enough to stall requests on their flushes. The CI list and a CI's page show
-//! the latest time all the same (the catalogue takes every flush); a stopping server writes
-//! the times it held back, a crash loses at most that much of a CI's last-seen time.
+//! An agent's record and its CI's take a new time only once it has moved
+//! `lifecycle.last_seen_write_secs` (300 s) past the time last written there; later times
+//! are held here meanwhile. Every metric batch (every 60 s an agent) is a sign of life, and a
+//! CI record holds every package key of its host: rewriting both for each one was most of a
+//! steady fleet's database writes, took seconds of every flush at 20,000 agents, and filled
+//! SurrealKV's memtables fast enough to stall requests on their flushes. What the API shows
+//! is the latest time all the same: the CI catalogue takes every flush, and the agent list
+//! asks [`Presence::latest`]. A stopping server writes the times held back; a crash loses at
+//! most that much of a last-seen time.
 
 use std::collections::HashMap;
 use std::collections::hash_map::Entry;
@@ -29,28 +31,29 @@ pub(super) struct Presence {
     devices: Mutex<HashMap<String, String>>,
     /// Reports each agent's spool has dropped, as it last said (bounded: by agent key).
     dropped: Mutex<HashMap<String, u64>>,
-    /// By CI key: the last-seen time last written to the CI's record, and a later one held
-    /// back (bounded: emptied past [`MAX_CI_SEEN`], which costs one write a CI).
-    ci_seen: Mutex<HashMap<String, CiSeen>>,
+    /// By agent key: when its last-seen time was last written, and a later one held back
+    /// (bounded: emptied past [`MAX_WRITTEN`], which costs one write an agent).
+    written: Mutex<HashMap<String, Written>>,
 }
 
-/// Most CIs [`Presence`] remembers the written last-seen time of.
-const MAX_CI_SEEN: usize = 2_000_000;
+/// Most agents [`Presence`] remembers the written last-seen time of.
+const MAX_WRITTEN: usize = 2_000_000;
 
-/// A CI's last-seen times (see [`Presence`]).
+/// An agent's written and held-back last-seen times (see [`Presence`]).
 #[derive(Debug)]
-struct CiSeen {
+struct Written {
     /// When the time written last was, in seconds.
-    written: i64,
+    at: i64,
     /// A later time not written yet.
-    held: Option<String>,
+    held: Option<LastSeen>,
 }
 
-/// Where in an interval of `every` seconds CI `ci`'s first write falls: 0 to `every - 1`,
-/// spread by its key.
-fn phase(ci: &str, every: i64) -> i64 {
+/// Where in an interval of `every` seconds the first write of agent `agent` falls: 0 to
+/// `every - 1`, spread by its key.
+fn phase(agent: &str, every: i64) -> i64 {
     use std::hash::{BuildHasher, BuildHasherDefault};
-    let h = BuildHasherDefault::<std::collections::hash_map::DefaultHasher>::default().hash_one(ci);
+    let h =
+        BuildHasherDefault::<std::collections::hash_map::DefaultHasher>::default().hash_one(agent);
     i64::try_from(h % u64::try_from(every.max(1)).unwrap_or(1)).unwrap_or(0)
 }
 
@@ -68,7 +71,7 @@ impl Presence {
                 ci_key: ci.map(str::to_string),
                 at: now.to_string(),
                 agent_version: version.to_string(),
-                write_ci: true,
+                write: true,
             },
         );
     }
@@ -99,22 +102,25 @@ impl Presence {
         lock_or_recover(&self.devices).remove(ci);
     }
 
-    /// The pending last-seen time of an agent.
-    pub(super) fn pending(&self, agent: &str) -> Option<String> {
-        lock_or_recover(&self.agents)
+    /// The latest last-seen time of an agent not written yet (pending or held back).
+    pub(super) fn latest(&self, agent: &str) -> Option<String> {
+        if let Some(l) = lock_or_recover(&self.agents).get(agent) {
+            return Some(l.at.clone());
+        }
+        lock_or_recover(&self.written)
             .get(agent)
+            .and_then(|w| w.held.as_ref())
             .map(|l| l.at.clone())
     }
 
-    /// Records that a report's write gave CI `ci` the last-seen time `at`.
-    pub(super) fn ci_written(&self, ci: &str, at: &str) {
+    /// Records that a report's write gave `agent`'s records the last-seen time `at`.
+    pub(super) fn report_written(&self, agent: &str, at: &str) {
         let t = secs(at);
-        let mut seen = lock_or_recover(&self.ci_seen);
-        let s = seen.entry(ci.to_string()).or_insert(CiSeen {
-            written: t,
-            held: None,
-        });
-        s.written = s.written.max(t);
+        let mut written = lock_or_recover(&self.written);
+        let w = written
+            .entry(agent.to_string())
+            .or_insert(Written { at: t, held: None });
+        w.at = w.at.max(t);
     }
 
     /// Drains the agents' pending times (for the flusher).
@@ -125,74 +131,65 @@ impl Presence {
             .collect()
     }
 
-    /// Decides which of `items`' CI records a flush writes (`write_ci`): those whose time
-    /// moved `every_secs` past the one written last (all of them with `all`, or `every_secs`
-    /// 0). The others' times are held back. With `all`, also the held-back times of CIs
-    /// whose agents were not heard since: `(ci, time)`, for the flush to write.
-    pub(super) fn plan_ci_writes(
-        &self,
-        items: &mut [LastSeen],
-        every_secs: u64,
-        all: bool,
-    ) -> Vec<(String, String)> {
-        let mut seen = lock_or_recover(&self.ci_seen);
-        if seen.len() > MAX_CI_SEEN {
-            seen.clear();
+    /// Decides which of `items` a flush writes to storage (`write`): those whose time moved
+    /// `every_secs` past the one written last (all, with `all` or `every_secs` 0); the others
+    /// are held back (the catalogue still takes them). With `all`, the times held back for
+    /// agents not heard since are added to `items`.
+    pub(super) fn plan_writes(&self, items: &mut Vec<LastSeen>, every_secs: u64, all: bool) {
+        let mut written = lock_or_recover(&self.written);
+        if written.len() > MAX_WRITTEN {
+            written.clear();
         }
         let every = i64::try_from(every_secs).unwrap_or(i64::MAX);
         for it in items.iter_mut() {
-            let Some(ci) = &it.ci_key else { continue };
-            let t = secs(&it.at);
             if every == 0 || all {
-                it.write_ci = true;
+                it.write = true;
                 continue;
             }
-            // A CI first heard of since the start counts as written at a time of its own
-            // within the last interval, so the CIs of a restarted server's fleet are written
-            // over one interval, not all in the first minute.
-            let s = seen.entry(ci.clone()).or_insert_with(|| CiSeen {
-                written: t - phase(ci, every),
-                held: None,
-            });
-            it.write_ci = t - s.written >= every;
-            if !it.write_ci && s.held.as_ref().is_none_or(|h| *h < it.at) {
-                s.held = Some(it.at.clone());
+            // An agent first heard of since the start counts as written at a time of its own
+            // within the last interval, so a restarted server's fleet is written over one
+            // interval, not all in the first minute.
+            let t = secs(&it.at);
+            let w = written
+                .entry(it.agent_key.clone())
+                .or_insert_with(|| Written {
+                    at: t - phase(&it.agent_key, every),
+                    held: None,
+                });
+            it.write = t - w.at >= every;
+            if !it.write && w.held.as_ref().is_none_or(|h| h.at < it.at) {
+                w.held = Some(it.clone());
             }
         }
-        if !all {
-            return Vec::new();
+        if all {
+            let flushed: std::collections::HashSet<String> =
+                items.iter().map(|it| it.agent_key.clone()).collect();
+            for w in written.values_mut() {
+                if let Some(mut h) = w.held.take() {
+                    if !flushed.contains(&h.agent_key) {
+                        h.write = true;
+                        items.push(h);
+                    }
+                }
+            }
         }
-        let flushed: std::collections::HashSet<&str> =
-            items.iter().filter_map(|it| it.ci_key.as_deref()).collect();
-        seen.iter()
-            .filter(|(ci, _)| !flushed.contains(ci.as_str()))
-            .filter_map(|(ci, s)| Some((ci.clone(), s.held.clone()?)))
-            .collect()
     }
 
-    /// Records the CI times a flush wrote: `items`' with `write_ci`, and `extra`.
-    pub(super) fn cis_written(&self, items: &[LastSeen], extra: &[(String, String)]) {
-        let mut seen = lock_or_recover(&self.ci_seen);
-        let written = items
-            .iter()
-            .filter(|it| it.write_ci)
-            .filter_map(|it| Some((it.ci_key.as_ref()?, &it.at)))
-            .chain(extra.iter().map(|(ci, at)| (ci, at)));
-        for (ci, at) in written {
-            let t = secs(at);
-            match seen.entry(ci.clone()) {
+    /// Records the times a flush wrote (`items` with `write`).
+    pub(super) fn flushed(&self, items: &[LastSeen]) {
+        let mut written = lock_or_recover(&self.written);
+        for it in items.iter().filter(|it| it.write) {
+            let t = secs(&it.at);
+            match written.entry(it.agent_key.clone()) {
                 Entry::Occupied(mut e) => {
-                    let s = e.get_mut();
-                    s.written = s.written.max(t);
-                    if s.held.as_ref().is_some_and(|h| h <= at) {
-                        s.held = None;
+                    let w = e.get_mut();
+                    w.at = w.at.max(t);
+                    if w.held.as_ref().is_some_and(|h| h.at <= it.at) {
+                        w.held = None;
                     }
                 }
                 Entry::Vacant(e) => {
-                    e.insert(CiSeen {
-                        written: t,
-                        held: None,
-                    });
+                    e.insert(Written { at: t, held: None });
                 }
             }
         }
@@ -224,61 +221,72 @@ impl Presence {
 mod tests {
     use super::*;
 
-    fn seen(p: &Presence, agent: &str, ci: &str, at: &str) {
-        p.agent_seen(agent, Some(ci), "1", at);
+    fn seen(p: &Presence, agent: &str, at: &str) {
+        p.agent_seen(agent, Some(&format!("c-{agent}")), "1", at);
     }
 
-    /// Each agent flushed with whether its CI is written; the held-back CI times written.
-    type Planned = (Vec<(String, bool)>, Vec<(String, String)>);
-
-    fn plan(p: &Presence, every: u64, all: bool) -> Planned {
+    /// Each agent flushed with whether it is written, by agent.
+    fn plan(p: &Presence, every: u64, all: bool) -> Vec<(String, bool, String)> {
         let mut items = p.take_agents();
+        p.plan_writes(&mut items, every, all);
+        p.flushed(&items);
         items.sort_by(|a, b| a.agent_key.cmp(&b.agent_key));
-        let held = p.plan_ci_writes(&mut items, every, all);
-        p.cis_written(&items, &held);
-        (
-            items
-                .iter()
-                .map(|i| (i.agent_key.clone(), i.write_ci))
-                .collect(),
-            held,
-        )
+        items
+            .into_iter()
+            .map(|i| (i.agent_key, i.write, i.at))
+            .collect()
+    }
+
+    fn w(agent: &str, write: bool, at: &str) -> (String, bool, String) {
+        (agent.into(), write, at.into())
     }
 
     #[test]
-    fn ci_times_are_written_once_they_moved_far_enough_and_all_of_them_at_a_stop() {
+    fn times_are_written_once_they_moved_far_enough_and_all_of_them_at_a_stop() {
         let p = Presence::default();
         // Written by reports at 10:00.
-        p.ci_written("c1", "2026-12-01T10:00:00.000Z");
-        p.ci_written("c2", "2026-12-01T10:00:00.000Z");
-        // 299 s later: held back; 300 s: written.
-        seen(&p, "g1", "c1", "2026-12-01T10:04:59.000Z");
-        seen(&p, "g2", "c2", "2026-12-01T10:05:00.000Z");
+        p.report_written("g1", "2026-12-01T10:00:00.000Z");
+        p.report_written("g2", "2026-12-01T10:00:00.000Z");
+        // 299 s later: held back (and still the latest shown); 300 s: written.
+        seen(&p, "g1", "2026-12-01T10:04:59.000Z");
+        seen(&p, "g2", "2026-12-01T10:05:00.000Z");
         assert_eq!(
             plan(&p, 300, false),
-            (vec![("g1".into(), false), ("g2".into(), true)], vec![])
+            vec![
+                w("g1", false, "2026-12-01T10:04:59.000Z"),
+                w("g2", true, "2026-12-01T10:05:00.000Z")
+            ]
         );
+        assert_eq!(p.latest("g1").as_deref(), Some("2026-12-01T10:04:59.000Z"));
+        assert_eq!(p.latest("g2"), None);
         // Still held (measured from the time written, not the one held) …
-        seen(&p, "g1", "c1", "2026-12-01T10:04:59.500Z");
-        assert_eq!(plan(&p, 300, false).0, vec![("g1".into(), false)]);
-        // … until a stop writes every CI time held back, heard again or not.
-        seen(&p, "g2", "c2", "2026-12-01T10:06:00.000Z");
+        seen(&p, "g1", "2026-12-01T10:04:59.500Z");
+        assert_eq!(
+            plan(&p, 300, false),
+            vec![w("g1", false, "2026-12-01T10:04:59.500Z")]
+        );
+        // … until a stop writes every time held back, heard again or not.
+        seen(&p, "g2", "2026-12-01T10:06:00.000Z");
         assert_eq!(
             plan(&p, 300, true),
-            (
-                vec![("g2".into(), true)],
-                vec![("c1".into(), "2026-12-01T10:04:59.500Z".into())]
-            )
+            vec![
+                w("g1", true, "2026-12-01T10:04:59.500Z"),
+                w("g2", true, "2026-12-01T10:06:00.000Z")
+            ]
         );
         // Written: nothing is held any more.
-        assert_eq!(plan(&p, 300, true), (vec![], vec![]));
+        assert_eq!(plan(&p, 300, true), vec![]);
+        assert_eq!(p.latest("g1"), None);
         // 0: every flush writes.
-        seen(&p, "g1", "c1", "2026-12-01T10:07:00.000Z");
-        assert_eq!(plan(&p, 0, false).0, vec![("g1".into(), true)]);
+        seen(&p, "g1", "2026-12-01T10:07:00.000Z");
+        assert_eq!(
+            plan(&p, 0, false),
+            vec![w("g1", true, "2026-12-01T10:07:00.000Z")]
+        );
     }
 
     #[test]
-    fn cis_first_heard_of_since_the_start_are_written_over_one_interval() {
+    fn agents_first_heard_of_since_the_start_are_written_over_one_interval() {
         let p = Presence::default();
         let at = |s: i64| {
             crate::storage::time_str(
@@ -287,9 +295,9 @@ mod tests {
         };
         let written = |p: &Presence, s: i64| {
             for i in 0..1_000 {
-                seen(p, &format!("g{i}"), &format!("c{i}"), &at(s));
+                seen(p, &format!("g{i}"), &at(s));
             }
-            plan(p, 300, false).0.iter().filter(|w| w.1).count()
+            plan(p, 300, false).iter().filter(|w| w.1).count()
         };
         // None at first sight, about half in the first half of the interval, the rest by
         // its end.
@@ -297,15 +305,5 @@ mod tests {
         let half = written(&p, 150);
         assert!((400..600).contains(&half), "{half}");
         assert_eq!(half + written(&p, 300), 1_000);
-    }
-
-    #[test]
-    fn an_agent_without_a_ci_has_no_ci_time_to_write() {
-        let p = Presence::default();
-        p.agent_seen("g1", None, "1", "2026-12-01T10:00:00.000Z");
-        let mut items = p.take_agents();
-        assert!(p.plan_ci_writes(&mut items, 300, true).is_empty());
-        p.cis_written(&items, &[]);
-        assert!(lock_or_recover(&p.ci_seen).is_empty());
     }
 }

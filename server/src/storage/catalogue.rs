@@ -168,7 +168,7 @@ impl Store {
 
     /// Moves `last_seen` (CI `key`'s stored time) forward to the catalogue's, when that is
     /// later: the catalogue takes every last-seen flush, the CI record only every
-    /// `lifecycle.ci_last_seen_secs` (see `ingest::presence`).
+    /// `lifecycle.last_seen_write_secs` (see `ingest::presence`).
     pub(super) fn freshen_seen(&self, key: &str, last_seen: &mut String) {
         let Some(micros) = self.catalogue().and_then(|c| c.seen_of(key)) else {
             return;
@@ -544,7 +544,7 @@ mod tests {
     }
 
     #[tokio::test]
-    async fn a_flush_that_leaves_the_ci_record_still_moves_what_the_api_shows() {
+    async fn a_flush_that_leaves_the_records_still_moves_what_the_api_shows() {
         let store = store().await;
         let all: Vec<String> = (1..=5).map(|i| format!("a{i}")).collect();
         store.catalogue_touch(&all).await;
@@ -558,16 +558,16 @@ mod tests {
                 ci_key: Some("a1".into()),
                 at: "2026-12-01T13:00:00.000Z".into(),
                 agent_version: "1".into(),
-                write_ci: false,
+                write: false,
             }])
             .await
             .expect("flush");
-        // The agent's record and the catalogue moved; the CI record did not.
+        // The catalogue moved; neither record did.
         let agent: Vec<serde_json::Value> = store
             .query_rows("SELECT last_seen FROM agent:⟨g1⟩", serde_json::Value::Null)
             .await
             .expect("agent row");
-        assert_eq!(agent[0]["last_seen"], "2026-12-01T13:00:00.000Z");
+        assert_eq!(agent[0]["last_seen"], serde_json::Value::Null);
         let stored: Vec<serde_json::Value> = store
             .query_rows("SELECT last_seen FROM ci:⟨a1⟩", serde_json::Value::Null)
             .await
@@ -601,7 +601,7 @@ mod tests {
                 ci_key: Some("a5".into()),
                 at: "2026-12-01T13:00:00.000Z".into(),
                 agent_version: "1".into(),
-                write_ci: true,
+                write: true,
             }])
             .await
             .expect("flush");

@@ -199,9 +199,9 @@ pub struct LastSeen {
     pub ci_key: Option<String>,
     pub at: String,
     pub agent_version: String,
-    /// Whether the CI record's time is written too (else only the agent's record and the
-    /// catalogue move: see `lifecycle.ci_last_seen_secs`).
-    pub write_ci: bool,
+    /// Whether the agent's and the CI's records take the time (else only the catalogue: see
+    /// `lifecycle.last_seen_write_secs`).
+    pub write: bool,
 }
 
 #[derive(Deserialize)]
@@ -881,8 +881,11 @@ impl Store {
         Ok(())
     }
 
+    /// Writes coalesced heartbeats: the agent's and its CI's records for those with
+    /// `write`, 100 agents a transaction; then the catalogue takes every one.
     pub async fn flush_last_seen(&self, items: &[LastSeen]) -> Result<(), StorageError> {
-        for chunk in items.chunks(100) {
+        let writes: Vec<&LastSeen> = items.iter().filter(|it| it.write).collect();
+        for chunk in writes.chunks(100) {
             let mut sql = String::from("BEGIN TRANSACTION;\n");
             let mut vars = serde_json::Map::new();
             for (i, it) in chunk.iter().enumerate() {
@@ -890,7 +893,7 @@ impl Store {
                     "UPDATE {} SET last_seen = $t{i}, agent_version = $v{i};\n",
                     rid("agent", &it.agent_key)?
                 ));
-                if let Some(ci) = it.ci_key.as_ref().filter(|_| it.write_ci) {
+                if let Some(ci) = &it.ci_key {
                     sql.push_str(&format!(
                         "UPDATE {} SET last_seen = $t{i};\n",
                         rid("ci", ci)?
@@ -901,11 +904,11 @@ impl Store {
             }
             sql.push_str("COMMIT TRANSACTION;");
             self.run_write(&sql, Value::Object(vars)).await?;
-            let seen = chunk
-                .iter()
-                .filter_map(|it| Some((it.ci_key.as_deref()?, it.at.as_str())));
-            self.catalogue_seen(seen).await;
         }
+        let seen = items
+            .iter()
+            .filter_map(|it| Some((it.ci_key.as_deref()?, it.at.as_str())));
+        self.catalogue_seen(seen).await;
         Ok(())
     }
 
