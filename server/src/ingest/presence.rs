@@ -165,11 +165,12 @@ impl Presence {
             let flushed: std::collections::HashSet<String> =
                 items.iter().map(|it| it.agent_key.clone()).collect();
             for w in written.values_mut() {
-                if let Some(mut h) = w.held.take() {
-                    if !flushed.contains(&h.agent_key) {
-                        h.write = true;
-                        items.push(h);
-                    }
+                // An agent heard again is in `items` with a later time already.
+                if let Some(mut h) = w.held.take()
+                    && !flushed.contains(&h.agent_key)
+                {
+                    h.write = true;
+                    items.push(h);
                 }
             }
         }
