@@ -1225,7 +1225,7 @@ mod tests {
     }
 
     #[test]
-    fn a_cis_last_seen_write_interval_defaults_to_five_minutes_and_stays_below_stale() {
+    fn the_last_seen_write_interval_defaults_to_five_minutes_and_stays_below_stale() {
         let parse = |extra: &str| {
             Config::parse(
                 &format!("data_dir = \"/x\"\n[lifecycle]\n{extra}"),

@@ -111,6 +111,9 @@ struct Due {
     agent: usize,
     kind: Kind,
     n: usize,
+    /// Heartbeats: the inventory round they are a delta of (one more per full inventory
+    /// due before them: a real agent's heartbeat follows its latest full inventory).
+    base: usize,
 }
 
 /// Every request of the run, by due time: each agent at its own phase of each interval.
@@ -131,8 +134,20 @@ fn schedule(a: &Args) -> Vec<Due> {
         ] {
             let mut at = phase(agent, salt, period);
             let mut n = 0;
+            let full_at = phase(agent, 3, a.full_secs);
             while at < a.secs as f64 {
-                all.push(Due { at, agent, kind, n });
+                let base = if kind == Kind::Heartbeat && at > full_at {
+                    ((at - full_at) / a.full_secs as f64).ceil() as usize
+                } else {
+                    0
+                };
+                all.push(Due {
+                    at,
+                    agent,
+                    kind,
+                    n,
+                    base,
+                });
                 at += period as f64;
                 n += 1;
             }
@@ -356,8 +371,8 @@ fn main() -> anyhow::Result<()> {
                 let token = &tokens[d.agent];
                 let (url, body) = match d.kind {
                     Kind::Heartbeat => {
-                        // As of its first inventory: a heartbeat says nothing changed since.
-                        let inv = inventory(d.agent, 0, churn);
+                        // As of its latest inventory: a heartbeat says nothing changed since.
+                        let inv = inventory(d.agent, d.base, churn);
                         let base = inventory_hashes(&inv);
                         let id = format!("h{}-{}", d.agent, d.n);
                         (
@@ -490,4 +505,36 @@ fn main() -> anyhow::Result<()> {
         anyhow::bail!("the fleet was not held");
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_heartbeat_is_a_delta_of_the_latest_full_inventory_due_before_it() {
+        let a = Args {
+            agents: 50,
+            secs: 1_000,
+            heartbeat_secs: 30,
+            metrics_secs: 1_000,
+            full_secs: 200,
+            churn_pct: 10,
+            max_in_flight: 1,
+            check_targets: 0,
+            memtable_mib: 0,
+            cache_mib: 0,
+        };
+        let plan = schedule(&a);
+        let mut checked = 0;
+        for hb in plan.iter().filter(|d| d.kind == Kind::Heartbeat) {
+            let fulls = plan
+                .iter()
+                .filter(|d| d.kind == Kind::Full && d.agent == hb.agent && d.at < hb.at)
+                .count();
+            assert_eq!(hb.base, fulls, "agent {} at {}", hb.agent, hb.at);
+            checked += usize::from(fulls > 0);
+        }
+        assert!(checked > 100, "{checked}");
+    }
 }
