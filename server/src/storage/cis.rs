@@ -722,7 +722,7 @@ impl Store {
         let mut by_key: std::collections::HashMap<String, CiSummary> = rows
             .into_iter()
             .map(|mut r| {
-                self.freshen_seen(&r.key.clone(), &mut r.last_seen);
+                self.freshen_seen(&r.key, &mut r.last_seen);
                 (r.key.clone(), r)
             })
             .collect();
