@@ -5,7 +5,7 @@
 # at its own phase, a new TLS connection per request) and reports latency per kind from when
 # each request was due. Exits non-zero unless p99 < 250 ms with no failures and no growing
 # backlog. Release builds. Options go to cmdb-bench-fleet:
-#   --agents N (20000)  --secs S (120)  --heartbeat-secs / --metrics-secs / --full-secs
+#   --agents N (20000)  --secs S (300)  --heartbeat-secs / --metrics-secs / --full-secs
 #   --churn-pct P (10)  --max-in-flight N (2000)  --check-targets 0|1 (1)
 set -euo pipefail
 cd "$(dirname "$0")/.."

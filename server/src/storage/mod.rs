@@ -23,6 +23,8 @@ mod cluster;
 mod crash_tests;
 mod devices;
 mod directory;
+#[cfg(test)]
+mod flush_tests;
 mod packages;
 mod relationships;
 pub mod schema;

@@ -3,10 +3,12 @@
 //!
 //! N simulated agents enroll and deliver a first full inventory (a host of ~800 packages, as
 //! in `cmdb-bench`). Once the server has finished the work those leave (idle for 3 s: the
-//! time it took is printed), for `--secs` each agent does what a real one does, at its own
-//! phase: an unchanged delta (heartbeat) every `--heartbeat-secs` (300), a metric batch of
-//! one tick and 44 series every `--metrics-secs` (60), a full inventory every `--full-secs`
-//! (21,600) that really differs (usage moves; `--churn-pct` of them upgrade 30 packages).
+//! time it took is printed), for `--secs` (300: every agent's heartbeat comes due once, and at
+//! 20,000 agents a SurrealKV memtable fills and is flushed) each agent does what a real one
+//! does, at its own phase: an unchanged delta (heartbeat) every `--heartbeat-secs` (300), a
+//! metric batch of one tick and 44 series every `--metrics-secs` (60), a full inventory every
+//! `--full-secs` (21,600) that really differs (usage moves; `--churn-pct` of them upgrade 30
+//! packages).
 //! Every request opens a new TCP connection and TLS session. Requests are sent when they are
 //! due, whatever the server's state (open loop), and a request's latency is counted from when
 //! it was due, so a server that falls behind shows it as latency (a growing backlog), not as
@@ -69,7 +71,7 @@ struct Args {
 fn args() -> anyhow::Result<Args> {
     let mut a = Args {
         agents: 20_000,
-        secs: 120,
+        secs: 300,
         heartbeat_secs: 300,
         metrics_secs: 60,
         full_secs: 21_600,

@@ -484,7 +484,8 @@ impl CoreInner {
 		let wal_dir = self.wal.read().get_dir_path().to_path_buf();
 		let min_wal_to_keep = entry.wal_number + 1;
 
-		tokio::spawn(async move {
+		// cmdb patch: deleting a segment of up to a memtable's size is blocking I/O.
+		tokio::task::spawn_blocking(move || {
 			match cleanup_old_segments(&wal_dir, min_wal_to_keep) {
 				Ok(count) if count > 0 => {
 					log::info!(

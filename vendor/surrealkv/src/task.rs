@@ -75,27 +75,43 @@ impl TaskManager {
 					running.store(true, Ordering::SeqCst);
 					log::debug!("Memtable flush task starting");
 
-					// Flush ALL pending immutable memtables in a loop
-					let mut flush_count = 0;
-					loop {
-						match core.compact_memtable() {
-							Ok(()) => {
-								flush_count += 1;
-								write_stall.signal_work_done();
-								// Check if there are more immutables to flush
-								if !core.has_pending_immutables() {
-									break;
+					// Flush ALL pending immutable memtables in a loop.
+					// cmdb patch: on tokio's blocking pool. A flush is seconds of
+					// synchronous I/O and CPU; on an async worker it held that worker,
+					// and every task queued behind it, for as long (requests of a
+					// two-worker server stalled for seconds at each flush).
+					let flush_count = {
+						let core = Arc::clone(&core);
+						let write_stall = Arc::clone(&write_stall);
+						tokio::task::spawn_blocking(move || {
+							let mut flush_count = 0;
+							loop {
+								match core.compact_memtable() {
+									Ok(()) => {
+										flush_count += 1;
+										write_stall.signal_work_done();
+										// Check if there are more immutables to flush
+										if !core.has_pending_immutables() {
+											break;
+										}
+									}
+									Err(e) => {
+										log::error!("Memtable compaction task error: {e:?}");
+										core.error_handler()
+											.set_error(e, BackgroundErrorReason::MemtablaFlush);
+										write_stall.signal_shutdown();
+										break;
+									}
 								}
 							}
-							Err(e) => {
-								log::error!("Memtable compaction task error: {e:?}");
-								core.error_handler()
-									.set_error(e, BackgroundErrorReason::MemtablaFlush);
-								write_stall.signal_shutdown();
-								break;
-							}
-						}
-					}
+							flush_count
+						})
+						.await
+						.unwrap_or_else(|e| {
+							log::error!("Memtable flush task panicked: {e}");
+							0
+						})
+					};
 
 					if flush_count > 0 {
 						log::debug!(
@@ -137,13 +153,29 @@ impl TaskManager {
 					// Use leveled compaction strategy
 					let strategy: Arc<dyn CompactionStrategy> =
 						Arc::new(Strategy::from_options(Arc::clone(&opts)));
-					if let Err(e) = core.compact(strategy) {
-						log::error!("Level compaction task error: {e:?}");
-						core.error_handler().set_error(e, BackgroundErrorReason::Compaction);
-						write_stall.signal_shutdown();
-					} else {
-						log::debug!("Level compaction completed successfully");
-						write_stall.signal_work_done();
+					// cmdb patch: on the blocking pool, as the memtable flush above.
+					let compacted = {
+						let core = Arc::clone(&core);
+						tokio::task::spawn_blocking(move || {
+							log::debug!("Level compaction running on the blocking pool");
+							core.compact(strategy)
+						})
+						.await
+					};
+					match compacted {
+						Ok(Err(e)) => {
+							log::error!("Level compaction task error: {e:?}");
+							core.error_handler().set_error(e, BackgroundErrorReason::Compaction);
+							write_stall.signal_shutdown();
+						}
+						Ok(Ok(())) => {
+							log::debug!("Level compaction completed successfully");
+							write_stall.signal_work_done();
+						}
+						Err(e) => {
+							log::error!("Level compaction task panicked: {e}");
+							write_stall.signal_shutdown();
+						}
 					}
 					running.store(false, Ordering::SeqCst);
 				}
