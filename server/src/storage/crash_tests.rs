@@ -7,7 +7,11 @@
 //! relationships in the estate benchmark, at each rotation). The workspace builds a patched
 //! copy (`vendor/surrealkv`); this test fails without the patch.
 
-use std::process::Command;
+use std::path::Path;
+use std::process::{Command, Output};
+
+use surrealdb::Surreal;
+use surrealdb::engine::local::Db;
 
 use super::open_surrealkv;
 
@@ -27,27 +31,11 @@ async fn a_crash_loses_no_committed_transaction_across_memtable_rotations() {
         let (db, _ds) = open_surrealkv(&format!("surrealkv://{dir}"), 8, 1)
             .await
             .expect("open");
-        db.use_ns("t").use_db("t").await.expect("ns");
-        let text = "x".repeat(BYTES);
-        for t in 0..TXNS {
-            let docs: Vec<serde_json::Value> = (0..RECORDS)
-                .map(|i| serde_json::json!({ "t": t, "i": i, "text": text }))
-                .collect();
-            db.query("INSERT INTO doc $docs RETURN NONE")
-                .bind(("docs", docs))
-                .await
-                .and_then(|r| r.check())
-                .expect("commit");
-            println!("committed {t}");
-        }
+        write_docs(&db, TXNS, RECORDS, BYTES, |t| println!("committed {t}")).await;
         std::process::exit(0);
     }
     let dir = tempfile::tempdir().expect("dir");
-    let out = Command::new(std::env::current_exe().expect("exe"))
-        .args(["--exact", TEST, "--nocapture", "--test-threads=1"])
-        .env(CHILD_DIR, dir.path())
-        .output()
-        .expect("child");
+    let out = run_alone(TEST, CHILD_DIR, dir.path());
     let stdout = String::from_utf8_lossy(&out.stdout);
     // The first may follow the harness's "test … … " on its line.
     let committed = stdout.matches("committed ").count();
@@ -79,4 +67,38 @@ async fn a_crash_loses_no_committed_transaction_across_memtable_rotations() {
         (TXNS, vec![]),
         "every committed transaction back after the crash, whole (transactions lost: the second list)"
     );
+}
+
+/// Commits `txns` transactions of `records` documents with `bytes` of text each into `doc`
+/// (namespace and database `t`), calling `committed` with each one's number.
+pub(super) async fn write_docs(
+    db: &Surreal<Db>,
+    txns: usize,
+    records: usize,
+    bytes: usize,
+    mut committed: impl FnMut(usize),
+) {
+    db.use_ns("t").use_db("t").await.expect("ns");
+    let text = "x".repeat(bytes);
+    for t in 0..txns {
+        let docs: Vec<serde_json::Value> = (0..records)
+            .map(|i| serde_json::json!({ "t": t, "i": i, "text": text }))
+            .collect();
+        db.query("INSERT INTO doc $docs RETURN NONE")
+            .bind(("docs", docs))
+            .await
+            .and_then(|r| r.check())
+            .expect("commit");
+        committed(t);
+    }
+}
+
+/// Runs the test named `test` of this binary alone in a child process, with `var` set to
+/// `dir` (the child's cue that it is the child), and returns what it printed.
+pub(super) fn run_alone(test: &str, var: &str, dir: &Path) -> Output {
+    Command::new(std::env::current_exe().expect("exe"))
+        .args(["--exact", test, "--nocapture", "--test-threads=1"])
+        .env(var, dir)
+        .output()
+        .expect("child")
 }

@@ -11,10 +11,10 @@
 //! It runs SurrealDB on a current-thread runtime, where the test's own thread is the only
 //! worker, and records the thread of SurrealKV's log lines from inside a flush and a compaction.
 
-use std::process::Command;
 use std::sync::Mutex;
 use std::thread::ThreadId;
 
+use super::crash_tests::{run_alone, write_docs};
 use super::open_surrealkv;
 
 /// Set by the test for the child process it starts: the directory to write in.
@@ -68,18 +68,7 @@ async fn memtable_flushes_and_compactions_run_off_the_runtime_threads() {
         let (db, ds) = open_surrealkv(&format!("surrealkv://{dir}"), 8, 1)
             .await
             .expect("open");
-        db.use_ns("t").use_db("t").await.expect("ns");
-        let text = "x".repeat(BYTES);
-        for t in 0..TXNS {
-            let docs: Vec<serde_json::Value> = (0..RECORDS)
-                .map(|i| serde_json::json!({ "t": t, "i": i, "text": text }))
-                .collect();
-            db.query("INSERT INTO doc $docs RETURN NONE")
-                .bind(("docs", docs))
-                .await
-                .and_then(|r| r.check())
-                .expect("commit");
-        }
+        write_docs(&db, TXNS, RECORDS, BYTES, |_| {}).await;
         // Background work runs while this thread waits (for at most a minute).
         for _ in 0..600 {
             let seen = THREADS.lines.lock().map(|l| l.clone()).unwrap_or_default();
@@ -107,11 +96,7 @@ async fn memtable_flushes_and_compactions_run_off_the_runtime_threads() {
         std::process::exit(0);
     }
     let dir = tempfile::tempdir().expect("dir");
-    let out = Command::new(std::env::current_exe().expect("exe"))
-        .args(["--exact", TEST, "--nocapture", "--test-threads=1"])
-        .env(CHILD_DIR, dir.path())
-        .output()
-        .expect("child");
+    let out = run_alone(TEST, CHILD_DIR, dir.path());
     let stdout = String::from_utf8_lossy(&out.stdout);
     let counts = |line: &str| -> Option<(usize, usize)> {
         let rest = stdout
