@@ -5,6 +5,7 @@
 //! The binaries are looked up next to the test executable's `deps/` directory, so run
 //! `cargo build --bins` before the tests (the test script does).
 
+use std::collections::HashMap;
 use std::net::TcpListener;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
@@ -363,19 +364,35 @@ impl Server {
         self.resume()
     }
 
-    /// A maker of HTTP clients that keep no connection between requests: each client opens
-    /// its own TCP connection and TLS session, as an agent delivering every few minutes does.
+    /// A maker of HTTP clients, one per agent (by its token), that keep no connection
+    /// between requests: each request opens its own TCP connection and TLS session, as an
+    /// agent delivering every few minutes does. Like an agent daemon, each simulated agent
+    /// keeps its own client, and so its own TLS session store: it resumes with the tickets
+    /// the server gave it, not with ones another agent left in a shared store (where 64
+    /// connections at once run the store dry and some fall back to a full handshake).
     pub fn client_builder(
         &self,
-    ) -> anyhow::Result<impl Fn() -> anyhow::Result<reqwest::Client> + Send + Sync + 'static> {
+    ) -> anyhow::Result<impl Fn(&str) -> anyhow::Result<reqwest::Client> + Send + Sync + 'static>
+    {
         let tls = self.tls_config()?;
-        Ok(move || {
-            Ok(reqwest::Client::builder()
-                .use_preconfigured_tls(tls.clone())
+        let clients = std::sync::Mutex::new(HashMap::<String, reqwest::Client>::new());
+        Ok(move |agent: &str| {
+            let mut clients = clients
+                .lock()
+                .map_err(|_| anyhow::anyhow!("client cache poisoned"))?;
+            if let Some(c) = clients.get(agent) {
+                return Ok(c.clone());
+            }
+            let mut own = tls.clone();
+            own.resumption = rustls::client::Resumption::in_memory_sessions(8);
+            let c = reqwest::Client::builder()
+                .use_preconfigured_tls(own)
                 .pool_max_idle_per_host(0)
                 .timeout(Duration::from_secs(60))
                 .no_proxy()
-                .build()?)
+                .build()?;
+            clients.insert(agent.to_string(), c.clone());
+            Ok(c)
         })
     }
 

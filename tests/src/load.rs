@@ -30,10 +30,10 @@ pub fn numeric_args_from(
     Ok(())
 }
 
-/// Makes the client for each request: a clone of one client (kept-alive connections), or a
-/// new one per request (a new TCP connection and TLS session, as an agent delivering every
-/// few minutes opens).
-pub type ClientFor = Arc<dyn Fn() -> anyhow::Result<reqwest::Client> + Send + Sync>;
+/// Gives the client for each request, by the agent's token: a clone of one client
+/// (kept-alive connections), or the agent's own client that keeps no connection (a new TCP
+/// connection and TLS session each request, as an agent delivering every few minutes opens).
+pub type ClientFor = Arc<dyn Fn(&str) -> anyhow::Result<reqwest::Client> + Send + Sync>;
 
 /// Throughput and latency of one phase.
 #[derive(Debug, Clone, Copy)]
@@ -95,7 +95,7 @@ async fn send_spread(
     let mut set = tokio::task::JoinSet::new();
     for (i, (token, body)) in jobs.into_iter().enumerate() {
         let permit = sem.clone().acquire_owned().await?;
-        let client = client_for()?;
+        let client = client_for(&token)?;
         let url = urls[i % urls.len()].clone();
         set.spawn(async move {
             let t = Instant::now();

@@ -142,7 +142,7 @@ pub async fn enroll_hosts(
         })
         .collect::<anyhow::Result<_>>()?;
     let shared = client.clone();
-    let keep: ClientFor = Arc::new(move || Ok(shared.clone()));
+    let keep: ClientFor = Arc::new(move |_: &str| Ok(shared.clone()));
     post_all(
         keep,
         &format!("{base}/api/v1/reports"),

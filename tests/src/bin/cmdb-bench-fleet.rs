@@ -366,7 +366,7 @@ fn main() -> anyhow::Result<()> {
             let due = start + Duration::from_secs_f64(d.at);
             tokio::time::sleep_until(due.into()).await;
             let permit = sem.clone().acquire_owned().await?;
-            let client = fresh()?;
+            let client = fresh(&tokens[d.agent])?;
             let tokens = tokens.clone();
             let (reports_url, metrics_url) = (reports_url.clone(), metrics_url.clone());
             set.spawn(async move {

@@ -211,7 +211,7 @@ fn main() -> anyhow::Result<()> {
         let tokens = enroll_hosts(&client, &base, &server.init.enroll_token, &names, a.concurrency).await?;
         let shared = client.clone();
         let keep: ClientFor =
-            Arc::new(move || Ok(shared.clone()));
+            Arc::new(move |_: &str| Ok(shared.clone()));
 
         // 1. Ingest: one tick per batch, a new TLS connection per request.
         eprintln!("phase: ingest, {} batches on new TLS connections …", a.batches);

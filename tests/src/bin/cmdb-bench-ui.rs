@@ -197,7 +197,7 @@ fn main() -> anyhow::Result<()> {
 
         eprintln!("pushing 90 days of capacity values and 30 days of heartbeats per host …");
         let shared = client.clone();
-        let keep: cmdb_tests::load::ClientFor = std::sync::Arc::new(move || Ok(shared.clone()));
+        let keep: cmdb_tests::load::ClientFor = std::sync::Arc::new(move |_: &str| Ok(shared.clone()));
         let (jobs, samples) = capacity_batches(&tokens, today)?;
         cmdb_tests::load::post_all(keep.clone(), &format!("{base}/api/v1/metrics"), jobs, 4)
             .await?;

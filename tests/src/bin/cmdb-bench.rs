@@ -181,15 +181,23 @@ fn main() -> anyhow::Result<()> {
         );
         let last = a.rounds;
         let per_agent = a.heartbeats.div_ceil(a.agents);
+        // Each host's inventory and hashes are made once: only the report id differs from
+        // one heartbeat round to the next.
+        let held: Vec<_> = (0..tokens.len())
+            .map(|i| {
+                let inv = inventory(i, last, churn);
+                let base = inventory_hashes(&inv);
+                (inv, base)
+            })
+            .collect();
         let mut hb = Vec::new();
         for round in 0..per_agent {
             for (i, token) in tokens.iter().enumerate() {
-                let inv = inventory(i, last, churn);
-                let base = inventory_hashes(&inv);
+                let (inv, base) = &held[i];
                 let id = format!("h{round}-{i}");
                 hb.push((
                     token.clone(),
-                    report(id, ReportKind::Delta, &inv, Some(&base)),
+                    report(id, ReportKind::Delta, inv, Some(base)),
                 ));
             }
         }
@@ -249,7 +257,7 @@ fn main() -> anyhow::Result<()> {
         a.rounds, a.churn_pct, a.upgrades
     );
     println!(
-        "TLS session tickets {} (simulated agents share one client session store, as each agent daemon keeps its own)",
+        "TLS session tickets {} (each simulated agent resumes from its own session store, as an agent daemon does)",
         if a.tickets == 0 { "off" } else { "on" }
     );
     match a.report_writes {
