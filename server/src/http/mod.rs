@@ -22,6 +22,7 @@ pub mod software;
 pub mod tokens;
 pub mod transfer;
 pub mod ui;
+pub mod zstd_body;
 
 use std::sync::Arc;
 
@@ -270,7 +271,10 @@ pub fn router(state: Arc<AppState>) -> Router {
         .merge(ui::router())
         // The limit applies after decompression, so a small zstd bomb cannot get past it.
         .layer(DefaultBodyLimit::max(max_body))
-        .layer(RequestDecompressionLayer::new().zstd(true).gzip(true))
+        .layer(RequestDecompressionLayer::new().zstd(false).gzip(true))
+        // zstd (what agents send) with contexts kept between requests; outside tower-http's
+        // layer, which would answer 415 to a coding it was not told to take.
+        .layer(axum::middleware::from_fn(zstd_body::decompress_zstd))
         // Before decompression: a compressed body that inflates to little (zstd skippable
         // frames) is still bounded.
         .layer(axum::middleware::from_fn(
