@@ -21,6 +21,8 @@ use zstd::zstd_safe::{self, DCtx, InBuffer, OutBuffer, ResetDirective};
 
 /// Decompressed bytes handed on at a time: the handler's body limit is checked between them.
 const CHUNK: usize = 64 * 1024;
+/// Output buffer at a frame's start when the frame does not say its size.
+const SMALL: usize = 16 * 1024;
 /// Contexts kept for later requests (more than the requests a 2-core server decodes at once).
 const POOLED: usize = 16;
 /// A context that grew past this (a large window) is dropped rather than kept.
@@ -106,7 +108,17 @@ impl ZstdBody {
         let Some(ctx) = self.ctx.as_mut() else {
             return Ok((None, false));
         };
-        let mut out = Vec::with_capacity(CHUNK);
+        // A frame that says how large it is (the agent's do) gets just that, and one byte
+        // more so that a full buffer still means more to come: a 64 KiB buffer for a 3 KB
+        // heartbeat cost more in the allocator than the kept context saved.
+        let cap = match self.frame_done {
+            true => match zstd_safe::get_frame_content_size(&self.input) {
+                Ok(Some(n)) => usize::try_from(n).unwrap_or(CHUNK).min(CHUNK - 1) + 1,
+                _ => SMALL,
+            },
+            false => CHUNK,
+        };
+        let mut out = Vec::with_capacity(cap);
         let (hint, read, written) = {
             let mut dst = OutBuffer::around(&mut out);
             let mut src = InBuffer::around(&self.input);
@@ -121,7 +133,7 @@ impl ZstdBody {
             // A step past a frame's end, with nothing left, would say a new one has begun.
             self.frame_done = hint == 0;
         }
-        self.more_out = written == CHUNK;
+        self.more_out = written == cap;
         Ok(((written > 0).then(|| Bytes::from(out)), progressed))
     }
 
