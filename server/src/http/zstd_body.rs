@@ -99,15 +99,13 @@ impl ZstdBody {
     /// One decompression step over the buffered input: what it produced, and whether it
     /// read or wrote anything at all (a skippable frame is read without output).
     fn step(&mut self) -> Result<(Option<Bytes>, bool), axum::Error> {
-        if self.ctx.is_none() {
-            self.ctx =
-                Some(take_context().ok_or_else(|| {
+        let ctx =
+            match self.ctx {
+                Some(ref mut ctx) => ctx,
+                None => self.ctx.insert(take_context().ok_or_else(|| {
                     bad("cannot allocate a zstd decompression context".to_string())
-                })?);
-        }
-        let Some(ctx) = self.ctx.as_mut() else {
-            return Ok((None, false));
-        };
+                })?),
+            };
         // A frame that says how large it is (the agent's do) gets just that, and one byte
         // more so that a full buffer still means more to come: a 64 KiB buffer for a 3 KB
         // heartbeat cost more in the allocator than the kept context saved.
